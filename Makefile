@@ -1,0 +1,56 @@
+# Kirby: `make run` starts everything, `make test` checks everything.
+# Both create .venv and install requirements.txt on first use.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DEBUG ?= true
+export DJANGO_SETTINGS_MODULE ?= kirby.settings
+
+.PHONY: run test lint format services migrate clean bench
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+services: $(STAMP)
+	@$(BIN)/python -m lib.services
+
+migrate: services
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py sync_starlistings
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "Kirby is starting:"
+	@echo "  API        http://127.0.0.1:$${PORT:-8000}/"
+	@echo "  API docs   http://127.0.0.1:$${PORT:-8000}/docs"
+	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
+	@echo
+	PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: services lint
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+bench: services
+	$(BIN)/python bench/upsert.py
+	$(BIN)/python bench/candles_api.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,104 @@
+"""Query-parameter parsing shared by every read endpoint.
+
+Times: ISO-8601 (naive means UTC; ``Z`` or an offset accepted), a bare date,
+or an integer Unix epoch in seconds or milliseconds (above 2e10 means
+milliseconds). Windows are half-open ``[start_time, end_time)``.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apps.marketdata.api.errors import InvalidParameters
+
+MILLISECONDS_THRESHOLD = 20_000_000_000
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 5000
+
+
+def parse_time(raw):
+    """Parse one time value to an aware UTC datetime; raise ValueError with a reason."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if text.lstrip("-").isdigit():
+        number = int(text)
+        if number < 0:
+            raise ValueError("epoch time must not be negative")
+        seconds = number / 1000 if number > MILLISECONDS_THRESHOLD else number
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("epoch time is out of range") from None
+    try:
+        parsed = datetime.fromisoformat(text)  # also takes a bare date, a space separator and Z
+    except ValueError:
+        raise ValueError(
+            "must be an ISO-8601 time (2025-11-17T22:29:00Z), a date (2025-11-17)"
+            " or a Unix epoch in seconds or milliseconds"
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_bool(raw):
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime | None
+    end: datetime | None
+    limit: int
+
+
+class QueryParams:
+    """Collects every bad parameter of a request before failing, so one 400 names them all."""
+
+    def __init__(self, request):
+        self.query = request.GET
+        self.errors = []
+
+    def _get(self, name, parse, default=None):
+        raw = self.query.get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as error:
+            self.errors.append(("query", name, str(error)))
+            return default
+
+    def time(self, name):
+        return self._get(name, parse_time)
+
+    def boolean(self, name, default):
+        return self._get(name, parse_bool, default)
+
+    def integer(self, name, default, minimum, maximum):
+        def parse(raw):
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                raise ValueError("must be an integer") from None
+            if not minimum <= value <= maximum:
+                raise ValueError(f"must be between {minimum} and {maximum}")
+            return value
+
+        return self._get(name, parse, default)
+
+    def window(self):
+        start, end = self.time("start_time"), self.time("end_time")
+        limit = self.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        if start is not None and end is not None and start >= end:
+            self.errors.append(("query", "end_time", "must be after start_time (the window is [start_time, end_time))"))
+        return Window(start, end, limit)
+
+    def raise_if_invalid(self):
+        if self.errors:
+            raise InvalidParameters(self.errors)

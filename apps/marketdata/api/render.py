@@ -1,0 +1,17 @@
+import orjson
+from django.http import HttpResponse
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def json_response(body, status=200):
+    """Serialise with orjson: UTC times as ``...Z``; decimals arrive as strings already."""
+    return HttpResponse(orjson.dumps(body, option=_OPTIONS), status=status, content_type="application/json")
+
+
+def iso(moment):
+    return (
+        None
+        if moment is None
+        else moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
+    )

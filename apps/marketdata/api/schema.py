@@ -1,0 +1,101 @@
+"""Serializers that document response shapes in the OpenAPI schema.
+
+The views build their bodies directly (see queries.py); these classes exist
+so /api/schema/ describes exactly what is sent.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+
+def _decimal(nullable=False, help_text="Exact decimal as a string in plain notation"):
+    return serializers.CharField(allow_null=nullable, help_text=help_text)
+
+
+class CandleSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(help_text="Open time, UTC")
+    open = _decimal()
+    high = _decimal()
+    low = _decimal()
+    close = _decimal()
+    volume = _decimal()
+    num_trades = serializers.IntegerField(allow_null=True)
+    closed = serializers.BooleanField(help_text="True once the candle's interval has ended")
+
+
+class SeriesMetadataSerializer(serializers.Serializer):
+    exchange = serializers.CharField()
+    coin = serializers.CharField()
+    quote = serializers.CharField()
+    trading_pair = serializers.CharField()
+    market_type = serializers.CharField()
+    count = serializers.IntegerField()
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+
+
+class CandleMetadataSerializer(SeriesMetadataSerializer):
+    interval = serializers.CharField()
+
+
+class CandlesResponseSerializer(serializers.Serializer):
+    data = CandleSerializer(many=True)
+    metadata = CandleMetadataSerializer()
+
+
+class FundingSerializer(serializers.Serializer):
+    time = serializers.DateTimeField()
+    funding_rate = _decimal()
+    premium = _decimal(nullable=True)
+    mark_price = _decimal(nullable=True)
+    index_price = _decimal(nullable=True)
+    oracle_price = _decimal(nullable=True)
+    mid_price = _decimal(nullable=True)
+    next_funding_time = serializers.DateTimeField(allow_null=True)
+
+
+class FundingResponseSerializer(serializers.Serializer):
+    data = FundingSerializer(many=True)
+    metadata = SeriesMetadataSerializer()
+
+
+class OpenInterestSerializer(serializers.Serializer):
+    time = serializers.DateTimeField()
+    open_interest = _decimal()
+    notional_value = _decimal(nullable=True)
+    day_base_volume = _decimal(nullable=True)
+    day_notional_volume = _decimal(nullable=True)
+
+
+class OpenInterestResponseSerializer(serializers.Serializer):
+    data = OpenInterestSerializer(many=True)
+    metadata = SeriesMetadataSerializer()
+
+
+class ErrorLocationSerializer(serializers.Serializer):
+    loc = serializers.ListField(child=serializers.CharField())
+    msg = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ErrorLocationSerializer(many=True, required=False)
+
+
+TIME_HELP = (
+    "ISO-8601 (naive means UTC), a date, or a Unix epoch in seconds or milliseconds."
+    " The window is half-open: start_time inclusive, end_time exclusive."
+)
+WINDOW_PARAMETERS = [
+    OpenApiParameter("start_time", OpenApiTypes.STR, description=f"Inclusive start. {TIME_HELP}"),
+    OpenApiParameter("end_time", OpenApiTypes.STR, description=f"Exclusive end. {TIME_HELP}"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Rows to return, 1..5000 (default 1000)"),
+]
+
+
+def path_parameters(*names):
+    return [OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.PATH) for name in names]
+
+
+PAIR_PATH = ("exchange", "coin", "quote", "market_type")

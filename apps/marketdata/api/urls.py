@@ -1,0 +1,12 @@
+from django.urls import re_path
+
+from apps.marketdata.api.views import CandlesView, FundingView, OpenInterestView
+
+_SEGMENT = r"(?P<{}>[^/]+)"
+_PAIR = "/".join(_SEGMENT.format(name) for name in ("exchange", "coin", "quote", "market_type"))
+
+urlpatterns = [
+    re_path(rf"^candles/{_PAIR}/{_SEGMENT.format('interval')}/?$", CandlesView.as_view(), name="candles"),
+    re_path(rf"^funding/{_PAIR}/?$", FundingView.as_view(), name="funding"),
+    re_path(rf"^open-interest/{_PAIR}/?$", OpenInterestView.as_view(), name="open-interest"),
+]

@@ -1,0 +1,85 @@
+"""Monthly range partitions for the time-series tables.
+
+Partitions keep indexes small as tables grow to hundreds of millions of rows
+and let old data be dropped whole (DROP TABLE, no bloat). They are created
+ahead of time by a daily task and, for rows outside the prepared range (a
+backfill of 2019), on demand by the write path before it inserts.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from django.db import connections, transaction
+
+from apps.marketdata.tables import ALL_TABLES
+
+# (database alias, table, month start) of partitions known to exist; filled
+# only after the creating transaction commits, so a rollback cannot leave a
+# stale entry.
+_known = set()
+_LOCK_KEY = 7_242_001  # advisory lock serialising partition DDL across processes
+
+
+def month_start(moment):
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def next_month(start):
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
+
+def months_between(first, last):
+    """Month starts covering ``first`` .. ``last`` inclusive."""
+    month, end = month_start(first), month_start(last)
+    while month <= end:
+        yield month
+        month = next_month(month)
+
+
+def partition_name(table, month):
+    return f"{table}_p{month:%Y_%m}"
+
+
+def ensure_partitions(table, first, last, using="default"):
+    """Make sure ``table`` has a partition for every month from ``first`` to ``last``."""
+    missing = [m for m in months_between(first, last) if (using, table, m) not in _known]
+    if not missing:
+        return
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        for month in missing:
+            name = partition_name(table, month)
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+            if not cursor.fetchone()[0]:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+                cursor.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)',
+                    [month, next_month(month)],
+                )
+            transaction.on_commit(lambda key=(using, table, month): _known.add(key), using=using)
+
+
+def ensure_partitions_ahead(months_ahead, now=None, using="default"):
+    """Create partitions from last month to ``months_ahead`` months after ``now`` for every table."""
+    now = now or datetime.now(UTC)
+    first = month_start(month_start(now) - timedelta(days=1))
+    last = month_start(now)
+    for _ in range(months_ahead):
+        last = next_month(last)
+    for spec in ALL_TABLES:
+        ensure_partitions(spec.name, first, last, using=using)
+
+
+def forget_partitions():
+    """Drop the cache, e.g. after partitions were removed by retention."""
+    _known.clear()
+
+
+def existing_partitions(table, using="default"):
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]

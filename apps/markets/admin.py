@@ -1,0 +1,81 @@
+from django.contrib import admin, messages
+
+from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+
+@admin.action(description="Activate selected")
+def activate(modeladmin, request, queryset):
+    count = queryset.update(active=True)
+    modeladmin.message_user(request, f"Activated {count}.", messages.SUCCESS)
+
+
+@admin.action(description="Deactivate selected")
+def deactivate(modeladmin, request, queryset):
+    count = queryset.update(active=False)
+    modeladmin.message_user(request, f"Deactivated {count}.", messages.SUCCESS)
+
+
+class ActivatableAdmin(admin.ModelAdmin):
+    actions = [activate, deactivate]
+    list_filter = ["active"]
+
+
+@admin.register(Exchange)
+class ExchangeAdmin(ActivatableAdmin):
+    list_display = ["name", "display_name", "active"]
+    search_fields = ["name", "display_name"]
+
+
+@admin.register(Coin)
+class CoinAdmin(ActivatableAdmin):
+    list_display = ["symbol", "name", "active"]
+    search_fields = ["symbol", "name"]
+
+
+@admin.register(QuoteCurrency)
+class QuoteCurrencyAdmin(ActivatableAdmin):
+    list_display = ["symbol", "name", "active"]
+    search_fields = ["symbol", "name"]
+
+
+@admin.register(MarketType)
+class MarketTypeAdmin(ActivatableAdmin):
+    list_display = ["name", "display_name", "active"]
+    search_fields = ["name", "display_name"]
+
+
+@admin.register(Interval)
+class IntervalAdmin(ActivatableAdmin):
+    list_display = ["name", "seconds", "active"]
+    search_fields = ["name"]
+
+
+class StarlistingInline(admin.TabularInline):
+    model = Starlisting
+    extra = 0
+    fields = ["interval", "active", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(TradingPair)
+class TradingPairAdmin(ActivatableAdmin):
+    list_display = ["id", "exchange", "coin", "quote", "market_type", "active"]
+    list_filter = ["active", "exchange", "market_type", "quote"]
+    search_fields = ["coin__symbol", "coin__name", "quote__symbol", "exchange__name"]
+    list_select_related = ["exchange", "coin", "quote", "market_type"]
+    inlines = [StarlistingInline]
+
+
+@admin.register(Starlisting)
+class StarlistingAdmin(ActivatableAdmin):
+    list_display = ["id", "__str__", "interval", "active", "created_at"]
+    list_filter = ["active", "trading_pair__exchange", "trading_pair__market_type", "interval"]
+    search_fields = ["trading_pair__coin__symbol", "trading_pair__quote__symbol", "trading_pair__exchange__name"]
+    list_select_related = [
+        "trading_pair__exchange",
+        "trading_pair__coin",
+        "trading_pair__quote",
+        "trading_pair__market_type",
+        "interval",
+    ]
+    autocomplete_fields = ["trading_pair"]

@@ -1,0 +1,97 @@
+"""Starlisting catalogue over REST (API.md)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from apps.marketdata.api.errors import InvalidParameters, NotFound
+from apps.marketdata.api.params import QueryParams
+from apps.marketdata.api.render import json_response
+from apps.marketdata.api.schema import ErrorSerializer
+from apps.markets.models import Starlisting
+
+
+class StarlistingSerializer(serializers.ModelSerializer):
+    exchange = serializers.CharField(source="trading_pair.exchange.name")
+    exchange_display = serializers.CharField(source="trading_pair.exchange.display_name")
+    coin = serializers.CharField(source="trading_pair.coin.symbol")
+    coin_name = serializers.CharField(source="trading_pair.coin.name")
+    quote = serializers.CharField(source="trading_pair.quote.symbol")
+    quote_name = serializers.CharField(source="trading_pair.quote.name")
+    trading_pair = serializers.CharField(source="trading_pair.symbol")
+    trading_pair_id = serializers.IntegerField()
+    market_type = serializers.CharField(source="trading_pair.market_type.name")
+    market_type_display = serializers.CharField(source="trading_pair.market_type.display_name")
+    interval = serializers.CharField(source="interval.name")
+    interval_seconds = serializers.IntegerField(source="interval.seconds")
+
+    class Meta:
+        model = Starlisting
+        fields = [
+            "id",
+            "exchange",
+            "exchange_display",
+            "coin",
+            "coin_name",
+            "quote",
+            "quote_name",
+            "trading_pair",
+            "trading_pair_id",
+            "market_type",
+            "market_type_display",
+            "interval",
+            "interval_seconds",
+            "active",
+        ]
+
+
+class StarlistingListSerializer(serializers.Serializer):
+    starlistings = StarlistingSerializer(many=True)
+    total_count = serializers.IntegerField()
+
+
+def starlistings():
+    return Starlisting.objects.select_related(
+        "trading_pair__exchange",
+        "trading_pair__coin",
+        "trading_pair__quote",
+        "trading_pair__market_type",
+        "interval",
+    ).order_by("id")
+
+
+class StarlistingListView(APIView):
+    @extend_schema(
+        operation_id="starlistings",
+        summary="All starlistings, ordered by id",
+        parameters=[
+            OpenApiParameter("active_only", OpenApiTypes.BOOL, description="Only active starlistings (default true)")
+        ],
+        responses={200: StarlistingListSerializer, 400: ErrorSerializer},
+    )
+    def get(self, request):
+        params = QueryParams(request)
+        active_only = params.boolean("active_only", True)
+        params.raise_if_invalid()
+        queryset = starlistings()
+        if active_only:
+            queryset = queryset.filter(active=True)
+        items = StarlistingSerializer(queryset, many=True).data
+        return json_response({"starlistings": items, "total_count": len(items)})
+
+
+class StarlistingDetailView(APIView):
+    @extend_schema(
+        operation_id="starlisting",
+        summary="One starlisting, active or not",
+        parameters=[OpenApiParameter("starlisting_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: StarlistingSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, starlisting_id):
+        if not starlisting_id.isdigit() or not 0 < int(starlisting_id) < 2**63:
+            raise InvalidParameters([("path", "starlisting_id", "must be a positive integer")])
+        starlisting = starlistings().filter(id=starlisting_id).first()
+        if starlisting is None:
+            raise NotFound(f"Starlisting with ID {starlisting_id} not found")
+        return json_response(StarlistingSerializer(starlisting).data)

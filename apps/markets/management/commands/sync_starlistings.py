@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.markets.config import ConfigFileError, load_config
+from apps.markets.models import Interval
+from apps.markets.sync import sync_config
+
+
+class Command(BaseCommand):
+    help = "Create or update exchanges, coins, trading pairs and starlistings from a starlistings YAML file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--file", default=None, help="YAML file (default: KIRBY_STARLISTINGS_FILE)")
+        parser.add_argument("--prune", action="store_true", help="Deactivate starlistings the file no longer lists")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would change; change nothing")
+        parser.add_argument("--database", default="default", help="Database alias to sync (default: default)")
+
+    def handle(self, *args, **options):
+        path = options["file"] or settings.KIRBY_STARLISTINGS_FILE
+        using = options["database"]
+        if using not in settings.DATABASES:
+            raise CommandError(f"Unknown database {using!r}; configured: {', '.join(settings.DATABASES)}")
+        known = Interval.objects.using(using).values_list("name", flat=True)
+        try:
+            config = load_config(path, known)
+        except ConfigFileError as error:
+            raise CommandError(f"{path} is invalid; nothing was changed:\n  " + "\n  ".join(error.problems)) from None
+        changes = sync_config(config, prune=options["prune"], dry_run=options["dry_run"], using=using)
+        prefix = "would " if options["dry_run"] else ""
+        for change in changes:
+            self.stdout.write(f"  {prefix}{change}")
+        total = len(config.starlistings)
+        verdict = f"{len(changes)} change(s)" if changes else "no changes"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{'Dry run: ' if options['dry_run'] else ''}{path}: {total} starlisting entries, {verdict}."
+            )
+        )

@@ -1,0 +1,92 @@
+"""Public service endpoints: /, /health, /livez, /readyz."""
+
+from datetime import UTC, datetime
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+import kirby
+from apps.marketdata.api.render import iso, json_response
+from apps.operations.checks import run_checks
+from apps.operations.collectors import stream_statuses
+
+
+class PublicView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+
+class RootView(PublicView):
+    @extend_schema(operation_id="root", summary="Service information", responses={200: dict})
+    def get(self, request):
+        return json_response(
+            {
+                "name": "Kirby",
+                "version": kirby.__version__,
+                "description": "Cryptocurrency market data: candles, funding rates, open interest",
+                "endpoints": {
+                    "docs": "/docs",
+                    "redoc": "/redoc",
+                    "openapi": "/api/schema/",
+                    "websocket": "/ws",
+                    "health": "/health",
+                    "starlistings": "/starlistings",
+                    "candles": "/candles/{exchange}/{coin}/{quote}/{market_type}/{interval}",
+                    "funding": "/funding/{exchange}/{coin}/{quote}/{market_type}",
+                    "open_interest": "/open-interest/{exchange}/{coin}/{quote}/{market_type}",
+                },
+                "features": ["candles", "funding_rates", "open_interest", "rest_api", "openapi"],
+            }
+        )
+
+
+class HealthView(PublicView):
+    @extend_schema(
+        operation_id="health",
+        summary="Overall health: database and collector streams",
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(["healthy", "unhealthy"]),
+                    "timestamp": serializers.DateTimeField(),
+                    "database": serializers.CharField(),
+                    "collectors": serializers.DictField(),
+                },
+            )
+        },
+    )
+    def get(self, request):
+        database = run_checks(["database"])["database"]
+        try:
+            collectors = stream_statuses()
+        except Exception as error:  # Redis down must not turn /health into a 500
+            collectors = {"error": f"{type(error).__name__}: {error}"}
+        healthy = database == "ok"
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "timestamp": iso(datetime.now(UTC).replace(microsecond=0)),
+            "database": "connected" if healthy else database,
+            "collectors": collectors,
+        }
+        return json_response(body, status=200 if healthy else 503)
+
+
+class LivezView(PublicView):
+    @extend_schema(operation_id="livez", summary="Liveness: the process answers (no I/O)", responses={200: dict})
+    def get(self, request):
+        return json_response({"status": "ok"})
+
+
+class ReadyzView(PublicView):
+    @extend_schema(
+        operation_id="readyz",
+        summary="Readiness: database, Redis and channel layer reachable (503 when not)",
+        responses={200: dict, 503: dict},
+    )
+    def get(self, request):
+        checks = run_checks()
+        ready = all(result == "ok" for result in checks.values())
+        return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.marketdata.api.errors import not_found
+from apps.operations.views import HealthView, LivezView, ReadyzView, RootView
+
+handler404 = "apps.marketdata.api.errors.not_found"
+handler500 = "apps.marketdata.api.errors.server_error"
+
+urlpatterns = [
+    re_path(r"^$", RootView.as_view(), name="root"),
+    re_path(r"^health/?$", HealthView.as_view(), name="health"),
+    re_path(r"^livez/?$", LivezView.as_view(), name="livez"),
+    re_path(r"^readyz/?$", ReadyzView.as_view(), name="readyz"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    re_path(r"^admin$", RedirectView.as_view(url="/admin/")),
+    re_path(r"^admin/", admin.site.urls),
+    re_path(r"", include("apps.markets.api.urls")),
+    re_path(r"", include("apps.marketdata.api.urls")),
+    # Unknown paths answer JSON even with DEBUG on (Django would render HTML).
+    re_path(r"", not_found),
+]
