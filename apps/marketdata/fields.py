@@ -27,3 +27,11 @@ class ExactDecimalField(models.Field):
 
     def get_prep_value(self, value):
         return self.to_python(super().get_prep_value(value))
+
+
+class StatementTimestamp(models.Func):
+    """``statement_timestamp()``: unlike now(), it differs between statements of one transaction."""
+
+    function = "statement_timestamp"
+    template = "%(function)s()"
+    output_field = models.DateTimeField()

@@ -8,7 +8,7 @@ open time.
 
 from django.db import models
 
-from apps.marketdata.fields import ExactDecimalField
+from apps.marketdata.fields import ExactDecimalField, StatementTimestamp
 from apps.markets.models import Starlisting, TradingPair
 
 
@@ -23,6 +23,9 @@ class Candle(models.Model):
     volume = ExactDecimalField()
     num_trades = models.BigIntegerField(null=True)
     closed = models.BooleanField(default=False, help_text="True once the candle's interval has ended")
+    ingested_at = models.DateTimeField(
+        db_default=StatementTimestamp(), editable=False, help_text="When Kirby first stored the row"
+    )
 
     class Meta:
         db_table = "candles"
@@ -42,6 +45,9 @@ class FundingRate(models.Model):
     oracle_price = ExactDecimalField(null=True)
     mid_price = ExactDecimalField(null=True)
     next_funding_time = models.DateTimeField(null=True)
+    ingested_at = models.DateTimeField(
+        db_default=StatementTimestamp(), editable=False, help_text="When Kirby first stored the row"
+    )
 
     class Meta:
         db_table = "funding_rates"
@@ -58,6 +64,9 @@ class OpenInterest(models.Model):
     notional_value = ExactDecimalField(null=True)
     day_base_volume = ExactDecimalField(null=True)
     day_notional_volume = ExactDecimalField(null=True)
+    ingested_at = models.DateTimeField(
+        db_default=StatementTimestamp(), editable=False, help_text="When Kirby first stored the row"
+    )
 
     class Meta:
         db_table = "open_interest"

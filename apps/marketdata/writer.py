@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 market_data_written = Signal()
 
 _stage_numbers = itertools.count()
+# An update leaves ingested_at as first stored; an insert sets it to the
+# statement's start. (xmax = 0, the usual test, is not available on
+# partitioned tables.)
+_INSERTED = "(ingested_at = statement_timestamp())"
 
 
 @dataclass
@@ -97,14 +101,14 @@ def _upsert(spec, records, *, publish, using):
             f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
         )
         if publish:
-            cursor.execute(f"{insert} RETURNING (xmax = 0), {columns}")
+            cursor.execute(f"{insert} RETURNING {_INSERTED}, {columns}")
             fetched = cursor.fetchall()
             result.inserted = sum(1 for row in fetched if row[0])
             result.updated = len(fetched) - result.inserted
             result.rows = [spec.record(*row[1:]) for row in fetched]
         else:
             cursor.execute(
-                f"WITH done AS ({insert} RETURNING (xmax = 0) AS inserted)"
+                f"WITH done AS ({insert} RETURNING {_INSERTED} AS inserted)"
                 " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM done"
             )
             result.inserted, result.updated = cursor.fetchone()

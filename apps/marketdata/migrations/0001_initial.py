@@ -19,6 +19,7 @@ CREATE TABLE candles (
     volume numeric NOT NULL,
     num_trades bigint,
     closed boolean NOT NULL DEFAULT false,
+    ingested_at timestamptz NOT NULL DEFAULT statement_timestamp(),
     PRIMARY KEY (starlisting_id, time),
     CONSTRAINT candles_ohlc_sane CHECK (
         low > 0 AND high >= low AND open BETWEEN low AND high AND close BETWEEN low AND high AND volume >= 0
@@ -35,6 +36,7 @@ CREATE TABLE funding_rates (
     oracle_price numeric,
     mid_price numeric,
     next_funding_time timestamptz,
+    ingested_at timestamptz NOT NULL DEFAULT statement_timestamp(),
     PRIMARY KEY (trading_pair_id, time)
 ) PARTITION BY RANGE (time);
 
@@ -45,6 +47,7 @@ CREATE TABLE open_interest (
     notional_value numeric,
     day_base_volume numeric,
     day_notional_volume numeric,
+    ingested_at timestamptz NOT NULL DEFAULT statement_timestamp(),
     PRIMARY KEY (trading_pair_id, time),
     CONSTRAINT open_interest_non_negative CHECK (open_interest >= 0)
 ) PARTITION BY RANGE (time);
@@ -84,6 +87,14 @@ class Migration(migrations.Migration):
                             models.BooleanField(default=False, help_text="True once the candle's interval has ended"),
                         ),
                         (
+                            "ingested_at",
+                            models.DateTimeField(
+                                db_default=apps.marketdata.fields.StatementTimestamp(),
+                                editable=False,
+                                help_text="When Kirby first stored the row",
+                            ),
+                        ),
+                        (
                             "starlisting",
                             models.ForeignKey(
                                 on_delete=django.db.models.deletion.PROTECT, related_name="+", to="markets.starlisting"
@@ -112,6 +123,14 @@ class Migration(migrations.Migration):
                         ("mid_price", apps.marketdata.fields.ExactDecimalField(null=True)),
                         ("next_funding_time", models.DateTimeField(null=True)),
                         (
+                            "ingested_at",
+                            models.DateTimeField(
+                                db_default=apps.marketdata.fields.StatementTimestamp(),
+                                editable=False,
+                                help_text="When Kirby first stored the row",
+                            ),
+                        ),
+                        (
                             "trading_pair",
                             models.ForeignKey(
                                 on_delete=django.db.models.deletion.PROTECT, related_name="+", to="markets.tradingpair"
@@ -136,6 +155,14 @@ class Migration(migrations.Migration):
                         ("notional_value", apps.marketdata.fields.ExactDecimalField(null=True)),
                         ("day_base_volume", apps.marketdata.fields.ExactDecimalField(null=True)),
                         ("day_notional_volume", apps.marketdata.fields.ExactDecimalField(null=True)),
+                        (
+                            "ingested_at",
+                            models.DateTimeField(
+                                db_default=apps.marketdata.fields.StatementTimestamp(),
+                                editable=False,
+                                help_text="When Kirby first stored the row",
+                            ),
+                        ),
                         (
                             "trading_pair",
                             models.ForeignKey(

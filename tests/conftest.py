@@ -1,0 +1,65 @@
+"""The shared world for tests: real PostgreSQL (test database built by the
+migrations, partitions included) and real Redis."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from apps.marketdata.records import CandleRecord
+from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+
+def utc(*parts):
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.fixture
+def client():
+    return Client()
+
+
+class World:
+    """Hyperliquid BTC/USD and SOL/USD perps, with starlistings at 1m and 1h."""
+
+    def __init__(self):
+        self.exchange = Exchange.objects.create(name="hyperliquid", display_name="Hyperliquid")
+        self.perps = MarketType.objects.create(name="perps", display_name="Perpetuals")
+        self.usd = QuoteCurrency.objects.create(symbol="USD", name="US Dollar")
+        self.btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
+        self.sol = Coin.objects.create(symbol="SOL", name="Solana")
+        self.btc_pair = self.pair(self.btc)
+        self.sol_pair = self.pair(self.sol)
+        self.btc_1m = self.starlisting(self.btc_pair, "1m")
+        self.btc_1h = self.starlisting(self.btc_pair, "1h")
+        self.sol_1m = self.starlisting(self.sol_pair, "1m")
+
+    def pair(self, coin, **fields):
+        return TradingPair.objects.create(
+            exchange=self.exchange, coin=coin, quote=self.usd, market_type=self.perps, **fields
+        )
+
+    @staticmethod
+    def starlisting(pair, interval, **fields):
+        return Starlisting.objects.create(trading_pair=pair, interval=Interval.objects.get(name=interval), **fields)
+
+
+@pytest.fixture
+def world(db):
+    return World()
+
+
+def candle(starlisting, time, open="100", high="110", low="90", close="105", volume="12.5", num_trades=7, closed=True):
+    starlisting_id = starlisting if isinstance(starlisting, int) else starlisting.id
+    return CandleRecord(
+        starlisting_id,
+        time,
+        Decimal(open),
+        Decimal(high),
+        Decimal(low),
+        Decimal(close),
+        Decimal(volume),
+        num_trades,
+        closed,
+    )
