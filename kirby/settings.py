@@ -133,6 +133,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["apps.marketdata.api.schema.document_paths_without_trailing_slash"],
 }
 
 # Kirby's own settings.

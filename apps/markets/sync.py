@@ -18,7 +18,10 @@ class _DryRun(Exception):
 
 
 def sync_config(config, *, prune=False, dry_run=False, using="default"):
-    """Return the list of changes made (or that would be made, with ``dry_run``)."""
+    """Return the changes made (or that would be made, with ``dry_run``) as (verb, description) pairs.
+
+    Verbs: create, update, deactivate.
+    """
     changes = []
     try:
         with transaction.atomic(using=using):
@@ -40,14 +43,14 @@ class _Sync:
         manager = model.objects.using(self.using)
         obj = manager.filter(**identity).first()
         if obj is None:
-            self.changes.append(f"created {label}")
+            self.changes.append(("create", label))
             return manager.create(**identity, **values)
         differing = {name: value for name, value in values.items() if getattr(obj, name) != value}
         if differing:
             for name, value in differing.items():
                 setattr(obj, name, value)
             obj.save(using=self.using)
-            self.changes.append(f"updated {label}: " + ", ".join(f"{k}={v!r}" for k, v in differing.items()))
+            self.changes.append(("update", f"{label}: " + ", ".join(f"{k}={v!r}" for k, v in differing.items())))
         return obj
 
     def upsert_symbol(self, model, label, entry):
@@ -108,9 +111,9 @@ class _Sync:
         pair_names = ["exchange", "coin", "quote", "market_type"]
         stale = Starlisting.objects.using(self.using).filter(active=True).exclude(id__in=listed_starlistings)
         for starlisting in stale.select_related(*(f"trading_pair__{n}" for n in pair_names), "interval"):
-            self.changes.append(f"deactivated starlisting {starlisting}")
+            self.changes.append(("deactivate", f"starlisting {starlisting}"))
         stale.update(active=False)
         stale_pairs = TradingPair.objects.using(self.using).filter(active=True).exclude(id__in=listed_pairs)
         for pair in stale_pairs.select_related(*pair_names):
-            self.changes.append(f"deactivated trading pair {pair.path}")
+            self.changes.append(("deactivate", f"trading pair {pair.path}"))
         stale_pairs.update(active=False)

@@ -99,3 +99,8 @@ def path_parameters(*names):
 
 
 PAIR_PATH = ("exchange", "coin", "quote", "market_type")
+
+
+def document_paths_without_trailing_slash(endpoints, **kwargs):
+    """Routes accept both forms (``/?$``); document the canonical one, without the slash."""
+    return [(path.rstrip("/") or "/", regex, method, callback) for path, regex, method, callback in endpoints]

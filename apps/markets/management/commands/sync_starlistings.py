@@ -26,9 +26,9 @@ class Command(BaseCommand):
         except ConfigFileError as error:
             raise CommandError(f"{path} is invalid; nothing was changed:\n  " + "\n  ".join(error.problems)) from None
         changes = sync_config(config, prune=options["prune"], dry_run=options["dry_run"], using=using)
-        prefix = "would " if options["dry_run"] else ""
-        for change in changes:
-            self.stdout.write(f"  {prefix}{change}")
+        for verb, description in changes:
+            said = f"would {verb}" if options["dry_run"] else f"{verb.removesuffix('e')}ed"
+            self.stdout.write(f"  {said} {description}")
         total = len(config.starlistings)
         verdict = f"{len(changes)} change(s)" if changes else "no changes"
         self.stdout.write(
