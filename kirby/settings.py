@@ -98,6 +98,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Synced into django-celery-beat's tables at beat start; operators can
+# change the timing there (or with these variables).
+CELERY_BEAT_SCHEDULE = {
+    "create-partitions-ahead": {
+        "task": "apps.marketdata.tasks.create_partitions_ahead",
+        "schedule": env_int("KIRBY_PARTITION_TASK_SECONDS", 86400, minimum=60),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
