@@ -91,3 +91,16 @@ def test_a_bad_value_stops_start_up_with_its_name():
 
     assert result.returncode != 0
     assert "KIRBY_PARTITION_MONTHS_AHEAD must be an integer" in result.stderr
+
+
+def test_every_variable_the_settings_read_is_documented_in_env_example():
+    import re
+    from pathlib import Path
+
+    base = Path(settings.BASE_DIR)
+    source = "".join(path.read_text() for path in (base / "kirby").glob("*.py"))
+    read = set(re.findall(r'(?:env_\w+|database_from_url)\(\s*"([A-Z][A-Z0-9_]*)"', source))
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (base / ".env.example").read_text(), re.MULTILINE))
+
+    assert read, "no environment variables found in kirby/"
+    assert read - documented == set()
