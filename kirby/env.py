@@ -53,6 +53,19 @@ def env_int(name, default, *, minimum=None, maximum=None):
     return value
 
 
+def env_float(name, default, *, minimum=None):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def env_list(name, default=()):
     """Comma-separated list; blanks dropped."""
     raw = os.environ.get(name)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from kirby.env import ConfigError, database_from_url, env_bool, env_int, env_list, env_str
+from kirby.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.markets",
     "apps.marketdata",
+    "apps.collectors",
     "apps.operations",
 ]
 
@@ -107,7 +108,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.marketdata.tasks.create_partitions_ahead",
         "schedule": env_int("KIRBY_PARTITION_TASK_SECONDS", 86400, minimum=60),
     },
+    "supervise-streams": {
+        "task": "apps.collectors.tasks.supervise_streams",
+        "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
+    },
 }
+CELERY_TASK_ROUTES = {"apps.collectors.tasks.run_stream": {"queue": "collectors"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -150,6 +156,28 @@ SPECTACULAR_SETTINGS = {
 KIRBY_STARLISTINGS_FILE = Path(env_str("KIRBY_STARLISTINGS_FILE", str(BASE_DIR / "config" / "starlistings.yaml")))
 # Monthly partitions are created this many months ahead of now by a daily task.
 KIRBY_PARTITION_MONTHS_AHEAD = env_int("KIRBY_PARTITION_MONTHS_AHEAD", 3, minimum=1, maximum=24)
+
+# Collectors. Exchange endpoints can point anywhere (the simulator in tests).
+KIRBY_HYPERLIQUID_WS_URL = env_str("KIRBY_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws")
+KIRBY_HYPERLIQUID_REST_URL = env_str("KIRBY_HYPERLIQUID_REST_URL", "https://api.hyperliquid.xyz/info")
+# Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
+KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
+    "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
+)
+# Seconds between client pings; a stream silent for KIRBY_COLLECTOR_QUIET_SECONDS is reconnected.
+KIRBY_COLLECTOR_PING_SECONDS = env_float("KIRBY_COLLECTOR_PING_SECONDS", 20.0, minimum=0.1)
+KIRBY_COLLECTOR_QUIET_SECONDS = env_float("KIRBY_COLLECTOR_QUIET_SECONDS", 60.0, minimum=0.5)
+# Reconnect backoff: exponential from 0.5 s up to this, with jitter.
+KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = env_float("KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS", 30.0, minimum=0.1)
+# Batches are stored when they reach this many rows or this many seconds pass.
+KIRBY_COLLECTOR_BATCH_SIZE = env_int("KIRBY_COLLECTOR_BATCH_SIZE", 5000, minimum=1)
+KIRBY_COLLECTOR_FLUSH_SECONDS = env_float("KIRBY_COLLECTOR_FLUSH_SECONDS", 1.0, minimum=0.05)
+# Running streams re-read the active starlistings this often (changes apply without restart).
+KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 30.0, minimum=0.5)
+# A stream's lease in Redis lapses this long after its holder stops renewing it.
+KIRBY_COLLECTOR_LEASE_SECONDS = env_float("KIRBY_COLLECTOR_LEASE_SECONDS", 10.0, minimum=1.0)
+# Funding / open interest are stored as one row per pair per this many seconds (1.x: a minute).
+KIRBY_CONTEXT_PERIOD_SECONDS = env_float("KIRBY_CONTEXT_PERIOD_SECONDS", 60.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,

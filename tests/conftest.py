@@ -50,6 +50,16 @@ def world(db):
     return World()
 
 
+@pytest.fixture
+def world_committed(transactional_db, django_db_serialized_rollback):
+    """The same world, committed, for code that writes from other threads or processes.
+
+    Serialized rollback restores the migrations' seed data (intervals) that
+    the flush after a transactional test removes.
+    """
+    return World()
+
+
 def candle(starlisting, time, open="100", high="110", low="90", close="105", volume="12.5", num_trades=7, closed=True):
     starlisting_id = starlisting if isinstance(starlisting, int) else starlisting.id
     return CandleRecord(

@@ -16,7 +16,7 @@ from apps.marketdata.tasks import create_partitions_ahead
 
 
 @pytest.fixture
-def worker(transactional_db):
+def worker(transactional_db, django_db_serialized_rollback):
     """A celery worker on a queue of its own, using the test database."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     database = settings.DATABASES["default"]

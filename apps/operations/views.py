@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 import kirby
 from apps.marketdata.api.render import iso, json_response
 from apps.operations.checks import run_checks
-from apps.operations.collectors import stream_statuses
+from apps.collectors.status import stream_statuses
 
 
 class PublicView(APIView):

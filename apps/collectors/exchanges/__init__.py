@@ -1,0 +1,23 @@
+"""Exchange adapters: one package per exchange with the same modules.
+
+``protocol`` (endpoints and frames), ``parser`` (frames -> events),
+``symbols`` (Kirby pairs -> exchange names), ``history`` (REST history).
+"""
+
+import importlib
+from types import SimpleNamespace
+
+EXCHANGES = ("hyperliquid",)
+
+
+def get_adapter(name):
+    """The adapter of exchange ``name`` as one object with its modules' functions."""
+    if name not in EXCHANGES:
+        raise LookupError(f"no adapter for exchange {name!r}; known: {', '.join(EXCHANGES)}")
+    package = f"apps.collectors.exchanges.{name}"
+    return SimpleNamespace(
+        name=name,
+        protocol=importlib.import_module(f"{package}.protocol"),
+        parser=importlib.import_module(f"{package}.parser"),
+        symbols=importlib.import_module(f"{package}.symbols"),
+    )

@@ -1,0 +1,80 @@
+"""Exchange-level events an adapter's parser produces from raw frames.
+
+They still speak the exchange's language (coin names, exchange intervals,
+exchange timestamps); the stream maps them onto Kirby's starlistings and
+trading pairs. Numbers are exact ``Decimal``s; times are epoch milliseconds.
+"""
+
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+
+
+class MalformedFrame(ValueError):
+    """A frame that does not have the shape the exchange documents."""
+
+
+class CandleUpdate(NamedTuple):
+    coin: str
+    interval: str
+    open_ms: int
+    close_ms: int  # last millisecond of the interval (open of the next one - 1)
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    num_trades: int | None
+    closed: bool | None  # None: the exchange does not say
+
+
+class AssetContext(NamedTuple):
+    """Funding and open interest state of a perpetual, as of when it was received."""
+
+    coin: str
+    funding_rate: Decimal
+    open_interest: Decimal
+    mark_price: Decimal | None
+    oracle_price: Decimal | None
+    mid_price: Decimal | None
+    premium: Decimal | None
+    day_base_volume: Decimal | None
+    day_notional_volume: Decimal | None
+
+
+class Control(NamedTuple):
+    """Acks, pongs, greetings and exchange error notices: not market data."""
+
+    kind: str  # "ack", "pong", "greeting", "error"
+    detail: object = None
+
+
+def decimal(value, field, *, nullable=False):
+    """Exact decimal from an exchange string (or int); refuse floats' neighbours NaN and infinity."""
+    if value is None:
+        if nullable:
+            return None
+        raise MalformedFrame(f"{field} is missing")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MalformedFrame(f"{field} is not a number: {value!r}")
+    try:
+        # Floats only appear if an exchange sends a JSON number; repr is its shortest exact spelling.
+        number = Decimal(repr(value) if isinstance(value, float) else value)
+    except InvalidOperation:
+        raise MalformedFrame(f"{field} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise MalformedFrame(f"{field} is not finite: {value!r}")
+    return number
+
+
+def integer(value, field, *, nullable=False):
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedFrame(f"{field} is not an integer: {value!r}")
+    return value
+
+
+def text(value, field):
+    if not isinstance(value, str) or not value:
+        raise MalformedFrame(f"{field} is not a non-empty string: {value!r}")
+    return value

@@ -1,0 +1,106 @@
+"""Hyperliquid frames -> events. Fields are read by name: key order varies between captures."""
+
+import orjson
+
+from apps.collectors.exchanges.events import (
+    AssetContext,
+    CandleUpdate,
+    Control,
+    MalformedFrame,
+    decimal,
+    integer,
+    text,
+)
+
+GREETING = "Websocket connection established."
+
+
+def parse_frame(raw):
+    """Return a list of events for one text frame; raise MalformedFrame for anything unexpected."""
+    if raw == GREETING:
+        return [Control("greeting")]
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedFrame("not JSON") from None
+    if not isinstance(message, dict):
+        raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+    channel = message.get("channel")
+    handler = _CHANNELS.get(channel)
+    if handler is None:
+        raise MalformedFrame(f"unknown channel {channel!r}")
+    return handler(message.get("data"))
+
+
+def parse_candle(data):
+    if not isinstance(data, dict):
+        raise MalformedFrame("candle data is not an object")
+    return CandleUpdate(
+        coin=text(data.get("s"), "s"),
+        interval=text(data.get("i"), "i"),
+        open_ms=integer(data.get("t"), "t"),
+        close_ms=integer(data.get("T"), "T"),
+        open=decimal(data.get("o"), "o"),
+        high=decimal(data.get("h"), "h"),
+        low=decimal(data.get("l"), "l"),
+        close=decimal(data.get("c"), "c"),
+        volume=decimal(data.get("v"), "v"),
+        num_trades=integer(data.get("n"), "n", nullable=True),
+        closed=None,  # Hyperliquid never says; see apps.collectors.candles
+    )
+
+
+def _candle(data):
+    # The gitbook documents a list; every capture shows one object. Accept both.
+    if isinstance(data, list):
+        return [parse_candle(item) for item in data]
+    return [parse_candle(data)]
+
+
+def _asset_context(data):
+    if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
+        raise MalformedFrame("activeAssetCtx without a ctx object")
+    ctx = data["ctx"]
+    return [
+        AssetContext(
+            coin=text(data.get("coin"), "coin"),
+            funding_rate=decimal(ctx.get("funding"), "funding"),
+            open_interest=decimal(ctx.get("openInterest"), "openInterest"),
+            mark_price=decimal(ctx.get("markPx"), "markPx", nullable=True),
+            oracle_price=decimal(ctx.get("oraclePx"), "oraclePx", nullable=True),
+            mid_price=decimal(ctx.get("midPx"), "midPx", nullable=True),
+            premium=decimal(ctx.get("premium"), "premium", nullable=True),
+            day_base_volume=decimal(ctx.get("dayBaseVlm"), "dayBaseVlm", nullable=True),
+            day_notional_volume=decimal(ctx.get("dayNtlVlm"), "dayNtlVlm", nullable=True),
+        )
+    ]
+
+
+def _ack(data):
+    return [Control("ack", data)]
+
+
+def _pong(data):
+    return [Control("pong")]
+
+
+def _error(data):
+    return [Control("error", data)]
+
+
+def _ignored(data):
+    # Channels Kirby does not collect yet (trades, books) are valid, not malformed.
+    return []
+
+
+_CHANNELS = {
+    "candle": _candle,
+    "activeAssetCtx": _asset_context,
+    "subscriptionResponse": _ack,
+    "pong": _pong,
+    "error": _error,
+    "trades": _ignored,
+    "l2Book": _ignored,
+    "bbo": _ignored,
+    "activeSpotAssetCtx": _ignored,
+}

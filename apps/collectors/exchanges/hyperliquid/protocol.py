@@ -1,0 +1,44 @@
+"""Hyperliquid WebSocket frames and endpoints.
+
+One subscription per (type, coin[, interval]); no batches. The server closes
+a connection it has sent nothing on for 60 s, so the client pings.
+"""
+
+import orjson
+from django.conf import settings
+
+NAME = "hyperliquid"
+# Intervals Hyperliquid serves (it has no 6h).
+INTERVALS = frozenset({"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M"})
+
+
+def ws_url():
+    return settings.KIRBY_HYPERLIQUID_WS_URL
+
+
+def rest_url():
+    return settings.KIRBY_HYPERLIQUID_REST_URL
+
+
+def candle_subscription(coin, interval):
+    return {"type": "candle", "coin": coin, "interval": interval}
+
+
+def context_subscription(coin):
+    return {"type": "activeAssetCtx", "coin": coin}
+
+
+def subscribe_frame(subscription):
+    return orjson.dumps({"method": "subscribe", "subscription": subscription}).decode()
+
+
+def unsubscribe_frame(subscription):
+    return orjson.dumps({"method": "unsubscribe", "subscription": subscription}).decode()
+
+
+def ping_frame():
+    return '{"method":"ping"}'
+
+
+def subscriptions_per_connection():
+    return settings.KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION

@@ -1,0 +1,65 @@
+"""Exchange events -> Kirby records for the write path."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Context
+
+from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_MS = 3_600_000
+# Enough digits that open interest x mark price is never rounded.
+_EXACT = Context(prec=100)
+
+
+def from_ms(ms):
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def candle_records(update, starlisting_ids):
+    time = from_ms(update.open_ms)
+    return [
+        CandleRecord(
+            sid,
+            time,
+            update.open,
+            update.high,
+            update.low,
+            update.close,
+            update.volume,
+            update.num_trades,
+            bool(update.closed),
+        )  # fmt: skip
+        for sid in starlisting_ids
+    ]
+
+
+def context_records(context, period_end_ms, received_ms, trading_pair_ids, *, funding_interval_ms=_HOUR_MS):
+    """Funding and open-interest rows of one sampled asset context.
+
+    ``next_funding_time`` is the next funding boundary after the update was
+    received (Hyperliquid funds hourly); notional value is open interest x mark.
+    """
+    time = from_ms(period_end_ms)
+    next_funding = from_ms((received_ms // funding_interval_ms + 1) * funding_interval_ms)
+    notional = None if context.mark_price is None else _EXACT.multiply(context.open_interest, context.mark_price)
+    rows = []
+    for pair_id in trading_pair_ids:
+        rows.append(
+            FundingRecord(
+                pair_id,
+                time,
+                context.funding_rate,
+                context.premium,
+                context.mark_price,
+                None,
+                context.oracle_price,
+                context.mid_price,
+                next_funding,
+            )  # fmt: skip
+        )
+        rows.append(
+            OpenInterestRecord(
+                pair_id, time, context.open_interest, notional, context.day_base_volume, context.day_notional_volume
+            )  # fmt: skip
+        )
+    return rows

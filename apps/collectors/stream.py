@@ -1,0 +1,187 @@
+"""One exchange connection, kept alive forever.
+
+Connects, subscribes to its share of the plan, parses every frame into
+records for the batcher, pings, and reconnects with exponential backoff and
+jitter whenever the connection drops, errors or stays quiet longer than
+normal. Plan changes (starlistings added, removed, deactivated) are applied
+by subscribing / unsubscribing on the live connection.
+"""
+
+import asyncio
+import logging
+import random
+import time
+
+import aiohttp
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from apps.collectors.candles import CandleCloser
+from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
+from apps.collectors.plan import plan_for
+from apps.collectors.records import candle_records, context_records
+from apps.collectors.sampling import ContextSampler
+from apps.collectors.stream_status import StreamStatus
+
+log = logging.getLogger(__name__)
+
+
+class Reconnect(Exception):
+    """The connection must be replaced (dropped, quiet, closed by the exchange)."""
+
+
+class Retired(Exception):
+    """This stream's share of subscriptions no longer exists."""
+
+
+class Stream:
+    def __init__(self, adapter, index, batcher, stop, *, on_tick=None):
+        self.adapter = adapter
+        self.index = index
+        self.name = f"{adapter.name}/{index}"
+        self.batcher = batcher
+        self.stop = stop  # threading.Event: set to end the stream
+        self.on_tick = on_tick  # called about every half second (lease renewal)
+        self.status = StreamStatus(self.name, adapter.name)
+        self.closer = CandleCloser()
+        self.sampler = ContextSampler(settings.KIRBY_CONTEXT_PERIOD_SECONDS)
+        self.plan = None
+
+    async def run(self):
+        backoff = 0.5
+        try:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                try:
+                    await self._session()
+                except Retired:
+                    log.info("stream %s has no subscriptions left; stopping", self.name)
+                    break
+                except (Reconnect, aiohttp.ClientError, OSError, TimeoutError) as error:
+                    self.status.failed(error)
+                    log.warning("stream %s: %s; reconnecting", self.name, error)
+                except Exception as error:  # never let one bug end collection
+                    self.status.failed(error)
+                    log.exception("stream %s failed; reconnecting", self.name)
+                if self.stop.is_set():
+                    break
+                if time.monotonic() - started > 60:
+                    backoff = 0.5  # the last connection was healthy: start over
+                delay = random.uniform(0, backoff)
+                backoff = min(backoff * 2, settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS)
+                self.status.reconnects += 1
+                await self._sleep(delay)
+        finally:
+            self._store(self._sampled(self.sampler.drain()))
+            self.status.stopped()
+
+    async def _sleep(self, seconds):
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self._tick()
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    async def _load_plan(self):
+        plan = await sync_to_async(plan_for, thread_sensitive=False)(self.adapter, self.index)
+        if not plan.subscriptions:
+            raise Retired
+        self.status.unsupported = plan.unsupported
+        return plan
+
+    async def _session(self):
+        protocol = self.adapter.protocol
+        self.plan = await self._load_plan()
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.ws_connect(protocol.ws_url(), autoping=True, max_msg_size=16 * 2**20) as ws:
+                self.status.connected_now()
+                subscribed = {}
+                await self._apply(ws, self.plan, subscribed)
+                await self._read(ws, subscribed)
+
+    async def _apply(self, ws, plan, subscribed):
+        protocol = self.adapter.protocol
+        for key in [k for k in subscribed if k not in plan.subscriptions]:
+            await ws.send_str(protocol.unsubscribe_frame(subscribed.pop(key)))
+        for key, subscription in plan.subscriptions.items():
+            if key not in subscribed:
+                await ws.send_str(protocol.subscribe_frame(subscription))
+                subscribed[key] = subscription
+        self.status.subscriptions = len(subscribed)
+
+    async def _read(self, ws, subscribed):
+        ping_every = settings.KIRBY_COLLECTOR_PING_SECONDS
+        quiet_after = settings.KIRBY_COLLECTOR_QUIET_SECONDS
+        refresh_every = settings.KIRBY_COLLECTOR_REFRESH_SECONDS
+        now = time.monotonic()
+        last_heard, next_ping, next_refresh = now, now + ping_every, now + refresh_every
+        while not self.stop.is_set():
+            try:
+                message = await ws.receive(timeout=max(0.01, min(0.5, next_ping - time.monotonic())))
+            except TimeoutError:
+                message = None
+            now = time.monotonic()
+            if message is not None:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    last_heard = now
+                    self._handle(message.data)
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    last_heard = now
+                    self.status.malformed_frame(message.data[:200], "binary frame")
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
+                elif message.type == aiohttp.WSMsgType.ERROR:
+                    raise Reconnect(f"connection error: {ws.exception()}")
+            if now - last_heard > quiet_after:
+                raise Reconnect(f"quiet for {now - last_heard:.1f} s")
+            if now >= next_ping:
+                await ws.send_str(self.adapter.protocol.ping_frame())
+                next_ping = now + ping_every
+            if now >= next_refresh:
+                self.plan = await self._load_plan()
+                await self._apply(ws, self.plan, subscribed)
+                next_refresh = time.monotonic() + refresh_every
+            self._tick()
+
+    def _tick(self):
+        now_ms = int(time.time() * 1000)
+        self._store(self._candles(self.closer.expire(now_ms)))
+        self._store(self._sampled(self.sampler.expire(now_ms)))
+        if self.on_tick:
+            self.on_tick()
+        self.status.maybe_report(self.batcher.pending())
+
+    def _handle(self, raw):
+        received_ms = int(time.time() * 1000)
+        try:
+            events = self.adapter.parser.parse_frame(raw)
+        except MalformedFrame as error:
+            self.status.malformed_frame(raw, error)
+            return
+        self.status.message()
+        for event in events:
+            if isinstance(event, CandleUpdate):
+                self._store(self._candles(self.closer.feed(event, received_ms)))
+            elif isinstance(event, AssetContext):
+                self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))
+            elif isinstance(event, Control) and event.kind == "error":
+                self.status.exchange_error(event.detail)
+
+    def _candles(self, updates):
+        records = []
+        for update in updates:
+            records.extend(
+                candle_records(update, self.plan.candles.get((update.coin, update.interval), ()) if self.plan else ())
+            )
+        return records
+
+    def _sampled(self, samples):
+        records = []
+        for coin, end_ms, context, received_ms in samples:
+            pair_ids = self.plan.contexts.get(coin, ()) if self.plan else ()
+            records.extend(context_records(context, end_ms, received_ms, pair_ids))
+        return records
+
+    def _store(self, records):
+        for record in records:
+            self.batcher.add(record)

@@ -1,0 +1,88 @@
+"""What a running stream tells /health, kept in Redis by apps.collectors.status."""
+
+import logging
+import os
+import socket
+import time
+
+from apps.collectors.status import report_stream
+
+log = logging.getLogger(__name__)
+
+REPORT_SECONDS = 2.0
+MALFORMED_LOG_SECONDS = 10.0
+
+
+class StreamStatus:
+    def __init__(self, name, exchange):
+        self.name = name
+        self.doc = {
+            "exchange": exchange,
+            "running": True,
+            "connected": False,
+            "connected_since": None,
+            "last_message_at": None,
+            "messages": 0,
+            "malformed": 0,
+            "reconnects": 0,
+            "last_error": None,
+            "last_error_at": None,
+            "subscriptions": 0,
+            "unsupported": [],
+            "buffered": 0,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+        }
+        self._next_report = 0.0
+        self._next_malformed_log = 0.0
+        self._malformed_since_log = 0
+
+    reconnects = property(lambda self: self.doc["reconnects"], lambda self, v: self.doc.__setitem__("reconnects", v))
+    subscriptions = property(
+        lambda self: self.doc["subscriptions"], lambda self, v: self.doc.__setitem__("subscriptions", v)
+    )
+    unsupported = property(lambda self: self.doc["unsupported"], lambda self, v: self.doc.__setitem__("unsupported", v))
+
+    def connected_now(self):
+        self.doc.update(connected=True, connected_since=time.time())
+        self.report()
+
+    def message(self):
+        self.doc["messages"] += 1
+        self.doc["last_message_at"] = time.time()
+
+    def failed(self, error):
+        self.doc.update(connected=False, last_error=f"{type(error).__name__}: {error}"[:500], last_error_at=time.time())
+        self.report()
+
+    def exchange_error(self, detail):
+        self.doc.update(last_error=f"exchange error: {detail}"[:500], last_error_at=time.time())
+
+    def malformed_frame(self, raw, reason):
+        self.doc["malformed"] += 1
+        self._malformed_since_log += 1
+        now = time.monotonic()
+        if now >= self._next_malformed_log:
+            sample = raw if isinstance(raw, str) else repr(raw)
+            log.warning(
+                "stream %s: %d malformed frame(s) skipped (%s); sample: %.300s",
+                self.name, self._malformed_since_log, reason, sample,
+            )  # fmt: skip
+            self._malformed_since_log = 0
+            self._next_malformed_log = now + MALFORMED_LOG_SECONDS
+
+    def stopped(self):
+        self.doc.update(running=False, connected=False)
+        self.report()
+
+    def maybe_report(self, buffered):
+        if time.monotonic() >= self._next_report:
+            self.doc["buffered"] = buffered
+            self.report()
+
+    def report(self):
+        self.doc["heartbeat_at"] = time.time()
+        try:
+            report_stream(self.name, self.doc)
+        except Exception as error:  # status must never break collection
+            log.warning("stream %s: cannot report status: %s", self.name, error)
+        self._next_report = time.monotonic() + REPORT_SECONDS

@@ -1,0 +1,97 @@
+"""Celery tasks that run and supervise exchange streams.
+
+``run_stream`` is long-running: it holds its stream's lease for as long as
+it runs, so two workers never run the same stream. ``supervise_streams``
+(beat) starts every stream whose lease has lapsed. Collectors run in a
+worker with ``--pool threads`` so that a warm shutdown reaches the streams,
+which then flush what they buffered and release their leases.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+
+from celery import shared_task
+from celery.signals import worker_shutting_down
+from django.conf import settings
+from django.db import close_old_connections
+
+from apps.collectors.batcher import Batcher
+from apps.collectors.exchanges import EXCHANGES, get_adapter
+from apps.collectors.lease import Lease, is_held
+from apps.collectors.plan import connections_needed
+from apps.collectors.stream import Stream
+from lib.redis import client
+
+log = logging.getLogger(__name__)
+
+_running = set()  # stop events of the streams running in this process
+
+
+@worker_shutting_down.connect
+def _stop_streams(**kwargs):
+    for stop in list(_running):
+        stop.set()
+
+
+def stream_name(exchange, index):
+    return f"{exchange}/{index}"
+
+
+@shared_task(acks_late=False, ignore_result=True)
+def run_stream(exchange, index):
+    """Run one stream until shutdown, loss of its lease, or until its subscriptions move away."""
+    name = stream_name(exchange, index)
+    lease = Lease(name, settings.KIRBY_COLLECTOR_LEASE_SECONDS)
+    if not lease.acquire():
+        return f"{name} is running elsewhere"
+    stop = threading.Event()
+    _running.add(stop)
+    renew_every = settings.KIRBY_COLLECTOR_LEASE_SECONDS / 3
+    next_renewal = [time.monotonic() + renew_every]
+
+    def renew():
+        if time.monotonic() >= next_renewal[0]:
+            next_renewal[0] = time.monotonic() + renew_every
+            try:
+                held = lease.renew()
+            except Exception as error:  # Redis away: keep collecting, the next renewal may work
+                log.warning("stream %s: lease renewal failed: %s", name, error)
+                return
+            if not held:
+                log.error("stream %s lost its lease; stopping", name)
+                stop.set()
+
+    batcher = Batcher(
+        flush_seconds=settings.KIRBY_COLLECTOR_FLUSH_SECONDS,
+        batch_size=settings.KIRBY_COLLECTOR_BATCH_SIZE,
+        name=name,
+    )
+    try:
+        asyncio.run(Stream(get_adapter(exchange), index, batcher, stop, on_tick=renew).run())
+    finally:
+        batcher.close()
+        _running.discard(stop)
+        lease.release()
+        close_old_connections()
+    return f"{name} stopped"
+
+
+@shared_task(ignore_result=True, expires=60)
+def supervise_streams():
+    """Start every stream that should run and holds no lease (never started, worker died, ...)."""
+    started = []
+    dispatch_guard_ms = int(max(settings.KIRBY_COLLECTOR_LEASE_SECONDS, 5) * 1000)
+    for exchange in EXCHANGES:
+        for index in range(connections_needed(get_adapter(exchange))):
+            name = stream_name(exchange, index)
+            if is_held(name):
+                continue
+            # One dispatch per lease period, so a queued task is not followed by more of them.
+            if client().set(f"kirby:dispatched:{name}", "1", nx=True, px=dispatch_guard_ms):
+                run_stream.apply_async((exchange, index), queue="collectors")
+                started.append(name)
+    if started:
+        log.info("started streams: %s", ", ".join(started))
+    return started
