@@ -1,0 +1,109 @@
+"""Hyperliquid REST history (``POST /info``) for backfills.
+
+Candles: ``candleSnapshot`` serves only about the most recent 5,000 candles
+per coin and interval, and truncates long ranges, so pages are requested
+from the last open time + 1 until the range is covered or the exchange has
+nothing more. Funding: ``fundingHistory`` (hourly since mid-2023, 8-hourly
+before), paged the same way; its times carry millisecond jitter and are
+floored to the hour. Both yield the same events as the live parser.
+"""
+
+import urllib.error
+import urllib.request
+
+import orjson
+
+from apps.collectors.exchanges.events import MalformedFrame, decimal, integer, text
+from apps.collectors.exchanges.hyperliquid import protocol
+from apps.collectors.exchanges.hyperliquid.parser import parse_candle
+
+HOUR_MS = 3_600_000
+
+
+class RateLimited(Exception):
+    """The exchange answered 429; ``retry_after`` is in seconds when it said."""
+
+    def __init__(self, retry_after=None):
+        self.retry_after = retry_after
+        super().__init__(f"rate limited (retry after {retry_after} s)")
+
+
+class HistoryError(Exception):
+    pass
+
+
+def post_info(body, *, url=None, timeout=30):
+    request = urllib.request.Request(
+        url or protocol.rest_url(),
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 429:
+            retry_after = error.headers.get("Retry-After")
+            raise RateLimited(float(retry_after) if retry_after else None) from None
+        raise HistoryError(f"{body.get('type')}: HTTP {error.code}: {error.read()[:200]!r}") from None
+    except orjson.JSONDecodeError:
+        raise HistoryError(f"{body.get('type')}: the response is not JSON") from None
+
+
+def candle_pages(coin, interval, start_ms, end_ms, *, url=None):
+    """Yield lists of CandleUpdate (ascending, open time in [start, end)), one list per page."""
+    cursor = start_ms
+    while cursor < end_ms:
+        body = {
+            "type": "candleSnapshot",
+            "req": {"coin": coin, "interval": interval, "startTime": cursor, "endTime": end_ms - 1},
+        }  # noqa: E501
+        page = post_info(body, url=url)
+        if not isinstance(page, list):
+            raise HistoryError(f"candleSnapshot: expected a list, got {type(page).__name__}")
+        candles = [c for c in (parse_candle(item) for item in page) if start_ms <= c.open_ms < end_ms]
+        if not candles:
+            return
+        yield candles
+        last = max(c.open_ms for c in candles)
+        if last + 1 <= cursor:
+            return
+        cursor = last + 1
+
+
+class FundingPoint:
+    __slots__ = ("coin", "time_ms", "funding_rate", "premium")
+
+    def __init__(self, coin, time_ms, funding_rate, premium):
+        self.coin, self.time_ms, self.funding_rate, self.premium = coin, time_ms, funding_rate, premium
+
+
+def parse_funding(item):
+    if not isinstance(item, dict):
+        raise MalformedFrame("funding history item is not an object")
+    raw_time = integer(item.get("time"), "time")
+    return FundingPoint(
+        coin=text(item.get("coin"), "coin"),
+        time_ms=raw_time - raw_time % HOUR_MS,  # the exchange stamps funding a few ms after the hour
+        funding_rate=decimal(item.get("fundingRate"), "fundingRate"),
+        premium=decimal(item.get("premium"), "premium", nullable=True),
+    )
+
+
+def funding_pages(coin, start_ms, end_ms, *, url=None):
+    """Yield lists of FundingPoint (ascending, floored time in [start, end)), one list per page."""
+    cursor = start_ms
+    while cursor < end_ms:
+        page = post_info({"type": "fundingHistory", "coin": coin, "startTime": cursor, "endTime": end_ms - 1}, url=url)
+        if not isinstance(page, list):
+            raise HistoryError(f"fundingHistory: expected a list, got {type(page).__name__}")
+        raw_last = max((item.get("time", 0) for item in page if isinstance(item, dict)), default=None)
+        points = [p for p in (parse_funding(item) for item in page) if start_ms <= p.time_ms < end_ms]
+        if raw_last is None:
+            return
+        if points:
+            yield points
+        if raw_last + 1 <= cursor:
+            return
+        cursor = raw_last + 1
