@@ -15,6 +15,14 @@ def utc(*parts):
     return datetime(*parts, tzinfo=UTC)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def clean_redis():
+    """Start from an empty test Redis database: no leases or queued tasks from earlier runs."""
+    from lib.redis import client as redis_client
+
+    redis_client().flushdb()
+
+
 @pytest.fixture
 def client():
     return Client()

@@ -72,7 +72,7 @@ def test_the_default_database_is_the_local_kirby_database():
 
 def run_manage(env_changes):
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
-    env.update(env_changes)
+    env.update(DJANGO_SETTINGS_MODULE="kirby.settings", **env_changes)
     return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
     )

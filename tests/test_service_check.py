@@ -9,7 +9,7 @@ from django.conf import settings
 
 
 def check_services(**env_changes):
-    env = {**os.environ, "DEBUG": "true", **env_changes}
+    env = {**os.environ, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "kirby.settings", **env_changes}
     return subprocess.run(
         [sys.executable, "-m", "lib.services"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
     )

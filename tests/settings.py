@@ -1,0 +1,15 @@
+"""Settings for the test suite: Kirby's own, with Redis on a database of its own.
+
+Tests start real Celery workers and streams that take leases and queue
+tasks in Redis; keeping them in Redis database 15 means a developer's
+running Kirby (database 0) and the tests never see each other's keys.
+"""
+
+import os
+
+from kirby.settings import *  # noqa: F403
+
+REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CELERY_BROKER_URL = REDIS_URL
