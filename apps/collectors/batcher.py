@@ -38,11 +38,15 @@ class Batcher:
         self._thread.start()
 
     def add(self, record):
+        kind_is_candle = type(record) is CandleRecord
         with self._lock:
             buffer = self._buffers[type(record)]
             key = (record[0], record[1])
-            if key not in buffer:
+            previous = buffer.get(key)
+            if previous is None:
                 self._size += 1
+            elif kind_is_candle and previous.closed and not record.closed:
+                return  # as in the database: a closed candle is never reopened
             buffer[key] = record
             full = self._size >= self.batch_size
             self._idle.clear()

@@ -20,6 +20,7 @@ from apps.collectors.candles import CandleCloser
 from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
 from apps.collectors.plan import plan_for
 from apps.collectors.records import candle_records, context_records
+from apps.collectors.repair import missed_candles
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_status import StreamStatus
 
@@ -46,6 +47,8 @@ class Stream:
         self.closer = CandleCloser()
         self.sampler = ContextSampler(settings.KIRBY_CONTEXT_PERIOD_SECONDS)
         self.plan = None
+        self._last_close = {}  # (coin, interval) -> close time of the latest push on this connection
+        self._repairs = asyncio.Queue()
 
     async def run(self):
         backoff = 0.5
@@ -95,9 +98,36 @@ class Stream:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             async with session.ws_connect(protocol.ws_url(), autoping=True, max_msg_size=16 * 2**20) as ws:
                 self.status.connected_now()
+                # Rollover across a disconnect proves nothing about final values:
+                # what was missed is read back from the REST history instead.
+                self.closer = CandleCloser()
+                self._last_close = {}
                 subscribed = {}
                 await self._apply(ws, self.plan, subscribed)
-                await self._read(ws, subscribed)
+                repairs = asyncio.create_task(self._repair_loop())
+                try:
+                    await self._read(ws, subscribed)
+                finally:
+                    repairs.cancel()
+
+    def _check_continuity(self, update):
+        key = (update.coin, update.interval)
+        previous_close = self._last_close.get(key)
+        if previous_close is None:
+            self._repairs.put_nowait((key, None, update.open_ms))
+        elif update.open_ms > previous_close + 1:
+            self._repairs.put_nowait((key, previous_close + 1, update.open_ms))
+        if previous_close is None or update.close_ms > previous_close:
+            self._last_close[key] = update.close_ms
+
+    async def _repair_loop(self):
+        while True:
+            (coin, interval), start_ms, before_ms = await self._repairs.get()
+            starlisting_ids = self.plan.candles.get((coin, interval)) if self.plan else None
+            if not starlisting_ids:
+                continue
+            repair = sync_to_async(missed_candles, thread_sensitive=False)
+            self._store(await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms))
 
     async def _apply(self, ws, plan, subscribed):
         protocol = self.adapter.protocol
@@ -161,6 +191,7 @@ class Stream:
         self.status.message()
         for event in events:
             if isinstance(event, CandleUpdate):
+                self._check_continuity(event)
                 self._store(self._candles(self.closer.feed(event, received_ms)))
             elif isinstance(event, AssetContext):
                 self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))

@@ -20,4 +20,5 @@ def get_adapter(name):
         protocol=importlib.import_module(f"{package}.protocol"),
         parser=importlib.import_module(f"{package}.parser"),
         symbols=importlib.import_module(f"{package}.symbols"),
+        history=importlib.import_module(f"{package}.history"),
     )

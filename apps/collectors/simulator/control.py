@@ -1,0 +1,168 @@
+"""Control and truth endpoints: how tests and demos inject faults and check what was sent.
+
+Everything is JSON over plain HTTP so a test in another process (or ``curl``) can drive the
+simulator. None of this exists on a real exchange; it lives under ``/control`` and ``/truth``.
+"""
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from . import intervals
+from .state import STATE
+
+
+class Invalid(Exception):
+    pass
+
+
+async def _body(request: web.Request) -> dict:
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        raise Invalid(f"body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise Invalid("body must be a JSON object")
+    return body
+
+
+def _number(body: dict, name: str, kind=int, minimum=0):
+    value = body.get(name)
+    allowed = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, allowed) or value < minimum:
+        raise Invalid(f"{name} must be a number >= {minimum}")
+    return value
+
+
+def _query_int(query, name: str, default=None) -> int:
+    text = query.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} must be an integer") from None
+
+
+def _interval(source) -> str:
+    interval = source.get("interval")
+    if not intervals.is_interval(interval):
+        raise Invalid(f"interval must be one of {' '.join(intervals.INTERVALS)}")
+    return interval
+
+
+def _coin(source) -> str:
+    coin = source.get("coin")
+    if not isinstance(coin, str) or not coin:
+        raise Invalid("coin is required")
+    return coin
+
+
+def endpoint(handler):
+    """Parse, validate and answer JSON; validation problems become HTTP 400 with a reason."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            result = await handler(request.app[STATE], request)
+        except Invalid as problem:
+            return web.json_response({"error": str(problem)}, status=400)
+        return web.json_response(result)
+
+    return wrapped
+
+
+@endpoint
+async def drop(state, request):
+    connections = list(state.connections.values())
+    for connection in connections:
+        connection.abort()
+    return {"dropped": len(connections)}
+
+
+@endpoint
+async def silence(state, request):
+    seconds = _number(await _body(request), "seconds", kind=float)
+    state.faults.silence(seconds)
+    return {"silent_for": seconds}
+
+
+@endpoint
+async def malformed(state, request):
+    count = _number(await _body(request), "count")
+    connections = list(state.connections.values())
+    for connection in connections:
+        connection.malformed_remaining = count
+    if not connections:
+        state.faults.pending_malformed = count
+    return {"count": count, "connections": len(connections)}
+
+
+@endpoint
+async def rest_429(state, request):
+    count = _number(await _body(request), "count")
+    state.faults.rest_429_remaining = count
+    return {"count": count}
+
+
+@endpoint
+async def flood(state, request):
+    body = await _body(request)
+    messages, coin, interval = _number(body, "messages", minimum=1), _coin(body), _interval(body)
+    return await state.protocol.flood(coin, interval, messages)
+
+
+@endpoint
+async def stats(state, request):
+    connections = state.connections.values()
+    return {
+        "connections": len(connections),
+        "subscriptions": [sub for connection in connections for sub in connection.subscriptions.values()],
+        "frames_sent": state.frames_sent,
+        "virtual_now_ms": state.clock.now_ms(),
+    }
+
+
+@endpoint
+async def ctx_log(state, request):
+    coin = request.query.get("coin")
+    return [entry for entry in state.ctx_log if coin is None or entry["coin"] == coin]
+
+
+@endpoint
+async def frames(state, request):
+    limit = _query_int(request.query, "limit", default=len(state.frames))
+    return list(state.frames)[-limit:] if limit > 0 else []
+
+
+@endpoint
+async def reset(state, request):
+    state.reset()
+    return {"reset": True}
+
+
+@endpoint
+async def truth_candles(state, request):
+    """Closed candles only: the end is cut at the open candle of virtual now."""
+    query = request.query
+    coin, interval = _coin(query), _interval(query)
+    start, end = _query_int(query, "start"), _query_int(query, "end")
+    end = min(end, intervals.floor(interval, state.clock.now_ms()))
+    candles = await asyncio.to_thread(state.market.candles, coin, interval, start, end)
+    return [candle.to_wire() for candle in candles]
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/control/drop", drop)
+    app.router.add_post("/control/silence", silence)
+    app.router.add_post("/control/malformed", malformed)
+    app.router.add_post("/control/rest-429", rest_429)
+    app.router.add_post("/control/flood", flood)
+    app.router.add_get("/control/stats", stats)
+    app.router.add_get("/control/ctx-log", ctx_log)
+    app.router.add_get("/control/frames", frames)
+    app.router.add_post("/control/reset", reset)
+    app.router.add_get("/truth/candles", truth_candles)

@@ -1,0 +1,193 @@
+"""Simulator -> collector task in a real Celery worker -> PostgreSQL -> REST API, over real sockets."""
+
+import os
+import signal
+import time
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.collectors.lease import holder
+from apps.collectors.simulator.market import Market
+from apps.collectors.status import stream_statuses
+from apps.marketdata.models import Candle, FundingRate, OpenInterest
+from lib.redis import client as redis_client
+from tests.collectors.harness import SEED, Processes, as_wire, control, start_simulator, truth_wire, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+BTC_1M = "/candles/hyperliquid/BTC/USD/perps/1m"
+
+
+@pytest.fixture
+def simulator():
+    handle = start_simulator()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def processes(simulator, tmp_path):
+    redis_client().flushdb()  # no leases or stream documents left by an earlier test
+    running = Processes(simulator, tmp_path)
+    yield running
+    running.stop_all()
+
+
+def ms(text):
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def closed_count(starlisting):
+    return Candle.objects.filter(starlisting=starlisting, closed=True).count()
+
+
+def series(client, url):
+    items = client.get(url, {"limit": 5000}).json()["data"]
+    times = [item["time"] for item in items]
+    assert len(times) == len(set(times)), "duplicate candles"
+    open_items = [item for item in items if not item["closed"]]
+    assert len(open_items) <= 1 and (not open_items or open_items[0] is items[-1]), "an open candle before a closed one"
+    return [item for item in items if item["closed"]], open_items
+
+
+def assert_closed_candles_exact(closed, coin, interval, contiguous=True):
+    assert closed, f"no closed {coin} {interval} candles"
+    market = Market(SEED)
+    stored = [(ms(item["time"]), as_wire(item)) for item in closed]
+    if contiguous:
+        truth = market.candles(coin, interval, stored[0][0], stored[-1][0] + 1)
+        assert stored == [(c.open_time, truth_wire(c)) for c in truth]
+    else:
+        for open_ms, values in stored:
+            assert values == truth_wire(market.candle(coin, interval, open_ms)), f"{coin} {interval} @ {open_ms}"
+
+
+def number(*values):
+    return tuple(None if value is None else Decimal(value) for value in values)
+
+
+def assert_context_rows_match_what_was_sent(simulator, trading_pair, coin):
+    sent = [entry["ctx"] for entry in control(simulator, f"/control/ctx-log?coin={coin}")]
+    funding_sent = {number(c["funding"], c["premium"], c["markPx"], c["oraclePx"], c["midPx"]) for c in sent}
+    oi_sent = {number(c["openInterest"], c["dayBaseVlm"], c["dayNtlVlm"]) for c in sent}
+    funding = list(FundingRate.objects.filter(trading_pair=trading_pair).order_by("time"))
+    interest = {row.time: row for row in OpenInterest.objects.filter(trading_pair=trading_pair)}
+    assert funding and len(interest) == len(funding)
+
+    for row in funding:
+        assert (row.funding_rate, row.premium, row.mark_price, row.oracle_price, row.mid_price) in funding_sent
+        assert row.time.microsecond == 0 and row.next_funding_time.minute == 0
+        oi = interest[row.time]
+        assert (oi.open_interest, oi.day_base_volume, oi.day_notional_volume) in oi_sent
+        assert oi.notional_value == oi.open_interest * row.mark_price
+
+
+def test_collected_candles_funding_and_open_interest_equal_what_the_exchange_published(
+    client, world_committed, simulator, processes
+):
+    world = world_committed
+    processes.worker()
+    processes.beat()
+
+    wait_for(lambda: closed_count(world.btc_1m) >= 5 and closed_count(world.sol_1m) >= 5, 40, "closed candles")
+    health = client.get("/health").json()["collectors"]["hyperliquid/0"]
+    assert health["connected"] is True and health["messages"] > 0 and health["subscriptions"] == 5
+    processes.stop_all()
+
+    btc_closed, btc_open = series(client, BTC_1M)
+    assert_closed_candles_exact(btc_closed, "BTC", "1m")
+    assert len(btc_open) == 1
+    sol_closed, _ = series(client, "/candles/hyperliquid/SOL/USD/perps/1m")
+    assert_closed_candles_exact(sol_closed, "SOL", "1m")
+    hourly_closed, hourly_open = series(client, "/candles/hyperliquid/BTC/USD/perps/1h")
+    assert hourly_closed == [] and len(hourly_open) == 1
+    assert_context_rows_match_what_was_sent(simulator, world.btc_pair, "BTC")
+    assert_context_rows_match_what_was_sent(simulator, world.sol_pair, "SOL")
+    funding = client.get("/funding/hyperliquid/BTC/USD/perps").json()["data"]
+    assert funding and Decimal(funding[0]["funding_rate"]) == FundingRate.objects.filter(
+        trading_pair=world.btc_pair).latest("time").funding_rate  # fmt: skip
+    assert client.get("/open-interest/hyperliquid/SOL/USD/perps").json()["metadata"]["count"] > 0
+
+
+def test_the_stream_survives_drops_silence_and_malformed_frames(client, world_committed, simulator, processes):
+    world = world_committed
+    processes.worker()
+    processes.beat()
+    wait_for(lambda: closed_count(world.btc_1m) >= 2, 40, "first candles")
+
+    def status():
+        return stream_statuses().get("hyperliquid/0", {})
+
+    control(simulator, "/control/malformed", {"count": 6})
+    wait_for(lambda: status().get("malformed", 0) >= 6, 10, "malformed frames counted")
+    reconnects = status()["reconnects"]
+    control(simulator, "/control/drop", {})
+    wait_for(lambda: status().get("reconnects", 0) > reconnects and status().get("connected"), 15, "reconnect")
+    reconnects = status()["reconnects"]
+    control(simulator, "/control/silence", {"seconds": 4})
+    wait_for(lambda: status().get("reconnects", 0) > reconnects, 15, "reconnect after silence")
+    before = closed_count(world.btc_1m)
+    wait_for(lambda: closed_count(world.btc_1m) >= before + 3, 30, "candles after the faults")
+    processes.stop_all()
+
+    # Candles missed while disconnected were read back from the REST history on reconnect.
+    closed, _ = series(client, BTC_1M)
+    assert_closed_candles_exact(closed, "BTC", "1m")
+    assert "quiet" in (status().get("last_error") or "") or status().get("reconnects", 0) >= 2
+
+
+def test_a_killed_worker_is_replaced_within_30_seconds(client, world_committed, simulator, processes):
+    world = world_committed
+    processes.worker("w1")
+    processes.worker("w2")
+    processes.beat()
+    wait_for(lambda: holder("hyperliquid/0"), 30, "a stream lease")
+    wait_for(lambda: closed_count(world.btc_1m) >= 2, 40, "first candles")
+    killed = int(holder("hyperliquid/0").split(":")[1])
+
+    os.kill(killed, signal.SIGKILL)
+    killed_at = time.monotonic()
+    latest = Candle.objects.filter(starlisting=world.btc_1m).latest("time").time
+
+    wait_for(lambda: (h := holder("hyperliquid/0")) and int(h.split(":")[1]) != killed, 30, "a new lease holder")
+    wait_for(lambda: Candle.objects.filter(starlisting=world.btc_1m, time__gt=latest).exists(), 30, "new candles")
+    assert time.monotonic() - killed_at < 30
+    processes.stop_all()
+
+    closed, _ = series(client, BTC_1M)
+    assert_closed_candles_exact(closed, "BTC", "1m")
+
+
+def test_starlisting_changes_reach_the_running_stream_without_a_restart(world_committed, simulator, processes):
+    world = world_committed
+    processes.worker()
+    processes.beat()
+    wait_for(lambda: closed_count(world.btc_1m) >= 1, 40, "first candles")
+
+    sol_5m = world.starlisting(world.sol_pair, "5m")
+    world.btc_1m.active = False
+    world.btc_1m.save()
+
+    wait_for(lambda: Candle.objects.filter(starlisting=sol_5m).exists(), 15, "candles of the new starlisting")
+    time.sleep(3)  # the running stream has refreshed its plan by now
+    settled = Candle.objects.filter(starlisting=world.btc_1m).count()
+    time.sleep(3)
+    assert Candle.objects.filter(starlisting=world.btc_1m).count() == settled
+
+
+def test_a_graceful_shutdown_stores_what_was_buffered(world_committed, simulator, processes):
+    world = world_committed
+    processes.env["KIRBY_COLLECTOR_FLUSH_SECONDS"] = "600"
+    worker = processes.worker()
+    processes.beat()
+    wait_for(lambda: stream_statuses().get("hyperliquid/0", {}).get("messages", 0) > 250, 40, "messages received")
+    before = Candle.objects.count(), FundingRate.objects.count()
+
+    processes.stop(worker)
+
+    assert Candle.objects.count() > before[0] and FundingRate.objects.count() > before[1]
+    assert closed_count(world.btc_1m) >= 1
+    assert FundingRate.objects.filter(trading_pair=world.btc_pair).exists()
+    assert stream_statuses()["hyperliquid/0"]["running"] is False
