@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DEBUG ?= true
 export DJANGO_SETTINGS_MODULE ?= kirby.settings
 
-.PHONY: run test lint format services migrate clean bench
+.PHONY: run demo test lint format services migrate clean bench
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -33,7 +33,20 @@ run: migrate
 	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
-	PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
+	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
+
+# Kirby against the local exchange simulator: data flows without internet access.
+demo: migrate
+	@echo
+	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
+	@echo "  Candles    http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
+	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
+	@echo
+	WEB_PORT=$${PORT:-8000} SIMULATOR_PORT=$${SIMULATOR_PORT:-8765} \
+	KIRBY_HYPERLIQUID_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws \
+	KIRBY_HYPERLIQUID_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765}/info \
+	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
+	$(BIN)/honcho start -f Procfile.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -3,7 +3,9 @@
 When the first push of a series arrives on a new connection, or a push
 arrives more than one interval after the previous one, the candles in
 between are read back from the exchange's REST history and stored with
-their final values (a later candle exists, so they are closed). The start
+their final values (a later candle exists, so they are closed). Series that
+have not pushed a few seconds after a connect (quiet markets) are read back
+too, so a candle left open by a dead connection still gets closed. The start
 of the hole after a reconnect is the series' last closed candle in the
 database, which also closes a candle left open when the previous connection
 (or worker) died. Holes longer than a few history pages are left to the
@@ -12,37 +14,58 @@ backfill and the gap ledger.
 
 import logging
 
-from django.db.models import Max
+from django.db.models import Max, Min, Q
 
-from apps.collectors.records import candle_records
+from apps.collectors.records import candle_records, from_ms
 from apps.marketdata.models import Candle
 
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 2
+FAR_AHEAD_MS = 30 * 86_400_000
 
 
-def missed_candles(adapter, coin, interval, starlisting_ids, start_ms, before_ms):
-    """Closed candle records with open time in ``[start_ms, before_ms)``.
+def missed_candles(adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms):
+    """Closed candle records of one series from ``start_ms`` on.
 
-    ``start_ms`` None means "after the last closed candle stored"; a series
-    never collected is skipped (its history is the backfill's job).
+    With ``before_ms`` (the open time of a live push) every candle before it
+    is final. Without it (a series that has not pushed since the connect),
+    candles are final when a later one exists or their interval has ended.
+    ``start_ms`` None means "after the last closed candle stored, or from the
+    oldest one left open"; a series never collected is skipped (its history
+    is the backfill's job).
     """
     if start_ms is None:
-        last = Candle.objects.filter(starlisting_id__in=starlisting_ids, closed=True).aggregate(last=Max("time"))
-        if last["last"] is None:
+        start_ms = _after_last_final(starlisting_ids, before_ms or now_ms)
+        if start_ms is None:
             return []
-        start_ms = int(last["last"].timestamp() * 1000) + 1
-    if start_ms >= before_ms:
+    end_ms = before_ms if before_ms is not None else now_ms + FAR_AHEAD_MS
+    if start_ms >= end_ms:
         return []
-    records = []
+    candles = []
     try:
-        pages = adapter.history.candle_pages(coin, interval, start_ms, before_ms)
-        for number, page in enumerate(pages, start=1):
-            for update in page:
-                records.extend(candle_records(update._replace(closed=True), starlisting_ids))
+        for number, page in enumerate(adapter.history.candle_pages(coin, interval, start_ms, end_ms), start=1):
+            candles.extend(page)
             if number >= MAX_PAGES:
                 break
     except Exception as error:  # the live stream goes on; the hole stays for the backfill
-        log.warning("repairing %s %s %s [%s, %s) failed: %s", adapter.name, coin, interval, start_ms, before_ms, error)
+        log.warning("repairing %s %s %s from %s failed: %s", adapter.name, coin, interval, start_ms, error)
+    records = []
+    for position, candle in enumerate(candles):
+        final = before_ms is not None or position < len(candles) - 1 or now_ms > candle.close_ms
+        if final:
+            records.extend(candle_records(candle._replace(closed=True), starlisting_ids))
     return records
+
+
+def _after_last_final(starlisting_ids, before_ms):
+    found = Candle.objects.filter(starlisting_id__in=starlisting_ids).aggregate(
+        last_closed=Max("time", filter=Q(closed=True)),
+        oldest_open=Min("time", filter=Q(closed=False, time__lt=from_ms(before_ms))),
+    )
+    starts = []
+    if found["last_closed"] is not None:
+        starts.append(int(found["last_closed"].timestamp() * 1000) + 1)
+    if found["oldest_open"] is not None:
+        starts.append(int(found["oldest_open"].timestamp() * 1000))
+    return min(starts, default=None)

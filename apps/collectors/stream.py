@@ -27,6 +27,10 @@ from apps.collectors.stream_status import StreamStatus
 log = logging.getLogger(__name__)
 
 
+# Series that have not pushed this long after a connect are read back from REST history.
+QUIET_SERIES_REPAIR_SECONDS = 5
+
+
 class Reconnect(Exception):
     """The connection must be replaced (dropped, quiet, closed by the exchange)."""
 
@@ -121,13 +125,22 @@ class Stream:
             self._last_close[key] = update.close_ms
 
     async def _repair_loop(self):
+        repair = sync_to_async(missed_candles, thread_sensitive=False)
+        quiet_check_at = time.monotonic() + QUIET_SERIES_REPAIR_SECONDS
         while True:
-            (coin, interval), start_ms, before_ms = await self._repairs.get()
-            starlisting_ids = self.plan.candles.get((coin, interval)) if self.plan else None
-            if not starlisting_ids:
+            try:
+                timeout = None if quiet_check_at is None else max(0.0, quiet_check_at - time.monotonic())
+                (coin, interval), start_ms, before_ms = await asyncio.wait_for(self._repairs.get(), timeout)
+            except TimeoutError:
+                for key in self.plan.candles:
+                    if key not in self._last_close:
+                        self._repairs.put_nowait((key, None, None))
+                quiet_check_at = None
                 continue
-            repair = sync_to_async(missed_candles, thread_sensitive=False)
-            self._store(await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms))
+            starlisting_ids = self.plan.candles.get((coin, interval)) if self.plan else None
+            if starlisting_ids:
+                now_ms = int(time.time() * 1000)
+                self._store(await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms))
 
     async def _apply(self, ws, plan, subscribed):
         protocol = self.adapter.protocol

@@ -8,9 +8,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 import kirby
+from apps.collectors.status import stream_statuses
 from apps.marketdata.api.render import iso, json_response
 from apps.operations.checks import run_checks
-from apps.collectors.status import stream_statuses
 
 
 class PublicView(APIView):

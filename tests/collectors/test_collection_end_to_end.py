@@ -43,12 +43,20 @@ def closed_count(starlisting):
     return Candle.objects.filter(starlisting=starlisting, closed=True).count()
 
 
+def only_the_latest_is_open(starlisting):
+    flags = list(Candle.objects.filter(starlisting=starlisting).order_by("time").values_list("closed", flat=True))
+    return all(flags[:-1])
+
+
 def series(client, url):
     items = client.get(url, {"limit": 5000}).json()["data"]
     times = [item["time"] for item in items]
     assert len(times) == len(set(times)), "duplicate candles"
     open_items = [item for item in items if not item["closed"]]
-    assert len(open_items) <= 1 and (not open_items or open_items[0] is items[-1]), "an open candle before a closed one"
+    assert len(open_items) <= 1 and (not open_items or open_items[0] is items[-1]), (
+        f"open candles before closed ones: {[i['time'] for i in open_items]}, last {items[-1]['time']}; "
+        f"{[(i['time'][11:16], i['closed']) for i in items]}"
+    )
     return [item for item in items if item["closed"]], open_items
 
 
@@ -130,6 +138,7 @@ def test_the_stream_survives_drops_silence_and_malformed_frames(client, world_co
     wait_for(lambda: status().get("reconnects", 0) > reconnects, 15, "reconnect after silence")
     before = closed_count(world.btc_1m)
     wait_for(lambda: closed_count(world.btc_1m) >= before + 3, 30, "candles after the faults")
+    wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the missed candles read back")
     processes.stop_all()
 
     # Candles missed while disconnected were read back from the REST history on reconnect.
@@ -154,6 +163,7 @@ def test_a_killed_worker_is_replaced_within_30_seconds(client, world_committed, 
     wait_for(lambda: (h := holder("hyperliquid/0")) and int(h.split(":")[1]) != killed, 30, "a new lease holder")
     wait_for(lambda: Candle.objects.filter(starlisting=world.btc_1m, time__gt=latest).exists(), 30, "new candles")
     assert time.monotonic() - killed_at < 30
+    wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the missed candles read back")
     processes.stop_all()
 
     closed, _ = series(client, BTC_1M)

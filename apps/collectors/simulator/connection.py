@@ -31,7 +31,6 @@ class Connection:
         self.send_lock = asyncio.Lock()
         self.malformed_remaining = state.faults.take_pending_malformed()
         self.malformed_index = 0
-        self.frames_out = 0
         self.pushes = 0
         self.replay_started = False
 
@@ -51,7 +50,6 @@ class Connection:
             await self.ws.send_str(text)
         except ConnectionError:
             return Sent.CLOSED
-        self.frames_out += 1
         self.state.record_frame(self.id, text)
         return status
 

@@ -7,10 +7,8 @@ recompute any value from (seed, coin, time). Coins named ``QUIET...`` mimic asse
 their ``premium``, ``midPx`` and ``impactPxs`` are null.
 """
 
-from decimal import Decimal
-
 from .intervals import HOUR, MINUTE
-from .market import decimal_text, level_ppm, number, price_ticks, profile
+from .market import decimal_text, level_ppm, number, price_ticks, profile, scaled
 
 RATE_DECIMALS = 10
 RATE_UNIT = 10**RATE_DECIMALS
@@ -25,7 +23,7 @@ def is_quiet(coin: str) -> bool:
 
 
 def _rate(units: int) -> str:
-    return decimal_text(Decimal(units).scaleb(-RATE_DECIMALS))
+    return decimal_text(scaled(units, RATE_DECIMALS))
 
 
 def _wander_ppm(seed: int, coin: str, minute: int) -> int:
@@ -65,13 +63,13 @@ def asset_ctx(seed: int, coin: str, t_ms: int) -> dict:
     spread = 1 + number(seed, coin, "impact", second) % 4
     day_base_units = p.max_size_units * 4_000 * _wander_ppm(seed, coin, minute - 1440) // 1_000_000
     open_interest_units = p.max_size_units * 9_000 * _wander_ppm(seed, coin, minute // 60 * 60) // 1_000_000
-    day_base = p.size(day_base_units)
+    day_notional = scaled(day_base_units * mark, p.sz_decimals + p.px_decimals)
     quiet = is_quiet(coin)
     return {
         "funding": _rate(funding_units(premium)),
         "openInterest": decimal_text(p.size(open_interest_units)),
         "prevDayPx": decimal_text(p.price(price_ticks(seed, coin, minute - 1440))),
-        "dayNtlVlm": decimal_text(day_base * p.price(mark)),
+        "dayNtlVlm": decimal_text(day_notional),
         "premium": None if quiet else _rate(premium),
         "oraclePx": decimal_text(p.price(oracle)),
         "markPx": decimal_text(p.price(mark)),
@@ -79,7 +77,7 @@ def asset_ctx(seed: int, coin: str, t_ms: int) -> dict:
         "impactPxs": None
         if quiet
         else [decimal_text(p.price(max(1, mid - spread))), decimal_text(p.price(mid + spread))],
-        "dayBaseVlm": decimal_text(day_base),
+        "dayBaseVlm": decimal_text(p.size(day_base_units)),
     }
 
 

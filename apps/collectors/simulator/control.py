@@ -77,6 +77,7 @@ def endpoint(handler):
 
 @endpoint
 async def drop(state, request):
+    """Abort every socket at the TCP level, so clients see a dropped connection (1006), not a close."""
     connections = list(state.connections.values())
     for connection in connections:
         connection.abort()
@@ -85,6 +86,7 @@ async def drop(state, request):
 
 @endpoint
 async def silence(state, request):
+    """Send nothing at all (no data, acks, pongs or greetings) for ``seconds``; sockets stay open."""
     seconds = _number(await _body(request), "seconds", kind=float)
     state.faults.silence(seconds)
     return {"silent_for": seconds}
@@ -92,6 +94,7 @@ async def silence(state, request):
 
 @endpoint
 async def malformed(state, request):
+    """Each open connection gets ``count`` broken data frames; with none open, the next one to connect does."""
     count = _number(await _body(request), "count")
     connections = list(state.connections.values())
     for connection in connections:

@@ -33,7 +33,7 @@ def subscription_problem(subscription) -> str | None:
     if not isinstance(subscription, dict):
         return f"Invalid subscription: {dumps(subscription)}"
     kind = subscription.get("type")
-    if kind not in SUBSCRIPTION_FIELDS:
+    if not isinstance(kind, str) or kind not in SUBSCRIPTION_FIELDS:
         return f"Unsupported subscription type {dumps(kind)}: {dumps(subscription)}"
     coin = subscription.get("coin")
     if not isinstance(coin, str) or not coin:

@@ -29,6 +29,11 @@ def number(*parts) -> int:
     return int.from_bytes(digest(*parts, size=8), "big")
 
 
+def scaled(units: int, places: int) -> Decimal:
+    """``units * 10**-places`` exactly: built from text, so no decimal context can round it."""
+    return Decimal(f"{units}e-{places}")
+
+
 def decimal_text(value: Decimal) -> str:
     """Fixed-point text, never exponent notation (``Decimal('1E-7')`` must travel as ``0.0000001``)."""
     return format(value, "f")
@@ -54,10 +59,10 @@ class CoinProfile:
         return max(1, 20_000 * 10 ** (3 + self.sz_decimals - self.exponent) // self.mantissa)
 
     def price(self, ticks: int) -> Decimal:
-        return Decimal(ticks).scaleb(-self.px_decimals)
+        return scaled(ticks, self.px_decimals)
 
     def size(self, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.sz_decimals)
+        return scaled(units, self.sz_decimals)
 
 
 @lru_cache(maxsize=4096)
