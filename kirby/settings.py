@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.marketdata",
     "apps.collectors",
+    "apps.streaming",
     "apps.operations",
 ]
 
