@@ -6,6 +6,7 @@ as text so they travel exactly as stored, in plain notation.
 """
 
 from django.db import connections
+from psycopg.types.datetime import TimestamptzLoader
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume", "num_trades", "closed")
 FUNDING_FIELDS = (
@@ -38,22 +39,27 @@ _NUMERIC = {
     "day_notional_volume",
 }
 
+# Each name is matched in its own table and the stored names are read back by
+# id, so PostgreSQL plans one or two tables plus trivial subqueries instead of
+# searching join orders over seven tables: that planning took most of the
+# lookup's time (about 1 ms of 1.3 ms), on every request.
 _SERIES_SQL = """
-SELECT tp.id, tp.active, e.name, c.symbol, q.symbol, m.name{interval_columns}
-FROM trading_pairs tp
-JOIN exchanges e ON e.id = tp.exchange_id
-JOIN coins c ON c.id = tp.coin_id
-JOIN quote_currencies q ON q.id = tp.quote_id
-JOIN market_types m ON m.id = tp.market_type_id
-{interval_join}
-WHERE lower(e.name) = lower(%s) AND lower(c.symbol) = lower(%s)
-  AND lower(q.symbol) = lower(%s) AND lower(m.name) = lower(%s){interval_filter}
+SELECT tp.id, tp.active,
+       (SELECT name FROM exchanges WHERE id = tp.exchange_id),
+       (SELECT symbol FROM coins WHERE id = tp.coin_id),
+       (SELECT symbol FROM quote_currencies WHERE id = tp.quote_id),
+       (SELECT name FROM market_types WHERE id = tp.market_type_id){interval_columns}
+FROM trading_pairs tp{interval_join}
+WHERE tp.exchange_id = ANY(ARRAY(SELECT id FROM exchanges WHERE lower(name) = lower(%s)))
+  AND tp.coin_id = ANY(ARRAY(SELECT id FROM coins WHERE lower(symbol) = lower(%s)))
+  AND tp.quote_id = ANY(ARRAY(SELECT id FROM quote_currencies WHERE lower(symbol) = lower(%s)))
+  AND tp.market_type_id = ANY(ARRAY(SELECT id FROM market_types WHERE lower(name) = lower(%s))){interval_filter}
 """
 _PAIR_SQL = _SERIES_SQL.format(interval_columns="", interval_join="", interval_filter="")
 _STARLISTING_SQL = _SERIES_SQL.format(
-    interval_columns=", s.id, s.active, i.name",
-    interval_join="JOIN starlistings s ON s.trading_pair_id = tp.id JOIN intervals i ON i.id = s.interval_id",
-    interval_filter=" AND i.name = %s",
+    interval_columns=", s.id, s.active, (SELECT name FROM intervals WHERE id = s.interval_id)",
+    interval_join=" JOIN starlistings s ON s.trading_pair_id = tp.id",
+    interval_filter=" AND s.interval_id = ANY(ARRAY(SELECT id FROM intervals WHERE name = %s))",
 )
 
 
@@ -134,5 +140,20 @@ def open_interest_rows(trading_pair_id, window, using="default"):
 
 def _fetch(sql, params, using):
     with connections[using].cursor() as cursor:
+        _fast_timestamps(cursor)
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _fast_timestamps(cursor):
+    """Read timestamptz with psycopg's C loader instead of Django's Python one.
+
+    Django registers its own loader (a Python subclass) only to give every
+    datetime its connection's tzinfo; it costs about 4 us a value, 4 ms for a
+    thousand candles. psycopg's loader gives the session time zone's tzinfo,
+    which is the very same object whenever the session runs in Django's zone
+    (always, as Django sets it): only then is it swapped in, for this cursor.
+    """
+    psycopg_cursor = cursor.cursor
+    if psycopg_cursor.connection.info.timezone is cursor.db.timezone:
+        psycopg_cursor.adapters.register_loader("timestamptz", TimestamptzLoader)

@@ -70,16 +70,19 @@ def _upsert(spec, records, *, publish, using):
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
         cursor = wrapper.cursor  # the psycopg cursor, for COPY
         column_defs = ", ".join(f"{name} {sql_type}" for name, sql_type in spec.column_types.items())
+        # The sanity rule is evaluated once per row, by the server while the
+        # COPY streams in (the client is the slower side), as column ``ok``.
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {stage} ({column_defs}, seq bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
+            f"CREATE TEMPORARY TABLE {stage} ({column_defs}, seq bigint GENERATED ALWAYS AS IDENTITY,"
+            f" ok boolean GENERATED ALWAYS AS (coalesce({spec.valid}, false)) STORED) ON COMMIT DROP"
         )
         with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for record in records:
                 copy.write_row(record)
 
         cursor.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT coalesce({spec.valid}, false)),"
-            f" min({time}) FILTER (WHERE {spec.valid}), max({time}) FILTER (WHERE {spec.valid}) FROM {stage}"
+            f"SELECT count(*), count(*) FILTER (WHERE NOT ok),"
+            f" min({time}) FILTER (WHERE ok), max({time}) FILTER (WHERE ok) FROM {stage}"
         )
         result.received, result.rejected, first, last = cursor.fetchone()
         if result.rejected:
@@ -95,7 +98,7 @@ def _upsert(spec, records, *, publish, using):
         insert = (
             f"INSERT INTO {spec.name} AS t ({columns})"
             f" SELECT DISTINCT ON ({series}, {time}) {columns} FROM {stage}"
-            f" WHERE {spec.valid} ORDER BY {series}, {time}, seq DESC"
+            f" WHERE ok ORDER BY {series}, {time}, seq DESC"
             f" ON CONFLICT ({series}, {time}) DO UPDATE SET {assignments}"
             f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
             f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
@@ -123,7 +126,7 @@ def _upsert(spec, records, *, publish, using):
 
 def _log_rejected(cursor, spec, stage, sample=5):
     cursor.execute(
-        f"SELECT {', '.join(spec.columns)} FROM {stage} WHERE NOT coalesce({spec.valid}, false) ORDER BY seq LIMIT %s",
+        f"SELECT {', '.join(spec.columns)} FROM {stage} WHERE NOT ok ORDER BY seq LIMIT %s",
         [sample],
     )
     for row in cursor.fetchall():
