@@ -121,10 +121,10 @@ def drop_bench_partition():
 
 PHASES = {
     "COPY": "COPY into the staging table",
-    "SELECT": "count and check the staged rows",
-    "WITH": "INSERT ... ON CONFLICT",
-    "INSERT": "INSERT ... ON CONFLICT",
-    "COMMIT": "commit (deferred FK checks)",
+    "SELECT": "summarise and check the staged rows",
+    "WITH": "INSERT (plain for new keys, ON CONFLICT otherwise)",
+    "INSERT": "INSERT (plain for new keys, ON CONFLICT otherwise)",
+    "COMMIT": "commit",
 }
 
 

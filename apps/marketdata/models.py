@@ -14,7 +14,7 @@ from apps.markets.models import Starlisting, TradingPair
 
 class Candle(models.Model):
     pk = models.CompositePrimaryKey("starlisting_id", "time")
-    starlisting = models.ForeignKey(Starlisting, on_delete=models.PROTECT, related_name="+")
+    starlisting = models.ForeignKey(Starlisting, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     time = models.DateTimeField(help_text="Open time, UTC")
     open = ExactDecimalField()
     high = ExactDecimalField()
@@ -36,7 +36,7 @@ class Candle(models.Model):
 
 class FundingRate(models.Model):
     pk = models.CompositePrimaryKey("trading_pair_id", "time")
-    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+")
+    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     time = models.DateTimeField()
     funding_rate = ExactDecimalField()
     premium = ExactDecimalField(null=True)
@@ -58,7 +58,7 @@ class FundingRate(models.Model):
 
 class OpenInterest(models.Model):
     pk = models.CompositePrimaryKey("trading_pair_id", "time")
-    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+")
+    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     time = models.DateTimeField()
     open_interest = ExactDecimalField()
     notional_value = ExactDecimalField(null=True)

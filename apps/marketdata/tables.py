@@ -17,6 +17,7 @@ class TableSpec:
     record: type
     column_types: dict  # column -> SQL type, in record field order
     valid: str
+    series_table: str  # the rows' series must exist there
     keep_existing: str = "false"
 
     @property
@@ -47,6 +48,7 @@ def _non_negative_or_null(column):
 CANDLES = TableSpec(
     name="candles",
     record=CandleRecord,
+    series_table="starlistings",
     column_types={
         "starlisting_id": "bigint",
         "time": "timestamptz",
@@ -72,6 +74,7 @@ CANDLES = TableSpec(
 FUNDING = TableSpec(
     name="funding_rates",
     record=FundingRecord,
+    series_table="trading_pairs",
     column_types={
         "trading_pair_id": "bigint",
         "time": "timestamptz",
@@ -96,6 +99,7 @@ FUNDING = TableSpec(
 OPEN_INTEREST = TableSpec(
     name="open_interest",
     record=OpenInterestRecord,
+    series_table="trading_pairs",
     column_types={
         "trading_pair_id": "bigint",
         "time": "timestamptz",

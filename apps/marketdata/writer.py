@@ -14,7 +14,9 @@ the ``market_data_written`` signal (the live fan-out listens there).
 import itertools
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import psycopg
 from django.db import connections, transaction
 from django.dispatch import Signal
 
@@ -32,6 +34,7 @@ _stage_numbers = itertools.count()
 # statement's start. (xmax = 0, the usual test, is not available on
 # partitioned tables.)
 _INSERTED = "(ingested_at = statement_timestamp())"
+LARGE_BATCH = 100_000
 
 
 @dataclass
@@ -64,64 +67,139 @@ def _upsert(spec, records, *, publish, using):
     result = WriteResult()
     if not records:
         return result
-    stage = f"stage_{spec.name}_{next(_stage_numbers)}"
-    columns = ", ".join(spec.columns)
-    series, time = spec.key
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
         cursor = wrapper.cursor  # the psycopg cursor, for COPY
-        column_defs = ", ".join(f"{name} {sql_type}" for name, sql_type in spec.column_types.items())
-        # The sanity rule is evaluated once per row, by the server while the
-        # COPY streams in (the client is the slower side), as column ``ok``.
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {stage} ({column_defs}, seq bigint GENERATED ALWAYS AS IDENTITY,"
-            f" ok boolean GENERATED ALWAYS AS (coalesce({spec.valid}, false)) STORED) ON COMMIT DROP"
-        )
-        with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for record in records:
-                copy.write_row(record)
-
-        cursor.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT ok),"
-            f" min({time}) FILTER (WHERE ok), max({time}) FILTER (WHERE ok) FROM {stage}"
-        )
-        result.received, result.rejected, first, last = cursor.fetchone()
+        stage = _stage(cursor, spec, records)
+        if len(records) >= LARGE_BATCH:
+            # Sorting a large batch for DISTINCT ON would otherwise spill to disk.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        series = _summarise(cursor, spec, stage)
+        result.received = sum(s.count for s in series.values())
+        result.rejected = sum(s.bad for s in series.values())
         if result.rejected:
             _log_rejected(cursor, spec, stage)
-        if first is None:
+        series = {key: s for key, s in series.items() if s.first is not None}
+        unknown = _unknown_series(cursor, spec, list(series))
+        if unknown:
+            result.rejected += sum(series[key].count - series[key].bad for key in unknown)
+            series = {key: s for key, s in series.items() if key not in unknown}
+            cursor.execute(f"DELETE FROM {stage} WHERE {spec.key[0]} = ANY(%s)", [list(unknown)])
+            log.warning("rejected %s rows of unknown series %s", spec.name, sorted(unknown))
+        if not series:
             return result
-        ensure_partitions(spec.name, first, last, using=using)
-
-        assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.values)
-        target = ", ".join(f"t.{c}" for c in spec.values)
-        incoming = ", ".join(f"EXCLUDED.{c}" for c in spec.values)
-        # The latest row per key wins within a batch, as it would across batches.
-        insert = (
-            f"INSERT INTO {spec.name} AS t ({columns})"
-            f" SELECT DISTINCT ON ({series}, {time}) {columns} FROM {stage}"
-            f" WHERE ok ORDER BY {series}, {time}, seq DESC"
-            f" ON CONFLICT ({series}, {time}) DO UPDATE SET {assignments}"
-            f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
-            f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
+        ensure_partitions(
+            spec.name, min(s.first for s in series.values()), max(s.last for s in series.values()), using=using
         )
-        if publish:
-            cursor.execute(f"{insert} RETURNING {_INSERTED}, {columns}")
-            fetched = cursor.fetchall()
-            result.inserted = sum(1 for row in fetched if row[0])
-            result.updated = len(fetched) - result.inserted
-            result.rows = [spec.record(*row[1:]) for row in fetched]
-        else:
-            cursor.execute(
-                f"WITH done AS ({insert} RETURNING {_INSERTED} AS inserted)"
-                " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM done"
-            )
-            result.inserted, result.updated = cursor.fetchone()
+
+        rows = None
+        if _nothing_stored_in_range(cursor, spec, series):
+            rows = _insert_new(cursor, spec, stage, publish, using)
+        if rows is None:
+            rows = _merge(cursor, spec, stage, publish)
+        result.inserted, result.updated, result.rows = rows
         result.unchanged = result.received - result.rejected - result.written
         if publish and result.rows:
-            rows = result.rows
+            changed = result.rows
             transaction.on_commit(
-                lambda: market_data_written.send_robust(sender=spec.name, rows=rows, using=using), using=using
+                lambda: market_data_written.send_robust(sender=spec.name, rows=changed, using=using), using=using
             )
     return result
+
+
+class _Series(NamedTuple):
+    count: int
+    bad: int
+    first: object
+    last: object
+
+
+def _stage(cursor, spec, records):
+    """COPY the records into a temporary table; the server evaluates the sanity rule as column ``ok``."""
+    stage = f"stage_{spec.name}_{next(_stage_numbers)}"
+    column_defs = ", ".join(f"{name} {sql_type}" for name, sql_type in spec.column_types.items())
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {stage} ({column_defs}, seq bigint GENERATED ALWAYS AS IDENTITY,"
+        f" ok boolean GENERATED ALWAYS AS (coalesce({spec.valid}, false)) STORED) ON COMMIT DROP"
+    )
+    with cursor.copy(f"COPY {stage} ({', '.join(spec.columns)}) FROM STDIN") as copy:
+        for record in records:
+            copy.write_row(record)
+    return stage
+
+
+def _summarise(cursor, spec, stage):
+    series, time = spec.key
+    cursor.execute(
+        f"SELECT {series}, count(*), count(*) FILTER (WHERE NOT ok),"
+        f" min({time}) FILTER (WHERE ok), max({time}) FILTER (WHERE ok) FROM {stage} GROUP BY 1"
+    )
+    return {row[0]: _Series(*row[1:]) for row in cursor.fetchall()}
+
+
+def _unknown_series(cursor, spec, keys):
+    """Ids of the batch's series that do not exist (the tables keep no foreign keys)."""
+    if not keys:
+        return set()
+    cursor.execute(f"SELECT id FROM {spec.series_table} WHERE id = ANY(%s)", [keys])
+    return set(keys) - {row[0] for row in cursor.fetchall()}
+
+
+def _nothing_stored_in_range(cursor, spec, series):
+    """True when no series has a stored row between its batch's first and last time (appends, backfills)."""
+    name, time = spec.key
+    cursor.execute(
+        f"SELECT NOT EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])"
+        f" AS s(id, first, last) WHERE EXISTS (SELECT 1 FROM {spec.name} t"
+        f" WHERE t.{name} = s.id AND t.{time} BETWEEN s.first AND s.last))",
+        [list(series), [s.first for s in series.values()], [s.last for s in series.values()]],
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def _insert_new(cursor, spec, stage, publish, using):
+    """Plain INSERT, without the cost of ON CONFLICT; None if a key exists after all (then merge)."""
+    columns = ", ".join(spec.columns)
+    insert = f"INSERT INTO {spec.name} ({columns}) SELECT {columns} FROM {stage} WHERE ok"
+    try:
+        with transaction.atomic(using=using):
+            if publish:
+                cursor.execute(f"{insert} RETURNING {columns}")
+                rows = [spec.record(*row) for row in cursor.fetchall()]
+                return len(rows), 0, rows
+            cursor.execute(insert)
+            return cursor.rowcount, 0, []
+    except psycopg.errors.UniqueViolation:
+        # A duplicate within the batch, or a concurrent writer got there first.
+        return None
+
+
+def _merge(cursor, spec, stage, publish):
+    """INSERT ... ON CONFLICT: new keys inserted, changed rows updated, identical rows left alone."""
+    columns = ", ".join(spec.columns)
+    series, time = spec.key
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.values)
+    target = ", ".join(f"t.{c}" for c in spec.values)
+    incoming = ", ".join(f"EXCLUDED.{c}" for c in spec.values)
+    # The latest row per key wins within a batch, as it would across batches.
+    insert = (
+        f"INSERT INTO {spec.name} AS t ({columns})"
+        f" SELECT DISTINCT ON ({series}, {time}) {columns} FROM {stage}"
+        f" WHERE ok ORDER BY {series}, {time}, seq DESC"
+        f" ON CONFLICT ({series}, {time}) DO UPDATE SET {assignments}"
+        f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
+        f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
+    )
+    if publish:
+        cursor.execute(f"{insert} RETURNING {_INSERTED}, {columns}")
+        fetched = cursor.fetchall()
+        inserted = sum(1 for row in fetched if row[0])
+        return inserted, len(fetched) - inserted, [spec.record(*row[1:]) for row in fetched]
+    cursor.execute(
+        f"WITH done AS ({insert} RETURNING {_INSERTED} AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM done"
+    )
+    inserted, updated = cursor.fetchone()
+    return inserted, updated, []
 
 
 def _log_rejected(cursor, spec, stage, sample=5):

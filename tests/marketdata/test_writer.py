@@ -244,3 +244,20 @@ def test_open_interest_zero_stays_zero_and_updates_replace(world):
 
 def test_an_empty_batch_writes_nothing(world):
     assert write_candles([]).received == 0
+
+
+def test_rows_of_a_series_that_does_not_exist_are_rejected(world):
+    result = write_candles([candle(world.btc_1m, T0), candle(987654321, T0)])
+
+    assert (result.inserted, result.rejected) == (1, 1)
+    assert not Candle.objects.filter(starlisting_id=987654321).exists()
+
+
+def test_appending_new_rows_and_merging_into_stored_ones_agree(world):
+    write_candles([candle(world.btc_1m, t) for t in minutes(3)])
+    # The next batch overlaps the stored rows (merge) and the one after only appends (plain insert).
+    overlap = write_candles([candle(world.btc_1m, t, close="101") for t in minutes(5)])
+    append = write_candles([candle(world.btc_1m, T0 + timedelta(minutes=10), close="102")])
+
+    assert (overlap.inserted, overlap.updated, append.inserted) == (2, 3, 1)
+    assert [row[4] for row in stored_candles(world.btc_1m)] == [Decimal("101")] * 5 + [Decimal("102")]
