@@ -158,6 +158,9 @@ KIRBY_STARLISTINGS_FILE = Path(env_str("KIRBY_STARLISTINGS_FILE", str(BASE_DIR /
 # Monthly partitions are created this many months ahead of now by a daily task.
 KIRBY_PARTITION_MONTHS_AHEAD = env_int("KIRBY_PARTITION_MONTHS_AHEAD", 3, minimum=1, maximum=24)
 
+# Series name lookups of the read API are cached this long per process.
+KIRBY_SERIES_CACHE_SECONDS = env_float("KIRBY_SERIES_CACHE_SECONDS", 2.0, minimum=0.0)
+
 # Collectors. Exchange endpoints can point anywhere (the simulator in tests).
 KIRBY_HYPERLIQUID_WS_URL = env_str("KIRBY_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws")
 KIRBY_HYPERLIQUID_REST_URL = env_str("KIRBY_HYPERLIQUID_REST_URL", "https://api.hyperliquid.xyz/info")
@@ -179,6 +182,20 @@ KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 3
 KIRBY_COLLECTOR_LEASE_SECONDS = env_float("KIRBY_COLLECTOR_LEASE_SECONDS", 10.0, minimum=1.0)
 # Funding / open interest are stored as one row per pair per this many seconds (1.x: a minute).
 KIRBY_CONTEXT_PERIOD_SECONDS = env_float("KIRBY_CONTEXT_PERIOD_SECONDS", 60.0, minimum=0.1)
+
+# WebSocket stream (/ws). Over a limit a client gets an error message, not a closed socket,
+# except a client too slow to read what it asked for: it is closed (code 4008).
+KIRBY_WS_HEARTBEAT_SECONDS = env_float("KIRBY_WS_HEARTBEAT_SECONDS", 30.0, minimum=0.1)
+KIRBY_WS_MAX_IDS_PER_MESSAGE = env_int("KIRBY_WS_MAX_IDS_PER_MESSAGE", 100, minimum=1)
+KIRBY_WS_MAX_SUBSCRIPTIONS = env_int("KIRBY_WS_MAX_SUBSCRIPTIONS", 500, minimum=1)
+KIRBY_WS_MAX_MESSAGE_BYTES = env_int("KIRBY_WS_MAX_MESSAGE_BYTES", 65536, minimum=256)
+KIRBY_WS_RATE_PER_SECOND = env_float("KIRBY_WS_RATE_PER_SECOND", 20.0, minimum=0.01)
+KIRBY_WS_RATE_BURST = env_int("KIRBY_WS_RATE_BURST", 40, minimum=1)
+KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)
+# Messages a web process's channel-layer inbox holds before channels_redis drops new ones
+# (its default of 100 loses live rows when a collector batch touches many subscribed groups).
+KIRBY_WS_LAYER_CAPACITY = env_int("KIRBY_WS_LAYER_CAPACITY", 10000, minimum=100)
+CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = KIRBY_WS_LAYER_CAPACITY
 
 LOGGING = {
     "version": 1,

@@ -16,4 +16,13 @@ class MarketdataConfig(AppConfig):
     verbose_name = "Market data"
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.marketdata.queries import forget_series
+        from apps.markets.signals import reference_data_changed
+
         post_migrate.connect(_create_partitions, sender=self)
+        reference_data_changed.connect(forget_series)
+        for model in self.apps.get_app_config("markets").get_models():
+            post_save.connect(forget_series, sender=model)
+            post_delete.connect(forget_series, sender=model)

@@ -5,6 +5,9 @@ compilation costs more than the indexed range scan itself. Decimals are read
 as text so they travel exactly as stored, in plain notation.
 """
 
+import time
+
+from django.conf import settings
 from django.db import connections
 from psycopg.types.datetime import TimestamptzLoader
 
@@ -63,8 +66,39 @@ _STARLISTING_SQL = _SERIES_SQL.format(
 )
 
 
+# Name lookups run on every data request; the answers change only when an
+# operator edits reference data. This process forgets them on any change it
+# makes (signals); changes made elsewhere show within KIRBY_SERIES_CACHE_SECONDS.
+_series = {}
+
+
+def _cached(key, load):
+    now = time.monotonic()
+    hit = _series.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = load()
+    _series[key] = (now + settings.KIRBY_SERIES_CACHE_SECONDS, value)
+    return value
+
+
+def forget_series(**kwargs):
+    _series.clear()
+
+
 def find_trading_pair(exchange, coin, quote, market_type, using="default"):
     """(id, active, names dict) of a trading pair, matching names case-insensitively; None if unknown."""
+    key = (using, exchange.lower(), coin.lower(), quote.lower(), market_type.lower())
+    return _cached(key, lambda: _find_trading_pair(exchange, coin, quote, market_type, using))
+
+
+def find_starlisting(exchange, coin, quote, market_type, interval, using="default"):
+    """(id, active, names dict) of a starlisting; the interval name is case-sensitive (1m vs 1M)."""
+    key = (using, exchange.lower(), coin.lower(), quote.lower(), market_type.lower(), interval)
+    return _cached(key, lambda: _find_starlisting(exchange, coin, quote, market_type, interval, using))
+
+
+def _find_trading_pair(exchange, coin, quote, market_type, using):
     with connections[using].cursor() as cursor:
         cursor.execute(_PAIR_SQL, [exchange, coin, quote, market_type])
         row = cursor.fetchone()
@@ -73,8 +107,7 @@ def find_trading_pair(exchange, coin, quote, market_type, using="default"):
     return row[0], row[1], _names(row)
 
 
-def find_starlisting(exchange, coin, quote, market_type, interval, using="default"):
-    """(id, active, names dict) of a starlisting; the interval name is case-sensitive (1m vs 1M)."""
+def _find_starlisting(exchange, coin, quote, market_type, interval, using):
     with connections[using].cursor() as cursor:
         cursor.execute(_STARLISTING_SQL, [exchange, coin, quote, market_type, interval])
         row = cursor.fetchone()

@@ -1,17 +1,20 @@
 from django.contrib import admin, messages
 
 from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+from apps.markets.signals import reference_data_changed
 
 
 @admin.action(description="Activate selected")
 def activate(modeladmin, request, queryset):
     count = queryset.update(active=True)
+    reference_data_changed.send(sender=queryset.model)
     modeladmin.message_user(request, f"Activated {count}.", messages.SUCCESS)
 
 
 @admin.action(description="Deactivate selected")
 def deactivate(modeladmin, request, queryset):
     count = queryset.update(active=False)
+    reference_data_changed.send(sender=queryset.model)
     modeladmin.message_user(request, f"Deactivated {count}.", messages.SUCCESS)
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+from apps.markets.signals import reference_data_changed
 
 
 class _DryRun(Exception):
@@ -18,6 +19,13 @@ class _DryRun(Exception):
 
 
 def sync_config(config, *, prune=False, dry_run=False, using="default"):
+    changes = _sync(config, prune=prune, dry_run=dry_run, using=using)
+    if changes and not dry_run:
+        reference_data_changed.send(sender=Starlisting)
+    return changes
+
+
+def _sync(config, *, prune, dry_run, using):
     """Return the changes made (or that would be made, with ``dry_run``) as (verb, description) pairs.
 
     Verbs: create, update, deactivate.

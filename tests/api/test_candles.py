@@ -219,3 +219,18 @@ def test_decimal_values_survive_a_round_trip_exactly(client, world):
 
     assert {k: Decimal(item[k]) for k in values} == {k: Decimal(v) for k, v in values.items()}
     assert {k: item[k] for k in values} == values
+
+
+def test_the_series_lookup_is_cached_between_requests(client, world, django_assert_num_queries):
+    client.get(URL)
+
+    with django_assert_num_queries(1):  # the candle query only
+        assert client.get(URL).status_code == 200
+
+
+def test_a_change_to_the_starlisting_shows_at_once_despite_the_cache(client, world):
+    assert client.get(URL).status_code == 200
+    world.btc_1m.active = False
+    world.btc_1m.save()
+
+    assert client.get(URL).status_code == 400

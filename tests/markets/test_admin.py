@@ -52,3 +52,12 @@ def test_bulk_actions_switch_starlistings_on_and_off(admin_client, world, action
         world.btc_1h.id: not expected,
         world.sol_1m.id: expected,
     }
+
+
+def test_a_bulk_deactivation_reaches_the_read_api_at_once(admin_client, world):
+    url = "/candles/hyperliquid/BTC/USD/perps/1m"
+    assert admin_client.get(url).status_code == 200
+
+    admin_client.post("/admin/markets/starlisting/", {"action": "deactivate", "_selected_action": [world.btc_1m.id]})
+
+    assert admin_client.get(url).status_code == 400

@@ -1,0 +1,144 @@
+"""Channels groups of the live stream, and every message shape that travels on /ws.
+
+One module owns the names and shapes so the publisher (after a write) and
+the consumer (per connection) cannot disagree:
+
+- candles of a starlisting go to group ``kirby.candles.<starlisting id>``;
+- funding and open interest belong to a trading pair and go to group
+  ``kirby.pair.<trading pair id>``.
+
+A group message carries the client's JSON text already rendered, one text
+per starlisting it concerns (a pair's funding row names each starlisting of
+the pair, as clients subscribe by starlisting), so consumers only route:
+``{"type": "stream.push", "group", "channel", "texts": [[starlisting id, text], ...]}``.
+
+Client messages: items are shaped exactly like REST items (decimals as
+plain-notation strings, times ISO-8601 UTC with ``Z``).
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from apps.marketdata.api.render import iso
+from apps.marketdata.queries import CANDLE_FIELDS, FUNDING_FIELDS, OPEN_INTEREST_FIELDS
+
+PUSH = "stream.push"
+CANDLES, FUNDING, OPEN_INTEREST = CHANNELS = ("candles", "funding", "open_interest")
+PAIR_CHANNELS = (FUNDING, OPEN_INTEREST)
+
+# client message types per channel: (live, history)
+LIVE_TYPE = {CANDLES: "candle", FUNDING: "funding", OPEN_INTEREST: "open_interest"}
+HISTORY_TYPE = {CANDLES: "historical", FUNDING: "historical_funding", OPEN_INTEREST: "historical_oi"}
+ITEM_FIELDS = {CANDLES: CANDLE_FIELDS, FUNDING: FUNDING_FIELDS, OPEN_INTEREST: OPEN_INTEREST_FIELDS}
+
+# Group sends of one batch run concurrently across groups (in order within a group).
+_CONCURRENT_GROUPS = 16
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def candle_group(starlisting_id):
+    return f"kirby.candles.{starlisting_id}"
+
+
+def pair_group(trading_pair_id):
+    return f"kirby.pair.{trading_pair_id}"
+
+
+def push(group, channel, texts):
+    """The group message: ``texts`` is a list of ``[starlisting_id, client JSON text]``."""
+    return {"type": PUSH, "group": group, "channel": channel, "texts": texts}
+
+
+# --- client messages --------------------------------------------------------------
+
+
+def dumps(message):
+    return orjson.dumps(message, option=_JSON_OPTIONS).decode()
+
+
+def item(channel, record):
+    """A record (``apps.marketdata.records``) as the REST item of its table."""
+    fields = ITEM_FIELDS[channel]
+    # Records start with their series id; REST items start at ``time``.
+    return {name: _plain(value) for name, value in zip(fields, record[1:])}
+
+
+def _plain(value):
+    # numeric::text (REST) and format(Decimal, "f") agree for values read from PostgreSQL.
+    return format(value, "f") if isinstance(value, Decimal) else value
+
+
+def _header(message_type, series, channel):
+    header = {
+        "type": message_type,
+        "starlisting_id": series.id,
+        "exchange": series.exchange,
+        "coin": series.coin,
+        "quote": series.quote,
+        "trading_pair": series.trading_pair,
+        "market_type": series.market_type,
+    }
+    if channel == CANDLES:
+        header["interval"] = series.interval
+    return header
+
+
+def live_text(channel, series, data):
+    """``candle`` / ``funding`` / ``open_interest`` for one starlisting (``series``)."""
+    return dumps({**_header(LIVE_TYPE[channel], series, channel), "data": data})
+
+
+def history_text(channel, series, items):
+    """``historical`` / ``historical_funding`` / ``historical_oi``: ``items`` ascending by time."""
+    return dumps({**_header(HISTORY_TYPE[channel], series, channel), "count": len(items), "data": items})
+
+
+def success(message, starlisting_ids):
+    return dumps({"type": "success", "message": message, "starlisting_ids": starlisting_ids})
+
+
+def error(code, message, **extra):
+    return dumps({"type": "error", "message": message, "code": code, **extra})
+
+
+def pong():
+    return dumps({"type": "pong", "timestamp": iso(datetime.now(UTC))})
+
+
+def ping():
+    return dumps({"type": "ping", "timestamp": iso(datetime.now(UTC))})
+
+
+# --- sending ------------------------------------------------------------------------
+
+
+def send_to_groups(messages):
+    """Send ``[(group, message), ...]`` from synchronous code: one event loop for the whole batch.
+
+    ``async_to_sync`` costs an event loop and a Redis connection per call,
+    so a write batch makes one call, not one per row.
+    """
+    if messages:
+        async_to_sync(send_to_groups_async)(messages)
+
+
+async def send_to_groups_async(messages):
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    by_group = {}
+    for group, message in messages:
+        by_group.setdefault(group, []).append(message)
+    gate = asyncio.Semaphore(_CONCURRENT_GROUPS)
+
+    async def send_in_order(group, queued):
+        async with gate:
+            for message in queued:
+                await layer.group_send(group, message)
+
+    await asyncio.gather(*(send_in_order(group, queued) for group, queued in by_group.items()))
