@@ -5,15 +5,14 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
 
 import kirby
 from apps.collectors.status import stream_statuses
-from apps.marketdata.api.render import iso, json_response
+from apps.marketdata.api.render import JsonView, iso, json_response
 from apps.operations.checks import run_checks
 
 
-class PublicView(APIView):
+class PublicView(JsonView):
     permission_classes = [AllowAny]
     authentication_classes = []
 

@@ -97,3 +97,12 @@ def test_docs_pages_use_self_hosted_assets(client, db, path):
 
     assert "/static/drf_spectacular_sidecar/" in page
     assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
+def test_data_endpoints_answer_json_whatever_the_client_accepts(client, world, accept):
+    response = client.get("/candles/hyperliquid/BTC/USD/perps/1m", {"limit": "0"}, HTTP_ACCEPT=accept)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["errors"][0]["loc"] == ["query", "limit"]

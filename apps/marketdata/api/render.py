@@ -1,5 +1,7 @@
 import orjson
 from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
@@ -15,3 +17,12 @@ def iso(moment):
         if moment is None
         else moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
     )
+
+
+class JsonView(APIView):
+    """An APIView that only ever answers JSON: no content negotiation on the hot path."""
+
+    _renderer = JSONRenderer()
+
+    def perform_content_negotiation(self, request, force=False):
+        return self._renderer, self._renderer.media_type

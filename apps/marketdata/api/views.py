@@ -1,13 +1,12 @@
 """Candles, funding and open interest over REST (API.md)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework.views import APIView
 
 from apps.marketdata import queries
 from apps.marketdata.api import schema
 from apps.marketdata.api.errors import BadRequest, NotFound
 from apps.marketdata.api.params import QueryParams
-from apps.marketdata.api.render import iso, json_response
+from apps.marketdata.api.render import JsonView, iso, json_response
 
 _ERRORS = {400: schema.ErrorSerializer, 404: schema.ErrorSerializer}
 
@@ -19,7 +18,7 @@ def _window(request):
     return window
 
 
-class CandlesView(APIView):
+class CandlesView(JsonView):
     @extend_schema(
         operation_id="candles",
         summary="Candles of one starlisting, ascending by open time",
@@ -41,7 +40,7 @@ class CandlesView(APIView):
         return json_response({"data": data, "metadata": metadata})
 
 
-class _PairSeriesView(APIView):
+class _PairSeriesView(JsonView):
     rows = None  # query function
 
     def get(self, request, exchange, coin, quote, market_type):

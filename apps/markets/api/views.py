@@ -3,11 +3,10 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.views import APIView
 
 from apps.marketdata.api.errors import InvalidParameters, NotFound
 from apps.marketdata.api.params import QueryParams
-from apps.marketdata.api.render import json_response
+from apps.marketdata.api.render import JsonView, json_response
 from apps.marketdata.api.schema import ErrorSerializer
 from apps.markets.models import Starlisting
 
@@ -61,7 +60,7 @@ def starlistings():
     ).order_by("id")
 
 
-class StarlistingListView(APIView):
+class StarlistingListView(JsonView):
     @extend_schema(
         operation_id="starlistings",
         summary="All starlistings, ordered by id",
@@ -81,7 +80,7 @@ class StarlistingListView(APIView):
         return json_response({"starlistings": items, "total_count": len(items)})
 
 
-class StarlistingDetailView(APIView):
+class StarlistingDetailView(JsonView):
     @extend_schema(
         operation_id="starlisting",
         summary="One starlisting, active or not",
