@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
+# The day's candle: it already has trades to flood with at any time of day.
+INTERVAL = "1d"
+
 
 def free_port():
     with socket.socket() as s:
@@ -55,10 +58,10 @@ def start_simulator(port):
 
 
 def flood_all(base, coins, messages):
-    """Flood every coin's 1m candle at once; returns when the simulator has sent everything."""
+    """Flood every coin's day candle at once; returns when the simulator has sent everything."""
     threads = [
         threading.Thread(
-            target=post, args=(f"{base}/control/flood", {"messages": messages, "coin": c, "interval": "1m"})
+            target=post, args=(f"{base}/control/flood", {"messages": messages, "coin": c, "interval": INTERVAL})
         )
         for c in coins
     ]
@@ -74,7 +77,7 @@ async def bare_consumer(ws_url, base, coins, messages):
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, max_msg_size=0) as ws:
         for coin in coins:
             await ws.send_json(
-                {"method": "subscribe", "subscription": {"type": "candle", "coin": coin, "interval": "1m"}}
+                {"method": "subscribe", "subscription": {"type": "candle", "coin": coin, "interval": INTERVAL}}
             )
         await asyncio.sleep(1.0)
         while True:  # drain acks and the initial pushes
@@ -133,7 +136,7 @@ def ensure_hyperliquid(coins):
     exchange, _ = Exchange.objects.get_or_create(name="hyperliquid", defaults={"display_name": "Hyperliquid"})
     quote, _ = QuoteCurrency.objects.get_or_create(symbol="USD", defaults={"name": "US Dollar"})
     perps, _ = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})
-    minute = Interval.objects.get(name="1m")
+    minute = Interval.objects.get(name=INTERVAL)
     TradingPair.objects.filter(exchange=exchange).update(active=False)
     for symbol in coins:
         coin, _ = Coin.objects.get_or_create(symbol=symbol)
