@@ -52,8 +52,12 @@ def post_info(body, *, url=None, timeout=30):
 
 
 def candle_pages(coin, interval, start_ms, end_ms, *, url=None):
-    """Yield lists of CandleUpdate (ascending, open time in [start, end)), one list per page."""
-    cursor = start_ms
+    """Yield lists of CandleUpdate (ascending, open time in [start, end)), one list per page.
+
+    A page starts with the candle containing ``startTime``, so the next page
+    (from the last open time + 1) repeats the last candle: it is dropped.
+    """
+    cursor, last_seen = start_ms, -1
     while cursor < end_ms:
         body = {
             "type": "candleSnapshot",
@@ -62,14 +66,12 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None):
         page = post_info(body, url=url)
         if not isinstance(page, list):
             raise HistoryError(f"candleSnapshot: expected a list, got {type(page).__name__}")
-        candles = [c for c in (parse_candle(item) for item in page) if start_ms <= c.open_ms < end_ms]
+        candles = [c for c in map(parse_candle, page) if start_ms <= c.open_ms < end_ms and c.open_ms > last_seen]
         if not candles:
             return
         yield candles
-        last = max(c.open_ms for c in candles)
-        if last + 1 <= cursor:
-            return
-        cursor = last + 1
+        last_seen = max(c.open_ms for c in candles)
+        cursor = last_seen + 1
 
 
 class FundingPoint:
