@@ -26,7 +26,7 @@ from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
 log = logging.getLogger(__name__)
 
 # Sent after commit with sender=<table name> and rows=[record, ...] that were
-# inserted or changed, in key order.
+# inserted or changed (no order promised).
 market_data_written = Signal()
 
 _stage_numbers = itertools.count()

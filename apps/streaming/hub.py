@@ -132,6 +132,7 @@ class Hub:
                 log.exception("channel layer receive failed; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                await self._rejoin()  # a restarted Redis has forgotten the groups
                 continue
             delay = 0.1
             self.deliver(message)
@@ -141,9 +142,13 @@ class Hub:
         period = max(1.0, min(3600.0, getattr(self.layer, "group_expiry", 86400) / 4))
         while True:
             await asyncio.sleep(period)
-            async with self._membership:
-                for group in list(self.joined):
-                    try:
-                        await self.layer.group_add(group, self.channel)
-                    except Exception:
-                        log.exception("could not refresh group %s", group)
+            await self._rejoin()
+
+    async def _rejoin(self):
+        async with self._membership:
+            for group in list(self.joined):
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except Exception:
+                    log.warning("could not re-join group %s; retrying later", group)
+                    return

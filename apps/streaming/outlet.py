@@ -10,10 +10,15 @@ queue; when that queue exceeds its limit the connection is closed. Under
 servers whose ``send`` waits for the socket (uvicorn), the queue fills
 while ``send`` waits, to the same effect.
 
-The probe into Daphne (its ``send`` is ``partial(server.handle_reply,
-protocol)``; the protocol's Twisted transport counts its buffered bytes)
-is the one place that knows server internals; under any other server it
-finds nothing and the outlet relies on ``send`` alone.
+Under Daphne the outlet also writes the frames itself (``DaphneSocket``):
+a text frame goes straight to the TCP socket when nothing is waiting in
+Twisted's buffer, else after it in that buffer. Measured with 1,000
+clients on one starlisting, going through ``send`` (Daphne, autobahn,
+Twisted) cost about 70 us a client per message, most of it an epoll
+registration and an extra loop turn per write; frames shared by all
+clients are also built once. This is the one place that knows server
+internals (Daphne's ``send`` is ``partial(server.handle_reply,
+protocol)``); under any other server the outlet uses ``send`` alone.
 """
 
 import asyncio
@@ -34,15 +39,18 @@ class Outlet:
         self.on_overflow = on_overflow
         self.queue = deque()
         self.closed = False
-        self.protocol, self.transport = _daphne_socket(send)
+        self.socket = DaphneSocket.behind(send)
         self._ready = asyncio.Event()
         self._task = asyncio.ensure_future(self._write())
 
     def put(self, text):
-        """Queue one text frame; past the limit the outlet closes and calls ``on_overflow`` once."""
+        """Send or queue one text frame; past the limit the outlet closes and calls ``on_overflow`` once."""
         if self.closed:
             return
         queue = self.queue
+        if not queue and self.socket is not None and self.socket.pending() <= HIGH_WATER:
+            self.socket.write(text)
+            return
         queue.append(text)
         if len(queue) > self.limit:
             self.closed = True
@@ -55,41 +63,38 @@ class Outlet:
         for text in texts:
             self.put(text)
 
-    def backlog(self):
-        """Unsent bytes in the server's transport (0 when not known)."""
-        transport = self.transport
-        if transport is None:
-            return 0
-        try:
-            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        except AttributeError:
-            return 0
-
     async def _write(self):
-        queue, ready = self.queue, self._ready
-        while True:
-            if not queue:
-                ready.clear()
-                await ready.wait()
-                continue
-            if self.transport is not None and self.backlog() > HIGH_WATER:
-                await asyncio.sleep(POLL_SECONDS)
-                continue
-            # Under Daphne this does not yield: consecutive frames go out in one turn.
-            await self.send({"type": "websocket.send", "text": queue.popleft()})
+        queue, ready, socket = self.queue, self._ready, self.socket
+        try:
+            while True:
+                if not queue:
+                    ready.clear()
+                    await ready.wait()
+                elif socket is None:
+                    await self.send({"type": "websocket.send", "text": queue.popleft()})
+                elif socket.pending() > HIGH_WATER:
+                    await asyncio.sleep(POLL_SECONDS)
+                else:
+                    socket.write(queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("WebSocket writer failed; nothing more is sent on this connection")
+            self.closed = True
 
     async def close(self, code, reason, last_words=None):
         """Stop writing queued frames; send ``last_words`` (a text frame) and a close frame now."""
         self.closed = True
         self.queue.clear()
         await self.stop()
+        if self.socket is not None:
+            if last_words is not None:
+                self.socket.write(last_words)
+            self.socket.close(code, reason)  # Daphne 4.2 drops the reason of an ASGI close
+            return
         if last_words is not None:
             await self.send({"type": "websocket.send", "text": last_words})
-        if self.protocol is not None:
-            # Daphne 4.2 drops the ASGI close reason; its protocol object sends it.
-            self.protocol.sendClose(code=code, reason=reason)
-        else:
-            await self.send({"type": "websocket.close", "code": code, "reason": reason})
+        await self.send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def stop(self):
         self.closed = True
@@ -102,15 +107,75 @@ class Outlet:
                 pass
 
 
-def _daphne_socket(send):
-    """(autobahn protocol, Twisted transport) behind a Daphne ``send``, or (None, None)."""
-    if not isinstance(send, functools.partial) or not send.args:
-        return None, None
-    protocol = send.args[0]
-    if not callable(getattr(protocol, "sendClose", None)):
-        return None, None
-    transport = getattr(protocol, "transport", None)
-    # TLS wraps the TCP transport; the bytes wait in the innermost one.
-    while transport is not None and not hasattr(transport, "_tempDataLen"):
-        transport = getattr(transport, "transport", None)
-    return protocol, transport
+class DaphneSocket:
+    """Text frames for one Daphne WebSocket connection, written without the ASGI ``send``."""
+
+    def __init__(self, protocol, transport):
+        self.protocol = protocol
+        self.transport = transport  # the TCP transport (innermost, under TLS)
+        self.direct = protocol.transport is transport  # plain TCP: the socket may be written directly
+        self.open = protocol.STATE_OPEN
+
+    @classmethod
+    def behind(cls, send):
+        """The socket behind a Daphne ``send``, or None under any other server."""
+        if not isinstance(send, functools.partial) or not send.args:
+            return None
+        protocol = send.args[0]
+        if not all(hasattr(protocol, name) for name in ("sendMessage", "sendClose", "STATE_OPEN", "send_queue")):
+            return None
+        transport = getattr(protocol, "transport", None)
+        while transport is not None and not hasattr(transport, "_tempDataLen"):
+            transport = getattr(transport, "transport", None)  # TLS wraps the TCP transport
+        if transport is None or not hasattr(transport, "dataBuffer"):
+            return None
+        return cls(protocol, transport)
+
+    def pending(self):
+        """Bytes written but not yet taken by the kernel."""
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def write(self, text):
+        protocol = self.protocol
+        if protocol.state != self.open:
+            return  # closing: Daphne would drop it too
+        if protocol.send_queue or protocol._perMessageCompress is not None:
+            protocol.sendMessage(text.encode())  # autobahn's own path (not used by Daphne today)
+            return
+        frame = _frame(text)
+        transport = self.transport
+        if self.direct and transport.connected and not transport.disconnecting and not self.pending():
+            try:
+                sent = transport.socket.send(frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # Twisted's own write finds the error and closes the connection
+            if sent == len(frame):
+                return
+            frame = frame[sent:]
+        protocol.transport.write(frame)
+
+    def close(self, code, reason):
+        self.protocol.sendClose(code=code, reason=reason)
+
+
+_last_frame = (None, b"")
+
+
+def _frame(text):
+    """An unmasked, unfragmented server text frame; the frame of the text last framed is reused."""
+    global _last_frame
+    if _last_frame[0] is text:
+        return _last_frame[1]
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        header = b"\x81\x7f" + size.to_bytes(8, "big")
+    _last_frame = (text, header + payload)
+    return _last_frame[1]

@@ -1,0 +1,150 @@
+"""Real Daphne processes and real WebSocket clients for the end-to-end stream tests."""
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from django.conf import settings
+from django.db import connection
+
+DAPHNE = Path(sys.executable).parent / "daphne"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(**overrides):
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": url,
+        **overrides,
+    }
+
+
+class Daphne:
+    """``daphne -b 127.0.0.1 -p PORT kirby.asgi:application`` against the test database and Redis."""
+
+    def __init__(self, log_path, **env):
+        self.port = free_port()
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "kirby.asgi:application"],
+            cwd=settings.BASE_DIR, env=server_environment(**env), stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daphne exited with {self.process.returncode}:\n{self.log()[-5000:]}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return self
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"daphne did not listen on {self.port} within {timeout} s:\n{self.log()[-5000:]}")
+
+    def log(self):
+        return Path(self.log_path).read_text()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+async def subscribe(session, url, ids, history=0):
+    """An aiohttp WebSocket, subscribed (the success reply consumed)."""
+    socket_ = await session.ws_connect(url, heartbeat=None, max_msg_size=0)
+    await socket_.send_json({"action": "subscribe", "starlisting_ids": ids, "history": history})
+    reply = await socket_.receive_json(timeout=10)
+    assert reply["type"] == "success", reply
+    return socket_
+
+
+async def receive_types(socket_, message_type, count, timeout=10):
+    """The next ``count`` messages of ``message_type`` (others, such as heartbeats, are skipped)."""
+    found = []
+    while len(found) < count:
+        message = await socket_.receive(timeout=timeout)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        decoded = message.json()
+        if decoded["type"] == message_type:
+            found.append(decoded)
+    return found
+
+
+class SilentClient:
+    """A raw WebSocket client that sends but never reads (a stalled bot), with a small receive buffer."""
+
+    def __init__(self, port, receive_buffer=4096):
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.socket.settimeout(10)
+        self.socket.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.socket.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):  # nothing else is sent before the first request
+            head += self.socket.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send_text(self, text):
+        payload = text.encode()
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+        if len(payload) < 126:
+            header = struct.pack("!BB", 0x81, 0x80 | len(payload))
+        else:
+            header = struct.pack("!BBH", 0x81, 0x80 | 126, len(payload))
+        self.socket.sendall(header + mask + masked)
+
+    def drain(self, timeout=10):
+        """Read everything until the server ends the connection: (bytes read, how it ended)."""
+        self.socket.settimeout(timeout)
+        total = bytearray()
+        try:
+            while True:
+                chunk = self.socket.recv(1 << 16)
+                if not chunk:
+                    return bytes(total), "closed"
+                total += chunk
+        except ConnectionResetError:
+            return bytes(total), "reset"
+        except TimeoutError:
+            return bytes(total), "still open"
+
+    def close(self):
+        self.socket.close()
