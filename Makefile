@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DEBUG ?= true
-export DJANGO_SETTINGS_MODULE ?= kirby.settings
 
 .PHONY: run demo test lint format services migrate clean bench
 
@@ -59,7 +58,7 @@ format: $(STAMP)
 test: services lint
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/pytest --ds=tests.settings
 
 bench: services
 	$(BIN)/python bench/upsert.py

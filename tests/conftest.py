@@ -18,8 +18,13 @@ def utc(*parts):
 @pytest.fixture(scope="session", autouse=True)
 def clean_redis():
     """Start from an empty test Redis database: no leases or queued tasks from earlier runs."""
+    from django.conf import settings
+
     from lib.redis import client as redis_client
 
+    if settings.SETTINGS_MODULE != "tests.settings":
+        # Other settings point at a developer's Redis, which must not be flushed.
+        pytest.exit(f"run the tests with --ds=tests.settings (make test does), not {settings.SETTINGS_MODULE}")
     redis_client().flushdb()
 
 

@@ -58,7 +58,7 @@ class Processes:
         self.env = {
             **os.environ,
             **FAST,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,  # the same Redis and database as this process
             "DEBUG": "true",
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",  # noqa: E501

@@ -29,7 +29,7 @@ def server_environment(**overrides):
     url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,  # the same Redis and database as this process
         "DEBUG": "true",
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": url,
