@@ -18,27 +18,12 @@ from apps.collectors.management.commands.exchange_simulator import Command
 from apps.collectors.simulator.cli import config_from_options
 from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.market import Market, profile
-from apps.collectors.simulator.server import run_in_thread
 from apps.collectors.simulator.testing import Client, is_candle, sync
 
-FAST = {"port": 0, "speed": 600, "update_interval": 0.02, "ctx_interval": 0.05, "seed": 42}
 CANDLE_KEYS = ["t", "T", "s", "i", "o", "c", "h", "l", "v", "n"]
 CTX_KEYS = ["funding", "openInterest", "prevDayPx", "dayNtlVlm", "premium"]
 CTX_KEYS += ["oraclePx", "markPx", "midPx", "impactPxs", "dayBaseVlm"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def simulator():
-    handles = []
-
-    def start(**overrides):
-        handles.append(run_in_thread(SimulatorConfig(**{**FAST, **overrides})))
-        return handles[-1]
-
-    yield start
-    for handle in handles:
-        handle.stop()
 
 
 def candle_sub(coin="BTC", interval="1m"):

@@ -9,27 +9,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.market import Market
-from apps.collectors.simulator.server import run_in_thread
 from apps.collectors.simulator.testing import Client, Closed, is_candle, sync
 
-FAST = {"port": 0, "speed": 600, "update_interval": 0.02, "ctx_interval": 0.05, "seed": 42}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges" / "hyperliquid"
 BTC_1M = {"type": "candle", "coin": "BTC", "interval": "1m"}
-
-
-@pytest.fixture
-def simulator():
-    handles = []
-
-    def start(**overrides):
-        handles.append(run_in_thread(SimulatorConfig(**{**FAST, **overrides})))
-        return handles[-1]
-
-    yield start
-    for handle in handles:
-        handle.stop()
 
 
 async def control(session, handle, path, body=None):
