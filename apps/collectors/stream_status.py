@@ -36,11 +36,13 @@ class StreamStatus:
         self._next_malformed_log = 0.0
         self._malformed_since_log = 0
 
-    reconnects = property(lambda self: self.doc["reconnects"], lambda self, v: self.doc.__setitem__("reconnects", v))
-    subscriptions = property(
-        lambda self: self.doc["subscriptions"], lambda self, v: self.doc.__setitem__("subscriptions", v)
-    )
-    unsupported = property(lambda self: self.doc["unsupported"], lambda self, v: self.doc.__setitem__("unsupported", v))
+    def _field(name):  # a class-body helper, removed below
+        return property(lambda self: self.doc[name], lambda self, value: self.doc.__setitem__(name, value))
+
+    reconnects = _field("reconnects")
+    subscriptions = _field("subscriptions")
+    unsupported = _field("unsupported")
+    del _field
 
     def connected_now(self):
         self.doc.update(connected=True, connected_since=time.time())

@@ -10,6 +10,8 @@ floored to the hour. Both yield the same events as the live parser.
 
 import urllib.error
 import urllib.request
+from decimal import Decimal
+from typing import NamedTuple
 
 import orjson
 
@@ -74,11 +76,11 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None):
         cursor = last_seen + 1
 
 
-class FundingPoint:
-    __slots__ = ("coin", "time_ms", "funding_rate", "premium")
-
-    def __init__(self, coin, time_ms, funding_rate, premium):
-        self.coin, self.time_ms, self.funding_rate, self.premium = coin, time_ms, funding_rate, premium
+class FundingPoint(NamedTuple):
+    coin: str
+    time_ms: int  # floored to the hour
+    funding_rate: Decimal
+    premium: Decimal | None
 
 
 def parse_funding(item):
