@@ -28,6 +28,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    # Its abstract key model is the base of apps.access's; its own concrete model is unused.
+    "rest_framework_api_key",
+    "apps.access",
     "apps.markets",
     "apps.marketdata",
     "apps.collectors",
@@ -42,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.access.middleware.ApiAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -109,6 +113,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.marketdata.tasks.create_partitions_ahead",
         "schedule": env_int("KIRBY_PARTITION_TASK_SECONDS", 86400, minimum=60),
     },
+    "purge-api-usage": {
+        "task": "apps.access.tasks.purge_api_usage",
+        "schedule": env_int("KIRBY_USAGE_PURGE_SECONDS", 86400, minimum=60),
+    },
     "supervise-streams": {
         "task": "apps.collectors.tasks.supervise_streams",
         "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
@@ -133,7 +141,8 @@ STATIC_ROOT = Path(env_str("KIRBY_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REST_FRAMEWORK = {
-    # Authentication arrives with API keys; switching it on is a change here.
+    # API keys, scopes and rate limits are enforced by apps.access.middleware for
+    # every view (REST and plain Django alike); DRF's own authentication stays off.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
@@ -151,6 +160,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["apps.marketdata.api.schema.document_paths_without_trailing_slash"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer kb_..."},
+            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+    "SECURITY": [{"bearer": []}, {"apiKeyHeader": []}],
 }
 
 # Kirby's own settings.
@@ -196,6 +212,26 @@ KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)
 # (its default of 100 loses live rows when a collector batch touches many subscribed groups).
 KIRBY_WS_LAYER_CAPACITY = env_int("KIRBY_WS_LAYER_CAPACITY", 10000, minimum=100)
 CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = KIRBY_WS_LAYER_CAPACITY
+
+# Access: API keys, scopes, rate limits, usage (apps/access; API.md "Authentication").
+# Off: no key is asked for and nothing is rate-limited (a private deployment).
+KIRBY_AUTH_REQUIRED = env_bool("KIRBY_AUTH_REQUIRED", True)
+KIRBY_RATE_LIMIT_ENABLED = env_bool("KIRBY_RATE_LIMIT_ENABLED", True)
+# Requests per minute: per key (a key's own rate_limit overrides it), per IP without a valid key.
+KIRBY_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_PER_MINUTE", 100, minimum=1)
+KIRBY_RATE_LIMIT_ANON_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_ANON_PER_MINUTE", 30, minimum=1)
+# Open /ws connections per key, counted across all web processes.
+KIRBY_WS_MAX_CONNECTIONS_PER_KEY = env_int("KIRBY_WS_MAX_CONNECTIONS_PER_KEY", 5, minimum=1)
+# An open /ws connection re-reads its key this often (a revoked key is closed by then).
+KIRBY_WS_KEY_RECHECK_SECONDS = env_float("KIRBY_WS_KEY_RECHECK_SECONDS", 30.0, minimum=0.1)
+# A verified key is trusted by a web process for this long before it is read again.
+KIRBY_API_KEY_CACHE_SECONDS = env_float("KIRBY_API_KEY_CACHE_SECONDS", 10.0, minimum=0.0)
+# Usage rows are written in batches this often, and kept this many days.
+KIRBY_USAGE_FLUSH_SECONDS = env_float("KIRBY_USAGE_FLUSH_SECONDS", 2.0, minimum=0.05)
+KIRBY_USAGE_RETENTION_DAYS = env_int("KIRBY_USAGE_RETENTION_DAYS", 90, minimum=1)
+# The request header holding the client's address behind a proxy (e.g. X-Real-IP); empty: the socket peer.
+KIRBY_CLIENT_IP_HEADER = env_str("KIRBY_CLIENT_IP_HEADER", "")
+RATELIMIT_USE_CACHE = "default"
 
 LOGGING = {
     "version": 1,

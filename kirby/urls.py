@@ -3,6 +3,7 @@ from django.urls import include, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from apps.access.policy import PUBLIC, mark
 from apps.marketdata.api.errors import not_found
 from apps.operations.views import HealthView, LivezView, ReadyzView, RootView
 
@@ -14,13 +15,15 @@ urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^livez/?$", LivezView.as_view(), name="livez"),
     re_path(r"^readyz/?$", ReadyzView.as_view(), name="readyz"),
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    re_path(r"^admin$", RedirectView.as_view(url="/admin/")),
+    re_path(r"^api/schema/?$", mark(SpectacularAPIView.as_view(), PUBLIC), name="schema"),
+    re_path(r"^docs/?$", mark(SpectacularSwaggerView.as_view(url_name="schema"), PUBLIC), name="docs"),
+    re_path(r"^redoc/?$", mark(SpectacularRedocView.as_view(url_name="schema"), PUBLIC), name="redoc"),
+    re_path(r"^admin$", mark(RedirectView.as_view(url="/admin/"), PUBLIC)),
+    # Key management (API keys with the admin scope) before the Django admin's own pages.
+    re_path(r"", include("apps.access.api.urls")),
     re_path(r"^admin/", admin.site.urls),
     re_path(r"", include("apps.markets.api.urls")),
     re_path(r"", include("apps.marketdata.api.urls")),
     # Unknown paths answer JSON even with DEBUG on (Django would render HTML).
-    re_path(r"", not_found),
+    re_path(r"", mark(not_found, PUBLIC)),
 ]

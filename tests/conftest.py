@@ -28,8 +28,34 @@ def clean_redis():
     redis_client().flushdb()
 
 
+def make_key(username="reader", **options):
+    """A user and an API key of theirs (read scope unless ``scopes`` says otherwise): the secret."""
+    from django.contrib.auth import get_user_model
+
+    from apps.access import keys
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    return keys.issue(user, options.pop("name", "tests"), **options)[1]
+
+
+def keyed_client(key):
+    return Client(headers={"Authorization": f"Bearer {key}"})
+
+
 @pytest.fixture
-def client():
+def api_key(db):
+    """A read key (in whatever database mode the test runs: ``db`` defers to ``transactional_db``)."""
+    return make_key()
+
+
+@pytest.fixture
+def client(api_key):
+    """A test client that sends a read key, as every data request must."""
+    return keyed_client(api_key)
+
+
+@pytest.fixture
+def anonymous():
     return Client()
 
 

@@ -13,3 +13,9 @@ REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+
+# Many tests call public endpoints without a key from the same address (127.0.0.1);
+# the per-IP limit is tested on its own with a low value.
+KIRBY_RATE_LIMIT_ANON_PER_MINUTE = 100_000
+# Usage is written soon, so tests read it without waiting long.
+KIRBY_USAGE_FLUSH_SECONDS = 0.2

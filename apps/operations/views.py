@@ -13,8 +13,15 @@ from apps.operations.checks import run_checks
 
 
 class PublicView(JsonView):
+    access = "public"
     permission_classes = [AllowAny]
     authentication_classes = []
+
+
+class ProbeView(PublicView):
+    """Polled by load balancers and monitors: no key, no rate limit (apps.access.policy)."""
+
+    access = "exempt"
 
 
 class RootView(PublicView):
@@ -41,7 +48,7 @@ class RootView(PublicView):
         )
 
 
-class HealthView(PublicView):
+class HealthView(ProbeView):
     @extend_schema(
         operation_id="health",
         summary="Overall health: database and collector streams",
@@ -73,13 +80,13 @@ class HealthView(PublicView):
         return json_response(body, status=200 if healthy else 503)
 
 
-class LivezView(PublicView):
+class LivezView(ProbeView):
     @extend_schema(operation_id="livez", summary="Liveness: the process answers (no I/O)", responses={200: dict})
     def get(self, request):
         return json_response({"status": "ok"})
 
 
-class ReadyzView(PublicView):
+class ReadyzView(ProbeView):
     @extend_schema(
         operation_id="readyz",
         summary="Readiness: database, Redis and channel layer reachable (503 when not)",

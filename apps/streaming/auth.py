@@ -1,17 +1,27 @@
-"""Who may open /ws: the hook the API-key issue fills in.
+"""Who may open /ws (API.md "Authentication", "Rate limits").
 
-``authenticate(scope)`` runs once per connection before it is accepted. It
-returns what the connection is allowed to act as (None for now: everyone
-is accepted) or raises ``Rejected``. The consumer accepts a rejected
-connection and closes it at once with the code and reason, because a
-WebSocket refused during the handshake only learns "403" (API.md: 4001
-auth, 4003 forbidden, 4029 too many connections).
+``authenticate(scope)`` runs once per connection, after the handshake is
+accepted: a WebSocket refused during the handshake only learns "403", so
+a refused client is accepted and closed at once with the code and reason
+(4001 auth, 4003 forbidden, 4029 too many connections). It returns an
+``Admission`` (None when auth is off) that holds the key's connection slot,
+re-reads the key every ``KIRBY_WS_KEY_RECHECK_SECONDS`` (a key revoked
+meanwhile closes the connection) and gives the slot back at the end.
 
 The key arrives as ``/ws?api_key=<key>`` (Kirby 1.x) or in the
-Authorization header; ``api_key(scope)`` finds it.
+Authorization header; ``api_key(scope)`` finds it. It never reaches a log:
+Daphne's access log prints the path without the query string.
 """
 
+import asyncio
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from apps.access import keys, limits, usage
 
 UNAUTHORIZED = 4001
 FORBIDDEN = 4003
@@ -25,9 +35,79 @@ class Rejected(Exception):
         self.reason = reason
 
 
+def _lookup(key, fresh=False):
+    try:
+        return keys.lookup(key, fresh=fresh)
+    finally:
+        close_old_connections()
+
+
+_lookup_async = database_sync_to_async(_lookup, thread_sensitive=False)
+
+
+class Admission:
+    """A connection's key and slot for as long as it stays open."""
+
+    def __init__(self, key, info, slot):
+        self.key = key
+        self.info = info
+        self.slot = slot
+
+    async def recheck(self):
+        """Raise Rejected when the key is no longer good or its slot is lost to others."""
+        self.info = await _lookup_async(self.key, fresh=True)
+        _refuse_if_bad(self.info, presented=True)
+        if self.slot is not None and not await asyncio.to_thread(limits.renew_slot, self.slot):
+            self.slot = await _take_slot(self.info)
+
+    async def release(self):
+        if self.slot is not None:
+            slot, self.slot = self.slot, None
+            await asyncio.to_thread(limits.release_slot, slot)
+
+
+def _refuse_if_bad(info, presented):
+    problem = keys.refusal(info, presented=presented)
+    if problem is not None:
+        status, message = problem
+        raise Rejected(UNAUTHORIZED if status == 401 else FORBIDDEN, message)
+
+
+async def _take_slot(info):
+    if info.exempt_from_limits:
+        return None
+    limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY
+    slot = await asyncio.to_thread(limits.acquire_slot, info.id, limit)
+    if slot is None:
+        raise Rejected(TOO_MANY_CONNECTIONS, f"Too many connections: at most {limit} per API key")
+    return slot
+
+
 async def authenticate(scope):
-    """Accept everyone until API keys arrive."""
-    return None
+    if not settings.KIRBY_AUTH_REQUIRED:
+        return None
+    key = api_key(scope)
+    info = await _lookup_async(key) if key else None
+    try:
+        _refuse_if_bad(info, presented=key is not None)
+        slot = None if not settings.KIRBY_RATE_LIMIT_ENABLED else await _take_slot(info)
+    except Rejected as rejected:
+        _record(scope, info, rejected.code)
+        raise
+    _record(scope, info, 101)
+    return Admission(key, info, slot)
+
+
+def _record(scope, info, status):
+    if info is None:
+        return
+    headers = dict(scope.get("headers", ()))
+    address = (scope.get("client") or (None,))[0]
+    if settings.KIRBY_CLIENT_IP_HEADER:
+        forwarded = headers.get(settings.KIRBY_CLIENT_IP_HEADER.lower().encode(), b"").decode("latin-1")
+        address = forwarded.split(",")[-1].strip() or address
+    agent = headers.get(b"user-agent", b"").decode("latin-1")
+    usage.record(usage.Use(info.id, datetime.now(UTC), "WS", scope.get("path", "/ws"), status, 0.0, address, agent))
 
 
 def api_key(scope):

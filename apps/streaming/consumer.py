@@ -93,6 +93,7 @@ class StreamConsumer(AsyncConsumer):
         self.groups = set()
         self.closing = False
         self._heartbeat = None
+        self._recheck = None
         self._closer = None
         try:
             while True:
@@ -120,6 +121,8 @@ class StreamConsumer(AsyncConsumer):
         self.hub.attach()
         self.rate = protocol.TokenBucket(self.limits.rate, self.limits.burst)
         self._schedule_heartbeat()
+        if self.principal is not None:
+            self._recheck = asyncio.ensure_future(self._recheck_key())
 
     async def websocket_receive(self, message):
         if self.closing:
@@ -255,6 +258,20 @@ class StreamConsumer(AsyncConsumer):
             self.outlet.put(groups.ping())
             self._schedule_heartbeat()
 
+    async def _recheck_key(self):
+        """Close the connection once its key is revoked, deactivated or expired (API.md)."""
+        while not self.outlet.closed:
+            await asyncio.sleep(settings.KIRBY_WS_KEY_RECHECK_SECONDS)
+            try:
+                await self.principal.recheck()
+            except Rejected as rejected:
+                self.closing = True
+                await self._leave_groups()
+                await self.outlet.close(rejected.code, rejected.reason)
+                return
+            except Exception as error:  # database or Redis away: keep the connection, try again later
+                log.warning("could not re-check the key of a WebSocket connection: %s", error)
+
     def _overflow(self):
         self.closing = True
         reason = f"Client too slow: more than {self.limits.send_queue} messages waiting to be sent"
@@ -273,6 +290,10 @@ class StreamConsumer(AsyncConsumer):
     async def _cleanup(self):
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._recheck is not None:
+            self._recheck.cancel()
+        if self.principal is not None:
+            await self.principal.release()
         if self._closer is not None and not self._closer.done():
             await self._closer
         if self.hub is not None:

@@ -21,7 +21,7 @@ from apps.marketdata.records import FundingRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
 from apps.streaming import hub as hub_module
 from kirby.asgi import application
-from tests.conftest import candle, utc
+from tests.conftest import candle, make_key, utc
 
 T0 = utc(2026, 11, 20, 0, 0)
 
@@ -91,12 +91,20 @@ class Connection:
         await self.communicator.disconnect()
 
 
+@pytest.fixture
+def stream_key(transactional_db, django_db_serialized_rollback):
+    """A read key, committed: consumers look keys up from worker threads."""
+    return make_key()
+
+
 @pytest_asyncio.fixture
-async def connect():
-    """Open connections; all closed (and the process's hub stopped) when the test ends."""
+async def connect(stream_key):
+    """Open connections (with a read key unless the path or headers bring one); all closed when the test ends."""
     opened = []
 
     async def open_connection(path="/ws", headers=None):
+        if "api_key=" not in path and not any(name == b"authorization" for name, _ in headers or ()):
+            path += ("&" if "?" in path else "?") + f"api_key={stream_key}"
         connection = Connection(path, headers)
         opened.append(connection)
         return await connection.open()
@@ -113,9 +121,10 @@ async def connect():
 
 
 @pytest.fixture
-def stream_world(world_committed):
+def stream_world(world_committed, stream_key):
     """The test world plus an inactive starlisting and a little stored history (no live messages)."""
     world = world_committed
+    world.key = stream_key
     world.sol_1h_inactive = world.starlisting(world.sol_pair, "1h", active=False)
     write_candles([candle(world.btc_1m, minutes(i), close=str(100 + i)) for i in range(5)], publish=False)
     write_candles([candle(world.btc_1h, T0 + timedelta(hours=i)) for i in range(2)], publish=False)

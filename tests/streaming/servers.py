@@ -40,7 +40,8 @@ def server_environment(**overrides):
 class Daphne:
     """``daphne -b 127.0.0.1 -p PORT kirby.asgi:application`` against the test database and Redis."""
 
-    def __init__(self, log_path, **env):
+    def __init__(self, log_path, api_key=None, **env):
+        self.api_key = api_key
         self.port = free_port()
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
@@ -51,7 +52,7 @@ class Daphne:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.port}/ws" + (f"?api_key={self.api_key}" if self.api_key else "")
 
     async def ready(self, timeout=30):
         deadline = time.monotonic() + timeout
@@ -104,7 +105,7 @@ async def receive_types(socket_, message_type, count, timeout=10):
 class SilentClient:
     """A raw WebSocket client that sends but never reads (a stalled bot), with a small receive buffer."""
 
-    def __init__(self, port, receive_buffer=4096):
+    def __init__(self, port, api_key, receive_buffer=4096):
         self.socket = socket.socket()
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.socket.settimeout(10)
@@ -112,7 +113,8 @@ class SilentClient:
         key = base64.b64encode(os.urandom(16)).decode()
         self.socket.sendall(
             (
-                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"GET /ws?api_key={api_key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )

@@ -1,9 +1,8 @@
 """History after subscribe: per starlisting in request order, ascending, items exactly as REST serves them."""
 
 import pytest
-from django.test import Client
 
-from tests.conftest import candle
+from tests.conftest import candle, keyed_client
 from tests.streaming.conftest import minutes, rest, write
 
 pytestmark = pytest.mark.asyncio
@@ -35,7 +34,7 @@ async def test_history_follows_the_success_reply_per_starlisting_in_request_orde
 
 async def test_history_items_are_the_rest_items_ascending_with_the_series_names(connect, stream_world):
     w = stream_world
-    client = Client()
+    client = keyed_client(w.key)
     connection = await connect()
 
     await connection.send({"action": "subscribe", "starlisting_ids": [w.btc_1m.id], "history": 3})

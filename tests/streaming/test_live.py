@@ -6,11 +6,10 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
-from django.test import Client
 
 from apps.marketdata.writer import write_candles
 from apps.streaming import series
-from tests.conftest import candle
+from tests.conftest import candle, keyed_client
 from tests.streaming.conftest import funding, minutes, open_interest, rest, write
 
 pytestmark = pytest.mark.asyncio
@@ -37,7 +36,7 @@ async def test_a_committed_candle_reaches_its_subscriber_as_the_rest_item(connec
         "data": {"time": "2026-11-20T00:10:00Z", "open": "100", "high": "110", "low": "90", "close": "101.25",
                  "volume": "12.5", "num_trades": None, "closed": False},
     }  # fmt: skip
-    stored = await rest(Client(), "/candles/hyperliquid/BTC/USD/perps/1m?start_time=2026-11-20T00:10:00Z")
+    stored = await rest(keyed_client(w.key), "/candles/hyperliquid/BTC/USD/perps/1m?start_time=2026-11-20T00:10:00Z")
     assert message["data"] == stored["data"][0]
 
 
@@ -105,7 +104,10 @@ async def test_funding_and_open_interest_go_to_every_subscribed_starlisting_of_t
         "time": "2026-11-20T08:20:00Z", "funding_rate": "-0.00002", "premium": "-0.0003", "mark_price": "91234.5",
         "index_price": None, "oracle_price": None, "mid_price": None, "next_funding_time": None,
     }  # fmt: skip
-    assert pushed[2]["data"] == (await rest(Client(), "/open-interest/hyperliquid/BTC/USD/perps?limit=1"))["data"][0]
+    assert (
+        pushed[2]["data"]
+        == (await rest(keyed_client(w.key), "/open-interest/hyperliquid/BTC/USD/perps?limit=1"))["data"][0]
+    )
     assert await connection.nothing()
 
 

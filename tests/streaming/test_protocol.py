@@ -238,7 +238,7 @@ async def test_the_server_sends_heartbeat_pings(connect, settings):
     assert first["timestamp"].endswith("Z")
 
 
-@pytest.mark.parametrize("path", ["/ws", "/ws/", "/ws?api_key=kb_anything"])
+@pytest.mark.parametrize("path", ["/ws", "/ws/"])
 async def test_the_stream_answers_at_ws_with_or_without_a_slash(connect, path):
     connection = await connect(path)
 

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from apps.marketdata.writer import write_candles
-from tests.conftest import candle
+from tests.conftest import candle, make_key
 from tests.streaming.conftest import minutes, write
 from tests.streaming.servers import Daphne, SilentClient, receive_types, server_environment, subscribe
 
@@ -50,11 +50,17 @@ print("done", flush=True)
 
 
 @pytest.fixture
-def daphnes(tmp_path):
+def unlimited_key(transactional_db, django_db_serialized_rollback):
+    """These tests open a hundred connections with one key: it is exempt from the connection limit."""
+    return make_key("load", unlimited=True)
+
+
+@pytest.fixture
+def daphnes(tmp_path, unlimited_key):
     started = []
 
     def start(**env):
-        server = Daphne(tmp_path / f"daphne-{len(started)}.log", **env)
+        server = Daphne(tmp_path / f"daphne-{len(started)}.log", api_key=unlimited_key, **env)
         started.append(server)
         return server
 
@@ -121,7 +127,7 @@ def heavy_history(world, count=1000):
     return [series.id for series in heavy]
 
 
-async def test_a_client_that_never_reads_is_closed_and_delays_no_one_else(daphnes, stream_world):
+async def test_a_client_that_never_reads_is_closed_and_delays_no_one_else(daphnes, stream_world, unlimited_key):
     w = stream_world
     heavy = await heavy_history(w)
     server = await daphnes(KIRBY_WS_SEND_QUEUE="100").ready()
@@ -129,7 +135,7 @@ async def test_a_client_that_never_reads_is_closed_and_delays_no_one_else(daphne
     async with aiohttp.ClientSession() as session:
         readers = await asyncio.gather(*(subscribe(session, server.url, [w.btc_1m.id]) for _ in range(100)))
         # Asks for about 5 MB of history, more than the kernel buffers on both sides hold (about 3 MB).
-        silent = SilentClient(server.port)
+        silent = SilentClient(server.port, unlimited_key)
         for _ in range(10):
             silent.send_text(
                 orjson.dumps(

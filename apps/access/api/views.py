@@ -1,0 +1,134 @@
+"""Key management over REST (admin scope): users, their keys, revoke, rotate, usage."""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+
+from apps.access import keys, usage
+from apps.access.api.serializers import NewKeySerializer, NewUserSerializer, key_body, new_key_body, user_body
+from apps.access.models import ApiKey
+from apps.marketdata.api.errors import BadRequest, InvalidParameters, NotFound
+from apps.marketdata.api.render import JsonView, json_response
+
+User = get_user_model()
+
+
+def _valid(serializer_class, request):
+    if not isinstance(request.data, dict):
+        raise InvalidParameters([("body", "body", "must be a JSON object")])
+    serializer = serializer_class(data=request.data)
+    if not serializer.is_valid():
+        problems = []
+        for name, messages in serializer.errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                problems.append(("body", "body" if name == "non_field_errors" else name, str(message)))
+        raise InvalidParameters(problems)
+    return serializer.validated_data
+
+
+def _identifier(raw, name):
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise InvalidParameters([("path", name, "must be a positive integer")])
+    return int(raw)
+
+
+def _user(raw):
+    user = User.objects.filter(id=_identifier(raw, "user_id")).first()
+    if user is None:
+        raise NotFound(f"User with ID {raw} not found")
+    return user
+
+
+def _key(raw):
+    key = ApiKey.objects.filter(id=_identifier(raw, "key_id")).first()
+    if key is None:
+        raise NotFound(f"API key with ID {raw} not found")
+    return key
+
+
+class AdminView(JsonView):
+    access = "admin"
+
+
+class UsersView(AdminView):
+    @extend_schema(operation_id="admin_users", summary="All users", responses={200: dict})
+    def get(self, request):
+        users = [user_body(user) for user in User.objects.order_by("id")]
+        return json_response({"users": users, "total_count": len(users)})
+
+    @extend_schema(operation_id="admin_create_user", request=NewUserSerializer, responses={201: dict})
+    def post(self, request):
+        data = _valid(NewUserSerializer, request)
+        user = User.objects.create_user(
+            username=data["username"], email=data["email"], is_staff=data["is_staff"], is_active=data["is_active"]
+        )
+        return json_response(user_body(user), status=201)
+
+
+class UserView(AdminView):
+    @extend_schema(operation_id="admin_user", summary="One user with their keys", responses={200: dict})
+    def get(self, request, user_id):
+        user = _user(user_id)
+        return json_response({**user_body(user), "api_keys": [key_body(k) for k in user.api_keys.order_by("id")]})
+
+
+class UserKeysView(AdminView):
+    @extend_schema(operation_id="admin_user_keys", summary="A user's keys (never their secrets)", responses={200: dict})
+    def get(self, request, user_id):
+        items = [key_body(k) for k in _user(user_id).api_keys.order_by("id")]
+        return json_response({"keys": items, "total_count": len(items)})
+
+    @extend_schema(
+        operation_id="admin_create_key",
+        summary="A new key for the user; the secret is in this response only",
+        request=NewKeySerializer,
+        responses={201: dict},
+    )
+    def post(self, request, user_id):
+        user = _user(user_id)
+        data = _valid(NewKeySerializer, request)
+        days = data.get("expires_in_days")
+        key, secret = keys.issue(
+            user,
+            data["name"],
+            scopes=data["scopes"],
+            rate_limit=data.get("rate_limit"),
+            expires_at=timezone.now() + timedelta(days=days) if days else None,
+            unlimited=data["unlimited"],
+        )
+        return json_response(new_key_body(key, secret), status=201)
+
+
+class KeyView(AdminView):
+    @extend_schema(operation_id="admin_revoke_key", summary="Revoke a key (for good)", responses={204: None})
+    def delete(self, request, key_id):
+        _key(key_id).revoke()
+        return HttpResponse(status=204)
+
+
+class KeyRotateView(AdminView):
+    @extend_schema(
+        operation_id="admin_rotate_key",
+        summary="A new secret for the key's owner, name, scopes and limits; the old key is revoked",
+        request=None,
+        responses={201: dict},
+    )
+    def post(self, request, key_id):
+        with transaction.atomic():
+            old = ApiKey.objects.select_for_update().filter(id=_identifier(key_id, "key_id")).first()
+            if old is None:
+                raise NotFound(f"API key with ID {key_id} not found")
+            if old.revoked:
+                raise BadRequest(f"API key {old.id} is revoked and cannot be rotated")
+            new, secret = keys.rotate(old)
+        return json_response({**new_key_body(new, secret), "rotated_from": old.id}, status=201)
+
+
+class KeyUsageView(AdminView):
+    @extend_schema(operation_id="admin_key_usage", summary="Requests and errors of a key", responses={200: dict})
+    def get(self, request, key_id):
+        return json_response(usage.summary(_key(key_id)))

@@ -1,0 +1,56 @@
+"""A new API key for a user, printed once."""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from apps.access import keys
+from apps.access.models import SCOPES
+
+
+def _scopes(raw):
+    scopes = [scope.strip() for scope in raw.split(",") if scope.strip()]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if not scopes or unknown:
+        raise CommandError(f"--scopes must list some of {', '.join(SCOPES)}; got {raw!r}")
+    return scopes
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a user (--create-user makes the user when missing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="Username of the key's owner")
+        parser.add_argument("--name", required=True, help="What the key is for (50 characters at most)")
+        parser.add_argument("--scopes", default="read", help="Comma-separated: read, admin (default read)")
+        parser.add_argument("--rate-limit", type=int, help="Requests per minute (default: the deployment's)")
+        parser.add_argument("--expires-in-days", type=int)
+        parser.add_argument("--unlimited", action="store_true", help="Exempt from rate and connection limits")
+        parser.add_argument("--create-user", action="store_true")
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        if len(options["name"]) > 50:
+            raise CommandError("--name must be at most 50 characters")
+        for option in ("rate_limit", "expires_in_days"):
+            if options[option] is not None and options[option] < 1:
+                raise CommandError(f"--{option.replace('_', '-')} must be a positive integer")
+        scopes = _scopes(options["scopes"])
+        user = User.objects.filter(username=options["user"]).first()
+        if user is None:
+            if not options["create_user"]:
+                raise CommandError(f"no user named {options['user']!r} (add --create-user to make one)")
+            user = User.objects.create_user(username=options["user"])
+        days = options["expires_in_days"]
+        key, secret = keys.issue(
+            user,
+            options["name"],
+            scopes=scopes,
+            rate_limit=options["rate_limit"],
+            expires_at=timezone.now() + timedelta(days=days) if days else None,
+            unlimited=options["unlimited"],
+        )
+        self.stdout.write(f"API key {key.id} ({', '.join(scopes)}) for {user.username}: {secret}")
+        self.stdout.write("Store it now: it is not shown again.")

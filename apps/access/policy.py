@@ -1,0 +1,57 @@
+"""Who may call what: every view has an access level, "read" unless it says otherwise.
+
+- ``exempt``: probes (/health, /livez, /readyz, /metrics) and the Django admin
+  (which has its own login): no key, no rate limit, no usage record.
+- ``public``: no key needed (/, the OpenAPI schema and docs, unknown paths);
+  rate-limited per key when a valid one is sent, else per IP.
+- ``read``: market data; a key with the read (or admin) scope.
+- ``admin``: management; a key with the admin scope.
+
+A view states its level with a class attribute ``access`` (or an
+attribute on a function view); ``mark`` sets it on views defined elsewhere.
+"""
+
+from django.conf import settings
+
+EXEMPT = "exempt"
+PUBLIC = "public"
+READ = "read"
+ADMIN = "admin"
+LEVELS = (EXEMPT, PUBLIC, READ, ADMIN)
+
+
+def mark(view, level):
+    """Set the access level of a view function (e.g. a third-party view's ``as_view()``)."""
+    assert level in LEVELS, level
+    view.access = level
+    return view
+
+
+def level_of(request, view_func):
+    if request.resolver_match is not None and request.resolver_match.app_name == "admin":
+        return EXEMPT
+    level = getattr(view_func, "access", None)
+    if level is None:
+        level = getattr(getattr(view_func, "cls", None), "access", READ)
+    return level
+
+
+def presented_key(request):
+    """The key from ``Authorization: Bearer`` or ``X-API-Key``; None when neither is there."""
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.META.get("HTTP_X_API_KEY", "").strip() or None
+
+
+def client_ip(request):
+    """The client's address: the configured proxy header when set, else the socket peer."""
+    header = settings.KIRBY_CLIENT_IP_HEADER
+    if header:
+        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        # Of an X-Forwarded-For list only the last entry, appended by our own proxy, can be trusted.
+        address = forwarded.split(",")[-1].strip()
+        if address:
+            return address
+    return request.META.get("REMOTE_ADDR") or "0.0.0.0"

@@ -1,0 +1,157 @@
+"""Usage per key, recorded off the request path.
+
+A request only appends a tuple to this process's buffer; a background thread
+writes the buffer in one batch every ``KIRBY_USAGE_FLUSH_SECONDS`` (and at
+exit), and moves each key's ``last_used_at`` at most once a minute. A batch
+that cannot be written (database away) is kept and retried, up to a cap.
+"""
+
+import atexit
+import logging
+import os
+import threading
+from datetime import timedelta
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from apps.access.models import ApiKey, ApiKeyUsage
+
+log = logging.getLogger(__name__)
+
+LAST_USED_EVERY = timedelta(minutes=1)
+MAX_BUFFERED = 100_000
+
+
+class Use(NamedTuple):
+    key_id: int
+    time: object  # aware datetime, UTC
+    method: str
+    endpoint: str
+    status: int
+    latency_ms: float
+    client_ip: str | None
+    user_agent: str
+
+
+class Recorder:
+    def __init__(self):
+        self._buffer = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._pid = None
+        self._last_used_written = {}  # key id -> when last_used_at was last moved
+
+    def record(self, use):
+        with self._lock:
+            if len(self._buffer) < MAX_BUFFERED:
+                self._buffer.append(use)
+            if self._pid != os.getpid():  # first use, or a forked worker: its own thread
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="kirby-usage", daemon=True)
+                self._thread.start()
+
+    def _run(self):
+        while True:
+            self._wake.wait(settings.KIRBY_USAGE_FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self):
+        """Write what is buffered; returns the number of rows written."""
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if not batch:
+            return 0
+        try:
+            self._write(batch)
+        except Exception as error:
+            log.warning("could not record %d API key uses, will retry: %s", len(batch), error)
+            with self._lock:
+                self._buffer[:0] = batch[: MAX_BUFFERED - len(self._buffer)]
+            return 0
+        finally:
+            close_old_connections()
+        return len(batch)
+
+    def _write(self, batch):
+        existing = set(ApiKey.objects.filter(id__in={use.key_id for use in batch}).values_list("id", flat=True))
+        rows = [
+            ApiKeyUsage(
+                api_key_id=use.key_id,
+                time=use.time,
+                method=use.method,
+                endpoint=use.endpoint[:200],
+                status=use.status,
+                latency_ms=use.latency_ms,
+                client_ip=use.client_ip,
+                user_agent=use.user_agent[:200],
+            )
+            for use in batch
+            if use.key_id in existing  # a key deleted meanwhile takes its usage with it
+        ]
+        now = timezone.now()
+        last_used = {}
+        for use in batch:
+            if (
+                use.key_id in existing
+                and now - self._last_used_written.get(use.key_id, now - LAST_USED_EVERY) >= LAST_USED_EVERY
+            ):
+                last_used[use.key_id] = max(use.time, last_used.get(use.key_id, use.time))
+        with transaction.atomic():
+            ApiKeyUsage.objects.bulk_create(rows, batch_size=2000)
+            for key_id, when in last_used.items():
+                ApiKey.objects.filter(id=key_id).filter(Q(last_used_at__lt=when) | Q(last_used_at=None)).update(
+                    last_used_at=when
+                )
+        for key_id in last_used:
+            self._last_used_written[key_id] = now
+
+
+recorder = Recorder()
+atexit.register(recorder.flush)
+
+
+def record(use):
+    recorder.record(use)
+
+
+def summary(key, *, now=None, recent=20):
+    """Requests and errors (status >= 400) of a key: all kept, last day, last week; top endpoints; latest uses."""
+    now = now or timezone.now()
+    day, week = now - timedelta(days=1), now - timedelta(days=7)
+    errors = Q(status__gte=400)
+    totals = key.usage.aggregate(
+        requests=Count("id"),
+        errors=Count("id", filter=errors),
+        requests_day=Count("id", filter=Q(time__gte=day)),
+        errors_day=Count("id", filter=Q(time__gte=day) & errors),
+        requests_week=Count("id", filter=Q(time__gte=week)),
+        errors_week=Count("id", filter=Q(time__gte=week) & errors),
+        last_request_at=Max("time"),
+    )
+    endpoints = (
+        key.usage.filter(time__gte=week)
+        .values("method", "endpoint")
+        .annotate(requests=Count("id"), errors=Count("id", filter=errors))
+        .order_by("-requests", "endpoint")[:20]
+    )
+    latest = key.usage.order_by("-time").values(
+        "time", "method", "endpoint", "status", "latency_ms", "client_ip", "user_agent"
+    )[:recent]
+    return {
+        "key_id": key.id,
+        "requests": totals["requests"],
+        "errors": totals["errors"],
+        "last_day": {"requests": totals["requests_day"], "errors": totals["errors_day"]},
+        "last_week": {"requests": totals["requests_week"], "errors": totals["errors_week"]},
+        "last_request_at": totals["last_request_at"],
+        "last_used_at": key.last_used_at,
+        "retention_days": settings.KIRBY_USAGE_RETENTION_DAYS,
+        "top_endpoints_last_week": list(endpoints),
+        "recent": list(latest),
+    }
