@@ -26,6 +26,10 @@ def clean_redis():
         # Other settings point at a developer's Redis, which must not be flushed.
         pytest.exit(f"run the tests with --ds=tests.settings (make test does), not {settings.SETTINGS_MODULE}")
     redis_client().flushdb()
+    yield
+    from apps.access.usage import recorder
+
+    recorder.discard()  # uses recorded by tests belong to their rolled-back keys
 
 
 def make_key(username="reader", **options):

@@ -55,11 +55,17 @@ class Recorder:
                 self._thread = threading.Thread(target=self._run, name="kirby-usage", daemon=True)
                 self._thread.start()
 
+    def discard(self):
+        """Forget what is buffered (a test run ends before its database goes away)."""
+        with self._lock:
+            self._buffer.clear()
+
     def _run(self):
         while True:
             self._wake.wait(settings.KIRBY_USAGE_FLUSH_SECONDS)
             self._wake.clear()
             self.flush()
+            close_old_connections()  # this thread's connection goes back to the pool between batches
 
     def flush(self):
         """Write what is buffered; returns the number of rows written."""
@@ -74,8 +80,6 @@ class Recorder:
             with self._lock:
                 self._buffer[:0] = batch[: MAX_BUFFERED - len(self._buffer)]
             return 0
-        finally:
-            close_old_connections()
         return len(batch)
 
     def _write(self, batch):

@@ -102,9 +102,10 @@ async def connect(stream_key):
     """Open connections (with a read key unless the path or headers bring one); all closed when the test ends."""
     opened = []
 
-    async def open_connection(path="/ws", headers=None):
-        if "api_key=" not in path and not any(name == b"authorization" for name, _ in headers or ()):
-            path += ("&" if "?" in path else "?") + f"api_key={stream_key}"
+    async def open_connection(path="/ws", headers=None, key=stream_key):
+        """``key`` goes in the query string; None sends none (the path or headers may carry one)."""
+        if key is not None:
+            path += ("&" if "?" in path else "?") + f"api_key={key}"
         connection = Connection(path, headers)
         opened.append(connection)
         return await connection.open()
