@@ -67,8 +67,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         found = usage.summary(key, recent=10)
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{:.1f} ms</td></tr>",
-            ((u["time"], u["method"], u["endpoint"], u["status"], u["latency_ms"]) for u in found["recent"]),
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{} ms</td></tr>",
+            ((u["time"], u["method"], u["endpoint"], u["status"], f"{u['latency_ms']:.1f}") for u in found["recent"]),
         )
         return format_html(
             "<p>{} requests ({} errors) kept; last day {} ({} errors); last week {} ({} errors).</p>"

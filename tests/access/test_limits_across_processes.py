@@ -114,6 +114,8 @@ async def test_the_sixth_websocket_of_a_key_is_refused_and_a_slot_frees_when_one
         assert reply.json()["type"] == "pong"
         for socket_ in [*sockets, another]:
             await socket_.close()
+    for server in (first, second):
+        assert "WSCONNECT /ws" in server.log() and key not in server.log()  # the access log never shows the key
 
 
 async def test_slots_held_by_a_killed_server_come_back_after_their_lease(servers, key, world_committed):
