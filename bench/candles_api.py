@@ -129,13 +129,14 @@ def free_port():
 class Server:
     """A server subprocess in a process group of its own, stopped (group and all) on exit."""
 
-    def __init__(self, name, command, port, logdir, database):
+    def __init__(self, name, command, port, logdir, database, env=None):
         self.name, self.command, self.port, self.database = name, command, port, database
+        self.env = env or {}
         self.log = Path(logdir) / f"{name.split()[0].lower()}.log"
         self.process = None
 
     def __enter__(self):
-        env = common.bench_environment()
+        env = {**common.bench_environment(), **self.env}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 self.command, cwd=common.REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -227,7 +228,7 @@ def cpu_seconds(server_group, database):
     return server / CLOCK_TICKS, postgres / CLOCK_TICKS
 
 
-def load(server, paths, concurrency, warmup, duration, seed):
+def load(server, paths, concurrency, warmup, duration, seed, headers=None):
     """One load generator run against ``server``, with the CPU the server and PostgreSQL spent on it."""
     job = {
         "host": "127.0.0.1",
@@ -238,6 +239,7 @@ def load(server, paths, concurrency, warmup, duration, seed):
         "duration": duration,
         "seed": seed,
         "return_latencies": concurrency == 1,
+        "headers": headers or {},
     }
     before = cpu_seconds(server.process.pid, server.database)
     done = subprocess.run(
@@ -373,7 +375,8 @@ def main():
                 continue
             port = free_port()
             command = [part.format(port=port) for part in command]
-            with Server(title, command, port, logdir, database) as server:
+            # API keys are measured on their own (bench/auth_overhead.py); here the floor has none.
+            with Server(title, command, port, logdir, database, {"KIRBY_AUTH_REQUIRED": "false"}) as server:
                 summary[key] = summarise(measure(server, series, args))
             heading = f"GET /candles/...?limit={LIMIT}, {args.series} x {args.candles:,} candles stored -- {title}"
             report(heading, summary[key], args.concurrency)

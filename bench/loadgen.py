@@ -6,7 +6,7 @@ interpreter with the server it measures:
     python bench/loadgen.py < job.json > result.json
 
 The job names host, port, a list of request paths (each request takes a
-random one), the number of concurrent connections, a warm-up and a measured
+random one), optional request headers, the number of concurrent connections, a warm-up and a measured
 duration in seconds, and an optional cap on measured requests. Connections
 are kept alive while the server allows it and reopened when it answers
 ``Connection: close`` (gunicorn's sync workers do). Only requests started
@@ -59,8 +59,10 @@ async def _read_response(reader):
 async def _worker(job, state, rng):
     host, port, paths = job["host"], job["port"], job["paths"]
     expect = job.get("expect_status", 200)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in job.get("headers", {}).items())
     requests = [
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode() for path in paths
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n{extra}\r\n".encode()
+        for path in paths
     ]
     reader = writer = None
     try:

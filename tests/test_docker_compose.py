@@ -588,3 +588,27 @@ def test_every_django_process_gets_its_secret_key_from_the_environment_with_debu
         assert urlsplit(without_interpolation(env.get("REDIS_URL", ""))).hostname in SERVICES, (
             f"service {name!r}: REDIS_URL host unknown"
         )
+
+
+def test_nginx_masks_api_keys_in_its_access_log():
+    """The map that builds the logged request line hides ?api_key= (the PCRE used reads the same in Python)."""
+    text = nginx_conf_path().read_text()
+    pattern, replacement = re.search(r'map \$request \$(\w+) \{\s*"~([^"]+)" "([^"]+)";', text).group(1, 2, 3)[1:]
+    assert re.search(r"access_log \S+ kirby;", text) and "$kirby_masked_request" in text
+
+    def logged(request):
+        match = re.match(pattern.replace("(?<", "(?P<"), request)
+        return re.sub(r"\$\{(\w+)\}", lambda name: match.group(name.group(1)), replacement) if match else request
+
+    assert logged("GET /ws?api_key=kb_Ab3dEf9h.secretpart HTTP/1.1") == "GET /ws?api_key=*** HTTP/1.1"
+    assert logged("GET /ws?x=1&api_key=kb_Ab3dEf9h.secret&y=2 HTTP/1.1") == "GET /ws?x=1&api_key=***&y=2 HTTP/1.1"
+    assert (
+        logged("GET /candles/hyperliquid/BTC/USD/perps/1m HTTP/1.1")
+        == "GET /candles/hyperliquid/BTC/USD/perps/1m HTTP/1.1"
+    )
+
+
+def test_the_app_reads_the_client_address_nginx_sends():
+    text = nginx_conf_path().read_text()
+    assert "proxy_set_header X-Real-IP $remote_addr;" in text
+    assert yaml.safe_load(COMPOSE_FILE.read_text())["x-app"]["environment"]["KIRBY_CLIENT_IP_HEADER"] == "X-Real-IP"
