@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/auth_overhead.py
 
-Two gunicorn servers (2 sync workers each, the production HTTP layout) on
+Two gunicorn servers (4 sync workers each, as docker-compose runs the web
+service: a worker waiting on Redis or PostgreSQL leaves the CPU to another) on
 the bench database of ``bench/candles_api.py`` (10 million candles, loaded
 once): one requires keys, one does not. The keyed one gets a read key with
 a limit far above the load, so every request is checked, counted against
@@ -47,6 +48,7 @@ def main():
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--latency-duration", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers per server (docker-compose: 4)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -72,7 +74,14 @@ def main():
         try:
             for name, (env, _) in variants.items():
                 port = free_port()
-                command = [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "kirby.wsgi:application"]
+                command = [
+                    str(BIN / "gunicorn"),
+                    "-w",
+                    str(args.workers),
+                    "-b",
+                    f"127.0.0.1:{port}",
+                    "kirby.wsgi:application",
+                ]
                 servers[name] = Server(f"{name.replace(' ', '-')} gunicorn", command, port, logdir, database, env)
                 servers[name].__enter__()  # load() fails on any answer but 200, refusals included
             if hasattr(os, "getloadavg"):
@@ -96,7 +105,7 @@ def main():
                 server.stop()
 
     print()
-    print(f"GET /candles/...?limit={LIMIT}, gunicorn 2 sync workers, {args.concurrency} connections")
+    print(f"GET /candles/...?limit={LIMIT}, gunicorn {args.workers} sync workers, {args.concurrency} connections")
     print(f"  {'':9} {'req/s (rounds)':>40} {'CPU ms/req':>11} {'p50 ms':>7} {'p99 ms':>7}")
     for name, measured in results.items():
         rps = sum(measured["rps"]) / len(measured["rps"])

@@ -88,7 +88,13 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("KIRBY_CACHE_PREFIX", "kirby"),
-    }
+    },
+    # Request counters of the rate limits (django-ratelimit): one Redis round trip per request.
+    "ratelimit": {
+        "BACKEND": "apps.access.ratecache.CounterRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("KIRBY_CACHE_PREFIX", "kirby"),
+    },
 }
 CHANNEL_LAYERS = {
     "default": {
@@ -231,7 +237,7 @@ KIRBY_USAGE_FLUSH_SECONDS = env_float("KIRBY_USAGE_FLUSH_SECONDS", 2.0, minimum=
 KIRBY_USAGE_RETENTION_DAYS = env_int("KIRBY_USAGE_RETENTION_DAYS", 90, minimum=1)
 # The request header holding the client's address behind a proxy (e.g. X-Real-IP); empty: the socket peer.
 KIRBY_CLIENT_IP_HEADER = env_str("KIRBY_CLIENT_IP_HEADER", "")
-RATELIMIT_USE_CACHE = "default"
+RATELIMIT_USE_CACHE = "ratelimit"
 
 LOGGING = {
     "version": 1,

@@ -10,7 +10,8 @@ import os
 from kirby.settings import *  # noqa: F403
 
 REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+for _cache in CACHES.values():  # noqa: F405
+    _cache["LOCATION"] = REDIS_URL
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -23,6 +23,10 @@ from apps.access.models import ApiKey, ApiKeyUsage
 log = logging.getLogger(__name__)
 
 LAST_USED_EVERY = timedelta(minutes=1)
+_COPY = (
+    f"COPY {ApiKeyUsage._meta.db_table} (api_key_id, time, method, endpoint, status, latency_ms, client_ip, user_agent)"
+    " FROM STDIN"
+)
 MAX_BUFFERED = 100_000
 
 
@@ -83,31 +87,20 @@ class Recorder:
         return len(batch)
 
     def _write(self, batch):
-        existing = set(ApiKey.objects.filter(id__in={use.key_id for use in batch}).values_list("id", flat=True))
-        rows = [
-            ApiKeyUsage(
-                api_key_id=use.key_id,
-                time=use.time,
-                method=use.method,
-                endpoint=use.endpoint[:200],
-                status=use.status,
-                latency_ms=use.latency_ms,
-                client_ip=use.client_ip,
-                user_agent=use.user_agent[:200],
-            )
-            for use in batch
-            if use.key_id in existing  # a key deleted meanwhile takes its usage with it
-        ]
+        ids = {use.key_id for use in batch}
+        existing = set(ApiKey.objects.filter(id__in=ids).values_list("id", flat=True))
         now = timezone.now()
         last_used = {}
-        for use in batch:
-            if (
-                use.key_id in existing
-                and now - self._last_used_written.get(use.key_id, now - LAST_USED_EVERY) >= LAST_USED_EVERY
-            ):
-                last_used[use.key_id] = max(use.time, last_used.get(use.key_id, use.time))
-        with transaction.atomic():
-            ApiKeyUsage.objects.bulk_create(rows, batch_size=2000)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # COPY: a tenth of the cost of INSERTs per row, and this runs for every request served.
+            with cursor.copy(_COPY) as copy:
+                for use in batch:
+                    if use.key_id not in existing:  # a key deleted meanwhile takes its usage with it
+                        continue
+                    copy.write_row((*use[:3], use.endpoint[:200], use.status, use.latency_ms, use.client_ip,
+                                    use.user_agent[:200]))  # fmt: skip
+                    if now - self._last_used_written.get(use.key_id, now - LAST_USED_EVERY) >= LAST_USED_EVERY:
+                        last_used[use.key_id] = max(use.time, last_used.get(use.key_id, use.time))
             for key_id, when in last_used.items():
                 ApiKey.objects.filter(id=key_id).filter(Q(last_used_at__lt=when) | Q(last_used_at=None)).update(
                     last_used_at=when

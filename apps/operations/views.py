@@ -38,12 +38,22 @@ class RootView(PublicView):
                     "openapi": "/api/schema/",
                     "websocket": "/ws",
                     "health": "/health",
+                    "admin_api": "/admin/users",
                     "starlistings": "/starlistings",
                     "candles": "/candles/{exchange}/{coin}/{quote}/{market_type}/{interval}",
                     "funding": "/funding/{exchange}/{coin}/{quote}/{market_type}",
                     "open_interest": "/open-interest/{exchange}/{coin}/{quote}/{market_type}",
                 },
-                "features": ["candles", "funding_rates", "open_interest", "rest_api", "openapi"],
+                "features": [
+                    "candles",
+                    "funding_rates",
+                    "open_interest",
+                    "rest_api",
+                    "websocket",
+                    "openapi",
+                    "api_keys",
+                    "rate_limits",
+                ],
             }
         )
 

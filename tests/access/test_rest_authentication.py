@@ -134,3 +134,8 @@ def test_a_known_key_costs_no_database_query_or_write(world, api_key, django_ass
     settings.KIRBY_AUTH_REQUIRED = True
     with django_assert_num_queries(len(anonymous_queries)):
         client.get(CANDLES + "?start_time=2026-01-01")
+
+
+def test_a_key_without_the_read_scope_is_forbidden_market_data(world):
+    key = issue(scopes=[])[1]
+    assert refused(keyed_client(key).get(CANDLES), 403, "Read privileges required")

@@ -83,3 +83,8 @@ async def test_a_key_that_expires_while_connected_is_disconnected(connect, setti
 
     closing = await connection.communicator.receive_output(timeout=3)
     assert (closing["code"], closing["reason"]) == (4001, "API key has expired")
+
+
+async def test_a_key_without_the_read_scope_is_closed_4003(connect):
+    key = (await in_thread(issue)(scopes=[]))[1]
+    assert await closed_with(connect, key) == (4003, "Read privileges required")
