@@ -29,16 +29,17 @@ run: migrate
 	@echo "Kirby is starting:"
 	@echo "  API        http://127.0.0.1:$${PORT:-8000}/"
 	@echo "  API docs   http://127.0.0.1:$${PORT:-8000}/docs"
-	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (first admin user and API key: $(BIN)/python manage.py bootstrap_admin)"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
 
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: migrate
+	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
-	@echo "  Candles    http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
+	@echo "  Candles    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} SIMULATOR_PORT=$${SIMULATOR_PORT:-8765} \
