@@ -1,7 +1,8 @@
 """Who may call what: every view has an access level, "read" unless it says otherwise.
 
 - ``exempt``: probes (/health, /livez, /readyz, /metrics) and the Django admin
-  (which has its own login): no key, no rate limit, no usage record.
+  (which has its own login): no key, no rate limit, no usage record. The
+  admin's login page is ``public``: password guessing meets the per-IP limit.
 - ``public``: no key needed (/, the OpenAPI schema and docs, unknown paths);
   rate-limited per key when a valid one is sent, else per IP.
 - ``read``: market data; a key with the read (or admin) scope.
@@ -28,8 +29,9 @@ def mark(view, level):
 
 
 def level_of(request, view_func):
-    if request.resolver_match is not None and request.resolver_match.app_name == "admin":
-        return EXEMPT
+    match = request.resolver_match
+    if match is not None and match.app_name == "admin":
+        return PUBLIC if match.url_name == "login" else EXEMPT
     level = getattr(view_func, "access", None)
     if level is None:
         level = getattr(getattr(view_func, "cls", None), "access", READ)

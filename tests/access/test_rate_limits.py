@@ -90,3 +90,13 @@ def test_rate_limits_can_be_switched_off_while_keys_stay_required(world, setting
     client = keyed_client(api_key)
     assert [client.get(CANDLES).status_code for _ in range(3)] == [200, 200, 200]
     assert anonymous.get(CANDLES).status_code == 401
+
+
+def test_the_django_admin_login_is_limited_per_ip_but_its_pages_are_not(world, settings):
+    settings.KIRBY_RATE_LIMIT_ANON_PER_MINUTE = 2
+    guesser = Client(REMOTE_ADDR="10.1.2.5")
+    answers = [
+        guesser.post("/admin/login/", {"username": "ops", "password": f"guess{n}"}).status_code for n in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    assert guesser.get("/admin/").status_code == 302  # to the login page, not limited
