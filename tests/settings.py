@@ -13,3 +13,14 @@ REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+
+# A real second database for the training alias: TRAINING_DATABASE_URL when set, else the
+# default database's name + "_training" on the same server (pytest-django creates "test_<name>"
+# for every alias a test asks for with databases=[...]).
+if "training" not in DATABASES:  # noqa: F405
+    _default = DATABASES["default"]  # noqa: F405
+    DATABASES["training"] = {  # noqa: F405
+        **_default,
+        "NAME": f"{_default['NAME']}_training",
+        "OPTIONS": {k: v for k, v in _default["OPTIONS"].items() if k != "pool"},
+    }
