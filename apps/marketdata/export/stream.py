@@ -3,11 +3,9 @@
 COPY hands over one CSV row at a time as the server produces it, with no
 per-value Python objects, so memory stays flat and the cost stays close to
 PostgreSQL's own. ``Tracker`` counts the rows and keeps the first and last
-row time for the sidecar; ``RowReader`` turns the rows into a file object for
-pyarrow's CSV parser.
+row time for the sidecar.
 """
 
-import io
 from dataclasses import dataclass
 
 from django.db import connections
@@ -56,34 +54,3 @@ class Tracker:
 
 def _leading_field(line):
     return bytes(line).split(b",", 1)[0].strip().decode()
-
-
-class RowReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks, for readers that pull (pyarrow's CSV reader)."""
-
-    def __init__(self, chunks):
-        super().__init__()
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self):
-        return True
-
-    def read(self, size=-1):
-        parts, total = ([self._pending] if self._pending else []), len(self._pending)
-        for chunk in self._chunks:
-            parts.append(chunk)
-            total += len(chunk)
-            if 0 <= size <= total:
-                break
-        data = b"".join(parts)
-        if 0 <= size < len(data):
-            data, self._pending = data[:size], data[size:]
-        else:
-            self._pending = b""
-        return data
-
-    def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
