@@ -1,5 +1,6 @@
 from django.urls import re_path
 
+from apps.marketdata.api.export_views import ExportView, PairExportView
 from apps.marketdata.api.views import CandlesView, FundingView, OpenInterestView
 
 _SEGMENT = r"(?P<{}>[^/]+)"
@@ -9,4 +10,10 @@ urlpatterns = [
     re_path(rf"^candles/{_PAIR}/{_SEGMENT.format('interval')}/?$", CandlesView.as_view(), name="candles"),
     re_path(rf"^funding/{_PAIR}/?$", FundingView.as_view(), name="funding"),
     re_path(rf"^open-interest/{_PAIR}/?$", OpenInterestView.as_view(), name="open-interest"),
+    re_path(rf"^export/{_SEGMENT.format('export_type')}/{_PAIR}/?$", PairExportView.as_view(), name="export-pair"),
+    re_path(
+        rf"^export/{_SEGMENT.format('export_type')}/{_PAIR}/{_SEGMENT.format('interval')}/?$",
+        ExportView.as_view(),
+        name="export",
+    ),
 ]
