@@ -73,9 +73,13 @@ def csv_chunks(lines, size=WRITE_BYTES):
         yield b"".join(parts)
 
 
+_READ = pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES * 2)
+
+
 def _parse(header, block, schema, options):
     try:
-        return pa_csv.read_csv(pa.BufferReader(b"".join([header, *block])), convert_options=options).to_batches()
+        data = pa.BufferReader(b"".join([header, *block]))
+        return pa_csv.read_csv(data, read_options=_READ, convert_options=options).to_batches()
     except pa.ArrowInvalid as error:
         raise ExportFailed(f"a value does not fit the Parquet column type: {error}") from None
 
