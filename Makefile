@@ -64,6 +64,7 @@ bench: services
 	$(BIN)/python bench/upsert.py
 	$(BIN)/python bench/candles_api.py
 	$(BIN)/python bench/collector_throughput.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
