@@ -66,6 +66,7 @@ bench: services
 	$(BIN)/python bench/candles_api.py
 	$(BIN)/python bench/collector_throughput.py
 	$(BIN)/python bench/auth_overhead.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

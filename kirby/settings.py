@@ -81,6 +81,12 @@ if env_bool("KIRBY_DB_POOL", True):
         "timeout": env_int("KIRBY_DB_POOL_TIMEOUT", 10, minimum=1),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The training database: historical-only "training stars" (config/training_stars.yaml), the
+# same schema as default. Unset: no "training" alias, and commands that need it say so.
+if env_str("TRAINING_DATABASE_URL"):
+    DATABASES["training"] = database_from_url("TRAINING_DATABASE_URL", None)
+# Nothing reaches the training database without an explicit using="training".
+DATABASE_ROUTERS = ["kirby.routers.LiveDatabaseRouter"]
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
@@ -180,12 +186,26 @@ KIRBY_STARLISTINGS_FILE = Path(env_str("KIRBY_STARLISTINGS_FILE", str(BASE_DIR /
 # Monthly partitions are created this many months ahead of now by a daily task.
 KIRBY_PARTITION_MONTHS_AHEAD = env_int("KIRBY_PARTITION_MONTHS_AHEAD", 3, minimum=1, maximum=24)
 
+KIRBY_TRAINING_STARS_FILE = Path(env_str("KIRBY_TRAINING_STARS_FILE", str(BASE_DIR / "config" / "training_stars.yaml")))
+
+# Exports (manage.py export, /export, export jobs). Job files are written under this directory
+# and their signed download links expire after KIRBY_EXPORT_LINK_SECONDS.
+KIRBY_EXPORT_DIR = Path(env_str("KIRBY_EXPORT_DIR", str(BASE_DIR / "exports")))
+KIRBY_EXPORT_LINK_SECONDS = env_int("KIRBY_EXPORT_LINK_SECONDS", 86400, minimum=1)
+# Rows per Parquet row group: memory grows with it, readers like it large.
+KIRBY_EXPORT_ROW_GROUP_ROWS = env_int("KIRBY_EXPORT_ROW_GROUP_ROWS", 131072, minimum=1)
+
 # Series name lookups of the read API are cached this long per process.
 KIRBY_SERIES_CACHE_SECONDS = env_float("KIRBY_SERIES_CACHE_SECONDS", 2.0, minimum=0.0)
 
 # Collectors. Exchange endpoints can point anywhere (the simulator in tests).
 KIRBY_HYPERLIQUID_WS_URL = env_str("KIRBY_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws")
 KIRBY_HYPERLIQUID_REST_URL = env_str("KIRBY_HYPERLIQUID_REST_URL", "https://api.hyperliquid.xyz/info")
+# Binance REST history (training backfill): spot klines and USD-M futures klines.
+KIRBY_BINANCE_SPOT_REST_URL = env_str("KIRBY_BINANCE_SPOT_REST_URL", "https://data-api.binance.vision")
+KIRBY_BINANCE_USDM_REST_URL = env_str("KIRBY_BINANCE_USDM_REST_URL", "https://fapi.binance.com")
+# Longest wait the Binance client accepts on a 429/418 before giving up on the page (seconds).
+KIRBY_BINANCE_MAX_BACKOFF_SECONDS = env_float("KIRBY_BINANCE_MAX_BACKOFF_SECONDS", 120.0, minimum=0.0)
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000

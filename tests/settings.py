@@ -21,3 +21,13 @@ KIRBY_RATE_LIMIT_ANON_PER_MINUTE = 100_000
 # In-process tests run inside a transaction that a background writer cannot see, so they
 # flush usage themselves; server processes started by tests pass a short period in the environment.
 KIRBY_USAGE_FLUSH_SECONDS = float(os.environ.get("KIRBY_USAGE_FLUSH_SECONDS", 3600))
+# A real second database for the training alias: TRAINING_DATABASE_URL when set, else the
+# default database's name + "_training" on the same server (pytest-django creates "test_<name>"
+# for every alias a test asks for with databases=[...]).
+if "training" not in DATABASES:  # noqa: F405
+    _default = DATABASES["default"]  # noqa: F405
+    DATABASES["training"] = {  # noqa: F405
+        **_default,
+        "NAME": f"{_default['NAME']}_training",
+        "OPTIONS": {k: v for k, v in _default["OPTIONS"].items() if k != "pool"},
+    }

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.collectors.batcher import Batcher
-from apps.collectors.exchanges import EXCHANGES, get_adapter
+from apps.collectors.exchanges import LIVE_EXCHANGES, get_adapter
 from apps.collectors.lease import Lease, is_held
 from apps.collectors.plan import connections_needed
 from apps.collectors.stream import Stream
@@ -83,7 +83,7 @@ def supervise_streams():
     """Start every stream that should run and holds no lease (never started, worker died, ...)."""
     started = []
     dispatch_guard_ms = int(max(settings.KIRBY_COLLECTOR_LEASE_SECONDS, 5) * 1000)
-    for exchange in EXCHANGES:
+    for exchange in LIVE_EXCHANGES:
         for index in range(connections_needed(get_adapter(exchange))):
             name = stream_name(exchange, index)
             if is_held(name):

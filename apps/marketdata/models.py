@@ -6,6 +6,8 @@ migration 0001), keyed by (series, time), and written only through
 open time.
 """
 
+import uuid
+
 from django.db import models
 
 from apps.marketdata.fields import ExactDecimalField, StatementTimestamp
@@ -74,3 +76,39 @@ class OpenInterest(models.Model):
 
     def __str__(self):
         return f"open interest {self.trading_pair_id} @ {self.time:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class ExportJob(models.Model):
+    """A large export run by a worker (``run_export_job``); files are fetched through expiring signed links.
+
+    The window is half-open ``[start_time, end_time)`` (UTC), like every read.
+    Reads the production database.
+    """
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, DONE, FAILED)]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    export_type = models.CharField(max_length=20)
+    exchange = models.CharField(max_length=50)
+    coin = models.CharField(max_length=50)
+    quote = models.CharField(max_length=20)
+    market_type = models.CharField(max_length=20)
+    interval = models.CharField(max_length=10, blank=True)
+    format = models.CharField(max_length=10, help_text="csv, parquet or both")
+    numbers = models.CharField(max_length=10, default="decimal", help_text="Parquet numbers: decimal or float64")
+    start_time = models.DateTimeField(null=True)
+    end_time = models.DateTimeField(null=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    rows = models.BigIntegerField(default=0)
+    files = models.JSONField(default=list, help_text="[{name, format, rows, size, sidecar}]")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "export_jobs"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"export {self.id} ({self.status})"

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from apps.marketdata.partitions import (
     ensure_partitions_ahead,
     existing_partitions,
@@ -23,17 +25,19 @@ def test_partitions_are_prepared_from_last_month_to_months_ahead(db):
         assert f"{table}_p2031_04" not in names
 
 
-def test_the_daily_task_keeps_the_configured_months_ahead(db, settings):
+@pytest.mark.django_db(databases=["default", "training"])
+def test_the_daily_task_keeps_the_configured_months_ahead_in_every_database(settings):
     settings.KIRBY_PARTITION_MONTHS_AHEAD = 5
 
     create_partitions_ahead()
 
-    names = set(existing_partitions("candles"))
-    # The task must cover the five months after the current one.
-    month = month_start(datetime.now(UTC))
-    for _ in range(5):
-        month = next_month(month)
-        assert partition_name("candles", month) in names
+    for alias in ("default", "training"):
+        names = set(existing_partitions("candles", using=alias))
+        # The task must cover the five months after the current one.
+        month = month_start(datetime.now(UTC))
+        for _ in range(5):
+            month = next_month(month)
+            assert partition_name("candles", month) in names
 
 
 def test_month_arithmetic_crosses_year_ends():

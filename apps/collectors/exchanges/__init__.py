@@ -2,12 +2,14 @@
 
 ``protocol`` (endpoints and frames), ``parser`` (frames -> events),
 ``symbols`` (Kirby pairs -> exchange names), ``history`` (REST history).
+An adapter whose ``protocol.LIVE`` is false serves history only: no stream
+is ever started for it (``LIVE_EXCHANGES``).
 """
 
 import importlib
 from types import SimpleNamespace
 
-EXCHANGES = ("hyperliquid",)
+EXCHANGES = ("hyperliquid", "binance")
 
 
 def get_adapter(name):
@@ -22,3 +24,11 @@ def get_adapter(name):
         symbols=importlib.import_module(f"{package}.symbols"),
         history=importlib.import_module(f"{package}.history"),
     )
+
+
+def is_live(name):
+    return getattr(importlib.import_module(f"apps.collectors.exchanges.{name}.protocol"), "LIVE", True)
+
+
+# Exchanges with a live stream (supervise_streams starts streams for these only).
+LIVE_EXCHANGES = tuple(name for name in EXCHANGES if is_live(name))

@@ -21,8 +21,10 @@ INTERVALS = {
 
 def seed(apps, schema_editor):
     Interval = apps.get_model("markets", "Interval")
+    # The database being migrated (default or training), not whatever the router picks.
+    using = schema_editor.connection.alias
     for name, seconds in INTERVALS.items():
-        Interval.objects.update_or_create(name=name, defaults={"seconds": seconds})
+        Interval.objects.using(using).update_or_create(name=name, defaults={"seconds": seconds})
 
 
 class Migration(migrations.Migration):

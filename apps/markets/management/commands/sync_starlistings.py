@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.marketdata.databases import DatabaseUnavailable, database_alias
 from apps.markets.config import ConfigFileError, load_config
 from apps.markets.models import Interval
 from apps.markets.sync import sync_config
@@ -13,13 +14,18 @@ class Command(BaseCommand):
         parser.add_argument("--file", default=None, help="YAML file (default: KIRBY_STARLISTINGS_FILE)")
         parser.add_argument("--prune", action="store_true", help="Deactivate starlistings the file no longer lists")
         parser.add_argument("--dry-run", action="store_true", help="Show what would change; change nothing")
-        parser.add_argument("--database", default="default", help="Database alias to sync (default: default)")
+        parser.add_argument(
+            "--database", default="default", help="default (production) or training (with config/training_stars.yaml)"
+        )
 
     def handle(self, *args, **options):
         path = options["file"] or settings.KIRBY_STARLISTINGS_FILE
-        using = options["database"]
-        if using not in settings.DATABASES:
-            raise CommandError(f"Unknown database {using!r}; configured: {', '.join(settings.DATABASES)}")
+        try:
+            using = database_alias(options["database"])
+        except DatabaseUnavailable as error:
+            raise CommandError(str(error)) from None
+        if using == "training" and not options["file"]:
+            path = settings.KIRBY_TRAINING_STARS_FILE
         known = Interval.objects.using(using).values_list("name", flat=True)
         try:
             config = load_config(path, known)

@@ -1,0 +1,142 @@
+"""Export jobs over HTTP: ``POST /exports`` queues one, ``GET /exports/{id}`` tells its status and,
+once done, gives download links that expire; ``GET /exports/{id}/files/{name}?token=`` serves a file.
+
+The body of ``POST /exports`` is JSON: ``type``, ``exchange``, ``coin``,
+``quote``, ``market_type``, ``interval`` (candles and merged),
+``format`` (csv, parquet or both), optional ``start_time``/``end_time``
+(half-open ``[start, end)``, UTC) and ``numbers`` (Parquet: decimal or float64).
+"""
+
+from django.http import FileResponse, JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.parsers import JSONParser
+
+from apps.marketdata import queries
+from apps.marketdata.api import schema
+from apps.marketdata.api.errors import InvalidParameters, NotFound
+from apps.marketdata.api.params import parse_time
+from apps.marketdata.api.render import JsonView, json_response
+from apps.marketdata.export import spec
+from apps.marketdata.export.files import iso
+from apps.marketdata.export.formats import NUMBERS
+from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of, download_link
+from apps.marketdata.models import ExportJob
+from apps.marketdata.tasks import run_export_job
+
+_JOB = OpenApiResponse(description="The job: id, status, rows, error, and files with download links once done")
+
+
+def job_body(job):
+    files = []
+    for item in job.files if job.status == ExportJob.DONE else []:
+        url, expires = download_link(job, item["name"])
+        sidecar_url, _ = download_link(job, item["sidecar"])
+        files.append({**item, "download_url": url, "sidecar_url": sidecar_url, "expires_at": iso(expires)})
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "type": job.export_type,
+        "path": "/".join(filter(None, (job.exchange, job.coin, job.quote, job.market_type, job.interval))),
+        "format": job.format,
+        "start_time": iso(job.start_time),
+        "end_time": iso(job.end_time),
+        "rows": job.rows,
+        "error": job.error or None,
+        "files": files,
+        "status_url": f"/exports/{job.id}",
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+def _validated(data):
+    errors, values = [], {}
+
+    def choice(name, choices, default=None):
+        value = data.get(name, default)
+        if value not in choices:
+            errors.append(("body", name, f"must be one of {', '.join(choices)}"))
+        return value
+
+    def text(name, required=True):
+        value = data.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            errors.append(("body", name, "must be a non-empty string"))
+            return ""
+        return value.strip()
+
+    values["export_type"] = choice("type", spec.TYPES)
+    for name in ("exchange", "coin", "quote", "market_type"):
+        values[name] = text(name)
+    values["interval"] = text("interval", required=values["export_type"] in spec.WITH_INTERVAL)
+    if values["export_type"] not in spec.WITH_INTERVAL and values["interval"]:
+        errors.append(("body", "interval", f"{values['export_type']} exports take no interval"))
+    values["format"] = choice("format", list(FORMATS), "csv")
+    values["numbers"] = choice("numbers", NUMBERS, "decimal")
+    for name in ("start_time", "end_time"):
+        raw = data.get(name)
+        try:
+            values[name] = None if raw is None else parse_time(str(raw))
+        except ValueError as error:
+            errors.append(("body", name, str(error)))
+    if values.get("start_time") and values.get("end_time") and values["start_time"] >= values["end_time"]:
+        errors.append(("body", "end_time", "must be after start_time (the window is [start_time, end_time))"))
+    if errors:
+        raise InvalidParameters(errors)
+    return values
+
+
+class ExportJobsView(JsonView):
+    access = "read"
+    parser_classes = [JSONParser]
+
+    @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=None,
+                   responses={202: _JOB, 400: schema.ErrorSerializer, 404: schema.ErrorSerializer})  # fmt: skip
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        values = _validated(data)
+        path = (values["exchange"], values["coin"], values["quote"], values["market_type"])
+        if values["export_type"] in spec.WITH_INTERVAL:
+            found = queries.find_starlisting(*path, values["interval"])
+        else:
+            found = queries.find_trading_pair(*path)
+        if found is None:
+            raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
+        job = ExportJob.objects.create(**values)
+        run_export_job.delay(str(job.id))
+        return json_response(job_body(job), status=202)
+
+
+class ExportJobView(JsonView):
+    access = "read"
+
+    @extend_schema(operation_id="export_job", summary="Status of an export job, with download links once done",
+                   responses={200: _JOB, 404: schema.ErrorSerializer})  # fmt: skip
+    def get(self, request, job_id):
+        job = ExportJob.objects.filter(id=job_id).first()
+        if job is None:
+            raise NotFound(f"Export job not found: {job_id}")
+        return json_response(job_body(job))
+
+
+class ExportDownloadView(JsonView):
+    # The signed, expiring link is the credential (it can be handed to a job runner without a key);
+    # requests still meet the per-IP rate limit.
+    access = "public"
+
+    @extend_schema(operation_id="export_job_file", summary="Download a file of a finished export job",
+                   responses={200: OpenApiResponse(description="The file"), 403: schema.ErrorSerializer,
+                              404: schema.ErrorSerializer})  # fmt: skip
+    def get(self, request, job_id, name):
+        try:
+            check_link(job_id, name, request.GET.get("token"))
+        except LinkRefused as refused:
+            return JsonResponse({"detail": str(refused)}, status=403)
+        job = ExportJob.objects.filter(id=job_id, status=ExportJob.DONE).first()
+        names = {n for item in (job.files if job else []) for n in (item["name"], item["sidecar"])}
+        path = directory_of(job_id) / name
+        if name not in names or not path.is_file():
+            raise NotFound(f"File not found: {name}")
+        return FileResponse(path.open("rb"), as_attachment=True, filename=name)

@@ -1,0 +1,125 @@
+"""``GET /export/{type}/{exchange}/{coin}/{quote}/{market_type}[/{interval}]``: a streamed export file.
+
+Types ``candles`` and ``merged`` need the interval, ``funding`` and
+``open_interest`` take none. Query: ``format=csv|parquet`` (default csv),
+``start_time`` (inclusive), ``end_time`` (exclusive), ``numbers=decimal|float64``
+(Parquet). Reads the production database only. The response streams while
+rows are read, with the 1.x file name in ``Content-Disposition``.
+"""
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+
+from apps.marketdata import queries
+from apps.marketdata.api import schema
+from apps.marketdata.api.errors import InvalidParameters, NotFound
+from apps.marketdata.api.params import QueryParams
+from apps.marketdata.api.render import JsonView
+from apps.marketdata.export import files, http, spec
+from apps.marketdata.export.formats import CONTENT_TYPES, CSV, FORMATS, NUMBERS, PARQUET, arrow_schema
+from apps.marketdata.export.resolve import Pair
+from apps.marketdata.export.stream import copy_rows
+
+
+def _choice(params, name, choices, default):
+    def parse(raw):
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return raw
+
+    return params._get(name, parse, default)
+
+
+def _series(export_type, exchange, coin, quote, market_type, interval):
+    """(Pair, interval, series id for spec.select) of the path; 404 when it names nothing."""
+    path = "/".join(filter(None, (exchange, coin, quote, market_type, interval)))
+    if export_type in spec.WITH_INTERVAL:
+        found = queries.find_starlisting(exchange, coin, quote, market_type, interval)
+        if found is None:
+            raise NotFound(f"Starlisting not found: {path}")
+        pair_found = queries.find_trading_pair(exchange, coin, quote, market_type)
+        names, pair_id = found[2], pair_found[0]
+        series_id = found[0] if export_type == spec.CANDLES else (found[0], pair_id)
+    else:
+        found = queries.find_trading_pair(exchange, coin, quote, market_type)
+        if found is None:
+            raise NotFound(f"Trading pair not found: {path}")
+        names, pair_id = found[2], found[0]
+        series_id = pair_id
+    pair = Pair(pair_id, names["exchange"], names["coin"], names["quote"], names["market_type"])
+    return pair, series_id
+
+
+_PARAMETERS = [
+    *schema.path_parameters("export_type", *schema.PAIR_PATH),
+    *schema.WINDOW_PARAMETERS[:2],
+    OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="csv (default) or parquet"),
+    OpenApiParameter("numbers", OpenApiTypes.STR, enum=list(NUMBERS), description="Parquet numbers (default decimal)"),
+]
+
+
+class ExportView(JsonView):
+    """JsonView: errors are JSON, and DRF must not read ``format`` as a renderer choice."""
+
+    access = "read"
+
+    @extend_schema(
+        operation_id="export",
+        summary="Stream an export file (CSV or Parquet) of candles, funding, open interest or merged rows",
+        description="candles and merged need the interval path segment; funding and open_interest take none.",
+        parameters=[*_PARAMETERS, *schema.path_parameters("interval")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
+            400: schema.ErrorSerializer,
+            404: schema.ErrorSerializer,
+        },
+    )
+    def get(self, request, export_type, exchange, coin, quote, market_type, interval=None):
+        params = QueryParams(request)
+        if export_type not in spec.TYPES:
+            params.errors.append(("path", "type", f"must be one of {', '.join(spec.TYPES)}"))
+        elif export_type in spec.WITH_INTERVAL and interval is None:
+            params.errors.append(("path", "interval", f"{export_type} exports need an interval"))
+        elif export_type not in spec.WITH_INTERVAL and interval is not None:
+            raise NotFound(f"{export_type} exports take no interval")
+        fmt = _choice(params, "format", FORMATS, CSV)
+        numbers = _choice(params, "numbers", NUMBERS, "decimal")
+        start, end = params.time("start_time"), params.time("end_time")
+        if start is not None and end is not None and start >= end:
+            params.errors.append(
+                ("query", "end_time", "must be after start_time (the window is [start_time, end_time))")
+            )
+        if params.errors:
+            raise InvalidParameters(params.errors)
+        pair, series_id = _series(export_type, exchange, coin, quote, market_type, interval)
+        lines = copy_rows(spec.select(export_type, series_id, start, end), "default")
+        if fmt == PARQUET:
+            body = http.parquet_body(lines, arrow_schema(spec.COLUMNS[export_type], numbers))
+        else:
+            body = http.csv_body(lines)
+        name = files.file_name(export_type, pair, interval, files.stamp(), fmt)
+        response = StreamingHttpResponse(http.for_request(request, body), content_type=CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Kirby-Window"] = f"[{files.iso(start) or '-inf'}, {files.iso(end) or '+inf'})"
+        if fmt == PARQUET:
+            response["X-Kirby-Parquet-Numbers"] = numbers
+        return response
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="export_pair",
+        summary="Stream an export file of funding or open_interest rows (no interval)",
+        parameters=_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
+            400: schema.ErrorSerializer,
+            404: schema.ErrorSerializer,
+        },
+    )
+)
+class PairExportView(ExportView):
+    access = "read"
