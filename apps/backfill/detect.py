@@ -7,7 +7,7 @@ is still closing it). A hole between two stored rows is reported once the
 row after it has been stored that long, which leaves the collector's own
 reconnect repair time to fill it first. Holes after the last stored row
 count too for active series (the collector is down). The scan looks back
-KIRBY_GAP_LOOKBACK_HOURS; what lies before a series' first row is the
+KIRBY_GAP_LOOKBACK_HOURS (and at least three slots); what lies before a series' first row is the
 backfill's business, not the scan's.
 
 Open interest has no history on Hyperliquid, so a hole of more than
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.backfill import ledger
 from apps.backfill.models import Gap
-from apps.backfill.series import candle_series, pair_series, to_ms
+from apps.backfill.series import candle_series, from_ms, pair_series, to_ms
 from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.markets.models import Starlisting, TradingPair
 
@@ -56,8 +56,11 @@ def _holes(series, now, trailing):
         seconds = settings.KIRBY_CONTEXT_PERIOD_SECONDS * settings.KIRBY_GAP_OI_SLACK_PERIODS
         gap, slack_ms = f"{seconds} seconds", int(seconds * 1000)
     settled = now - timedelta(seconds=settings.KIRBY_GAP_SETTLE_SECONDS)
-    params = {"series": series.series_id, "since": now - timedelta(hours=settings.KIRBY_GAP_LOOKBACK_HOURS),
-              "gap": gap, "settled": settled}  # fmt: skip
+    # At least a few slots back, so a daily or weekly series has a last candle to look from.
+    since = min(
+        now - timedelta(hours=settings.KIRBY_GAP_LOOKBACK_HOURS), from_ms(slots.shift(slots.floor(to_ms(now)), -3))
+    )
+    params = {"series": series.series_id, "since": since, "gap": gap, "settled": settled}  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
             _HOLES_SQL.format(slot="slot_time", bucket=bucket, table=table, column=column, filter=filter_), params

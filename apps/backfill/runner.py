@@ -109,9 +109,8 @@ class _Run:
     def _store(self, page):
         job = self.job
         first_page = job.checkpoint is None and job.pages == 0
-        if first_page and page.first_ms is not None:
-            if page.first_ms > self.series.slots.ceil(to_ms(job.start_time)):
-                job.available_from = from_ms(page.first_ms)
+        if first_page and page.first_ms is not None and self._history_ends_after_start(page.first_ms):
+            job.available_from = from_ms(page.first_ms)
         checkpoint = from_ms(min(page.next_ms, to_ms(job.end_time)))
         with transaction.atomic(), transaction.atomic(using=job.database):
             written = self.source.write(page.records, using=job.database).written if page.records else 0
@@ -125,6 +124,14 @@ class _Run:
         if self.on_page:
             self.on_page(job)
 
+    def _history_ends_after_start(self, first_ms):
+        """Does the exchange's history begin after the job's start? (Else [start, first) had no trades.)"""
+        first_slot = self.series.slots.ceil(to_ms(self.job.start_time))
+        if first_ms <= first_slot:
+            return False
+        horizon = self.source.earliest(first_ms)
+        return horizon is None or horizon > first_slot
+
     def _renew(self):
         if not self.lease.renew() and not self.lease.acquire():
             raise RuntimeError("the job's lease was taken over; another worker runs it now")
@@ -137,10 +144,15 @@ class _Run:
                 f" [{job.start_time:%Y-%m-%dT%H:%M:%SZ}, {job.available_from:%Y-%m-%dT%H:%M:%SZ}) is not available"
             )
         elif job.pages == 0:
-            job.note = "the exchange had no data in the window"
+            end_ms = to_ms(job.end_time)
+            if self._history_ends_after_start(end_ms):
+                job.available_from = job.end_time
+                job.note = "the exchange's history does not reach back to this window"
+            else:
+                job.note = "the exchange has no data in the window"
         done = BackfillJob.objects.filter(id=job.id, status=BackfillJob.Status.RUNNING).update(
             status=BackfillJob.Status.SUCCEEDED, checkpoint=job.end_time, finished_at=timezone.now(),
-            note=job.note, last_error="", updated_at=timezone.now(),
+            note=job.note, available_from=job.available_from, last_error="", updated_at=timezone.now(),
         )  # fmt: skip
         if not done:
             raise Cancelled
@@ -149,8 +161,8 @@ class _Run:
             self._ledger(job)
 
     def _ledger(self, job):
-        unavailable_end = job.available_from or (job.end_time if job.pages == 0 else None)
-        if unavailable_end is not None:
+        if job.available_from is not None:
+            unavailable_end = min(job.available_from, job.end_time)
             ledger.record_gap(
                 self.series, to_ms(job.start_time), to_ms(unavailable_end), Gap.Reason.NEVER_COLLECTED,
                 status=Gap.Status.UNRECOVERABLE, detail=job.note,

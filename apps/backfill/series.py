@@ -38,8 +38,11 @@ class Slots:
     def floor(self, t_ms):
         return intervals.floor(self.interval, t_ms) if self.interval else t_ms - t_ms % self.step_ms
 
+    def shift(self, slot_ms, count):
+        return intervals.shift(self.interval, slot_ms, count) if self.interval else slot_ms + count * self.step_ms
+
     def next(self, slot_ms):
-        return intervals.next_start(self.interval, slot_ms) if self.interval else slot_ms + self.step_ms
+        return self.shift(slot_ms, 1)
 
     def ceil(self, t_ms):
         start = self.floor(t_ms)

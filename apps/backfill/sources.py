@@ -4,6 +4,9 @@ An adapter provides ``history.candle_pages(coin, interval, start_ms, end_ms,
 budget=)`` yielding lists of CandleUpdate and ``history.funding_pages(coin,
 start_ms, end_ms, budget=)`` yielding lists of points with ``time_ms``,
 ``funding_rate`` and ``premium``; both ascending, within ``[start, end)``.
+``history.earliest_candle_ms(coin, interval, before_ms, budget=)`` and
+``history.earliest_funding_ms(coin, before_ms, budget=)`` tell where the
+exchange's history begins.
 A source turns one page into records for the write path and says where the
 next page starts.
 """
@@ -48,6 +51,9 @@ class CandleSource:
     def pages(self, start_ms, end_ms):
         return self.adapter.history.candle_pages(self.coin, self.series.interval, start_ms, end_ms, budget=self.budget)
 
+    def earliest(self, before_ms):
+        return self.adapter.history.earliest_candle_ms(self.coin, self.series.interval, before_ms, budget=self.budget)
+
     def convert(self, page):
         records, next_ms = [], None
         for position, candle in enumerate(page):
@@ -70,6 +76,9 @@ class FundingSource:
 
     def pages(self, start_ms, end_ms):
         return self.adapter.history.funding_pages(self.coin, start_ms, end_ms, budget=self.budget)
+
+    def earliest(self, before_ms):
+        return self.adapter.history.earliest_funding_ms(self.coin, before_ms, budget=self.budget)
 
     def convert(self, page):
         times = [from_ms(point.time_ms) for point in page]

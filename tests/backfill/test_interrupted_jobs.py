@@ -65,9 +65,7 @@ def processes(frozen_exchange, tmp_path):
     running.stop_all()
 
 
-def test_a_job_cut_short_by_a_killed_worker_resumes_from_its_checkpoint_without_duplicates(
-    world_committed, processes
-):
+def test_a_job_cut_short_by_a_killed_worker_resumes_from_its_checkpoint_without_duplicates(world_committed, processes):
     world = world_committed
     first = processes.worker("w1", queues="backfill")
     job = create_job("candles", starlisting_id=world.btc_1m.id, start=at(END - 400 * MINUTE), end=at(END),

@@ -102,13 +102,27 @@ def test_funding_history_is_paged_and_stamped_on_the_hour_without_touching_live_
     assert (rows[live_time].funding_rate, rows[live_time].mark_price) == (Decimal("0.5"), Decimal("101"))
 
 
-def test_a_job_for_a_window_the_exchange_has_nothing_for_says_so(world, exchange):
+def test_a_job_for_a_window_older_than_the_exchanges_history_says_so(world, exchange):
     exchange(history_limit=100)
     job = run_job(candles_job(world.btc_1m, END - 3000 * MINUTE, END - 2000 * MINUTE).id)
 
     assert job.status == "succeeded" and job.pages == 0 and job.rows_written == 0
-    assert job.note == "the exchange had no data in the window"
-    assert Gap.objects.get(starlisting=world.btc_1m).status == "unrecoverable"
+    assert job.note == "the exchange's history does not reach back to this window"
+    assert job.available_from == job.end_time
+    gap = Gap.objects.get(starlisting=world.btc_1m)
+    assert (gap.status, gap.missing, gap.start_time, gap.end_time) == ("unrecoverable", 1000, job.start_time,
+                                                                        job.end_time)  # fmt: skip
+
+
+def test_minutes_without_trades_at_the_start_are_not_mistaken_for_the_end_of_history(world, exchange):
+    exchange()
+    quiet = next(t for t in range(END - 600 * MINUTE, END, MINUTE) if not truth("BTC", "1m", t, t + MINUTE))
+
+    job = run_job(candles_job(world.btc_1m, quiet, quiet + 30 * MINUTE).id)
+
+    assert job.status == "succeeded" and job.available_from is None and job.note == ""
+    assert stored(world.btc_1m) == truth("BTC", "1m", quiet, quiet + 30 * MINUTE)
+    assert not Gap.objects.exists()
 
 
 def test_a_job_of_an_ended_job_is_not_run_again(world, exchange):

@@ -97,6 +97,25 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None, budget=None):
         cursor = last_seen + 1
 
 
+def earliest_candle_ms(coin, interval, before_ms, *, url=None, budget=None):
+    """Open time of the oldest candle the exchange still serves (before ``before_ms``), or None.
+
+    Only the most recent 5,000 candles exist, so a request from time 0
+    starts at the history's horizon: a backfill asks this to tell "the
+    history ends here" from "no trades here".
+    """
+    body = {"type": "candleSnapshot", "req": {"coin": coin, "interval": interval, "startTime": 0, "endTime": before_ms}}
+    page = _paid(body, url, budget, CANDLES_PER_EXTRA_WEIGHT)
+    return min((parse_candle(item).open_ms for item in page), default=None) if isinstance(page, list) else None
+
+
+def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
+    """Time (floored to the hour) of the oldest funding record before ``before_ms``, or None."""
+    body = {"type": "fundingHistory", "coin": coin, "startTime": 0, "endTime": before_ms}
+    page = _paid(body, url, budget, FUNDING_ROWS_PER_EXTRA_WEIGHT)
+    return min((parse_funding(item).time_ms for item in page), default=None) if isinstance(page, list) else None
+
+
 class FundingPoint(NamedTuple):
     coin: str
     time_ms: int  # floored to the hour
