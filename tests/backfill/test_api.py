@@ -14,8 +14,8 @@ def post(client, body):
 
 
 def test_a_backfill_is_started_over_rest_and_shows_in_the_list(client, world):
-    response = post(client, {"exchange": "Hyperliquid", "coin": "btc", "quote": "USD", "market_type": "perps",
-                             "interval": "1m", "start_time": "2025-03-01", "end_time": "2025-03-02T00:00:00Z"})  # fmt: skip
+    body = {"exchange": "Hyperliquid", "coin": "btc", "quote": "USD", "market_type": "perps", "interval": "1m"}
+    response = post(client, {**body, "start_time": "2025-03-01", "end_time": "2025-03-02T00:00:00Z"})
 
     assert response.status_code == 201
     job = response.json()
@@ -84,7 +84,8 @@ def test_the_gap_ledger_is_listed_with_filters(client, world):
                        start_time=utc(2025, 3, 1, 10), end_time=utc(2025, 3, 1, 10, 3), reason="downtime",
                        status="repaired", repaired_at=utc(2025, 3, 1, 10, 5))  # fmt: skip
     Gap.objects.create(data_type="open_interest", trading_pair=world.sol_pair, missing=5, reason="downtime",
-                       start_time=utc(2025, 3, 1, 11), end_time=utc(2025, 3, 1, 11, 5), status="unrecoverable")  # fmt: skip
+                       start_time=utc(2025, 3, 1, 11), end_time=utc(2025, 3, 1, 11, 5),
+                       status="unrecoverable")  # fmt: skip
 
     everything = client.get("/gaps").json()
     repaired = client.get("/gaps", {"status": "repaired", "coin": "btc", "exchange": "hyperliquid"}).json()

@@ -95,9 +95,9 @@ def test_funding_history_is_paged_and_stamped_on_the_hour_without_touching_live_
     rows = {row.time: row for row in FundingRate.objects.filter(trading_pair=world.btc_pair)}
     assert job.status == "succeeded" and job.pages >= 3 and job.rows_written == 29
     assert sorted(rows) == [at(start + h * HOUR) for h in range(30)]
-    for time, row in rows.items():
-        if time != live_time:
-            rate, premium = funding_rate(42, "BTC", int(time.timestamp() * 1000))
+    for moment, row in rows.items():
+        if moment != live_time:
+            rate, premium = funding_rate(42, "BTC", int(moment.timestamp() * 1000))
             assert (row.funding_rate, row.premium) == (Decimal(rate), Decimal(premium))
     assert (rows[live_time].funding_rate, rows[live_time].mark_price) == (Decimal("0.5"), Decimal("101"))
 

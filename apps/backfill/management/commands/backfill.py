@@ -10,9 +10,10 @@ summary printed at the end. A bad argument stops with one line naming it.
 
 import sys
 import time
+import types
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.backfill import jobs
 from apps.backfill.jobs import Invalid
@@ -24,21 +25,21 @@ from apps.markets.models import Starlisting
 BAR = 30
 
 
-class OneLineParser(CommandParser):
+def _one_line_error(parser, message):
     """argparse prints the whole usage on an error; one line naming the problem is clearer."""
-
-    def error(self, message):
-        if self.called_from_command_line:
-            sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-            sys.exit(2)
-        raise CommandError(message)
+    if parser.called_from_command_line:
+        sys.stderr.write(f"{parser.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+    raise CommandError(message)
 
 
 class Command(BaseCommand):
     help = "Backfill candles (and/or funding) of one trading pair from the exchange's REST history."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
-        return super().create_parser(prog_name, subcommand, parser_class=OneLineParser, **kwargs)
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = types.MethodType(_one_line_error, parser)
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--exchange", default="hyperliquid")
