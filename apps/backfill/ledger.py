@@ -10,6 +10,7 @@ exchange has nothing for: no trades, or an exchange outage), and
 """
 
 import zlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -108,28 +109,43 @@ def settle_repair(job):
 
 
 def repair_open_gaps(limit=100):
-    """Queue a repair job for each open gap that has none running."""
-    busy = Q(job__status__in=BackfillJob.ACTIVE)
+    """Queue a repair job for each open gap that has none running.
+
+    Gaps found in the last KIRBY_GAP_SETTLE_SECONDS are left alone: the
+    collector that recorded one may still be reading it back.
+    """
+    young = timezone.now() - timedelta(seconds=settings.KIRBY_GAP_SETTLE_SECONDS)
+    busy = Q(job__status__in=BackfillJob.ACTIVE) | Q(found_at__gt=young)
     return queue_repairs(Gap.objects.filter(status=Gap.Status.OPEN).exclude(busy).order_by("start_time")[:limit])
 
 
 def queue_repairs(gaps):
     """One repair job per gap; a gap without history, or whose repairs failed too often, is unrecoverable."""
+    queued = []
+    with transaction.atomic():  # the jobs go to the workers once the gaps point at them
+        for gap in gaps:
+            gap = Gap.objects.select_for_update(of=("self",)).select_related("job").get(id=gap.id)
+            if gap.status != Gap.Status.OPEN or (gap.job and gap.job.status in BackfillJob.ACTIVE):
+                continue  # repaired meanwhile, or someone else queued its repair
+            job = _queue_repair(gap)
+            if job is not None:
+                queued.append(job)
+    return queued
+
+
+def _queue_repair(gap):
     from apps.backfill.jobs import create_job  # jobs -> ledger; imported here to keep the module graph one-way
 
-    queued = []
-    for gap in gaps:
-        if gap.data_type not in REPAIRABLE:
-            mark_unrecoverable(gap, "the exchange has no history of this data")
-            continue
-        if gap.repair_attempts >= settings.KIRBY_GAP_REPAIR_ATTEMPTS:
-            mark_unrecoverable(gap, f"gave up after {gap.repair_attempts} repair attempts; {gap.detail}")
-            continue
-        job = create_job(
-            gap.data_type, starlisting_id=gap.starlisting_id, trading_pair_id=gap.trading_pair_id,
-            start=gap.start_time, end=gap.end_time, source=BackfillJob.Source.GAP,
-        )  # fmt: skip
-        gap.job, gap.repair_attempts = job, gap.repair_attempts + 1
-        gap.save(update_fields=["job", "repair_attempts"])
-        queued.append(job)
-    return queued
+    if gap.data_type not in REPAIRABLE:
+        mark_unrecoverable(gap, "the exchange has no history of this data")
+        return None
+    if gap.repair_attempts >= settings.KIRBY_GAP_REPAIR_ATTEMPTS:
+        mark_unrecoverable(gap, f"gave up after {gap.repair_attempts} repair attempts; {gap.detail}")
+        return None
+    job = create_job(
+        gap.data_type, starlisting_id=gap.starlisting_id, trading_pair_id=gap.trading_pair_id,
+        start=gap.start_time, end=gap.end_time, source=BackfillJob.Source.GAP,
+    )  # fmt: skip
+    gap.job, gap.repair_attempts = job, gap.repair_attempts + 1
+    gap.save(update_fields=["job", "repair_attempts"])
+    return job

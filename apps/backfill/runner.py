@@ -79,7 +79,10 @@ class _Run:
         self.job, self.lease, self.on_page = job, lease, on_page
         self.series = series_of(job, job.database)
         self.budget = Budget(self.series.exchange)
-        self.source = SOURCES[job.data_type](self.series, self.budget, int(time.time() * 1000), job.database)
+        final_before = int(time.time() * 1000)
+        if job.source == BackfillJob.Source.GAP:
+            final_before = max(final_before, to_ms(job.end_time))
+        self.source = SOURCES[job.data_type](self.series, self.budget, final_before, job.database)
 
     def run(self):
         job, limit_errors = self.job, _rate_limited_errors()

@@ -32,21 +32,25 @@ class Page(NamedTuple):
 
 
 class CandleSource:
-    """Closed candles only: a candle is final once a later one exists or its interval has ended."""
+    """Closed candles only: a candle is final once its interval has ended.
+
+    "Ended" is judged by the latest of the clock, the newest candle the
+    series has stored (open or closed: the exchange has published it, so
+    every candle closing before it is final, whatever this machine's clock
+    says) and ``final_before_ms`` (a gap's end: the ledger only records gaps
+    that end where a later row exists or the clock says slots have ended).
+    """
 
     write = staticmethod(write_candles)
 
-    def __init__(self, series, budget, now_ms, using="default"):
+    def __init__(self, series, budget, final_before_ms, using="default"):
         self.series, self.budget = series, budget
         self.adapter = get_adapter(series.exchange)
         self.coin = self.adapter.symbols.coin_name(series.coin, series.quote, series.market_type)
         with connections[using].cursor() as cursor:
-            cursor.execute(
-                "SELECT max(time) FROM candles WHERE starlisting_id = %s AND closed", [series.starlisting_id]
-            )
-            last_closed = cursor.fetchone()[0]
-        # Candles before a stored closed candle are final even if the clock says otherwise.
-        self.final_before = max(now_ms, to_ms(last_closed) if last_closed else 0)
+            cursor.execute("SELECT max(time) FROM candles WHERE starlisting_id = %s", [series.starlisting_id])
+            newest = cursor.fetchone()[0]
+        self.final_before = max(final_before_ms, to_ms(newest) if newest else 0)
 
     def pages(self, start_ms, end_ms):
         return self.adapter.history.candle_pages(self.coin, self.series.interval, start_ms, end_ms, budget=self.budget)
@@ -69,7 +73,7 @@ class FundingSource:
 
     write = staticmethod(write_funding)
 
-    def __init__(self, series, budget, now_ms, using="default"):
+    def __init__(self, series, budget, final_before_ms, using="default"):
         self.series, self.budget, self.using = series, budget, using
         self.adapter = get_adapter(series.exchange)
         self.coin = self.adapter.symbols.coin_name(series.coin, series.quote, series.market_type)

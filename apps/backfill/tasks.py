@@ -78,5 +78,5 @@ def supervise_backfills():
 def find_gaps():
     """Record the holes of every active series in the ledger and queue their repair."""
     found = find_holes()
-    queued = ledger.repair_open_gaps()
+    queued = ledger.queue_repairs(found) + ledger.repair_open_gaps()
     return {"found": len(found), "repairs_queued": len(queued)}

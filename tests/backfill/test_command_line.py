@@ -1,4 +1,4 @@
-"""manage.py backfill: runs in the foreground without a worker, shows progress, sums up, refuses bad input in one line."""
+"""manage.py backfill: foreground runs without a worker, progress, a summary, and one-line errors."""
 
 import os
 import subprocess

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.backfill.completeness import completeness
 from apps.backfill.detect import find_holes
-from apps.backfill.ledger import repair_open_gaps
+from apps.backfill.ledger import queue_repairs, repair_open_gaps
 from apps.backfill.models import Gap
 from apps.backfill.runner import run_job
 from apps.collectors.simulator.market import Market
@@ -80,7 +80,7 @@ def test_a_found_gap_is_repaired_from_the_exchange_and_completeness_is_whole_aga
     before = completeness(world.btc_1m.id, "1m", start, start + 40 * MINUTE)
 
     found = find_holes(now=later())  # the hole, minutes without trades, and everything since (no collector)
-    queued = repair_open_gaps()
+    queued = queue_repairs(found)
     for job in queued:
         run_job(job.id)
 
@@ -95,7 +95,8 @@ def test_a_found_gap_is_repaired_from_the_exchange_and_completeness_is_whole_aga
     assert after["exchange_empty"] == 40 - len(truth)  # minutes without trades: nothing to store
 
 
-def test_open_gaps_of_data_without_history_are_not_sent_for_repair(world):
+def test_open_gaps_of_data_without_history_are_not_sent_for_repair(world, settings):
+    settings.KIRBY_GAP_SETTLE_SECONDS = 0
     gap = Gap.objects.create(data_type="open_interest", trading_pair=world.btc_pair, missing=4, reason="downtime",
                              start_time=utc(2025, 3, 1), end_time=utc(2025, 3, 1, 0, 4))  # fmt: skip
 

@@ -74,9 +74,9 @@ _NAME_FIELDS = {
     "trading_pair_id": serializers.IntegerField(),
 }
 JobSchema = inline_serializer("BackfillJob", {
-    "id": serializers.IntegerField(), "data_type": serializers.ChoiceField(["candles", "funding"]), **_NAME_FIELDS,
+    "id": serializers.IntegerField(), "data_type": serializers.CharField(help_text="candles | funding"), **_NAME_FIELDS,
     "start_time": serializers.DateTimeField(), "end_time": serializers.DateTimeField(help_text="Exclusive"),
-    "status": serializers.ChoiceField(["queued", "running", "succeeded", "failed", "cancelled"]),
+    "status": serializers.CharField(help_text="queued | running | succeeded | failed | cancelled"),
     "progress": serializers.FloatField(help_text="0..1"), "checkpoint": serializers.DateTimeField(allow_null=True),
     "rows_written": serializers.IntegerField(), "pages": serializers.IntegerField(),
     "attempts": serializers.IntegerField(), "rate_limited": serializers.IntegerField(),
@@ -88,11 +88,11 @@ JobSchema = inline_serializer("BackfillJob", {
 })  # fmt: skip
 GapSchema = inline_serializer("Gap", {
     "id": serializers.IntegerField(),
-    "data_type": serializers.ChoiceField(["candles", "funding", "open_interest"]), **_NAME_FIELDS,
+    "data_type": serializers.CharField(help_text="candles | funding | open_interest"), **_NAME_FIELDS,
     "start_time": serializers.DateTimeField(), "end_time": serializers.DateTimeField(help_text="Exclusive"),
     "missing": serializers.IntegerField(help_text="Slots missing when found"),
-    "reason": serializers.ChoiceField(["downtime", "exchange_outage", "never_collected"]),
-    "status": serializers.ChoiceField(["open", "repaired", "unrecoverable"]),
+    "reason": serializers.CharField(help_text="downtime | exchange_outage | never_collected"),
+    "status": serializers.CharField(help_text="open | repaired | unrecoverable"),
     "found_at": serializers.DateTimeField(), "repaired_at": serializers.DateTimeField(allow_null=True),
     "detail": serializers.CharField(allow_null=True), "job_id": serializers.IntegerField(allow_null=True),
 })  # fmt: skip

@@ -111,7 +111,7 @@ class BackfillListView(JsonView):
         request=inline_serializer(
             "BackfillRequest",
             {
-                "data_type": serializers.ChoiceField(["candles", "funding"], required=False),
+                "data_type": serializers.CharField(help_text="candles | funding", required=False),
                 "exchange": serializers.CharField(),
                 "coin": serializers.CharField(),
                 "quote": serializers.CharField(),
