@@ -61,8 +61,9 @@ MIN_FACTOR = 1 / 64
 
 
 class Budget:
-    def __init__(self, exchange):
+    def __init__(self, exchange, *, on_wait=None):
         self.exchange = exchange
+        self.on_wait = on_wait  # called while waiting (a job renews its lease there)
         self.key = f"kirby:budget:{exchange}"
         self.rate = settings.KIRBY_REST_WEIGHT_PER_MINUTE.get(exchange, 600)
         # A burst of KIRBY_REST_BURST_SECONDS' worth, never less than one request.
@@ -85,6 +86,8 @@ class Budget:
                 return True
             if should_stop is not None and should_stop():
                 return False
+            if self.on_wait is not None:
+                self.on_wait()
             time.sleep(min(wait_ms / 1000, 1.0))
 
     def spend(self, weight):

@@ -96,6 +96,8 @@ def find_pair(exchange, coin, quote, market_type):
 
 
 def find_starlisting(pair, interval):
+    if not interval:
+        raise Invalid("interval", "is required for candles")
     starlisting = Starlisting.objects.filter(trading_pair=pair, interval__name=interval).first()
     if starlisting is None:
         known = ", ".join(Starlisting.objects.filter(trading_pair=pair).values_list("interval__name", flat=True))

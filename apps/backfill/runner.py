@@ -78,7 +78,7 @@ class _Run:
     def __init__(self, job, lease, on_page):
         self.job, self.lease, self.on_page = job, lease, on_page
         self.series = series_of(job, job.database)
-        self.budget = Budget(self.series.exchange)
+        self.budget = Budget(self.series.exchange, on_wait=self._renew)
         final_before = int(time.time() * 1000)
         if job.source == BackfillJob.Source.GAP:
             final_before = max(final_before, to_ms(job.end_time))

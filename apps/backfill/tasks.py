@@ -36,7 +36,7 @@ def run_backfill(job_id):
             return f"backfill #{job_id} {job.status}"
         if job.attempts >= settings.KIRBY_BACKFILL_MAX_ATTEMPTS:
             BackfillJob.objects.filter(id=job_id, status=BackfillJob.Status.RUNNING).update(
-                status=BackfillJob.Status.FAILED, finished_at=timezone.now()
+                status=BackfillJob.Status.FAILED, finished_at=timezone.now(), updated_at=timezone.now()
             )
             job.refresh_from_db()
             ledger.settle_repair(job)
@@ -44,7 +44,7 @@ def run_backfill(job_id):
             return f"backfill #{job_id} failed"
         countdown = settings.KIRBY_BACKFILL_RETRY_SECONDS * 2 ** (job.attempts - 1)
         BackfillJob.objects.filter(id=job_id, status=BackfillJob.Status.RUNNING).update(
-            status=BackfillJob.Status.QUEUED
+            status=BackfillJob.Status.QUEUED, updated_at=timezone.now()
         )
         log.warning("backfill #%s attempt %s failed (%s); retrying in %s s", job_id, job.attempts, error, countdown)
         jobs.dispatch(job_id, countdown=countdown)
