@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.backfill.models import BackfillJob
+from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.markets.models import Starlisting, TradingPair
 
 
@@ -63,8 +64,6 @@ def default_window(days=None, now=None):
 
 def backfill_new_series(starlisting_ids=(), trading_pair_ids=(), source=BackfillJob.Source.NEW_SERIES):
     """Queue the history of new starlistings (candles) and new perpetual pairs (funding)."""
-    from apps.collectors.exchanges import EXCHANGES, get_adapter
-
     start, end = default_window()
     jobs = []
     for starlisting in Starlisting.objects.filter(id__in=starlisting_ids, active=True).select_related(

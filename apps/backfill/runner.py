@@ -34,12 +34,6 @@ class TooManyRateLimits(Exception):
     pass
 
 
-def _rate_limited_errors():
-    from apps.collectors.exchanges import EXCHANGES, get_adapter
-
-    return tuple(get_adapter(name).history.RateLimited for name in EXCHANGES)
-
-
 def lease_name(job_id):
     return f"backfill/{job_id}"
 
@@ -85,14 +79,14 @@ class _Run:
         self.source = SOURCES[job.data_type](self.series, self.budget, final_before, job.database)
 
     def run(self):
-        job, limit_errors = self.job, _rate_limited_errors()
+        job, rate_limited = self.job, self.source.adapter.history.RateLimited
         end_ms, in_a_row = to_ms(job.end_time), 0
         while True:
             cursor = to_ms(job.checkpoint or job.start_time)
             try:
                 self._pages(cursor, end_ms)
                 break
-            except limit_errors:
+            except rate_limited:
                 in_a_row += 1
                 BackfillJob.objects.filter(id=job.id).update(rate_limited=F("rate_limited") + 1)
                 job.rate_limited += 1
