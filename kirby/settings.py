@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.collectors",
     "apps.streaming",
     "apps.operations",
+    "apps.backfill",
 ]
 
 MIDDLEWARE = [
@@ -134,7 +135,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
     },
 }
-CELERY_TASK_ROUTES = {"apps.collectors.tasks.run_stream": {"queue": "collectors"}}
+CELERY_BEAT_SCHEDULE |= {
+    "supervise-backfills": {
+        "task": "apps.backfill.tasks.supervise_backfills",
+        "schedule": env_float("KIRBY_BACKFILL_SUPERVISE_SECONDS", 15.0, minimum=0.5),
+    },
+    "find-gaps": {
+        "task": "apps.backfill.tasks.find_gaps",
+        "schedule": env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
+    },
+}
+CELERY_TASK_ROUTES = {
+    "apps.collectors.tasks.run_stream": {"queue": "collectors"},
+    "apps.backfill.tasks.run_backfill": {"queue": "backfill"},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -258,6 +272,33 @@ KIRBY_USAGE_RETENTION_DAYS = env_int("KIRBY_USAGE_RETENTION_DAYS", 90, minimum=1
 # The request header holding the client's address behind a proxy (e.g. X-Real-IP); empty: the socket peer.
 KIRBY_CLIENT_IP_HEADER = env_str("KIRBY_CLIENT_IP_HEADER", "")
 RATELIMIT_USE_CACHE = "ratelimit"
+
+# Backfills and the gap ledger (apps/backfill).
+# Depth of the history fetched for new starlistings / pairs and by admin actions, in days.
+KIRBY_BACKFILL_DAYS = env_int("KIRBY_BACKFILL_DAYS", 365, minimum=1)
+KIRBY_BACKFILL_NEW_SERIES = env_bool("KIRBY_BACKFILL_NEW_SERIES", True)
+# Failed runs are retried after KIRBY_BACKFILL_RETRY_SECONDS x 2^(attempt-1), up to this many runs.
+KIRBY_BACKFILL_MAX_ATTEMPTS = env_int("KIRBY_BACKFILL_MAX_ATTEMPTS", 5, minimum=1)
+KIRBY_BACKFILL_RETRY_SECONDS = env_float("KIRBY_BACKFILL_RETRY_SECONDS", 10.0, minimum=0.0)
+KIRBY_BACKFILL_MAX_429_IN_A_ROW = env_int("KIRBY_BACKFILL_MAX_429_IN_A_ROW", 30, minimum=1)
+# A running job's lease lapses this long after its worker dies; queued jobs this old are re-sent.
+KIRBY_BACKFILL_LEASE_SECONDS = env_float("KIRBY_BACKFILL_LEASE_SECONDS", 30.0, minimum=1.0)
+KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600.0, minimum=1.0)
+# Shared REST budget per exchange (request weight per minute; Hyperliquid allows 1200 per IP),
+# of which BURST_SECONDS' worth may be spent at once.
+KIRBY_REST_WEIGHT_PER_MINUTE = {"hyperliquid": env_int("KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE", 600, minimum=1)}
+# After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
+KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)
+KIRBY_REST_429_PAUSE_SECONDS = env_float("KIRBY_REST_429_PAUSE_SECONDS", 5.0, minimum=0.0)
+KIRBY_REST_RECOVERY_SECONDS = env_float("KIRBY_REST_RECOVERY_SECONDS", 60.0, minimum=0.1)
+# Gap scan: how far back, how long a slot must have ended before it counts as missing,
+# open-interest periods without a row that make a gap, repair attempts before giving up.
+KIRBY_GAP_LOOKBACK_HOURS = env_float("KIRBY_GAP_LOOKBACK_HOURS", 48.0, minimum=0.01)
+KIRBY_GAP_SETTLE_SECONDS = env_float("KIRBY_GAP_SETTLE_SECONDS", 120.0, minimum=0.0)
+KIRBY_GAP_OI_SLACK_PERIODS = env_int("KIRBY_GAP_OI_SLACK_PERIODS", 3, minimum=1)
+KIRBY_GAP_REPAIR_ATTEMPTS = env_int("KIRBY_GAP_REPAIR_ATTEMPTS", 3, minimum=1)
+# /health reports each starlisting's completeness over this many hours.
+KIRBY_COMPLETENESS_WINDOW_HOURS = env_float("KIRBY_COMPLETENESS_WINDOW_HOURS", 24.0, minimum=0.01)
 
 LOGGING = {
     "version": 1,

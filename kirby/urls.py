@@ -24,6 +24,7 @@ urlpatterns = [
     re_path(r"^admin/", admin.site.urls),
     re_path(r"", include("apps.markets.api.urls")),
     re_path(r"", include("apps.marketdata.api.urls")),
+    re_path(r"", include("apps.backfill.api.urls")),
     # Unknown paths answer JSON even with DEBUG on (Django would render HTML).
     re_path(r"", mark(not_found, PUBLIC)),
 ]

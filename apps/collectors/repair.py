@@ -8,16 +8,24 @@ have not pushed a few seconds after a connect (quiet markets) are read back
 too, so a candle left open by a dead connection still gets closed. The start
 of the hole after a reconnect is the series' last closed candle in the
 database, which also closes a candle left open when the previous connection
-(or worker) died. Holes longer than a few history pages are left to the
-backfill and the gap ledger.
+(or worker) died. The window is recorded in the gap ledger first; the
+candles read back are stored directly (not through the stream's batcher) so
+the ledger can say "repaired" only once they are committed. Holes longer
+than a few history pages become backfill jobs (queue ``backfill``). REST
+calls are paid from the exchange's shared budget.
 """
 
 import logging
 
 from django.db.models import Max, Min, Q
 
+from apps.backfill import ledger
+from apps.backfill.budget import Budget
+from apps.backfill.models import Gap
+from apps.backfill.series import candle_series
 from apps.collectors.records import candle_records, from_ms
 from apps.marketdata.models import Candle
+from apps.marketdata.writer import write_candles
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +33,8 @@ MAX_PAGES = 2
 FAR_AHEAD_MS = 30 * 86_400_000
 
 
-def missed_candles(adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms):
-    """Closed candle records of one series from ``start_ms`` on.
+def repair_missed(adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms):
+    """Read back and store the closed candles of one series from ``start_ms`` on; return how many.
 
     With ``before_ms`` (the open time of a live push) every candle before it
     is final. Without it (a series that has not pushed since the connect),
@@ -41,21 +49,34 @@ def missed_candles(adapter, coin, interval, starlisting_ids, start_ms, before_ms
             return []
     end_ms = before_ms if before_ms is not None else now_ms + FAR_AHEAD_MS
     if start_ms >= end_ms:
-        return []
-    candles = []
+        return 0
+    gaps = []
+    if before_ms is not None:  # a known window: into the ledger before anything is fetched
+        for starlisting_id in starlisting_ids:
+            gaps += ledger.record_gap(candle_series(starlisting_id), start_ms, before_ms, Gap.Reason.DOWNTIME)
+    candles, complete = [], False
     try:
-        for number, page in enumerate(adapter.history.candle_pages(coin, interval, start_ms, end_ms), start=1):
+        pages = adapter.history.candle_pages(coin, interval, start_ms, end_ms, budget=Budget(adapter.name))
+        for number, page in enumerate(pages, start=1):
             candles.extend(page)
             if number >= MAX_PAGES:
                 break
-    except Exception as error:  # the live stream goes on; the hole stays for the backfill
+        else:
+            complete = True
+    except Exception as error:  # the live stream goes on; the hole goes to a backfill job
         log.warning("repairing %s %s %s from %s failed: %s", adapter.name, coin, interval, start_ms, error)
     records = []
     for position, candle in enumerate(candles):
         final = before_ms is not None or position < len(candles) - 1 or now_ms > candle.close_ms
         if final:
             records.extend(candle_records(candle._replace(closed=True), starlisting_ids))
-    return records
+    write_candles(records)
+    if complete:
+        for gap in gaps:
+            ledger.mark_repaired(gap)
+    else:
+        ledger.queue_repairs(gaps)
+    return len(records)
 
 
 def _after_last_final(starlisting_ids, before_ms):

@@ -20,7 +20,7 @@ from apps.collectors.candles import CandleCloser
 from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
 from apps.collectors.plan import plan_for
 from apps.collectors.records import candle_records, context_records
-from apps.collectors.repair import missed_candles
+from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_status import StreamStatus
 
@@ -127,7 +127,7 @@ class Stream:
             self._last_close[key] = update.close_ms
 
     async def _repair_loop(self):
-        repair = sync_to_async(missed_candles, thread_sensitive=False)
+        repair = sync_to_async(repair_missed, thread_sensitive=False)
         quiet_check_at = time.monotonic() + QUIET_SERIES_REPAIR_SECONDS
         while True:
             try:
@@ -142,7 +142,10 @@ class Stream:
             starlisting_ids = self.plan.candles.get((coin, interval)) if self.plan else None
             if starlisting_ids:
                 now_ms = int(time.time() * 1000)
-                self._store(await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms))
+                try:
+                    await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms)
+                except Exception:  # the database is away: the periodic gap scan finds the hole later
+                    log.exception("stream %s: repairing %s %s failed", self.name, coin, interval)
 
     async def _apply(self, ws, plan, subscribed):
         protocol = self.adapter.protocol

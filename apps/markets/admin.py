@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
+from apps.backfill.admin import backfill_candles, backfill_funding
 from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
-from apps.markets.signals import reference_data_changed
+from apps.markets.signals import reference_data_changed, series_created
 
 
 @admin.action(description="Activate selected")
@@ -21,6 +22,22 @@ def deactivate(modeladmin, request, queryset):
 class ActivatableAdmin(admin.ModelAdmin):
     actions = [activate, deactivate]
     list_filter = ["active"]
+
+
+class SeriesAdmin(ActivatableAdmin):
+    """Starlistings and trading pairs added here get their history backfilled (``series_created``)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            key = "starlisting_ids" if isinstance(obj, Starlisting) else "trading_pair_ids"
+            series_created.send(sender=type(obj), **{key: [obj.id]})
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        added = [o.id for formset in formsets for o in formset.new_objects if isinstance(o, Starlisting)]
+        if added:
+            series_created.send(sender=Starlisting, starlisting_ids=added)
 
 
 @admin.register(Exchange)
@@ -61,16 +78,17 @@ class StarlistingInline(admin.TabularInline):
 
 
 @admin.register(TradingPair)
-class TradingPairAdmin(ActivatableAdmin):
+class TradingPairAdmin(SeriesAdmin):
     list_display = ["id", "exchange", "coin", "quote", "market_type", "active"]
     list_filter = ["active", "exchange", "market_type", "quote"]
     search_fields = ["coin__symbol", "coin__name", "quote__symbol", "exchange__name"]
     list_select_related = ["exchange", "coin", "quote", "market_type"]
     inlines = [StarlistingInline]
+    actions = [*ActivatableAdmin.actions, backfill_funding]
 
 
 @admin.register(Starlisting)
-class StarlistingAdmin(ActivatableAdmin):
+class StarlistingAdmin(SeriesAdmin):
     list_display = ["id", "__str__", "interval", "active", "created_at"]
     list_filter = ["active", "trading_pair__exchange", "trading_pair__market_type", "interval"]
     search_fields = ["trading_pair__coin__symbol", "trading_pair__quote__symbol", "trading_pair__exchange__name"]
@@ -82,3 +100,4 @@ class StarlistingAdmin(ActivatableAdmin):
         "interval",
     ]
     autocomplete_fields = ["trading_pair"]
+    actions = [*ActivatableAdmin.actions, backfill_candles]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
-from apps.markets.signals import reference_data_changed
+from apps.markets.signals import reference_data_changed, series_created
 
 
 class _DryRun(Exception):
@@ -19,32 +19,39 @@ class _DryRun(Exception):
 
 
 def sync_config(config, *, prune=False, dry_run=False, using="default"):
-    changes = _sync(config, prune=prune, dry_run=dry_run, using=using)
+    changes, created = _sync(config, prune=prune, dry_run=dry_run, using=using)
     if changes and not dry_run:
         reference_data_changed.send(sender=Starlisting)
+        if using == "default" and (created[Starlisting] or created[TradingPair]):
+            series_created.send(
+                sender=Starlisting, starlisting_ids=created[Starlisting], trading_pair_ids=created[TradingPair]
+            )
     return changes
 
 
 def _sync(config, *, prune, dry_run, using):
-    """Return the changes made (or that would be made, with ``dry_run``) as (verb, description) pairs.
+    """Return the changes made (or that would be made, with ``dry_run``) as (verb, description) pairs,
+    and the ids of the starlistings and trading pairs created.
 
     Verbs: create, update, deactivate.
     """
     changes = []
+    sync = _Sync(changes, using)
     try:
         with transaction.atomic(using=using):
-            _Sync(changes, using).apply(config, prune)
+            sync.apply(config, prune)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
-    return changes
+    return changes, sync.created
 
 
 class _Sync:
     def __init__(self, changes, using):
         self.changes = changes
         self.using = using
+        self.created = {Starlisting: [], TradingPair: []}
 
     def upsert(self, model, label, identity, values):
         """Find by ``identity`` (field lookups), create with identity + values, or update differing values."""
@@ -52,7 +59,10 @@ class _Sync:
         obj = manager.filter(**identity).first()
         if obj is None:
             self.changes.append(("create", label))
-            return manager.create(**identity, **values)
+            obj = manager.create(**identity, **values)
+            if model in self.created:
+                self.created[model].append(obj.id)
+            return obj
         differing = {name: value for name, value in values.items() if getattr(obj, name) != value}
         if differing:
             for name, value in differing.items():

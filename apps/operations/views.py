@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 import kirby
+from apps.backfill.completeness import report as completeness_report
 from apps.collectors.status import stream_statuses
 from apps.marketdata.api.render import JsonView, iso, json_response
 from apps.operations.checks import run_checks
@@ -70,6 +71,10 @@ class HealthView(ProbeView):
                     "timestamp": serializers.DateTimeField(),
                     "database": serializers.CharField(),
                     "collectors": serializers.DictField(),
+                    "completeness": serializers.DictField(
+                        help_text="Per active starlisting path: expected and present closed candles in a window"
+                        " (KIRBY_COMPLETENESS_WINDOW_HOURS) and their ratio"
+                    ),
                 },
             )
         },
@@ -81,11 +86,18 @@ class HealthView(ProbeView):
         except Exception as error:  # Redis down must not turn /health into a 500
             collectors = {"error": f"{type(error).__name__}: {error}"}
         healthy = database == "ok"
+        completeness = {}
+        if healthy:
+            try:
+                completeness = completeness_report()
+            except Exception as error:  # a slow or failing count must not turn /health into a 500
+                completeness = {"error": f"{type(error).__name__}: {error}"}
         body = {
             "status": "healthy" if healthy else "unhealthy",
             "timestamp": iso(datetime.now(UTC).replace(microsecond=0)),
             "database": "connected" if healthy else database,
             "collectors": collectors,
+            "completeness": completeness,
         }
         return json_response(body, status=200 if healthy else 503)
 

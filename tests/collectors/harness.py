@@ -58,7 +58,8 @@ class Processes:
         self.env = {
             **os.environ,
             **FAST,
-            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,  # the same Redis and database as this process
+            # The same Redis and database as this process (SETTINGS_MODULE is None under override_settings).
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE or os.environ["DJANGO_SETTINGS_MODULE"],
             "DEBUG": "true",
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",  # noqa: E501
@@ -78,9 +79,9 @@ class Processes:
         self.processes.append(process)
         return process
 
-    def worker(self, name="w1"):
+    def worker(self, name="w1", queues="collectors,default"):
         return self._start(
-            "worker", "-Q", "collectors,default", "--pool", "threads", "--concurrency", "4", "-n", f"{name}@%h",
+            "worker", "-Q", queues, "--pool", "threads", "--concurrency", "4", "-n", f"{name}@%h",
             "--without-gossip", "--without-mingle", "--loglevel", "INFO", name=name,
         )  # fmt: skip
 

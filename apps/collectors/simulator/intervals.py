@@ -2,10 +2,11 @@
 
 Every interval except ``1M`` is a fixed length aligned to the Unix epoch (so ``1w`` candles open on
 Thursdays, like epoch weeks); ``1M`` follows UTC calendar months. Keeping this in one place lets the
-market, the WebSocket pushers and the REST pager agree on every boundary.
+market, the WebSocket pushers and the REST pager agree on every boundary. The arithmetic itself is
+Kirby's (``apps.markets.intervals``); this module adds Hyperliquid's interval set (no ``6h``).
 """
 
-from datetime import UTC, datetime, timedelta
+from apps.markets import intervals as kirby_intervals
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -29,9 +30,6 @@ FIXED = {
 MONTH = "1M"
 INTERVALS = (*FIXED, MONTH)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
 
 def is_interval(name) -> bool:
     return isinstance(name, str) and name in INTERVALS
@@ -42,30 +40,16 @@ def _require(interval: str) -> None:
         raise ValueError(f"Unknown interval {interval!r}; expected one of {' '.join(INTERVALS)}")
 
 
-def _month_index(t_ms: int) -> int:
-    moment = _EPOCH + t_ms * _MS
-    return moment.year * 12 + moment.month - 1
-
-
-def _month_start(index: int) -> int:
-    year, month = divmod(index, 12)
-    return (datetime(year, month + 1, 1, tzinfo=UTC) - _EPOCH) // _MS
-
-
 def floor(interval: str, t_ms: int) -> int:
     """Open time of the candle of ``interval`` that contains ``t_ms``."""
     _require(interval)
-    if interval == MONTH:
-        return _month_start(_month_index(t_ms))
-    return t_ms - t_ms % FIXED[interval]
+    return kirby_intervals.floor(interval, t_ms)
 
 
 def shift(interval: str, open_ms: int, count: int) -> int:
     """Open time ``count`` candles after (negative: before) the candle opening at ``open_ms``."""
     _require(interval)
-    if interval == MONTH:
-        return _month_start(_month_index(open_ms) + count)
-    return open_ms + count * FIXED[interval]
+    return kirby_intervals.shift(interval, open_ms, count)
 
 
 def next_start(interval: str, open_ms: int) -> int:

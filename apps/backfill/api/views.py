@@ -1,0 +1,214 @@
+"""Backfill jobs (management: ``access = "admin"``) and the gap ledger (data: ``access = "read"``) over REST."""
+
+from datetime import UTC, datetime
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+
+from apps.backfill import jobs
+from apps.backfill.api.serialize import RELATED, GapSchema, JobSchema, gap_json, job_json
+from apps.backfill.models import BackfillJob, DataType, Gap
+from apps.marketdata.api.errors import InvalidParameters, NotFound
+from apps.marketdata.api.params import QueryParams, parse_time
+from apps.marketdata.api.render import JsonView, json_response
+from apps.marketdata.api.schema import ErrorSerializer
+
+MAX_DAYS = 3650
+_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer}
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+
+
+def _choice(params, name, choices):
+    value = params.query.get(name)
+    if value is not None and value not in choices:
+        params.errors.append(("query", name, f"must be one of {', '.join(choices)}"))
+        return None
+    return value
+
+
+def _job_id(raw):
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise InvalidParameters([("path", "job_id", "must be a positive integer")])
+    job = BackfillJob.objects.select_related(*RELATED).filter(id=raw).first()
+    if job is None:
+        raise NotFound(f"Backfill job {raw} not found")
+    return job
+
+
+def _window(body, errors):
+    """[start, end) from start_time/end_time, or the last ``days`` days (default KIRBY_BACKFILL_DAYS)."""
+    times = {}
+    for name in ("start_time", "end_time"):
+        raw = body.get(name)
+        if raw is not None:
+            try:
+                times[name] = parse_time(str(raw))
+            except ValueError as error:
+                errors.append(("body", name, str(error)))
+    days = body.get("days")
+    if days is not None:
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+            errors.append(("body", "days", f"must be an integer between 1 and {MAX_DAYS}"))
+        elif "start_time" in times:
+            errors.append(("body", "days", "give either days or start_time, not both"))
+    end = times.get("end_time") or datetime.now(UTC)
+    if "start_time" in times:
+        start = times["start_time"]
+    else:
+        start = jobs.default_window(days if isinstance(days, int) else None, now=end)[0]
+    if start >= end and not errors:
+        errors.append(("body", "end_time", "must be after start_time (the window is [start_time, end_time))"))
+    return start, end
+
+
+class BackfillListView(JsonView):
+    access = "admin"
+
+    @extend_schema(
+        operation_id="backfills",
+        summary="Backfill jobs, newest first",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=BackfillJob.Status.values),
+            OpenApiParameter("data_type", OpenApiTypes.STR, enum=["candles", "funding"]),
+            OpenApiParameter("exchange", OpenApiTypes.STR),
+            OpenApiParameter("coin", OpenApiTypes.STR),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+        ],
+        responses={
+            200: inline_serializer("BackfillJobs", {"jobs": JobSchema, "count": serializers.IntegerField()}),
+            400: ErrorSerializer,
+        },  # fmt: skip
+    )
+    def get(self, request):
+        params = QueryParams(request)
+        status = _choice(params, "status", BackfillJob.Status.values)
+        data_type = _choice(params, "data_type", ["candles", "funding"])
+        limit = params.integer("limit", 100, 1, 1000)
+        params.raise_if_invalid()
+        queryset = BackfillJob.objects.select_related(*RELATED).order_by("-id")
+        if status:
+            queryset = queryset.filter(status=status)
+        if data_type:
+            queryset = queryset.filter(data_type=data_type)
+        if exchange := request.GET.get("exchange"):
+            queryset = queryset.filter(trading_pair__exchange__name__iexact=exchange)
+        if coin := request.GET.get("coin"):
+            queryset = queryset.filter(trading_pair__coin__symbol__iexact=coin)
+        items = [job_json(job) for job in queryset[:limit]]
+        return json_response({"jobs": items, "count": len(items)})
+
+    @extend_schema(
+        operation_id="backfill_create",
+        summary="Start a backfill job",
+        description=(
+            "Body: data_type (candles | funding, default candles), exchange, coin, quote, market_type, interval"
+            " (candles), and start_time / end_time (half-open, end defaults to now) or days."
+        ),
+        request=inline_serializer(
+            "BackfillRequest",
+            {
+                "data_type": serializers.CharField(help_text="candles | funding", required=False),
+                "exchange": serializers.CharField(),
+                "coin": serializers.CharField(),
+                "quote": serializers.CharField(),
+                "market_type": serializers.CharField(),
+                "interval": serializers.CharField(required=False),
+                "start_time": serializers.CharField(required=False),
+                "end_time": serializers.CharField(required=False),
+                "days": serializers.IntegerField(required=False),
+            },
+        ),  # fmt: skip
+        responses={201: JobSchema, 400: ErrorSerializer},
+    )
+    def post(self, request):
+        body = request.data
+        if not isinstance(body, dict):
+            raise InvalidParameters([("body", "body", "must be a JSON object")])
+        errors = []
+        data_type = body.get("data_type", DataType.CANDLES)
+        if data_type not in ("candles", "funding"):
+            errors.append(("body", "data_type", "must be candles or funding"))
+        start, end = _window(body, errors)
+        if errors:
+            raise InvalidParameters(errors)
+        try:
+            pair = jobs.find_pair(*(body.get(name) for name in ("exchange", "coin", "quote", "market_type")))
+            starlisting = jobs.find_starlisting(pair, body.get("interval")) if data_type == "candles" else None
+        except jobs.Invalid as error:
+            raise InvalidParameters([("body", error.field, str(error).split(": ", 1)[1])]) from None
+        job = jobs.create_job(
+            data_type, starlisting_id=starlisting and starlisting.id, trading_pair_id=pair.id,
+            start=start, end=end, source=BackfillJob.Source.API,
+        )  # fmt: skip
+        job = BackfillJob.objects.select_related(*RELATED).get(id=job.id)
+        return json_response(job_json(job), status=201)
+
+
+class BackfillDetailView(JsonView):
+    access = "admin"
+
+    @extend_schema(operation_id="backfill", summary="One backfill job", responses={200: JobSchema, **_ERRORS})
+    def get(self, request, job_id):
+        return json_response(job_json(_job_id(job_id)))
+
+    @extend_schema(
+        operation_id="backfill_cancel",
+        summary="Cancel a queued or running job (a running one stops after its current page)",
+        responses={200: JobSchema, 409: ErrorSerializer, **_ERRORS},
+    )
+    def delete(self, request, job_id):
+        job = _job_id(job_id)
+        if not jobs.cancel(job):
+            raise Conflict(f"Backfill job {job.id} has already {job.status}; nothing to cancel")
+        job.refresh_from_db()
+        return json_response(job_json(job))
+
+
+class GapListView(JsonView):
+    access = "read"
+
+    @extend_schema(
+        operation_id="gaps",
+        summary="The gap ledger: missing ranges, newest first",
+        parameters=[
+            OpenApiParameter("exchange", OpenApiTypes.STR),
+            OpenApiParameter("coin", OpenApiTypes.STR),
+            OpenApiParameter("interval", OpenApiTypes.STR),
+            OpenApiParameter("data_type", OpenApiTypes.STR, enum=DataType.values),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Gap.Status.values),
+            OpenApiParameter("start_time", OpenApiTypes.STR, description="Gaps ending after this"),
+            OpenApiParameter("end_time", OpenApiTypes.STR, description="Gaps starting before this"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..5000, default 1000"),
+        ],
+        responses={
+            200: inline_serializer("Gaps", {"gaps": GapSchema, "count": serializers.IntegerField()}),
+            400: ErrorSerializer,
+        },  # fmt: skip
+    )
+    def get(self, request):
+        params = QueryParams(request)
+        data_type = _choice(params, "data_type", DataType.values)
+        status = _choice(params, "status", Gap.Status.values)
+        window = params.window()
+        params.raise_if_invalid()
+        queryset = Gap.objects.select_related(*RELATED).order_by("-start_time", "-id")
+        if exchange := request.GET.get("exchange"):
+            queryset = queryset.filter(trading_pair__exchange__name__iexact=exchange)
+        if coin := request.GET.get("coin"):
+            queryset = queryset.filter(trading_pair__coin__symbol__iexact=coin)
+        if interval := request.GET.get("interval"):
+            queryset = queryset.filter(starlisting__interval__name=interval)
+        if data_type:
+            queryset = queryset.filter(data_type=data_type)
+        if status:
+            queryset = queryset.filter(status=status)
+        if window.start:
+            queryset = queryset.filter(end_time__gt=window.start)
+        if window.end:
+            queryset = queryset.filter(start_time__lt=window.end)
+        items = [gap_json(gap) for gap in queryset[: window.limit]]
+        return json_response({"gaps": items, "count": len(items)})

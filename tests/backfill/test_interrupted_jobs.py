@@ -1,0 +1,89 @@
+"""Interrupted jobs: cancelled through the API, or cut short by a killed worker and resumed elsewhere."""
+
+import signal
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from apps.backfill.jobs import create_job
+from apps.backfill.models import BackfillJob
+from apps.backfill.runner import run_job
+from apps.collectors.lease import holder
+from lib.redis import client as redis_client
+from tests.backfill.conftest import FROZEN, MINUTE, START, at, stored, truth
+from tests.collectors.harness import Processes, start_simulator, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+END = START - START % MINUTE - 60 * MINUTE
+SLOW_BUDGET = {"KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE": "2400", "KIRBY_REST_BURST_SECONDS": "0"}  # 2 pages/s
+
+
+def test_a_cancelled_job_stops_after_its_current_page(world_committed, exchange, settings, client):
+    world = world_committed
+    exchange(page_limit=20)
+    settings.KIRBY_REST_WEIGHT_PER_MINUTE = {"hyperliquid": 2400}
+    settings.KIRBY_REST_BURST_SECONDS = 0
+    job = create_job("candles", starlisting_id=world.btc_1m.id, start=at(END - 400 * MINUTE), end=at(END),
+                     source="api", queue=False)  # fmt: skip
+
+    def run():
+        try:
+            run_job(job.id)
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    wait_for(lambda: BackfillJob.objects.get(id=job.id).pages >= 2, 15, "two pages stored")
+    response = client.delete(f"/backfills/{job.id}")
+    runner.join(15)
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert not runner.is_alive()
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.checkpoint < job.end_time and 0 < job.progress < 1
+    assert stored(world.btc_1m) == truth("BTC", "1m", END - 400 * MINUTE, int(job.checkpoint.timestamp() * 1000))
+    assert client.delete(f"/backfills/{job.id}").status_code == 409
+
+
+@pytest.fixture
+def frozen_exchange():
+    handle = start_simulator(**{**FROZEN, "page_limit": 20})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def processes(frozen_exchange, tmp_path):
+    redis_client().flushdb()
+    running = Processes(frozen_exchange, tmp_path)
+    running.env.update(SLOW_BUDGET, KIRBY_BACKFILL_LEASE_SECONDS="2", KIRBY_BACKFILL_SUPERVISE_SECONDS="1")
+    yield running
+    running.stop_all()
+
+
+def test_a_job_cut_short_by_a_killed_worker_resumes_from_its_checkpoint_without_duplicates(world_committed, processes):
+    world = world_committed
+    first = processes.worker("w1", queues="backfill")
+    job = create_job("candles", starlisting_id=world.btc_1m.id, start=at(END - 400 * MINUTE), end=at(END),
+                     source="api")  # fmt: skip
+    wait_for(lambda: BackfillJob.objects.get(id=job.id).pages >= 4, 30, "a few pages stored", 0.05)
+
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    job.refresh_from_db()
+    assert job.status == "running" and 0 < job.progress < 1
+    killed_at = time.monotonic()
+    processes.worker("w2", queues="backfill,default")
+    processes.beat()
+    wait_for(lambda: BackfillJob.objects.get(id=job.id).status == "succeeded", 60, "the job to finish elsewhere")
+
+    job.refresh_from_db()
+    expected = truth("BTC", "1m", END - 400 * MINUTE, END)
+    assert stored(world.btc_1m) == expected
+    assert job.attempts == 2 and job.rows_written == len(expected)
+    assert holder(f"backfill/{job.id}") is None
+    assert time.monotonic() - killed_at < 30, processes.logs()
