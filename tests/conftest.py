@@ -59,6 +59,12 @@ def client(api_key):
 
 
 @pytest.fixture
+def admin_api(db):
+    """A test client that sends a key with the admin scope (management endpoints)."""
+    return keyed_client(make_key("operator", scopes=["read", "admin"]))
+
+
+@pytest.fixture
 def anonymous():
     return Client()
 

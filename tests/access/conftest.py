@@ -7,8 +7,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.access import keys
-from apps.access.models import ADMIN, READ
-from tests.conftest import keyed_client
 
 CANDLES = "/candles/hyperliquid/BTC/USD/perps/1m"
 
@@ -16,16 +14,6 @@ CANDLES = "/candles/hyperliquid/BTC/USD/perps/1m"
 def issue(username="alice", **options):
     user, _ = get_user_model().objects.get_or_create(username=username)
     return keys.issue(user, options.pop("name", "bot"), **options)
-
-
-@pytest.fixture
-def admin_key(db):
-    return issue("root", scopes=[READ, ADMIN])[1]
-
-
-@pytest.fixture
-def admin(admin_key):
-    return keyed_client(admin_key)
 
 
 @pytest.fixture

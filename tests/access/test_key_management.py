@@ -12,55 +12,55 @@ def post(client, path, body=None):
     return client.post(path, body if body is not None else {}, content_type="application/json")
 
 
-def new_user(admin, username="carol"):
-    response = post(admin, "/admin/users", {"username": username, "email": f"{username}@example.com"})
+def new_user(admin_api, username="carol"):
+    response = post(admin_api, "/admin/users", {"username": username, "email": f"{username}@example.com"})
     assert response.status_code == 201, response.content
     return response.json()
 
 
-def new_key(admin, user_id, **body):
-    response = post(admin, f"/admin/users/{user_id}/keys", {"name": "research", **body})
+def new_key(admin_api, user_id, **body):
+    response = post(admin_api, f"/admin/users/{user_id}/keys", {"name": "research", **body})
     assert response.status_code == 201, response.content
     return response.json()
 
 
-def test_an_admin_creates_a_user_and_lists_and_reads_them(admin, world):
-    carol = new_user(admin)
+def test_an_admin_creates_a_user_and_lists_and_reads_them(admin_api, world):
+    carol = new_user(admin_api)
     assert carol["username"] == "carol" and carol["is_active"] and carol["api_key_count"] == 0
 
-    listed = admin.get("/admin/users").json()
+    listed = admin_api.get("/admin/users").json()
     assert carol in listed["users"] and listed["total_count"] == len(listed["users"])
-    assert admin.get(f"/admin/users/{carol['id']}/").json() == {**carol, "api_keys": []}
+    assert admin_api.get(f"/admin/users/{carol['id']}/").json() == {**carol, "api_keys": []}
 
 
-def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(admin, world):
-    carol = new_user(admin)
-    created = new_key(admin, carol["id"], rate_limit=250, expires_in_days=30)
+def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(admin_api, world):
+    carol = new_user(admin_api)
+    created = new_key(admin_api, carol["id"], rate_limit=250, expires_in_days=30)
 
     secret = created["key"]
     assert secret.startswith("kb_") and created["prefix"] == secret.split(".")[0]
     assert created["rate_limit"] == 250 and created["scopes"] == ["read"] and created["expires_at"].endswith("Z")
     row = ApiKey.objects.get(id=created["id"])
     assert secret not in (row.hashed_key, row.prefix) and row.hashed_key.startswith("sha512$$")
-    listed = admin.get(f"/admin/users/{carol['id']}/keys").json()
+    listed = admin_api.get(f"/admin/users/{carol['id']}/keys").json()
     assert listed["total_count"] == 1 and "key" not in listed["keys"][0]
     assert keyed_client(secret).get(CANDLES).status_code == 200
 
 
-def test_revoking_a_key_stops_it_at_once(admin, world):
-    created = new_key(admin, new_user(admin)["id"])
+def test_revoking_a_key_stops_it_at_once(admin_api, world):
+    created = new_key(admin_api, new_user(admin_api)["id"])
     client = keyed_client(created["key"])
     assert client.get(CANDLES).status_code == 200
 
-    assert admin.delete(f"/admin/keys/{created['id']}").status_code == 204
+    assert admin_api.delete(f"/admin/keys/{created['id']}").status_code == 204
     assert client.get(CANDLES).json() == {"detail": "API key is inactive"}
-    assert admin.delete(f"/admin/keys/{created['id']}").status_code == 204  # again: still revoked, no error
+    assert admin_api.delete(f"/admin/keys/{created['id']}").status_code == 204  # again: still revoked, no error
 
 
-def test_rotation_gives_a_new_secret_and_revokes_the_old_one(admin, world):
-    old = new_key(admin, new_user(admin)["id"], rate_limit=42, scopes=["read"])
+def test_rotation_gives_a_new_secret_and_revokes_the_old_one(admin_api, world):
+    old = new_key(admin_api, new_user(admin_api)["id"], rate_limit=42, scopes=["read"])
 
-    response = post(admin, f"/admin/keys/{old['id']}/rotate")
+    response = post(admin_api, f"/admin/keys/{old['id']}/rotate")
     assert response.status_code == 201
     new = response.json()
     assert new["key"] != old["key"] and new["rotated_from"] == old["id"]
@@ -69,19 +69,19 @@ def test_rotation_gives_a_new_secret_and_revokes_the_old_one(admin, world):
     )  # fmt: skip
     assert keyed_client(new["key"]).get(CANDLES).status_code == 200
     assert keyed_client(old["key"]).get(CANDLES).status_code == 401
-    again = post(admin, f"/admin/keys/{old['id']}/rotate")
+    again = post(admin_api, f"/admin/keys/{old['id']}/rotate")
     assert again.status_code == 400 and "revoked" in again.json()["detail"]
 
 
-def test_usage_of_each_request_is_recorded_and_summarised(admin, world):
-    created = new_key(admin, new_user(admin)["id"])
+def test_usage_of_each_request_is_recorded_and_summarised(admin_api, world):
+    created = new_key(admin_api, new_user(admin_api)["id"])
     client = keyed_client(created["key"])
     client.get(CANDLES, headers={"User-Agent": "research-bot/1.0"})
     client.get(CANDLES + "?limit=0")
     client.get("/funding/hyperliquid/BTC/USD/perps")
     recorder.flush()
 
-    summary = admin.get(f"/admin/keys/{created['id']}/usage").json()
+    summary = admin_api.get(f"/admin/keys/{created['id']}/usage").json()
     assert summary["requests"] == 3 and summary["errors"] == 1
     assert summary["last_day"] == {"requests": 3, "errors": 1} and summary["last_week"] == {"requests": 3, "errors": 1}
     latest = summary["recent"]
@@ -96,24 +96,24 @@ def test_usage_of_each_request_is_recorded_and_summarised(admin, world):
     assert ApiKey.objects.get(id=created["id"]).last_used_at is not None
 
 
-def test_bad_bodies_are_400s_naming_the_field(admin, world):
-    carol = new_user(admin)
-    response = post(admin, f"/admin/users/{carol['id']}/keys", {"name": "", "rate_limit": 0, "scopes": ["write"]})
+def test_bad_bodies_are_400s_naming_the_field(admin_api, world):
+    carol = new_user(admin_api)
+    response = post(admin_api, f"/admin/users/{carol['id']}/keys", {"name": "", "rate_limit": 0, "scopes": ["write"]})
     assert response.status_code == 400
     fields = {error["loc"][1] for error in response.json()["errors"]}
     assert fields == {"name", "rate_limit", "scopes"}
-    assert post(admin, "/admin/users", {"username": "carol"}).json()["errors"][0]["loc"] == ["body", "username"]
-    assert post(admin, "/admin/users", ["not", "an", "object"]).status_code == 400
-    malformed = admin.post("/admin/users", "{nope", content_type="application/json")
+    assert post(admin_api, "/admin/users", {"username": "carol"}).json()["errors"][0]["loc"] == ["body", "username"]
+    assert post(admin_api, "/admin/users", ["not", "an", "object"]).status_code == 400
+    malformed = admin_api.post("/admin/users", "{nope", content_type="application/json")
     assert malformed.status_code == 400 and "JSON" in malformed.json()["detail"]
 
 
-def test_unknown_and_malformed_ids(admin, world):
-    assert admin.get("/admin/users/999999").json() == {"detail": "User with ID 999999 not found"}
-    assert admin.delete("/admin/keys/999999").status_code == 404
-    assert admin.get("/admin/keys/abc/usage").json()["errors"][0]["loc"] == ["path", "key_id"]
+def test_unknown_and_malformed_ids(admin_api, world):
+    assert admin_api.get("/admin/users/999999").json() == {"detail": "User with ID 999999 not found"}
+    assert admin_api.delete("/admin/keys/999999").status_code == 404
+    assert admin_api.get("/admin/keys/abc/usage").json()["errors"][0]["loc"] == ["path", "key_id"]
 
 
-def test_a_user_made_here_cannot_log_in_to_the_django_admin_without_a_password(admin, world):
-    carol = new_user(admin)
+def test_a_user_made_here_cannot_log_in_to_the_django_admin_without_a_password(admin_api, world):
+    carol = new_user(admin_api)
     assert not get_user_model().objects.get(id=carol["id"]).has_usable_password()

@@ -87,9 +87,9 @@ def test_a_read_key_may_not_manage_keys(world, client):
                    "Admin privileges required")  # fmt: skip
 
 
-def test_an_admin_key_reads_market_data_too(world, admin):
-    assert admin.get(CANDLES).status_code == 200
-    assert admin.get("/admin/users").status_code == 200
+def test_an_admin_key_reads_market_data_too(world, admin_api):
+    assert admin_api.get(CANDLES).status_code == 200
+    assert admin_api.get("/admin/users").status_code == 200
 
 
 DATA = [CANDLES, "/funding/hyperliquid/BTC/USD/perps", "/open-interest/hyperliquid/BTC/USD/perps", "/starlistings"]

@@ -13,7 +13,8 @@ def post(client, body):
     return client.post("/backfills", body, content_type="application/json")
 
 
-def test_a_backfill_is_started_over_rest_and_shows_in_the_list(client, world):
+def test_a_backfill_is_started_over_rest_and_shows_in_the_list(admin_api, world):
+    client = admin_api
     body = {"exchange": "Hyperliquid", "coin": "btc", "quote": "USD", "market_type": "perps", "interval": "1m"}
     response = post(client, {**body, "start_time": "2025-03-01", "end_time": "2025-03-02T00:00:00Z"})
 
@@ -28,7 +29,8 @@ def test_a_backfill_is_started_over_rest_and_shows_in_the_list(client, world):
     assert client.get("/backfills", {"data_type": "funding"}).json()["count"] == 0
 
 
-def test_a_funding_backfill_takes_days(client, world):
+def test_a_funding_backfill_takes_days(admin_api, world):
+    client = admin_api
     response = post(client, {"data_type": "funding", "exchange": "hyperliquid", "coin": "SOL", "quote": "USD",
                              "market_type": "perps", "days": 3})  # fmt: skip
 
@@ -52,7 +54,8 @@ def test_a_funding_backfill_takes_days(client, world):
         ({"exchange": "hyperliquid", "coin": "BTC", "data_type": "trades"}, "data_type"),
     ],
 )  # fmt: skip
-def test_a_bad_backfill_request_is_a_400_naming_the_parameter(client, world, body, name):
+def test_a_bad_backfill_request_is_a_400_naming_the_parameter(admin_api, world, body, name):
+    client = admin_api
     response = post(client, body)
 
     assert response.status_code == 400
@@ -60,14 +63,16 @@ def test_a_bad_backfill_request_is_a_400_naming_the_parameter(client, world, bod
     assert not BackfillJob.objects.exists()
 
 
-def test_malformed_json_and_unknown_ids_are_clear_errors(client, world):
+def test_malformed_json_and_unknown_ids_are_clear_errors(admin_api, world):
+    client = admin_api
     assert client.post("/backfills", "{", content_type="application/json").status_code == 400
     assert client.get("/backfills/99999").status_code == 404
     assert client.get("/backfills/abc").json()["errors"][0]["loc"] == ["path", "job_id"]
     assert client.get("/backfills", {"status": "done"}).status_code == 400
 
 
-def test_deleting_a_queued_job_cancels_it_and_an_ended_one_is_a_conflict(client, world):
+def test_deleting_a_queued_job_cancels_it_and_an_ended_one_is_a_conflict(admin_api, world):
+    client = admin_api
     job_id = post(client, {"exchange": "hyperliquid", "coin": "BTC", "quote": "USD", "market_type": "perps",
                            "interval": "1h", "days": 1}).json()["id"]  # fmt: skip
 
@@ -104,3 +109,8 @@ def test_the_gap_ledger_is_listed_with_filters(client, world):
 def test_management_views_are_marked_admin_and_the_ledger_read():
     assert BackfillListView.access == BackfillDetailView.access == "admin"
     assert GapListView.access == "read"
+
+
+def test_backfills_need_the_admin_scope_and_gaps_the_read_scope(client, world):
+    assert client.get("/backfills").json() == {"detail": "Admin privileges required"}
+    assert client.get("/gaps").status_code == 200

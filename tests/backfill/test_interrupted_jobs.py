@@ -21,7 +21,8 @@ END = START - START % MINUTE - 60 * MINUTE
 SLOW_BUDGET = {"KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE": "2400", "KIRBY_REST_BURST_SECONDS": "0"}  # 2 pages/s
 
 
-def test_a_cancelled_job_stops_after_its_current_page(world_committed, exchange, settings, client):
+def test_a_cancelled_job_stops_after_its_current_page(world_committed, exchange, settings, admin_api):
+    client = admin_api
     world = world_committed
     exchange(page_limit=20)
     settings.KIRBY_REST_WEIGHT_PER_MINUTE = {"hyperliquid": 2400}
