@@ -24,7 +24,9 @@ PLOT_WIDTH, PLOT_HEIGHT = 320, 60
 def sparkline(points, width=PLOT_WIDTH, height=PLOT_HEIGHT):
     """An SVG line of ``[[t, value], ...]`` scaled to the box, with its latest and highest value in words."""
     if len(points) < 2:
-        return mark_safe(f'<svg class="plot" width="{width}" height="{height}" role="img"><text x="4" y="20">no data yet</text></svg>')
+        return mark_safe(
+            f'<svg class="plot" width="{width}" height="{height}" role="img"><text x="4" y="20">no data yet</text></svg>'
+        )
     t0, t1 = points[0][0], points[-1][0]
     top = max(value for _, value in points) or 1
     span = (t1 - t0) or 1
@@ -47,7 +49,11 @@ def freshness_bars(starlistings, width=PLOT_WIDTH):
         rows.append(
             format_html(
                 '<rect class="bar state-{}" x="0" y="{}" width="{:.1f}" height="10"><title>{}: {}</title></rect>',
-                item["state"], index * 14, max(1.0, age / 3 * width), item["name"], item["reason"],
+                item["state"],
+                index * 14,
+                max(1.0, age / 3 * width),
+                item["name"],
+                item["reason"],
             )  # fmt: skip
         )
     height = max(14, len(starlistings) * 14)

@@ -61,4 +61,3 @@ def forget_errors():
     from lib.redis import client
 
     client().delete(KEY)
-

@@ -63,7 +63,11 @@ def judge_freshness(latest, interval_seconds, now, grace):
     if missing == 0:
         return verdict(GREEN, "up to date"), 0, behind
     words = f"no new candle for {duration(behind)} ({missing} interval{'s' if missing > 1 else ''})"
-    return verdict(AMBER if missing == 1 else RED, f"stale: {words}" if missing > 1 else f"late: {words}"), missing, behind
+    return (
+        verdict(AMBER if missing == 1 else RED, f"stale: {words}" if missing > 1 else f"late: {words}"),
+        missing,
+        behind,
+    )
 
 
 def completeness(first, latest, stored, interval_seconds):
@@ -93,7 +97,9 @@ def starlisting_section(now):
         complete = completeness(first, latest, stored, seconds) if seconds <= window.total_seconds() / 2 else None
         open_gaps = None if gaps is None else gaps.get(starlisting.id, 0)
         if judged["state"] == GREEN and complete is not None and complete < 1:
-            judged = verdict(AMBER, f"{(1 - complete) * 100:.1f}% of candles missing in the last {duration(window.total_seconds())}")
+            judged = verdict(
+                AMBER, f"{(1 - complete) * 100:.1f}% of candles missing in the last {duration(window.total_seconds())}"
+            )
         if judged["state"] == GREEN and open_gaps:
             judged = verdict(AMBER, f"{open_gaps} open gap(s)")
         section.append(
