@@ -24,8 +24,10 @@ PLOT_WIDTH, PLOT_HEIGHT = 320, 60
 def sparkline(points, width=PLOT_WIDTH, height=PLOT_HEIGHT):
     """An SVG line of ``[[t, value], ...]`` scaled to the box, with its latest and highest value in words."""
     if len(points) < 2:
-        return mark_safe(
-            f'<svg class="plot" width="{width}" height="{height}" role="img"><text x="4" y="20">no data yet</text></svg>'
+        return format_html(
+            '<svg class="plot" width="{}" height="{}" role="img"><text x="4" y="20">no data yet</text></svg>',
+            width,
+            height,
         )
     t0, t1 = points[0][0], points[-1][0]
     top = max(value for _, value in points) or 1

@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 import kirby
-from apps.operations.status.streams import judged_streams
 from apps.marketdata.api.render import JsonView, iso, json_response
 from apps.operations.checks import run_checks
+from apps.operations.status.streams import judged_streams
 
 
 class PublicView(JsonView):

@@ -78,7 +78,8 @@ def completeness(first, latest, stored, interval_seconds):
 
 
 def starlisting_section(now):
-    """[{id, name, interval, last_candle_time, behind_seconds, missing_intervals, completeness, open_gaps, state, reason}]."""
+    """[{id, name, interval, last_candle_time, behind_seconds, missing_intervals, age_intervals,
+    completeness, open_gaps, state, reason}], by starlisting id."""
     moment = datetime.fromtimestamp(now, UTC)
     grace = settings.KIRBY_STATUS_FRESHNESS_GRACE_SECONDS
     window = timedelta(hours=settings.KIRBY_STATUS_COMPLETENESS_HOURS)
