@@ -82,11 +82,12 @@ def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_c
             value(second, "kirby_records_written_total", exchange="hyperliquid", type=kind) or 0
             for kind in ("candles", "funding", "open_interest")
         )
+        watched = (("kirby_records_written_total", {"type": "candles"}), ("kirby_stream_reconnects_total", {}))
         same = all(
-            value(first, name, exchange="hyperliquid", **labels) == value(second, name, exchange="hyperliquid", **labels)
-            for name, labels in (("kirby_records_written_total", {"type": "candles"}),
-                                 ("kirby_stream_reconnects_total", {}))
-        )  # fmt: skip
+            value(first, name, exchange="hyperliquid", **labels)
+            == value(second, name, exchange="hyperliquid", **labels)
+            for name, labels in watched
+        )
         reconnects = value(second, "kirby_stream_reconnects_total", exchange="hyperliquid")
         return same and written == ingested and reconnects == doc["reconnects"] and (second, doc)
 
