@@ -47,13 +47,13 @@ def freshness_bars(starlistings, width=PLOT_WIDTH):
     """One bar per starlisting: time since its newest candle opened, in intervals (0..3, capped)."""
     rows = []
     for index, item in enumerate(starlistings):
-        age = min(3.0, item.get("age_intervals") or 3.0)
+        age = 3.0 if item.get("age_intervals") is None else min(3.0, item["age_intervals"])
         rows.append(
             format_html(
-                '<rect class="bar state-{}" x="0" y="{}" width="{:.1f}" height="10"><title>{}: {}</title></rect>',
+                '<rect class="bar state-{}" x="0" y="{}" width="{}" height="10"><title>{}: {}</title></rect>',
                 item["state"],
                 index * 14,
-                max(1.0, age / 3 * width),
+                f"{max(1.0, age / 3 * width):.1f}",
                 item["name"],
                 item["reason"],
             )  # fmt: skip

@@ -44,7 +44,7 @@ def test_the_dashboard_sends_anonymous_and_non_staff_users_to_the_admin_login(an
         assert visitor.get("/dashboard/status.json").json() == {"detail": "Staff login required"}
 
 
-def test_staff_see_a_stale_stream_in_red_with_its_reason_without_any_api_key(staff):
+def test_staff_see_a_stale_stream_in_red_with_its_reason_without_any_api_key(staff, world):
     report_stream("hyperliquid/0", {"running": True, "connected": False, "last_error": "quiet for 61.0 s"})
 
     page = staff.get("/dashboard").content.decode()
@@ -55,6 +55,8 @@ def test_staff_see_a_stale_stream_in_red_with_its_reason_without_any_api_key(sta
     assert 'href="/admin/"' in page and 'href="/docs"' in page and 'href="/metrics"' in page
     assert "<noscript>" in page and 'id="refresh-link"' in page
     assert data["streams"]["items"][0]["reason"] == "disconnected: quiet for 61.0 s"
+    # Per-starlisting freshness drawn on the server too (the world's starlistings have no candles: red).
+    assert page.count('<rect class="bar state-red"') == 3
 
 
 def test_metrics_are_public_without_a_token_and_need_it_once_one_is_set(anonymous, settings):
