@@ -62,6 +62,13 @@ BACKFILL_ROWS = Counter("kirby_backfill_rows_total", "Rows stored by backfill jo
 BACKFILL_JOBS = Gauge("kirby_backfill_jobs", "Backfill jobs by state.", ["state"], multiprocess_mode="mostrecent")
 BACKFILL_STATES = ("pending", "running", "done", "failed", "cancelled")
 
+# --- storage -------------------------------------------------------------------------
+DATABASE_SIZE = Gauge(
+    "kirby_database_size_bytes",
+    "Size of Kirby's PostgreSQL database, measured by the status sampler and the status document.",
+    multiprocess_mode="mostrecent",
+)
+
 # --- serving -----------------------------------------------------------------------
 WS_CONNECTIONS = Gauge("kirby_ws_connections", "Open /ws connections in this process.", multiprocess_mode="livesum")
 WS_SENT = Counter("kirby_ws_messages_sent_total", "Messages sent to /ws clients.")

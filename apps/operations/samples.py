@@ -16,6 +16,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from apps.operations.metrics import DATABASE_SIZE
 from lib.redis import client
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ def count_ingested(rows):
 def database_size():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_database_size(current_database())")
-        return cursor.fetchone()[0]
+        size = cursor.fetchone()[0]
+    DATABASE_SIZE.set(size)
+    return size
 
 
 def take_sample(now=None, *, force=False):
