@@ -46,14 +46,19 @@ def _on_worker_init(sender=None, **kwargs):
 
 @worker_ready.connect
 def _on_worker_ready(sender=None, **kwargs):
-    worker = sender.controller if hasattr(sender, "controller") else None
-    hostname = getattr(sender, "hostname", None) or "worker"
-    queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender is not None else []
+    """``sender`` is the worker's consumer."""
+    worker = getattr(sender, "controller", None)
+    hostname = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
+    try:
+        queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values())
+    except AttributeError:
+        queues = []
+    pool = getattr(worker, "pool_cls", None)
     document = {
         "name": hostname,
         "pid": os.getpid(),
         "queues": queues,
-        "pool": getattr(worker, "pool_cls", None).__module__.rsplit(".", 1)[-1] if worker else None,
+        "pool": getattr(pool, "__module__", str(pool)).rsplit(".", 1)[-1] if pool else None,
         "concurrency": getattr(worker, "concurrency", None),
         "started_at": time.time(),
     }
@@ -98,12 +103,11 @@ def _on_publish(sender=None, **kwargs):
         log.warning("cannot record beat's last run: %s", error)
 
 
-def workers(now=None):
+def workers():
     """[worker document], each with ``heartbeat_at``; a worker that stopped reporting has expired."""
     redis = client()
     names = sorted(redis.scan_iter(match=WORKER_PREFIX + "*", count=100))
-    found = [json.loads(raw) for raw in redis.mget(names) if raw] if names else []
-    return found
+    return [json.loads(raw) for raw in redis.mget(names) if raw] if names else []
 
 
 def beat_last_run():

@@ -20,6 +20,7 @@ from apps.access.models import ADMIN, READ
 from apps.collectors.status import stream_statuses
 from apps.marketdata.models import Candle
 from apps.operations.samples import INGESTED_KEY
+from apps.operations.status import build_status
 from lib.redis import client as redis_client
 from tests.collectors.harness import Processes, control, start_simulator, wait_for
 from tests.conftest import make_key
@@ -92,7 +93,16 @@ def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_c
         return same and written == ingested and reconnects == doc["reconnects"] and (second, doc)
 
     samples, doc = wait_for(settled, 20, "metrics that agree with Redis and the stream's report")
+    status = build_status()
     processes.stop_all()
+
+    # The same processes, as the status document sees them.
+    assert [(w["name"].split("@")[0], w["queues"], w["pool"]) for w in status["celery"]["workers"]] == [
+        ("w1", ["collectors", "default"], "thread")
+    ]
+    assert status["celery"]["state"] == "green"
+    assert status["beat"]["state"] == "green" and status["beat"]["last_task"]
+    assert status["streams"]["items"][0]["name"] == "hyperliquid/0"
 
     assert value(samples, "kirby_messages_received_total", exchange="hyperliquid", type="malformed") == 6
     assert value(samples, "kirby_messages_received_total", exchange="hyperliquid", type="candle") > 0

@@ -78,7 +78,10 @@ def backfill_section(now):
 
 
 def database_section(now, history):
-    size = samples.database_size()
+    """Size from the newest sample when it is at most a sampling period old (measuring walks every file)."""
+    newest = history[-1] if history else None
+    fresh = newest is not None and now - newest["t"] <= settings.KIRBY_STATUS_SAMPLE_SECONDS
+    size = newest["db_bytes"] if fresh else samples.database_size()
     day = [sample for sample in history if sample["t"] >= now - DAY]
     growth, window = (size - day[0]["db_bytes"], now - day[0]["t"]) if day else (None, None)
     return {
