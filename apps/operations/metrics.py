@@ -60,7 +60,7 @@ INGEST_LAG = Gauge(
 GAPS_OPEN = Gauge("kirby_gaps_open", "Gaps in stored series not yet filled.", multiprocess_mode="mostrecent")
 BACKFILL_ROWS = Counter("kirby_backfill_rows_total", "Rows stored by backfill jobs.", ["type"])
 BACKFILL_JOBS = Gauge("kirby_backfill_jobs", "Backfill jobs by state.", ["state"], multiprocess_mode="mostrecent")
-BACKFILL_STATES = ("pending", "running", "done", "failed", "cancelled")
+BACKFILL_STATES = ("queued", "running", "succeeded", "failed", "cancelled")  # apps.backfill BackfillJob.Status
 
 # --- storage -------------------------------------------------------------------------
 DATABASE_SIZE = Gauge(

@@ -151,7 +151,7 @@ def test_backfill_is_reported_as_not_connected_until_the_backfill_app_connects_i
     assert backfill["running"] == [{"id": 7, "starlisting": "hyperliquid/BTC/USD/perps/1m", "progress": 0.5}]
     assert (backfill["state"], backfill["reason"]) == ("amber", "2 failed job(s)")
     assert BACKFILL_JOBS.labels("failed")._value.get() == 2
-    assert BACKFILL_JOBS.labels("done")._value.get() == 0
+    assert BACKFILL_JOBS.labels("succeeded")._value.get() == 0
     assert GAPS_OPEN._value.get() == 0
 
 

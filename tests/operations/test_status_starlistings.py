@@ -97,3 +97,12 @@ def test_open_gaps_come_from_the_gap_ledger_once_it_is_connected(world):
     assert item["open_gaps"] == 2
     assert (item["state"], item["reason"]) == ("amber", "2 open gap(s)")
     assert section()["hyperliquid/BTC/USD/perps/1h"]["open_gaps"] == 0
+
+
+def test_completeness_from_the_backfill_app_replaces_the_estimate_once_connected(world):
+    store(world.btc_1m, *(minutes_before(n) for n in (9, 8, 7, 5, 4, 3, 2, 1, 0)))
+
+    hooks.connect(completeness=lambda ids: {world.btc_1m.id: 1.0})
+    item = section()["hyperliquid/BTC/USD/perps/1m"]
+
+    assert (item["completeness"], item["state"]) == (1.0, "green")  # the ledger knows the exchange had no candle

@@ -1,47 +1,53 @@
 """Where the backfill app (issue 6) plugs into the status document and the metrics.
 
-NOT CONNECTED YET: the backfill jobs and the gap ledger live on another
-branch. After merging, connect them once, e.g. in the backfill app's
-``AppConfig.ready``::
+NOT CONNECTED YET: the backfill jobs and the gap ledger (apps.backfill,
+issue 6) are on main, not on this branch. After merging, connect them once,
+e.g. in ``BackfillConfig.ready``::
 
+    from django.db.models import Count
+    from apps.backfill.models import BackfillJob, Gap
     from apps.operations.status import hooks
+
     hooks.connect(
-        running_jobs=lambda: [
-            {"id": job.id, "starlisting": str(job.starlisting), "state": job.state,
-             "progress": job.progress, "rows": job.rows_written, "started_at": job.started_at,
-             "error": job.error}
-            for job in BackfillJob.objects.filter(state="running")
-        ],
-        job_counts=lambda: dict(BackfillJob.objects.values_list("state").annotate(n=Count("id"))),
+        running_jobs=lambda: list(
+            BackfillJob.objects.filter(status=BackfillJob.Status.RUNNING).values(
+                "id", "data_type", "starlisting_id", "start_time", "end_time", "checkpoint",
+                "rows_written", "pages", "started_at", "last_error")
+        ),
+        job_counts=lambda: dict(BackfillJob.objects.values_list("status").annotate(n=Count("id"))),
         open_gaps=lambda ids: dict(
-            Gap.objects.filter(starlisting_id__in=ids, filled_at=None)
+            Gap.objects.filter(starlisting_id__in=ids, status=Gap.Status.OPEN)
             .values_list("starlisting_id").annotate(n=Count("id"))
         ),
+        completeness=lambda ids: {...},  # {starlisting id: ratio 0..1 or None}, from apps.backfill.completeness
     )
 
 and call ``apps.operations.metrics.record_backfill_rows(type, n)`` after each
-stored page. Until then the document says ``"connected": false`` for
-backfill and ``open_gaps`` is null per starlisting.
+stored page (and pass ``exchange=`` to the writer there and in stream
+repairs). Until then the document says ``"connected": false`` for backfill,
+``open_gaps`` is null per starlisting and completeness is computed here.
 
 Each source is a plain callable returning plain data, so the builders here
 know nothing about the backfill models:
 
 - ``running_jobs() -> [dict]``: running jobs (any JSON-able fields; datetimes are fine).
 - ``job_counts() -> {state: n}``: jobs per state, also exported as ``kirby_backfill_jobs``.
-- ``open_gaps(starlisting_ids) -> {starlisting_id: n}``: unfilled gaps, exported (summed) as ``kirby_gaps_open``.
+- ``open_gaps(starlisting_ids) -> {starlisting_id: n}``: open gaps, exported (summed) as ``kirby_gaps_open``.
+- ``completeness(starlisting_ids) -> {starlisting_id: ratio or None}``: replaces the estimate of
+  apps.operations.status.starlistings (which cannot tell slots the exchange has no data for).
 """
 
 from apps.operations.metrics import set_backfill_jobs, set_gaps_open
 
-_sources = {"running_jobs": None, "job_counts": None, "open_gaps": None}
+_sources = {"running_jobs": None, "job_counts": None, "open_gaps": None, "completeness": None}
 
 
-def connect(*, running_jobs=None, job_counts=None, open_gaps=None):
-    _sources.update(running_jobs=running_jobs, job_counts=job_counts, open_gaps=open_gaps)
+def connect(*, running_jobs=None, job_counts=None, open_gaps=None, completeness=None):
+    _sources.update(running_jobs=running_jobs, job_counts=job_counts, open_gaps=open_gaps, completeness=completeness)
 
 
 def disconnect():
-    _sources.update(running_jobs=None, job_counts=None, open_gaps=None)
+    _sources.update(dict.fromkeys(_sources))
 
 
 def is_connected():
@@ -70,3 +76,9 @@ def open_gaps(starlisting_ids):
     gaps = dict(source(starlisting_ids))
     set_gaps_open(sum(gaps.values()))
     return gaps
+
+
+def completeness(starlisting_ids):
+    """{starlisting id: ratio or None} from the backfill app, or None while it is not connected."""
+    source = _sources["completeness"]
+    return None if source is None else dict(source(starlisting_ids))

@@ -13,8 +13,9 @@ Completeness over the last ``KIRBY_STATUS_COMPLETENESS_HOURS``: the candles
 stored between the window's first stored candle and the newest one, against
 the number of intervals in between (missing ones are holes; a stale tail is
 freshness's business). Series whose interval is longer than half the window
-have no completeness. Open gaps come from the gap ledger when one is
-connected (apps.operations.status.hooks).
+have no completeness. Once the backfill app is connected
+(apps.operations.status.hooks), completeness and open gaps come from its
+gap ledger instead.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -89,13 +90,19 @@ def starlisting_section(now):
     with connection.cursor() as cursor:
         cursor.execute(_SQL, [[s.id for s in starlistings], [moment - window] * len(starlistings)])
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
-    gaps = hooks.open_gaps([s.id for s in starlistings])
+    ids = [s.id for s in starlistings]
+    gaps, ledger_completeness = hooks.open_gaps(ids), hooks.completeness(ids)
     section = []
     for starlisting in starlistings:
         seconds = starlisting.interval.seconds
         latest, first, stored = rows.get(starlisting.id, (None, None, 0))
         judged, missing, behind = judge_freshness(latest, seconds, moment, grace)
-        complete = completeness(first, latest, stored, seconds) if seconds <= window.total_seconds() / 2 else None
+        if ledger_completeness is not None:
+            complete = ledger_completeness.get(starlisting.id)
+        elif seconds <= window.total_seconds() / 2:
+            complete = completeness(first, latest, stored, seconds)
+        else:
+            complete = None
         open_gaps = None if gaps is None else gaps.get(starlisting.id, 0)
         if judged["state"] == GREEN and complete is not None and complete < 1:
             judged = verdict(
