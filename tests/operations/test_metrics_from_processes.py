@@ -60,6 +60,7 @@ def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_c
     port = free_port()
     processes.env["KIRBY_METRICS_PORT"] = str(port)
     processes.worker()
+    del processes.env["KIRBY_METRICS_PORT"]  # beat would serve its own on the same port
     processes.beat()
     url = f"http://127.0.0.1:{port}/metrics"
     wait_for(lambda: Candle.objects.filter(starlisting=world.btc_1m, closed=True).count() >= 2, 40, "candles")
@@ -73,26 +74,25 @@ def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_c
     control(simulator, "/control/drop", {})
     wait_for(lambda: stream().get("reconnects", 0) > reconnects and stream().get("connected"), 15, "a reconnect")
 
+    seen = []
+
     def settled():
-        """Metrics that agree with the stream's own report and with Redis (none changed between two scrapes)."""
+        """Metrics that agree with Redis's ingest counter (nothing was stored between two scrapes)."""
         first = scrape(url)
         ingested = int(redis_client().get(INGESTED_KEY) or 0)
-        doc = stream()
         second = scrape(url)
-        written = sum(
-            value(second, "kirby_records_written_total", exchange="hyperliquid", type=kind) or 0
-            for kind in ("candles", "funding", "open_interest")
-        )
-        watched = (("kirby_records_written_total", {"type": "candles"}), ("kirby_stream_reconnects_total", {}))
-        same = all(
-            value(first, name, exchange="hyperliquid", **labels)
-            == value(second, name, exchange="hyperliquid", **labels)
-            for name, labels in watched
-        )
-        reconnects = value(second, "kirby_stream_reconnects_total", exchange="hyperliquid")
-        return same and written == ingested and reconnects == doc["reconnects"] and (second, doc)
+        written = [
+            sum(value(samples, "kirby_records_written_total", exchange="hyperliquid", type=kind) or 0
+                for kind in ("candles", "funding", "open_interest"))
+            for samples in (first, second)
+        ]  # fmt: skip
+        seen.append((written, ingested))
+        return written[0] == written[1] == ingested and (second, stream())
 
-    samples, doc = wait_for(settled, 20, "metrics that agree with Redis and the stream's report")
+    try:
+        samples, doc = wait_for(settled, 30, "metrics that agree with Redis")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last (written, ingested): {seen[-5:]}") from None
     status = build_status()
     processes.stop_all()
 
@@ -107,7 +107,8 @@ def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_c
     assert value(samples, "kirby_messages_received_total", exchange="hyperliquid", type="malformed") == 6
     assert value(samples, "kirby_messages_received_total", exchange="hyperliquid", type="candle") > 0
     assert value(samples, "kirby_messages_received_total", exchange="hyperliquid", type="asset_ctx") > 0
-    assert value(samples, "kirby_stream_reconnects_total", exchange="hyperliquid") >= 1
+    # The stream reports its document every 2 s: the counter may be ahead of it, never behind.
+    assert value(samples, "kirby_stream_reconnects_total", exchange="hyperliquid") >= doc["reconnects"] >= 1
     assert value(samples, "kirby_stream_connected", stream="hyperliquid/0") == 1
     last = value(samples, "kirby_stream_last_message_timestamp_seconds", stream="hyperliquid/0")
     assert abs(last - doc["last_message_at"]) < 5
