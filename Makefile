@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DEBUG ?= true
 
-.PHONY: run demo test lint format services migrate clean bench
+.PHONY: run demo test lint format services migrate clean bench tools
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -56,7 +56,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: services lint
+# Test tools from Debian's packages: headless Chromium and its driver (dashboard browser test),
+# promtool and the node exporter (deploy/prometheus checks). Installed once, as root.
+TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/promtool /usr/bin/prometheus-node-exporter
+tools:
+	@for tool in $(TOOLS); do test -x $$tool || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing chromium, chromium-driver, prometheus, prometheus-node-exporter (Debian packages)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver prometheus prometheus-node-exporter >/dev/null \
+		|| { echo "could not install the test tools: run as root on Debian, or install those packages"; exit 1; }; \
+	fi
+
+test: services lint tools
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest --ds=tests.settings

@@ -37,9 +37,12 @@ INSTALLED_APPS = [
     "apps.streaming",
     "apps.operations",
     "apps.backfill",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    # Request counts and latency for /metrics (django-prometheus): first and last.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -48,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.access.middleware.ApiAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "kirby.urls"
@@ -73,6 +77,8 @@ TEMPLATES = [
 
 _DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/kirby"
 DATABASES = {"default": database_from_url("DATABASE_URL", _DEFAULT_DB)}
+# Django's PostgreSQL backend with query counts and durations for /metrics (django-prometheus).
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 # psycopg's pool instead of persistent connections: under ASGI every request
 # thread would otherwise keep its own connection and exhaust the server.
 if env_bool("KIRBY_DB_POOL", True):
@@ -133,6 +139,10 @@ CELERY_BEAT_SCHEDULE = {
     "supervise-streams": {
         "task": "apps.collectors.tasks.supervise_streams",
         "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
+    },
+    "sample-status": {
+        "task": "apps.operations.tasks.sample_status",
+        "schedule": env_float("KIRBY_STATUS_SAMPLE_SECONDS", 30.0, minimum=1.0),
     },
 }
 CELERY_BEAT_SCHEDULE |= {
@@ -300,10 +310,31 @@ KIRBY_GAP_REPAIR_ATTEMPTS = env_int("KIRBY_GAP_REPAIR_ATTEMPTS", 3, minimum=1)
 # /health reports each starlisting's completeness over this many hours.
 KIRBY_COMPLETENESS_WINDOW_HOURS = env_float("KIRBY_COMPLETENESS_WINDOW_HOURS", 24.0, minimum=0.01)
 
+# Observability (apps/operations: /api/status, /dashboard, /metrics; README "Observability").
+# When set, /metrics answers only requests with "Authorization: Bearer <token>".
+KIRBY_METRICS_TOKEN = env_str("KIRBY_METRICS_TOKEN", "")
+# Celery workers (and beat) serve their own /metrics on this port; 0: none.
+KIRBY_METRICS_PORT = env_int("KIRBY_METRICS_PORT", 0, minimum=0, maximum=65535)
+# The dashboard page fetches the status document this often (seconds).
+KIRBY_DASHBOARD_REFRESH_SECONDS = env_float("KIRBY_DASHBOARD_REFRESH_SECONDS", 10.0, minimum=0.2)
+# The dashboard's plots and the database growth are sampled this often (seconds).
+KIRBY_STATUS_SAMPLE_SECONDS = env_float("KIRBY_STATUS_SAMPLE_SECONDS", 30.0, minimum=1.0)
+# A candle may arrive this many seconds after its interval began before its series counts as late.
+KIRBY_STATUS_FRESHNESS_GRACE_SECONDS = env_float("KIRBY_STATUS_FRESHNESS_GRACE_SECONDS", 30.0, minimum=0.0)
+# Workers report every KIRBY_STATUS_WORKER_SECONDS; beat is late after KIRBY_STATUS_BEAT_STALE_SECONDS without a run.
+KIRBY_STATUS_WORKER_SECONDS = env_float("KIRBY_STATUS_WORKER_SECONDS", 10.0, minimum=0.1)
+KIRBY_STATUS_BEAT_STALE_SECONDS = env_float("KIRBY_STATUS_BEAT_STALE_SECONDS", 60.0, minimum=1.0)
+# Queued tasks above which a Celery queue counts as backed up (amber).
+KIRBY_STATUS_QUEUE_BACKLOG = env_int("KIRBY_STATUS_QUEUE_BACKLOG", 100, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("KIRBY_LOG_LEVEL", "INFO")},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # The latest errors of every process, for /api/status and the dashboard.
+        "recent": {"class": "apps.operations.errorlog.RecentErrorsHandler", "level": "ERROR"},
+    },
+    "root": {"handlers": ["console", "recent"], "level": env_str("KIRBY_LOG_LEVEL", "INFO")},
 }

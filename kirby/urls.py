@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.access.policy import PUBLIC, mark
 from apps.marketdata.api.errors import not_found
+from apps.operations.dashboard import dashboard, dashboard_data
+from apps.operations.status_views import StatusView, metrics
 from apps.operations.views import HealthView, LivezView, ReadyzView, RootView
 
 handler404 = "apps.marketdata.api.errors.not_found"
@@ -15,6 +17,10 @@ urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^livez/?$", LivezView.as_view(), name="livez"),
     re_path(r"^readyz/?$", ReadyzView.as_view(), name="readyz"),
+    re_path(r"^metrics/?$", metrics, name="metrics"),
+    re_path(r"^api/status/?$", StatusView.as_view(), name="status"),
+    re_path(r"^dashboard/?$", dashboard, name="dashboard"),
+    re_path(r"^dashboard/status\.json$", dashboard_data, name="dashboard-data"),
     re_path(r"^api/schema/?$", mark(SpectacularAPIView.as_view(), PUBLIC), name="schema"),
     re_path(r"^docs/?$", mark(SpectacularSwaggerView.as_view(url_name="schema"), PUBLIC), name="docs"),
     re_path(r"^redoc/?$", mark(SpectacularRedocView.as_view(url_name="schema"), PUBLIC), name="redoc"),

@@ -472,7 +472,7 @@ def test_the_wsgi_and_asgi_servers_point_at_importable_applications():
 def test_http_health_checks_probe_a_url_that_answers():
     not_found = get_resolver().resolve_error_handler(404)
     checked = 0
-    for name in SERVICES:
+    for name in [*kirby_services(), "nginx"]:  # the monitoring services are checked below
         argv, raw = healthcheck_argv(name)
         match = re.search(r"https?://[^\s'\"]+", raw)
         if match is None:
@@ -612,3 +612,53 @@ def test_the_app_reads_the_client_address_nginx_sends():
     text = nginx_conf_path().read_text()
     assert "proxy_set_header X-Real-IP $remote_addr;" in text
     assert yaml.safe_load(COMPOSE_FILE.read_text())["x-app"]["environment"]["KIRBY_CLIENT_IP_HEADER"] == "X-Real-IP"
+
+
+MONITORING_PORTS = {"prometheus": 9090, "grafana": 3000, "node-exporter": 9100}
+
+
+def test_prometheus_and_grafana_run_with_the_files_in_deploy_and_keep_their_data():
+    assert MONITORING_PORTS.keys() <= SERVICES.keys()
+    prometheus_mounts = dict(mounts("prometheus"))
+    assert prometheus_mounts.get("./deploy/prometheus") == "/etc/prometheus"
+    config = option(command("prometheus"), "--config.file") or ""
+    assert config.startswith("/etc/prometheus/") and (ROOT / "deploy/prometheus" / config.split("/", 3)[3]).is_file()
+    grafana_mounts = dict(mounts("grafana"))
+    assert grafana_mounts.get("./deploy/grafana/provisioning") == "/etc/grafana/provisioning"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/kirby.yml").read_text())
+    dashboards_path = provider["providers"][0]["options"]["path"]
+    assert grafana_mounts.get("./deploy/grafana/dashboards") == dashboards_path
+    assert list((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+    datasource = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    url = urlsplit(datasource["datasources"][0]["url"])
+    assert (url.hostname, url.port) == ("prometheus", MONITORING_PORTS["prometheus"])
+    assert {"prometheus-data", "grafana-data"} <= {source for name in MONITORING_PORTS for source, _ in mounts(name)}
+    assert depends_on("grafana").get("prometheus") == "service_healthy"
+
+
+def test_monitoring_health_checks_probe_their_own_port():
+    for name, port in MONITORING_PORTS.items():
+        _, raw = healthcheck_argv(name)
+        url = urlsplit(re.search(r"https?://[^\s'\"]+", raw).group(0))
+        assert (url.hostname, url.port) == ("127.0.0.1", port), f"service {name!r} probes {url.netloc}"
+
+
+def test_prometheus_scrapes_every_kirby_process_on_the_port_it_serves_metrics_on():
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
+    targets = {}
+    for job in scrape:
+        for sd in job.get("dns_sd_configs", []):
+            for host in sd["names"]:
+                targets[host] = (sd["port"], job.get("metrics_path", "/metrics"))
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                targets[host] = (int(port), job.get("metrics_path", "/metrics"))
+    for service in ("web", "ws"):
+        assert targets[service] == (bound_port(service), "/metrics"), f"{service} is not scraped where it serves"
+        assert resolve("/metrics").func.access == "exempt"
+    for service in ("collectors", "worker", "beat"):
+        port = environment(service).get("KIRBY_METRICS_PORT")
+        assert port and targets[service] == (int(port), "/metrics"), f"{service}'s metrics port is not scraped"
+    assert targets["node-exporter"][0] == MONITORING_PORTS["node-exporter"]
+    assert environment("web").get("PROMETHEUS_MULTIPROC_DIR"), "gunicorn's workers would each report alone"

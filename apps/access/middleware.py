@@ -13,6 +13,7 @@ from django.conf import settings
 
 from apps.access import keys, limits, policy, usage
 from apps.marketdata.api.render import json_response
+from apps.operations.metrics import RATE_LIMITED
 
 
 def refuse(status, message, quota=None):
@@ -77,6 +78,7 @@ class ApiAccessMiddleware:
                 quota = limits.count_request(f"ip:{ip}", settings.KIRBY_RATE_LIMIT_ANON_PER_MINUTE)
             request.kirby_quota = quota
             if quota is not None and quota.exceeded:
+                RATE_LIMITED.labels("key" if usable else "ip").inc()
                 return refuse(429, "Rate limit exceeded", quota)
         if level == policy.PUBLIC:
             return None

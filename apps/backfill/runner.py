@@ -22,6 +22,7 @@ from apps.backfill.models import BackfillJob, Gap
 from apps.backfill.series import from_ms, series_of, to_ms
 from apps.backfill.sources import SOURCES
 from apps.collectors.lease import Lease
+from apps.operations.metrics import record_backfill_rows
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,11 @@ class _Run:
             job.available_from = from_ms(page.first_ms)
         checkpoint = from_ms(min(page.next_ms, to_ms(job.end_time)))
         with transaction.atomic(), transaction.atomic(using=job.database):
-            written = self.source.write(page.records, using=job.database).written if page.records else 0
+            written = (
+                self.source.write(page.records, using=job.database, exchange=self.source.series.exchange).written
+                if page.records
+                else 0
+            )
             updated = BackfillJob.objects.filter(id=job.id, status=BackfillJob.Status.RUNNING).update(
                 checkpoint=checkpoint, pages=F("pages") + 1, rows_written=F("rows_written") + written,
                 available_from=job.available_from, updated_at=timezone.now(),
@@ -118,6 +123,7 @@ class _Run:
             if not updated:
                 raise Cancelled
         job.checkpoint, job.pages, job.rows_written = checkpoint, job.pages + 1, job.rows_written + written
+        record_backfill_rows(job.data_type, written)
         if self.on_page:
             self.on_page(job)
 

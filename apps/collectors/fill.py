@@ -40,7 +40,7 @@ def fill_candles(adapter, starlisting, start, end, database, progress=None):
     result = FillResult()
     for page in adapter.history.candle_pages(name, starlisting.interval.name, _ms(start), _ms(end)):
         records = [record for candle in page for record in candle_records(candle, [starlisting.id])]
-        written = write_candles(records, publish=False, using=database)
+        written = write_candles(records, publish=False, using=database, exchange=adapter.name)
         result.pages += 1
         result.received += written.received
         result.inserted += written.inserted

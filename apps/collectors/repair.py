@@ -70,7 +70,7 @@ def repair_missed(adapter, coin, interval, starlisting_ids, start_ms, before_ms,
         final = before_ms is not None or position < len(candles) - 1 or now_ms > candle.close_ms
         if final:
             records.extend(candle_records(candle._replace(closed=True), starlisting_ids))
-    write_candles(records)
+    write_candles(records, exchange=adapter.name)
     if complete:
         for gap in gaps:
             ledger.mark_repaired(gap)

@@ -78,7 +78,7 @@ class Stream:
                     backoff = 0.5  # the last connection was healthy: start over
                 delay = random.uniform(0, backoff)
                 backoff = min(backoff * 2, settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS)
-                self.status.reconnects += 1
+                self.status.reconnected()
                 await self._sleep(delay)
         finally:
             self._store(self._sampled(self.sampler.drain()))
@@ -209,14 +209,19 @@ class Stream:
             self.status.malformed_frame(raw, error)
             return
         self.status.message()
+        counts = self.status.events
         for event in events:
             if isinstance(event, CandleUpdate):
+                counts["candle"] += 1
                 self._check_continuity(event)
                 self._store(self._candles(self.closer.feed(event, received_ms)))
             elif isinstance(event, AssetContext):
+                counts["asset_ctx"] += 1
                 self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))
-            elif isinstance(event, Control) and event.kind == "error":
-                self.status.exchange_error(event.detail)
+            elif isinstance(event, Control):
+                counts["control"] += 1
+                if event.kind == "error":
+                    self.status.exchange_error(event.detail)
 
     def _candles(self, updates):
         records = []

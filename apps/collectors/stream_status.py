@@ -1,4 +1,8 @@
-"""What a running stream tells /health, kept in Redis by apps.collectors.status."""
+"""What a running stream tells /health, kept in Redis by apps.collectors.status, and its metrics.
+
+Per-frame work stays a few integer increments: the ``kirby_*`` counters get
+the differences once per tick (``maybe_report``, every ``TICK_SECONDS``).
+"""
 
 import logging
 import os
@@ -6,6 +10,7 @@ import socket
 import time
 
 from apps.collectors.status import report_stream
+from apps.operations.metrics import MESSAGES_RECEIVED, STREAM_CONNECTED, STREAM_LAST_MESSAGE, STREAM_RECONNECTS
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +40,37 @@ class StreamStatus:
         self._next_report = 0.0
         self._next_malformed_log = 0.0
         self._malformed_since_log = 0
+        # Parsed events by type, counted by the stream; exported as differences per tick.
+        self.events = {"candle": 0, "asset_ctx": 0, "control": 0}
+        self._exported = {"candle": 0, "asset_ctx": 0, "control": 0, "malformed": 0}
+        self._received = {kind: MESSAGES_RECEIVED.labels(exchange, kind) for kind in self._exported}
+        self._last_message = STREAM_LAST_MESSAGE.labels(name)
+        self._connected = STREAM_CONNECTED.labels(name)
+        self._reconnects = STREAM_RECONNECTS.labels(exchange)
 
     def _field(name):  # a class-body helper, removed below
         return property(lambda self: self.doc[name], lambda self, value: self.doc.__setitem__(name, value))
 
-    reconnects = _field("reconnects")
+    reconnects = _field("reconnects")  # use ``reconnected()`` to count one
     subscriptions = _field("subscriptions")
     unsupported = _field("unsupported")
     del _field
 
     def connected_now(self):
         self.doc.update(connected=True, connected_since=time.time())
+        self._connected.set(1)
         self.report()
+
+    def reconnected(self):
+        self.doc["reconnects"] += 1
+        self._reconnects.inc()
 
     def message(self):
         self.doc["messages"] += 1
         self.doc["last_message_at"] = time.time()
 
     def failed(self, error):
+        self._connected.set(0)
         self.doc.update(connected=False, last_error=f"{type(error).__name__}: {error}"[:500], last_error_at=time.time())
         self.report()
 
@@ -74,9 +92,22 @@ class StreamStatus:
 
     def stopped(self):
         self.doc.update(running=False, connected=False)
+        self._connected.set(0)
+        self.export_metrics()
         self.report()
 
+    def export_metrics(self):
+        counts = {**self.events, "malformed": self.doc["malformed"]}
+        for kind, count in counts.items():
+            delta = count - self._exported[kind]
+            if delta:
+                self._received[kind].inc(delta)
+                self._exported[kind] = count
+        if self.doc["last_message_at"] is not None:
+            self._last_message.set(self.doc["last_message_at"])
+
     def maybe_report(self, buffered):
+        self.export_metrics()
         if time.monotonic() >= self._next_report:
             self.doc["buffered"] = buffered
             self.report()

@@ -67,6 +67,7 @@ def run_stream(exchange, index):
         flush_seconds=settings.KIRBY_COLLECTOR_FLUSH_SECONDS,
         batch_size=settings.KIRBY_COLLECTOR_BATCH_SIZE,
         name=name,
+        exchange=exchange,
     )
     try:
         asyncio.run(Stream(get_adapter(exchange), index, batcher, stop, on_tick=renew).run())

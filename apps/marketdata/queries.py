@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import connections
 from psycopg.types.datetime import TimestamptzLoader
 
+from apps.operations.metrics import CACHE_HITS, CACHE_MISSES
+
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume", "num_trades", "closed")
 FUNDING_FIELDS = (
     "time",
@@ -70,13 +72,16 @@ _STARLISTING_SQL = _SERIES_SQL.format(
 # operator edits reference data. This process forgets them on any change it
 # makes (signals); changes made elsewhere show within KIRBY_SERIES_CACHE_SECONDS.
 _series = {}
+_hits, _misses = CACHE_HITS.labels("series"), CACHE_MISSES.labels("series")
 
 
 def _cached(key, load):
     now = time.monotonic()
     hit = _series.get(key)
     if hit is not None and hit[0] > now:
+        _hits.inc()
         return hit[1]
+    _misses.inc()
     value = load()
     _series[key] = (now + settings.KIRBY_SERIES_CACHE_SECONDS, value)
     return value

@@ -9,10 +9,13 @@ stored one, except that a closed candle is never reopened. Rows that fail the
 table's sanity rule are counted and logged, never stored, and never abort
 the rest of the batch. After commit, the rows that changed are announced on
 the ``market_data_written`` signal (the live fan-out listens there).
+Each call is one batch for the ``kirby_*`` metrics (rows written and
+rejected, flush duration), labelled with the ``exchange`` the caller names.
 """
 
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -22,6 +25,7 @@ from django.dispatch import Signal
 
 from apps.marketdata.partitions import ensure_partitions
 from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
+from apps.operations.metrics import record_write
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ _stage_numbers = itertools.count()
 # partitioned tables.)
 _INSERTED = "(ingested_at = statement_timestamp())"
 LARGE_BATCH = 100_000
+# Record type names of the metrics, by table.
+METRIC_TYPES = {CANDLES.name: "candles", FUNDING.name: "funding", OPEN_INTEREST.name: "open_interest"}
 
 
 @dataclass
@@ -51,16 +57,25 @@ class WriteResult:
         return self.inserted + self.updated
 
 
-def write_candles(records, *, publish=True, using="default"):
-    return _upsert(CANDLES, records, publish=publish, using=using)
+def write_candles(records, *, publish=True, using="default", exchange=""):
+    return _measured(CANDLES, records, publish=publish, using=using, exchange=exchange)
 
 
-def write_funding(records, *, publish=True, using="default"):
-    return _upsert(FUNDING, records, publish=publish, using=using)
+def write_funding(records, *, publish=True, using="default", exchange=""):
+    return _measured(FUNDING, records, publish=publish, using=using, exchange=exchange)
 
 
-def write_open_interest(records, *, publish=True, using="default"):
-    return _upsert(OPEN_INTEREST, records, publish=publish, using=using)
+def write_open_interest(records, *, publish=True, using="default", exchange=""):
+    return _measured(OPEN_INTEREST, records, publish=publish, using=using, exchange=exchange)
+
+
+def _measured(spec, records, *, publish, using, exchange):
+    if not records:
+        return WriteResult()
+    started = time.perf_counter()
+    result = _upsert(spec, records, publish=publish, using=using)
+    record_write(exchange, METRIC_TYPES[spec.name], result, time.perf_counter() - started)
+    return result
 
 
 def _upsert(spec, records, *, publish, using):

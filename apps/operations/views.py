@@ -8,9 +8,9 @@ from rest_framework.permissions import AllowAny
 
 import kirby
 from apps.backfill.completeness import report as completeness_report
-from apps.collectors.status import stream_statuses
 from apps.marketdata.api.render import JsonView, iso, json_response
 from apps.operations.checks import run_checks
+from apps.operations.status.streams import judged_streams
 
 
 class PublicView(JsonView):
@@ -39,6 +39,9 @@ class RootView(PublicView):
                     "openapi": "/api/schema/",
                     "websocket": "/ws",
                     "health": "/health",
+                    "status": "/api/status",
+                    "metrics": "/metrics",
+                    "dashboard": "/dashboard",
                     "admin_api": "/admin/users",
                     "starlistings": "/starlistings",
                     "candles": "/candles/{exchange}/{coin}/{quote}/{market_type}/{interval}",
@@ -82,7 +85,7 @@ class HealthView(ProbeView):
     def get(self, request):
         database = run_checks(["database"])["database"]
         try:
-            collectors = stream_statuses()
+            collectors = judged_streams()
         except Exception as error:  # Redis down must not turn /health into a 500
             collectors = {"error": f"{type(error).__name__}: {error}"}
         healthy = database == "ok"

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.access import keys, limits, usage
+from apps.operations.metrics import RATE_LIMITED
 
 UNAUTHORIZED = 4001
 FORBIDDEN = 4003
@@ -79,6 +80,7 @@ async def _take_slot(info):
     limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY
     slot = await asyncio.to_thread(limits.acquire_slot, info.id, limit)
     if slot is None:
+        RATE_LIMITED.labels("ws").inc()
         raise Rejected(TOO_MANY_CONNECTIONS, f"Too many connections: at most {limit} per API key")
     return slot
 

@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from apps.streaming import groups, protocol, series
+from apps.streaming import groups, presence, protocol, series
 from apps.streaming.auth import Rejected, authenticate
 from apps.streaming.hub import hub
 from apps.streaming.outlet import Outlet
@@ -95,6 +95,7 @@ class StreamConsumer(AsyncConsumer):
         self._heartbeat = None
         self._recheck = None
         self._closer = None
+        self.counted = False  # in the open-connection count (apps.streaming.presence)
         try:
             while True:
                 message = await receive()
@@ -119,6 +120,8 @@ class StreamConsumer(AsyncConsumer):
             return
         self.hub = hub()
         self.hub.attach()
+        self.counted = True
+        await presence.opened()
         self.rate = protocol.TokenBucket(self.limits.rate, self.limits.burst)
         self._schedule_heartbeat()
         if self.principal is not None:
@@ -288,6 +291,9 @@ class StreamConsumer(AsyncConsumer):
             await self.hub.remove(group, self)
 
     async def _cleanup(self):
+        if self.counted:
+            self.counted = False
+            await presence.closed()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         if self._recheck is not None:

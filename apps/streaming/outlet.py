@@ -26,6 +26,8 @@ import functools
 import logging
 from collections import deque
 
+from apps.operations.metrics import WS_DROPPED, WS_SENT
+
 log = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # unsent bytes in the transport above which the client counts as behind
@@ -46,14 +48,17 @@ class Outlet:
     def put(self, text):
         """Send or queue one text frame; past the limit the outlet closes and calls ``on_overflow`` once."""
         if self.closed:
+            WS_DROPPED.inc()
             return
         queue = self.queue
         if not queue and self.socket is not None and self.socket.pending() <= HIGH_WATER:
             self.socket.write(text)
+            WS_SENT.inc()
             return
         queue.append(text)
         if len(queue) > self.limit:
             self.closed = True
+            WS_DROPPED.inc(len(queue))
             queue.clear()
             self.on_overflow()
         elif len(queue) == 1:
@@ -72,10 +77,12 @@ class Outlet:
                     await ready.wait()
                 elif socket is None:
                     await self.send({"type": "websocket.send", "text": queue.popleft()})
+                    WS_SENT.inc()
                 elif socket.pending() > HIGH_WATER:
                     await asyncio.sleep(POLL_SECONDS)
                 else:
                     socket.write(queue.popleft())
+                    WS_SENT.inc()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -85,6 +92,8 @@ class Outlet:
     async def close(self, code, reason, last_words=None):
         """Stop writing queued frames; send ``last_words`` (a text frame) and a close frame now."""
         self.closed = True
+        if self.queue:
+            WS_DROPPED.inc(len(self.queue))
         self.queue.clear()
         await self.stop()
         if self.socket is not None:

@@ -30,7 +30,10 @@ def test_health_reports_the_database_and_collector_streams(client, db):
     assert response.status_code == 200
     assert (body["status"], body["database"]) == ("healthy", "connected")
     assert body["timestamp"].endswith("Z")
-    assert body["collectors"] == {"hyperliquid/candles": {"running": True, "reconnects": 2}}
+    # The stream's own document, judged by the same code as /api/status and the dashboard.
+    assert body["collectors"] == {
+        "hyperliquid/candles": {"running": True, "reconnects": 2, "state": "red", "reason": "not connected yet"}
+    }
 
 
 def test_livez_answers_without_touching_anything(client, db, django_assert_num_queries):

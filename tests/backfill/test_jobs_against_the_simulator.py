@@ -13,6 +13,7 @@ from apps.collectors.simulator.context import funding_rate
 from apps.marketdata.models import FundingRate
 from apps.marketdata.records import FundingRecord
 from apps.marketdata.writer import write_funding
+from apps.operations.metrics import BACKFILL_ROWS
 from tests.backfill.conftest import HOUR, MINUTE, START, at, stored, truth
 from tests.collectors.harness import control
 
@@ -28,6 +29,7 @@ def candles_job(starlisting, start_ms, end_ms):
 def test_a_job_pages_through_many_pages_and_stores_exactly_the_exchanges_candles(world, exchange):
     exchange(page_limit=50)
     job = candles_job(world.btc_1m, END - 600 * MINUTE, END)
+    counted_before = BACKFILL_ROWS.labels("candles")._value.get()
 
     job = run_job(job.id)
 
@@ -36,6 +38,7 @@ def test_a_job_pages_through_many_pages_and_stores_exactly_the_exchanges_candles
     expected = truth("BTC", "1m", END - 600 * MINUTE, END)
     assert stored(world.btc_1m) == expected
     assert job.rows_written == len(expected) and job.available_from is None and job.note == ""
+    assert BACKFILL_ROWS.labels("candles")._value.get() - counted_before == len(expected)  # kirby_backfill_rows_total
 
 
 def test_running_the_same_job_again_changes_nothing(world, exchange):

@@ -1,0 +1,119 @@
+"""Kirby's own Prometheus metrics (``kirby_*``), defined in one place.
+
+Every value is in base units (seconds, rows, messages); labels are few and
+bounded (exchange, record type, stream name, state), never key ids or times.
+Code that does the work calls the helpers below at the single place where
+the thing happens, per batch rather than per message on hot paths.
+
+Processes: web processes serve ``/metrics`` (apps.operations.metrics_view);
+Celery workers serve their own on ``KIRBY_METRICS_PORT``
+(apps.operations.metrics_server). With ``PROMETHEUS_MULTIPROC_DIR`` set
+(gunicorn, prefork workers) prometheus_client keeps values in shared files
+and the gauges aggregate as their ``multiprocess_mode`` says.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- collection ------------------------------------------------------------------
+MESSAGES_RECEIVED = Counter(
+    "kirby_messages_received_total",
+    "Exchange messages received by collector streams, by parsed event type (malformed: skipped frames).",
+    ["exchange", "type"],
+)
+RECORDS_WRITTEN = Counter(
+    "kirby_records_written_total",
+    "Rows inserted or changed by the write path, by source exchange ('' when unnamed) and type.",
+    ["exchange", "type"],
+)
+ROWS_REJECTED = Counter(
+    "kirby_rows_rejected_total",
+    "Rows refused by the write path (sanity rules, unknown series).",
+    ["exchange", "type"],
+)
+FLUSH_DURATION = Histogram(
+    "kirby_batch_flush_duration_seconds",
+    "Time to store one batch through the write path (staging, upsert, commit).",
+    ["type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+STREAM_LAST_MESSAGE = Gauge(
+    "kirby_stream_last_message_timestamp_seconds",
+    "Unix time of the last message a stream received.",
+    ["stream"],
+    multiprocess_mode="max",
+)
+STREAM_CONNECTED = Gauge(
+    "kirby_stream_connected",
+    "1 while a stream holds an open exchange connection.",
+    ["stream"],
+    multiprocess_mode="livemax",
+)
+STREAM_RECONNECTS = Counter("kirby_stream_reconnects_total", "Reconnects of collector streams.", ["exchange"])
+INGEST_LAG = Gauge(
+    "kirby_ingest_lag_seconds",
+    "Receipt to commit of the oldest record of the latest stored batch.",
+    ["exchange"],
+    multiprocess_mode="mostrecent",
+)
+
+# --- backfill and gaps (written by the backfill app: see the helpers) -------------
+GAPS_OPEN = Gauge("kirby_gaps_open", "Gaps in stored series not yet filled.", multiprocess_mode="mostrecent")
+BACKFILL_ROWS = Counter("kirby_backfill_rows_total", "Rows stored by backfill jobs.", ["type"])
+BACKFILL_JOBS = Gauge("kirby_backfill_jobs", "Backfill jobs by state.", ["state"], multiprocess_mode="mostrecent")
+BACKFILL_STATES = ("queued", "running", "succeeded", "failed", "cancelled")  # apps.backfill BackfillJob.Status
+
+# --- storage -------------------------------------------------------------------------
+DATABASE_SIZE = Gauge(
+    "kirby_database_size_bytes",
+    "Size of Kirby's PostgreSQL database, measured by the status sampler and the status document.",
+    multiprocess_mode="mostrecent",
+)
+
+# --- serving -----------------------------------------------------------------------
+WS_CONNECTIONS = Gauge("kirby_ws_connections", "Open /ws connections in this process.", multiprocess_mode="livesum")
+WS_SENT = Counter("kirby_ws_messages_sent_total", "Messages sent to /ws clients.")
+WS_DROPPED = Counter(
+    "kirby_ws_messages_dropped_total", "Messages to /ws clients discarded (client too slow or already closing)."
+)
+CACHE_HITS = Counter("kirby_cache_hits_total", "Lookups answered from a cache.", ["cache"])
+CACHE_MISSES = Counter("kirby_cache_misses_total", "Lookups the cache could not answer.", ["cache"])
+RATE_LIMITED = Counter(
+    "kirby_rate_limit_rejections_total", "Requests and connections refused by rate limits.", ["subject"]
+)
+
+for _type in ("candles", "funding", "open_interest"):  # present from the start, so rate() sees the first increase
+    FLUSH_DURATION.labels(_type)
+    BACKFILL_ROWS.labels(_type)
+for _state in BACKFILL_STATES:
+    BACKFILL_JOBS.labels(_state)
+for _cache in ("series",):
+    CACHE_HITS.labels(_cache)
+    CACHE_MISSES.labels(_cache)
+for _subject in ("key", "ip", "ws"):
+    RATE_LIMITED.labels(_subject)
+
+
+# --- helpers for code outside this app ------------------------------------------------
+def record_backfill_rows(record_type, count):
+    """Called by the backfill app after each stored page: ``record_type`` candles | funding | open_interest."""
+    if count:
+        BACKFILL_ROWS.labels(record_type).inc(count)
+
+
+def set_backfill_jobs(counts_by_state):
+    """The number of backfill jobs in each state ({state: n}; states not given are 0)."""
+    for state in set(BACKFILL_STATES) | set(counts_by_state):
+        BACKFILL_JOBS.labels(state).set(counts_by_state.get(state, 0))
+
+
+def set_gaps_open(count):
+    GAPS_OPEN.set(count)
+
+
+def record_write(exchange, record_type, result, seconds):
+    """One batch through the write path (apps.marketdata.writer)."""
+    FLUSH_DURATION.labels(record_type).observe(seconds)
+    if result.written:
+        RECORDS_WRITTEN.labels(exchange, record_type).inc(result.written)
+    if result.rejected:
+        ROWS_REJECTED.labels(exchange, record_type).inc(result.rejected)

@@ -1,0 +1,78 @@
+"""The status document: the one source of truth for /api/status, the dashboard and /health.
+
+``build_status()`` runs small section builders (streams, starlistings,
+websocket, celery, beat, backfill, database, errors, history) and adds the
+overall ``state`` (the worst of them) with the reasons of everything not
+green. A builder that fails (Redis or the database away) makes its own
+section red with the error; the others are still reported.
+"""
+
+import logging
+import time
+
+from apps.operations import samples
+from apps.operations.status import services
+from apps.operations.status.judge import GREEN, RED, verdict, when, worst
+from apps.operations.status.starlistings import starlisting_section
+from apps.operations.status.streams import stream_section
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "errors")
+
+
+def _guarded(name, build, *args):
+    try:
+        return build(*args)
+    except Exception as error:  # one broken section must not hide the others
+        log.warning("status section %s failed: %s", name, error)
+        return {"error": f"{type(error).__name__}: {error}", **verdict(RED, f"cannot be read: {error}")}
+
+
+def _list_verdict(entries, what, empty):
+    if isinstance(entries, dict):  # the section failed
+        return entries
+    states = [entry["state"] for entry in entries]
+    bad = [f"{entry['name']}: {entry['reason']}" for entry in entries if entry["state"] != GREEN]
+    if not entries:
+        return verdict(*empty)
+    return verdict(worst(states), "; ".join(bad) if bad else f"{len(entries)} {what}, all fine")
+
+
+def _history(now):
+    try:
+        samples.take_sample(now)  # when beat's sampling is late
+        return samples.samples_since(now - services.DAY)
+    except Exception as error:
+        log.warning("status samples unavailable: %s", error)
+        return []
+
+
+def build_status(now=None):
+    now = time.time() if now is None else now
+    history = _history(now)
+    streams = _guarded("streams", stream_section, now)
+    starlistings = _guarded("starlistings", starlisting_section, now)
+    no_streams = (RED, "no collector stream has reported") if starlistings else (GREEN, "no streams needed")
+    document = {
+        "generated_at": when(now),
+        "streams": {
+            "items": streams if isinstance(streams, list) else [],
+            **_list_verdict(streams, "streams", no_streams),
+        },
+        "starlistings": {
+            "items": starlistings if isinstance(starlistings, list) else [],
+            **_list_verdict(starlistings, "starlistings", (GREEN, "no active starlistings")),
+        },
+        "websocket": _guarded("websocket", services.websocket_section, now),
+        "celery": _guarded("celery", services.celery_section, now),
+        "beat": _guarded("beat", services.beat_section, now),
+        "backfill": _guarded("backfill", services.backfill_section, now),
+        "database": _guarded("database", services.database_section, now, history),
+        "errors": _guarded("errors", services.errors_section, now),
+        "history": services.history_section(history, now),
+    }
+    states = {name: document[name]["state"] for name in SECTIONS}
+    document["state"] = worst(states.values())
+    document["reasons"] = [f"{name}: {document[name]['reason']}" for name in SECTIONS if states[name] != GREEN]
+    return document

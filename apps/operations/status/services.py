@@ -1,0 +1,109 @@
+"""Sections of the status document about Kirby's processes and stores.
+
+Each builder returns a dict with ``state`` and ``reason`` (apps.operations.status.judge).
+"""
+
+from django.conf import settings
+
+from apps.backfill import status as backfill_status
+from apps.operations import errorlog, samples, workers
+from apps.operations.metrics import set_backfill_jobs
+from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict, when
+from apps.streaming import presence
+from lib.redis import client
+
+# Celery's queues in Redis (kombu): a list per queue, plus one per priority step above 0.
+QUEUES = ("default", "collectors", "backfill")
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+HOUR = 3600
+DAY = 86400
+
+
+def websocket_section(now):
+    processes = presence.processes(now)
+    total = sum(processes.values())
+    return {"connections": total, "processes": len(processes), **verdict(GREEN, f"{total} open")}
+
+
+def queue_lengths():
+    pipe = client().pipeline()
+    for queue in QUEUES:
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(queue + suffix)
+    lengths = pipe.execute()
+    step = len(_PRIORITY_SUFFIXES)
+    return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(QUEUES)}
+
+
+def celery_section(now):
+    found = workers.workers()
+    queues = queue_lengths()
+    consumed = {queue for worker in found for queue in worker.get("queues", ())}
+    entries = [
+        {**worker, "started_at": when(worker.get("started_at")), "heartbeat_at": when(worker.get("heartbeat_at"))}
+        for worker in found
+    ]
+    if not found:
+        judged = verdict(RED, "no Celery worker is running")
+    elif "collectors" not in consumed:
+        judged = verdict(RED, "no worker consumes the collectors queue")
+    elif any(length > settings.KIRBY_STATUS_QUEUE_BACKLOG for length in queues.values()):
+        backed_up = [f"{q} ({n})" for q, n in queues.items() if n > settings.KIRBY_STATUS_QUEUE_BACKLOG]
+        judged = verdict(AMBER, f"tasks waiting: {', '.join(backed_up)}")
+    else:
+        judged = verdict(GREEN, f"{len(found)} worker(s)")
+    return {"workers": entries, "queues": queues, **judged}
+
+
+def beat_section(now):
+    last = workers.beat_last_run()
+    if last is None:
+        return {"last_run_at": None, "last_task": None, **verdict(RED, "beat has not run")}
+    age = now - last["at"]
+    judged = (
+        verdict(RED, f"beat has not run for {duration(age)}")
+        if age > settings.KIRBY_STATUS_BEAT_STALE_SECONDS
+        else verdict(GREEN, f"last run {duration(age)} ago")
+    )
+    return {"last_run_at": when(last["at"]), "last_task": last.get("task"), **judged}
+
+
+def backfill_section(now):
+    running = backfill_status.running_jobs()
+    counts = backfill_status.job_counts()
+    set_backfill_jobs(counts)
+    failed = counts.get("failed", 0)
+    judged = verdict(AMBER, f"{failed} failed job(s)") if failed else verdict(GREEN, f"{len(running)} running")
+    return {"running": running, "jobs": counts, **judged}
+
+
+def database_section(now, history):
+    """Size from the newest sample when it is at most a sampling period old (measuring walks every file)."""
+    newest = history[-1] if history else None
+    fresh = newest is not None and now - newest["t"] <= settings.KIRBY_STATUS_SAMPLE_SECONDS
+    size = newest["db_bytes"] if fresh else samples.database_size()
+    day = [sample for sample in history if sample["t"] >= now - DAY]
+    growth, window = (size - day[0]["db_bytes"], now - day[0]["t"]) if day else (None, None)
+    return {
+        "size_bytes": size,
+        "growth_bytes": growth,
+        "growth_window_seconds": None if window is None else round(window),
+        **verdict(GREEN, f"{size / 2**30:.2f} GiB"),
+    }
+
+
+def errors_section(now):
+    entries = errorlog.recent_errors()
+    recent = [entry for entry in entries if now - entry["at"] < HOUR]
+    for entry in entries:
+        entry["at"] = when(entry["at"])
+    judged = verdict(AMBER, f"{len(recent)} error(s) in the last hour") if recent else verdict(GREEN, "none lately")
+    return {"recent": entries, **judged}
+
+
+def history_section(history, now):
+    hour = [sample for sample in history if sample["t"] >= now - HOUR]
+    return {
+        "ingest_rate": samples.rates(hour, "ingested"),
+        "ws_connections": samples.values(hour, "ws_connections"),
+    }

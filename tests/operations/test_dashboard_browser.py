@@ -1,0 +1,91 @@
+"""The dashboard in real headless Chromium (Debian's ``chromium`` and ``chromium-driver``, installed by
+``make test``), served by a real Daphne process: log in through the admin, see a stale stream in red
+with its reason, and watch the page update itself when the stream recovers."""
+
+import asyncio
+import shutil
+import tempfile
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from apps.collectors.status import report_stream
+from tests.streaming.servers import Daphne
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+RED = "rgba(198, 40, 40, 1)"
+
+
+@pytest.fixture
+def browser():
+    profile = tempfile.mkdtemp(prefix="kirby-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1000,500"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def server(tmp_path):
+    daphne = Daphne(tmp_path / "daphne.log", KIRBY_DASHBOARD_REFRESH_SECONDS="1")
+    asyncio.run(daphne.ready())
+    yield daphne
+    daphne.stop()
+
+
+def stream(**changes):
+    now = time.time()
+    document = {"exchange": "hyperliquid", "running": True, "connected": True, "connected_since": now - 300,
+                "last_message_at": now - 1, "heartbeat_at": now, "messages": 1234, "reconnects": 0,
+                "last_error": None, "last_error_at": None, "unsupported": []}  # fmt: skip
+    report_stream("hyperliquid/0", {**document, **changes})
+
+
+def row(driver):
+    return driver.find_element(By.CSS_SELECTOR, 'tr[data-name="hyperliquid/0"]')
+
+
+def test_the_dashboard_shows_a_stale_stream_in_red_and_updates_by_itself(browser, server, world_committed):
+    get_user_model().objects.create_user("operator", password="dashboard-pass-1", is_staff=True)
+    stream(heartbeat_at=time.time() - 90, last_message_at=time.time() - 95)
+    base = f"http://127.0.0.1:{server.port}"
+
+    browser.get(base + "/dashboard")
+    assert "/admin/login/" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys("dashboard-pass-1")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: d.current_url.rstrip("/").endswith("/dashboard"))
+
+    stale = row(browser)
+    assert "state-red" in stale.get_attribute("class")
+    assert stale.find_element(By.CSS_SELECTOR, "td.state").value_of_css_property("color") == RED
+    assert stale.find_element(By.CSS_SELECTOR, "td.reason").text.startswith("not running: no heartbeat for")
+    assert browser.find_element(By.ID, "overall").text == "red"
+
+    browser.execute_script("window.kirbyNotReloaded = true; window.scrollTo(0, 150);")
+    scrolled = browser.execute_script("return window.scrollY;")
+    assert scrolled > 0
+    stream()  # the stream recovers
+
+    WebDriverWait(browser, 15).until(lambda d: "state-green" in row(d).get_attribute("class"))
+    assert row(browser).find_element(By.CSS_SELECTOR, "td.reason").text.startswith("receiving, last message")
+    assert browser.execute_script("return window.kirbyNotReloaded === true;")
+    assert browser.execute_script("return window.scrollY;") == scrolled
+    assert browser.find_element(By.ID, "fetch-error").get_attribute("hidden") is not None
+    assert browser.find_elements(By.CSS_SELECTOR, "#plot-freshness svg rect.bar")  # redrawn by the script
