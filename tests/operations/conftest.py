@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.operations.status.services import _PRIORITY_SUFFIXES, QUEUES
+from apps.operations.status.services import PRIORITY_SUFFIXES, QUEUES
 from lib.redis import client as redis_client
 
 STATUS_KEYS = ("kirby:streams", "kirby:beat", "kirby:errors", "kirby:samples", "kirby:samples:lock",
@@ -13,7 +13,7 @@ def clear_status():
     """Status keys, and Celery's queues (tasks other tests queued without a worker to take them)."""
     redis = redis_client()
     redis.delete(*STATUS_KEYS)
-    redis.delete(*(queue + suffix for queue in QUEUES for suffix in _PRIORITY_SUFFIXES))
+    redis.delete(*(queue + suffix for queue in QUEUES for suffix in PRIORITY_SUFFIXES))
     workers = list(redis.scan_iter(match="kirby:workers:*"))
     if workers:
         redis.delete(*workers)

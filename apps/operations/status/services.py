@@ -14,7 +14,7 @@ from lib.redis import client
 
 # Celery's queues in Redis (kombu): a list per queue, plus one per priority step above 0.
 QUEUES = ("default", "collectors", "backfill")
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 HOUR = 3600
 DAY = 86400
 
@@ -28,10 +28,10 @@ def websocket_section(now):
 def queue_lengths():
     pipe = client().pipeline()
     for queue in QUEUES:
-        for suffix in _PRIORITY_SUFFIXES:
+        for suffix in PRIORITY_SUFFIXES:
             pipe.llen(queue + suffix)
     lengths = pipe.execute()
-    step = len(_PRIORITY_SUFFIXES)
+    step = len(PRIORITY_SUFFIXES)
     return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(QUEUES)}
 
 
