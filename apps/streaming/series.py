@@ -74,7 +74,7 @@ def history_texts(series, count, channels, with_pair_series=True, using="default
     window = Window(start=None, end=None, limit=count)
     found = []
     if groups.CANDLES in channels:
-        found.append((groups.CANDLES, queries.candle_rows(series.id, window, using=using)))
+        found.append((groups.CANDLES, queries.candle_rows(series.id, window, using=using, interval=series.interval)))
     if with_pair_series and groups.FUNDING in channels:
         rows = queries.funding_rows(series.trading_pair_id, window, using=using)
         found.append((groups.FUNDING, rows[::-1]))  # newest first there

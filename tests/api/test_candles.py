@@ -225,7 +225,7 @@ def test_the_series_lookup_is_cached_between_requests(client, world, django_asse
     client.get(URL)
 
     with django_assert_num_queries(1):  # the candle query only
-        assert client.get(URL).status_code == 200
+        assert client.get(URL, {"start_time": "2026-11-20"}).status_code == 200
 
 
 def test_a_change_to_the_starlisting_shows_at_once_despite_the_cache(client, world):
@@ -234,3 +234,15 @@ def test_a_change_to_the_starlisting_shows_at_once_despite_the_cache(client, wor
     world.btc_1m.save()
 
     assert client.get(URL).status_code == 400
+
+
+def test_the_newest_candles_are_the_same_whether_they_are_recent_or_years_old(client, world):
+    from django.utils import timezone
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    old = load(world.btc_1m, 3, start=utc(2021, 3, 1))  # other months, years back
+    recent = load(world.btc_1m, 4, start=now - timedelta(minutes=4))
+
+    assert times(client.get(URL, {"limit": 4})) == [z(t) for t in recent]  # found among the recent months
+    assert times(client.get(URL, {"limit": 6})) == [z(t) for t in old[1:] + recent]  # older ones needed too
+    assert times(client.get(URL, {"limit": 2, "end_time": z(recent[0])})) == [z(t) for t in old[1:]]

@@ -163,3 +163,17 @@ def test_a_pair_without_data_returns_an_empty_list(client, world, series):
     body = client.get(url.replace("BTC", "SOL")).json()
 
     assert body["data"] == [] and body["metadata"]["count"] == 0
+
+
+def test_the_newest_funding_rows_are_found_whether_recent_or_old(client, world):
+    from django.utils import timezone
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    old, recent = utc(2022, 6, 1), [now - timedelta(minutes=n) for n in (2, 1)]
+    write_funding([FundingRecord(world.btc_pair.id, t, Decimal("0.0001"), None, None, None, None, None, None)
+                   for t in [old, *recent]])  # fmt: skip
+    url = "/funding/hyperliquid/BTC/USD/perps"
+
+    newest_two = [item["time"] for item in client.get(url, {"limit": 2}).json()["data"]]
+    all_three = [item["time"] for item in client.get(url, {"limit": 3}).json()["data"]]
+    assert len(newest_two) == 2 and all_three[:2] == newest_two and all_three[2] == "2022-06-01T00:00:00Z"

@@ -35,7 +35,7 @@ class CandlesView(JsonView):
         starlisting_id, active, names = found
         if not active:
             raise BadRequest(f"Starlisting is not active: {path}")
-        data = queries.candle_rows(starlisting_id, window)
+        data = queries.candle_rows(starlisting_id, window, interval=interval)
         metadata = {**names, "count": len(data), "start_time": iso(window.start), "end_time": iso(window.end)}
         return json_response({"data": data, "metadata": metadata})
 
