@@ -4,8 +4,9 @@
 
 It uses a database of its own, ``kirby_bench_export``. One bench starlisting
 gets ``--rows`` one-minute candles (created once, in SQL, from 2000-01-01 on;
-prices with 2-5 decimals, some zero volumes and NULL trade counts). Each measurement runs in a child process of its own, so its
-peak memory (max RSS) is its own:
+prices with 2-5 decimals, some zero volumes and NULL trade counts). Each
+measurement runs in a child process of its own, so its peak memory (max RSS)
+is its own:
 
 - baseline: ``COPY (SELECT time, open, ..., closed FROM candles WHERE ...
   ORDER BY time) TO STDOUT WITH (FORMAT csv)`` streamed into a file by psycopg;
