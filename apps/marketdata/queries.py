@@ -153,18 +153,25 @@ def _range_query(table, series_column, fields, series_id, window, newest_first, 
     return sql, [*params, window.limit]
 
 
+_newest_seen = {}  # (database, table, series id) -> open time of the newest row a query returned
+
+
 def _rows(table, series_column, fields, series_id, window, using, newest_first, step_seconds=None):
     """The first ``limit`` rows of ``[start, end)``, or with ``newest_first`` the newest ``limit`` (descending).
 
     Newest-first without a start would plan every monthly partition, which
     costs more than the query once history spans years (35 ms at 237
-    partitions). So the newest rows are first looked for in the recent
-    stretch where ``limit`` rows at one per ``step_seconds`` would lie, twice
-    over (a few partitions). Only when that stretch holds fewer than
-    ``limit`` rows, so older ones may be missing, is the whole window read.
+    partitions). So the newest rows are first looked for in a stretch of
+    ``limit`` rows at one per ``step_seconds``, twice over, ending at the
+    newest row this process has seen of the series (or now): a few
+    partitions. Rows newer than that are in the stretch too (it has no upper
+    end but ``end``), so when it holds ``limit`` rows they are the newest;
+    only when it holds fewer is the whole window read.
     """
+    key = (using, table, series_id)
     if newest_first and step_seconds:
-        until = window.end or datetime.now(UTC)
+        anchor = _newest_seen.get(key) or datetime.now(UTC)
+        until = anchor if window.end is None else min(window.end, anchor)
         since = until - timedelta(seconds=2 * step_seconds * window.limit)
         if window.start is None or since > window.start:
             sql, params = _range_query(table, series_column, fields, series_id, window, True, since=since)
@@ -172,7 +179,10 @@ def _rows(table, series_column, fields, series_id, window, using, newest_first, 
             if len(rows) == window.limit:
                 return rows
     sql, params = _range_query(table, series_column, fields, series_id, window, newest_first)
-    return _fetch(sql, params, using)
+    rows = _fetch(sql, params, using)
+    if newest_first and rows and window.end is None and len(_newest_seen) < 100_000:
+        _newest_seen[key] = rows[0][0]
+    return rows
 
 
 def candle_rows(starlisting_id, window, using="default", interval=None):
