@@ -43,15 +43,22 @@ def sparkline(points, width=PLOT_WIDTH, height=PLOT_HEIGHT):
     )  # fmt: skip
 
 
+FRESHNESS_LABEL_WIDTH = 230  # room for "hyperliquid/BTC/USD/perps/15m" left of the bars
+
+
 def freshness_bars(starlistings, width=PLOT_WIDTH):
-    """One bar per starlisting: time since its newest candle opened, in intervals (0..3, capped)."""
+    """One labelled bar per starlisting: time since its newest candle opened, in intervals (0..3, capped)."""
     rows = []
     for index, item in enumerate(starlistings):
         age = 3.0 if item.get("age_intervals") is None else min(3.0, item["age_intervals"])
         rows.append(
             format_html(
-                '<rect class="bar state-{}" x="0" y="{}" width="{}" height="10"><title>{}: {}</title></rect>',
+                '<text x="0" y="{}">{}</text>'
+                '<rect class="bar state-{}" x="{}" y="{}" width="{}" height="10"><title>{}: {}</title></rect>',
+                index * 14 + 9,
+                item["name"],
                 item["state"],
+                FRESHNESS_LABEL_WIDTH,
                 index * 14,
                 f"{max(1.0, age / 3 * width):.1f}",
                 item["name"],
@@ -61,7 +68,7 @@ def freshness_bars(starlistings, width=PLOT_WIDTH):
     height = max(14, len(starlistings) * 14)
     return format_html(
         '<svg class="plot" width="{}" height="{}" role="img" aria-label="freshness">{}</svg>',
-        width, height, mark_safe("".join(rows)),
+        FRESHNESS_LABEL_WIDTH + width, height, mark_safe("".join(rows)),
     )  # fmt: skip
 
 

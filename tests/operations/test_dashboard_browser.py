@@ -89,3 +89,5 @@ def test_the_dashboard_shows_a_stale_stream_in_red_and_updates_by_itself(browser
     assert browser.execute_script("return window.scrollY;") == scrolled
     assert browser.find_element(By.ID, "fetch-error").get_attribute("hidden") is not None
     assert browser.find_elements(By.CSS_SELECTOR, "#plot-freshness svg rect.bar")  # redrawn by the script
+    labels = [node.text for node in browser.find_elements(By.CSS_SELECTOR, "#plot-freshness svg text")]
+    assert "hyperliquid/BTC/USD/perps/1m" in labels

@@ -57,6 +57,7 @@ def test_staff_see_a_stale_stream_in_red_with_its_reason_without_any_api_key(sta
     assert data["streams"]["items"][0]["reason"] == "disconnected: quiet for 61.0 s"
     # Per-starlisting freshness drawn on the server too (the world's starlistings have no candles: red).
     assert page.count('<rect class="bar state-red"') == 3
+    assert '<text x="0" y="9">hyperliquid/BTC/USD/perps/1m</text>' in page  # each bar is labelled
 
 
 def test_metrics_are_public_without_a_token_and_need_it_once_one_is_set(anonymous, settings):

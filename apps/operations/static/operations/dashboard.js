@@ -87,12 +87,18 @@
   }
 
   function freshness(items) {
-    var node = svg(WIDTH, Math.max(14, items.length * 14), "freshness");
+    var label = 230;  // as FRESHNESS_LABEL_WIDTH in dashboard.py
+    var node = svg(label + WIDTH, Math.max(14, items.length * 14), "freshness");
     items.forEach(function (item, index) {
       var age = Math.min(3, item.age_intervals === null ? 3 : item.age_intervals);
+      var name = document.createElementNS(SVG, "text");
+      name.setAttribute("x", "0");
+      name.setAttribute("y", String(index * 14 + 9));
+      name.textContent = item.name;
+      node.appendChild(name);
       var bar = document.createElementNS(SVG, "rect");
       bar.setAttribute("class", "bar state-" + item.state);
-      bar.setAttribute("x", "0");
+      bar.setAttribute("x", String(label));
       bar.setAttribute("y", String(index * 14));
       bar.setAttribute("width", Math.max(1, age / 3 * WIDTH).toFixed(1));
       bar.setAttribute("height", "10");
