@@ -140,6 +140,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.collectors.tasks.supervise_streams",
         "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
     },
+    "purge-export-jobs": {
+        "task": "apps.marketdata.tasks.purge_export_jobs",
+        "schedule": 3600.0,
+    },
     "sample-status": {
         "task": "apps.operations.tasks.sample_status",
         "schedule": env_float("KIRBY_STATUS_SAMPLE_SECONDS", 30.0, minimum=1.0),
@@ -216,6 +220,8 @@ KIRBY_TRAINING_STARS_FILE = Path(env_str("KIRBY_TRAINING_STARS_FILE", str(BASE_D
 # and their signed download links expire after KIRBY_EXPORT_LINK_SECONDS.
 KIRBY_EXPORT_DIR = Path(env_str("KIRBY_EXPORT_DIR", str(BASE_DIR / "exports")))
 KIRBY_EXPORT_LINK_SECONDS = env_int("KIRBY_EXPORT_LINK_SECONDS", 86400, minimum=1)
+# Finished export jobs and their files are deleted this many hours after they end (checked hourly).
+KIRBY_EXPORT_RETENTION_HOURS = env_int("KIRBY_EXPORT_RETENTION_HOURS", 168, minimum=1)
 # Rows per Parquet row group: memory grows with it, readers like it large.
 KIRBY_EXPORT_ROW_GROUP_ROWS = env_int("KIRBY_EXPORT_ROW_GROUP_ROWS", 131072, minimum=1)
 

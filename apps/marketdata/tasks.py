@@ -1,5 +1,9 @@
+import shutil
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from apps.marketdata.partitions import ensure_partitions_ahead
 
@@ -21,3 +25,18 @@ def run_export_job(job_id):
     if job is None or job.status == ExportJob.DONE:
         return
     run_job(job)
+
+
+@shared_task(time_limit=600, expires=3000)
+def purge_export_jobs():
+    """Delete export jobs (and their files) finished more than KIRBY_EXPORT_RETENTION_HOURS ago; returns how many."""
+    from apps.marketdata.export.jobs import directory_of
+    from apps.marketdata.models import ExportJob
+
+    cutoff = timezone.now() - timedelta(hours=settings.KIRBY_EXPORT_RETENTION_HOURS)
+    purged = 0
+    for job in ExportJob.objects.filter(finished_at__lt=cutoff):
+        shutil.rmtree(directory_of(job.id), ignore_errors=True)
+        job.delete()
+        purged += 1
+    return purged

@@ -118,3 +118,20 @@ def test_an_unknown_job_is_a_404(client, db):
     response = client.get("/exports/00000000-0000-0000-0000-000000000000")
 
     assert response.status_code == 404
+
+
+def test_finished_jobs_and_their_files_are_purged_after_the_retention(client, rows, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.marketdata.tasks import purge_export_jobs
+
+    settings.KIRBY_EXPORT_RETENTION_HOURS = 24
+    old, recent = finished_job(client), finished_job(client)
+    ExportJob.objects.filter(id=old["id"]).update(finished_at=timezone.now() - timedelta(hours=25))
+
+    assert purge_export_jobs() == 1
+    assert not (tmp_path / old["id"]).exists() and (tmp_path / recent["id"]).is_dir()
+    assert client.get(old["files"][0]["download_url"]).status_code == 404
+    assert client.get(recent["files"][0]["download_url"]).status_code == 200
