@@ -11,9 +11,8 @@ from apps.backfill.jobs import create_job
 from apps.backfill.models import BackfillJob
 from apps.backfill.runner import run_job
 from apps.collectors.lease import holder
-from lib.redis import client as redis_client
 from tests.backfill.conftest import FROZEN, MINUTE, START, at, stored, truth
-from tests.collectors.harness import Processes, start_simulator, wait_for
+from tests.collectors.harness import processes_running, simulator_running, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -52,18 +51,15 @@ def test_a_cancelled_job_stops_after_its_current_page(world_committed, exchange,
 
 @pytest.fixture
 def frozen_exchange():
-    handle = start_simulator(**{**FROZEN, "page_limit": 20})
-    yield handle
-    handle.stop()
+    with simulator_running(**{**FROZEN, "page_limit": 20}) as handle:
+        yield handle
 
 
 @pytest.fixture
 def processes(frozen_exchange, tmp_path):
-    redis_client().flushdb()
-    running = Processes(frozen_exchange, tmp_path)
-    running.env.update(SLOW_BUDGET, KIRBY_BACKFILL_LEASE_SECONDS="2", KIRBY_BACKFILL_SUPERVISE_SECONDS="1")
-    yield running
-    running.stop_all()
+    env = {**SLOW_BUDGET, "KIRBY_BACKFILL_LEASE_SECONDS": "2", "KIRBY_BACKFILL_SUPERVISE_SECONDS": "1"}
+    with processes_running(frozen_exchange, tmp_path, **env) as running:
+        yield running
 
 
 def test_a_job_cut_short_by_a_killed_worker_resumes_from_its_checkpoint_without_duplicates(world_committed, processes):

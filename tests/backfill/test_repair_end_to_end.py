@@ -16,8 +16,7 @@ import pytest
 from apps.backfill.completeness import completeness
 from apps.backfill.models import BackfillJob, Gap
 from apps.marketdata.models import Candle
-from lib.redis import client as redis_client
-from tests.collectors.harness import Processes, start_simulator, wait_for
+from tests.collectors.harness import processes_running, simulator_running, wait_for
 from tests.collectors.test_collection_end_to_end import assert_closed_candles_exact, closed_count, series
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -36,18 +35,14 @@ FAST_REPAIR = {
 
 @pytest.fixture
 def simulator():
-    handle = start_simulator(page_limit=3)
-    yield handle
-    handle.stop()
+    with simulator_running(page_limit=3) as handle:
+        yield handle
 
 
 @pytest.fixture
 def processes(simulator, tmp_path):
-    redis_client().flushdb()
-    running = Processes(simulator, tmp_path)
-    running.env.update(FAST_REPAIR)
-    yield running
-    running.stop_all()
+    with processes_running(simulator, tmp_path, **FAST_REPAIR) as running:
+        yield running
 
 
 def whole(client, starlisting, path, killed_from):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
@@ -48,6 +49,30 @@ def control(simulator, path, body=None):
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
+
+
+@contextmanager
+def simulator_running(**overrides):
+    """A simulator (``start_simulator``) for the length of a ``with`` block: a fixture's body."""
+    handle = start_simulator(**overrides)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@contextmanager
+def processes_running(simulator, tmp_path, **env):
+    """``Processes`` against ``simulator`` from a Redis without leases or stream documents of earlier tests."""
+    from lib.redis import client as redis_client
+
+    redis_client().flushdb()
+    running = Processes(simulator, tmp_path)
+    running.env.update(env)
+    try:
+        yield running
+    finally:
+        running.stop_all()
 
 
 class Processes:

@@ -12,8 +12,7 @@ from apps.collectors.lease import holder
 from apps.collectors.simulator.market import Market
 from apps.collectors.status import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
-from lib.redis import client as redis_client
-from tests.collectors.harness import SEED, Processes, as_wire, control, start_simulator, truth_wire, wait_for
+from tests.collectors.harness import SEED, as_wire, control, processes_running, simulator_running, truth_wire, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -22,17 +21,14 @@ BTC_1M = "/candles/hyperliquid/BTC/USD/perps/1m"
 
 @pytest.fixture
 def simulator():
-    handle = start_simulator()
-    yield handle
-    handle.stop()
+    with simulator_running() as handle:
+        yield handle
 
 
 @pytest.fixture
 def processes(simulator, tmp_path):
-    redis_client().flushdb()  # no leases or stream documents left by an earlier test
-    running = Processes(simulator, tmp_path)
-    yield running
-    running.stop_all()
+    with processes_running(simulator, tmp_path) as running:
+        yield running
 
 
 def ms(text):

@@ -22,7 +22,7 @@ from apps.marketdata.models import Candle
 from apps.operations.samples import INGESTED_KEY
 from apps.operations.status import build_status
 from lib.redis import client as redis_client
-from tests.collectors.harness import Processes, control, start_simulator, wait_for
+from tests.collectors.harness import control, processes_running, simulator_running, wait_for
 from tests.conftest import make_key
 from tests.operations.scrape import names, scrape, value
 from tests.streaming.servers import Daphne, free_port, subscribe
@@ -42,17 +42,14 @@ KIRBY_METRICS = {
 
 @pytest.fixture
 def simulator():
-    handle = start_simulator()
-    yield handle
-    handle.stop()
+    with simulator_running() as handle:
+        yield handle
 
 
 @pytest.fixture
 def processes(simulator, tmp_path):
-    redis_client().flushdb()
-    running = Processes(simulator, tmp_path)
-    yield running
-    running.stop_all()
+    with processes_running(simulator, tmp_path) as running:
+        yield running
 
 
 def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_committed, simulator, processes):
