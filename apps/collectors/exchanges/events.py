@@ -78,3 +78,24 @@ def text(value, field):
     if not isinstance(value, str) or not value:
         raise MalformedFrame(f"{field} is not a non-empty string: {value!r}")
     return value
+
+
+def kline_update(data, coin, closed):
+    """A CandleUpdate from the one-letter kline fields Hyperliquid and Binance both use.
+
+    ``t``/``T`` open and close time (ms), ``o h l c v`` prices and base volume,
+    ``n`` trade count (may be null), ``i`` the interval.
+    """
+    return CandleUpdate(
+        coin=coin,
+        interval=text(data.get("i"), "i"),
+        open_ms=integer(data.get("t"), "t"),
+        close_ms=integer(data.get("T"), "T"),
+        open=decimal(data.get("o"), "o"),
+        high=decimal(data.get("h"), "h"),
+        low=decimal(data.get("l"), "l"),
+        close=decimal(data.get("c"), "c"),
+        volume=decimal(data.get("v"), "v"),
+        num_trades=integer(data.get("n"), "n", nullable=True),
+        closed=closed,
+    )

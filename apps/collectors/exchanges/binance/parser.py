@@ -8,7 +8,7 @@ Times are epoch milliseconds; ``closeTime`` is the last millisecond of the
 candle. Prices and sizes are exact decimal strings.
 """
 
-from apps.collectors.exchanges.events import CandleUpdate, MalformedFrame, decimal, integer, text
+from apps.collectors.exchanges.events import CandleUpdate, MalformedFrame, decimal, integer, kline_update, text
 
 REST_FIELDS = 12
 
@@ -36,22 +36,10 @@ def parse_kline_row(row, name, interval, now_ms):
 def parse_stream_kline(message, market):
     """A kline stream message (raw or combined ``{"stream", "data"}``) -> CandleUpdate, ``x`` = closed."""
     data = message.get("data", message) if isinstance(message, dict) else None
-    kline = data.get("k") if isinstance(data, dict) else None
-    if not isinstance(kline, dict) or data.get("e") != "kline":
+    fields = data.get("k") if isinstance(data, dict) else None
+    if not isinstance(fields, dict) or data.get("e") != "kline":
         raise MalformedFrame("not a kline event")
-    closed = kline.get("x")
+    closed = fields.get("x")
     if not isinstance(closed, bool):
         raise MalformedFrame(f"x is not a boolean: {closed!r}")
-    return CandleUpdate(
-        coin=f"{market}:{text(kline.get('s'), 's')}",
-        interval=text(kline.get("i"), "i"),
-        open_ms=integer(kline.get("t"), "t"),
-        close_ms=integer(kline.get("T"), "T"),
-        open=decimal(kline.get("o"), "o"),
-        high=decimal(kline.get("h"), "h"),
-        low=decimal(kline.get("l"), "l"),
-        close=decimal(kline.get("c"), "c"),
-        volume=decimal(kline.get("v"), "v"),
-        num_trades=integer(kline.get("n"), "n", nullable=True),
-        closed=closed,
-    )
+    return kline_update(fields, f"{market}:{text(fields.get('s'), 's')}", closed)

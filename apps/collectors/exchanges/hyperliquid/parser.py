@@ -4,11 +4,10 @@ import orjson
 
 from apps.collectors.exchanges.events import (
     AssetContext,
-    CandleUpdate,
     Control,
     MalformedFrame,
     decimal,
-    integer,
+    kline_update,
     text,
 )
 
@@ -35,19 +34,7 @@ def parse_frame(raw):
 def parse_candle(data):
     if not isinstance(data, dict):
         raise MalformedFrame("candle data is not an object")
-    return CandleUpdate(
-        coin=text(data.get("s"), "s"),
-        interval=text(data.get("i"), "i"),
-        open_ms=integer(data.get("t"), "t"),
-        close_ms=integer(data.get("T"), "T"),
-        open=decimal(data.get("o"), "o"),
-        high=decimal(data.get("h"), "h"),
-        low=decimal(data.get("l"), "l"),
-        close=decimal(data.get("c"), "c"),
-        volume=decimal(data.get("v"), "v"),
-        num_trades=integer(data.get("n"), "n", nullable=True),
-        closed=None,  # Hyperliquid never says; see apps.collectors.candles
-    )
+    return kline_update(data, text(data.get("s"), "s"), None)  # Hyperliquid never says closed: apps.collectors.candles
 
 
 def _candle(data):
