@@ -26,6 +26,7 @@ from apps.backfill.series import candle_series
 from apps.collectors.records import candle_records, from_ms
 from apps.marketdata.models import Candle
 from apps.marketdata.writer import write_candles
+from apps.operations.samples import count_ingested
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def repair_missed(adapter, coin, interval, starlisting_ids, start_ms, before_ms,
         final = before_ms is not None or position < len(candles) - 1 or now_ms > candle.close_ms
         if final:
             records.extend(candle_records(candle._replace(closed=True), starlisting_ids))
-    write_candles(records, exchange=adapter.name)
+    # Rows a collector reads back are collector ingest, on the dashboard's plot as in kirby_records_written_total.
+    count_ingested(write_candles(records, exchange=adapter.name).written)
     if complete:
         for gap in gaps:
             ledger.mark_repaired(gap)
