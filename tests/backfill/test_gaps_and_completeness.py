@@ -116,3 +116,16 @@ def test_health_reports_each_starlistings_completeness(client, world):
     assert btc["starlisting_id"] == world.btc_1m.id and btc["window_start"] == t0.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert btc["present"] == 59 and btc["expected"] >= 60 and btc["ratio"] == round(59 / btc["expected"], 6)
     assert body["hyperliquid/SOL/USD/perps/1m"]["ratio"] is None
+
+
+def test_health_costs_the_same_queries_however_many_starlistings_there_are(client, world, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    write_candles([candle(s, utc(2026, 11, 20, 0, 0)) for s in (world.btc_1m, world.btc_1h, world.sol_1m)])
+    with CaptureQueriesContext(connection) as few:
+        client.get("/health")
+    more = [world.starlisting(world.sol_pair, name) for name in ("5m", "15m", "4h", "1d")]
+    write_candles([candle(s, utc(2026, 11, 20, 0, 0)) for s in more])
+    with django_assert_num_queries(len(few)):
+        assert client.get("/health").status_code == 200
