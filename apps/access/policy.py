@@ -49,11 +49,19 @@ def presented_key(request):
 
 def client_ip(request):
     """The client's address: the configured proxy header when set, else the socket peer."""
-    header = settings.KIRBY_CLIENT_IP_HEADER
-    if header:
-        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+    peer = request.META.get("REMOTE_ADDR")
+    return client_address(peer, lambda name: request.META.get("HTTP_" + name, "")) or "0.0.0.0"
+
+
+def client_address(peer, header):
+    """``KIRBY_CLIENT_IP_HEADER``'s address when set and sent, else ``peer``.
+
+    ``header(NAME)`` returns a request header by its upper-case, underscored name.
+    """
+    name = settings.KIRBY_CLIENT_IP_HEADER
+    if name:
         # Of an X-Forwarded-For list only the last entry, appended by our own proxy, can be trusted.
-        address = forwarded.split(",")[-1].strip()
+        address = header(name.upper().replace("-", "_")).split(",")[-1].strip()
         if address:
             return address
-    return request.META.get("REMOTE_ADDR") or "0.0.0.0"
+    return peer

@@ -7,24 +7,21 @@ from apps.backfill import jobs
 from apps.backfill.models import BackfillJob, Gap
 
 
+def _queue(modeladmin, request, jobs_to_create):
+    start, end = jobs.default_window()
+    created = [jobs.create_job(kind, start=start, end=end, source=BackfillJob.Source.ADMIN, **ids)
+               for kind, ids in jobs_to_create]  # fmt: skip
+    modeladmin.message_user(request, f"Queued {len(created)} backfill job(s).", messages.SUCCESS)
+
+
 @admin.action(description="Backfill candle history (KIRBY_BACKFILL_DAYS)")
 def backfill_candles(modeladmin, request, queryset):
-    start, end = jobs.default_window()
-    created = [
-        jobs.create_job("candles", starlisting_id=s.id, start=start, end=end, source=BackfillJob.Source.ADMIN)
-        for s in queryset
-    ]
-    modeladmin.message_user(request, f"Queued {len(created)} backfill job(s).", messages.SUCCESS)
+    _queue(modeladmin, request, [("candles", {"starlisting_id": s.id}) for s in queryset])
 
 
 @admin.action(description="Backfill funding history (KIRBY_BACKFILL_DAYS)")
 def backfill_funding(modeladmin, request, queryset):
-    start, end = jobs.default_window()
-    created = [
-        jobs.create_job("funding", trading_pair_id=p.id, start=start, end=end, source=BackfillJob.Source.ADMIN)
-        for p in queryset
-    ]
-    modeladmin.message_user(request, f"Queued {len(created)} backfill job(s).", messages.SUCCESS)
+    _queue(modeladmin, request, [("funding", {"trading_pair_id": p.id}) for p in queryset])
 
 
 @admin.action(description="Cancel selected jobs")

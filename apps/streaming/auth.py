@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.access import keys, limits, usage
+from apps.access.policy import client_address
 from apps.operations.metrics import RATE_LIMITED
 
 UNAUTHORIZED = 4001
@@ -103,12 +104,13 @@ async def authenticate(scope):
 def _record(scope, info, status):
     if info is None:
         return
-    headers = dict(scope.get("headers", ()))
-    address = (scope.get("client") or (None,))[0]
-    if settings.KIRBY_CLIENT_IP_HEADER:
-        forwarded = headers.get(settings.KIRBY_CLIENT_IP_HEADER.lower().encode(), b"").decode("latin-1")
-        address = forwarded.split(",")[-1].strip() or address
-    agent = headers.get(b"user-agent", b"").decode("latin-1")
+    headers = {name.decode("latin-1").upper().replace("-", "_"): value for name, value in scope.get("headers", ())}
+
+    def header(name):
+        return headers.get(name, b"").decode("latin-1")
+
+    address = client_address((scope.get("client") or (None,))[0], header)
+    agent = header("USER_AGENT")
     usage.record(usage.Use(info.id, datetime.now(UTC), "WS", scope.get("path", "/ws"), status, 0.0, address, agent))
 
 

@@ -77,15 +77,18 @@ class Query:
     params: list
 
 
+_TABLES = {  # export type -> (table, series column)
+    CANDLES: ("candles", "starlisting_id"),
+    FUNDING: ("funding_rates", "trading_pair_id"),
+    OPEN_INTEREST: ("open_interest", "trading_pair_id"),
+}
+
+
 def select(export_type, series_id, start, end):
     """The SELECT of one export: ``series_id`` is a starlisting id (candles, merged) or a trading pair id."""
     if export_type == MERGED:
         return _merged(series_id, start, end)
-    table, key = {
-        CANDLES: ("candles", "starlisting_id"),
-        FUNDING: ("funding_rates", "trading_pair_id"),
-        OPEN_INTEREST: ("open_interest", "trading_pair_id"),
-    }[export_type]
+    table, key = _TABLES[export_type]
     where, params = [f"{key} = %s"], [series_id]
     _window(where, params, start, end)
     columns = ", ".join(f"{_value(name, kind)} AS {name}" for name, kind in COLUMNS[export_type])
@@ -114,11 +117,7 @@ def count(export_type, series_id, start, end):
     """Rows the export will have (for progress): merged has one row per candle."""
     if export_type == MERGED:
         export_type, series_id = CANDLES, series_id[0]
-    table, key = {
-        CANDLES: ("candles", "starlisting_id"),
-        FUNDING: ("funding_rates", "trading_pair_id"),
-        OPEN_INTEREST: ("open_interest", "trading_pair_id"),
-    }[export_type]
+    table, key = _TABLES[export_type]
     where, params = [f"{key} = %s"], [series_id]
     _window(where, params, start, end)
     return Query(f"SELECT count(*) FROM {table} WHERE {' AND '.join(where)}", params)
