@@ -7,7 +7,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kirby.settings")
     from django.core.management import execute_from_command_line
 
-    from kirby.env import ConfigError
+    from lib.env import ConfigError
 
     try:
         execute_from_command_line(sys.argv)

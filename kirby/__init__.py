@@ -1,4 +1,5 @@
 from kirby.celery import app as celery_app
+from lib.version import VERSION
 
 __all__ = ["celery_app"]
-__version__ = "2.0.0"
+__version__ = VERSION

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from kirby.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from lib.version import VERSION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -188,18 +189,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "apps.marketdata.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "lib.http.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kirby API",
     "DESCRIPTION": "Cryptocurrency market data: candles, funding rates, open interest.",
-    "VERSION": "2.0.0",
+    "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["apps.marketdata.api.schema.document_paths_without_trailing_slash"],
+    "PREPROCESSING_HOOKS": ["lib.http.schema.document_paths_without_trailing_slash"],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer kb_..."},

@@ -4,13 +4,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.access.policy import PUBLIC, mark
-from apps.marketdata.api.errors import not_found
-from apps.operations.dashboard import dashboard, dashboard_data
-from apps.operations.status_views import StatusView, metrics
-from apps.operations.views import HealthView, LivezView, ReadyzView, RootView
+from apps.operations.views.dashboard import dashboard, dashboard_data
+from apps.operations.views.service import HealthView, LivezView, ReadyzView, RootView
+from apps.operations.views.status import StatusView, metrics
+from lib.http.errors import not_found
 
-handler404 = "apps.marketdata.api.errors.not_found"
-handler500 = "apps.marketdata.api.errors.server_error"
+handler404 = "lib.http.errors.not_found"
+handler500 = "lib.http.errors.server_error"
 
 urlpatterns = [
     re_path(r"^$", RootView.as_view(), name="root"),

@@ -54,7 +54,7 @@ def check_redis(url):
 
 
 def main():
-    from kirby.env import ConfigError
+    from lib.env import ConfigError
 
     try:
         from django.conf import settings

@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from kirby.env import ConfigError, database_from_url, env_bool, env_int, env_list
+from lib.env import ConfigError, database_from_url, env_bool, env_int, env_list
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from apps.access import keys, limits, policy, usage
-from apps.marketdata.api.render import json_response
-from apps.operations.metrics import RATE_LIMITED
+from lib.http.render import json_response
+from lib.metrics import RATE_LIMITED
 
 
 def refuse(status, message, quota=None):

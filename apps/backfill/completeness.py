@@ -14,8 +14,9 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from apps.backfill.series import Slots, from_ms, to_ms
+from apps.backfill.series import Slots
 from apps.markets.models import Starlisting
+from lib.timeutil import from_ms, to_ms
 
 _SPAN_SQL = """
 SELECT starlisting_id, min(time), max(time) FROM candles

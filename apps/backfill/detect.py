@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from apps.backfill import ledger
 from apps.backfill.models import Gap
-from apps.backfill.series import candle_series, from_ms, pair_series, to_ms
+from apps.backfill.series import candle_series, pair_series
 from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.markets.models import Starlisting, TradingPair
+from lib.timeutil import from_ms, to_ms
 
 _HOLES_SQL = """
 SELECT slot, next_slot FROM (

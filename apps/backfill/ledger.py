@@ -18,7 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.backfill.models import BackfillJob, Gap
-from apps.backfill.series import from_ms, series_of, to_ms
+from apps.backfill.series import series_of
+from lib.timeutil import from_ms, to_ms
 
 REPAIRABLE = ("candles", "funding")
 

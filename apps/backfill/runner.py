@@ -19,10 +19,11 @@ from django.utils import timezone
 from apps.backfill import ledger
 from apps.backfill.budget import Budget
 from apps.backfill.models import BackfillJob, Gap
-from apps.backfill.series import from_ms, series_of, to_ms
+from apps.backfill.series import series_of
 from apps.backfill.sources import SOURCES
 from apps.collectors.lease import Lease
-from apps.operations.metrics import record_backfill_rows
+from lib.metrics import record_backfill_rows
+from lib.timeutil import from_ms, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -9,24 +9,16 @@ are epoch milliseconds, UTC; windows are half-open ``[start, end)``.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connections
 
 from apps.markets import intervals
 from apps.markets.models import Starlisting, TradingPair
+from lib.timeutil import from_ms
 
 _TABLES = {"candles": ("candles", "starlisting_id"), "funding": ("funding_rates", "trading_pair_id"),
            "open_interest": ("open_interest", "trading_pair_id")}  # fmt: skip
-
-
-def to_ms(moment):
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms):
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class Slots:

@@ -15,11 +15,11 @@ from typing import NamedTuple
 
 from django.db import connections
 
-from apps.backfill.series import from_ms, to_ms
 from apps.collectors.exchanges import get_adapter
-from apps.collectors.records import candle_records
+from apps.collectors.normalize import candle_records
 from apps.marketdata.records import FundingRecord
 from apps.marketdata.writer import write_candles, write_funding
+from lib.timeutil import from_ms, to_ms
 
 HOUR_MS = 3_600_000
 

@@ -20,8 +20,7 @@ from django.db import close_old_connections
 
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
-from apps.operations.metrics import INGEST_LAG
-from apps.operations.samples import count_ingested
+from lib.metrics import INGEST_LAG, count_ingested
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ fill.
 
 from dataclasses import dataclass
 
-from apps.collectors.records import candle_records
+from apps.collectors.normalize import candle_records
 from apps.marketdata.writer import write_candles
+from lib.timeutil import to_ms
 
 
 @dataclass
@@ -25,10 +26,6 @@ class FillResult:
     last_ms: int | None = None  # open time of the last candle received
 
 
-def _ms(moment):
-    return int(moment.timestamp() * 1000)
-
-
 def fill_candles(adapter, starlisting, start, end, database, progress=None):
     """Store the exchange's candles of ``starlisting`` with open time in ``[start, end)`` into ``database``.
 
@@ -38,7 +35,7 @@ def fill_candles(adapter, starlisting, start, end, database, progress=None):
     pair = starlisting.trading_pair
     name = adapter.symbols.coin_name(pair.coin.symbol, pair.quote.symbol, pair.market_type.name)
     result = FillResult()
-    for page in adapter.history.candle_pages(name, starlisting.interval.name, _ms(start), _ms(end)):
+    for page in adapter.history.candle_pages(name, starlisting.interval.name, to_ms(start), to_ms(end)):
         records = [record for candle in page for record in candle_records(candle, [starlisting.id])]
         written = write_candles(records, publish=False, using=database, exchange=adapter.name)
         result.pages += 1

@@ -23,10 +23,11 @@ from apps.backfill import ledger
 from apps.backfill.budget import Budget
 from apps.backfill.models import Gap
 from apps.backfill.series import candle_series
-from apps.collectors.records import candle_records, from_ms
+from apps.collectors.normalize import candle_records
 from apps.marketdata.models import Candle
 from apps.marketdata.writer import write_candles
-from apps.operations.samples import count_ingested
+from lib.metrics import count_ingested
+from lib.timeutil import from_ms, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _after_last_final(starlisting_ids, before_ms):
     )
     starts = []
     if found["last_closed"] is not None:
-        starts.append(int(found["last_closed"].timestamp() * 1000) + 1)
+        starts.append(to_ms(found["last_closed"]) + 1)
     if found["oldest_open"] is not None:
-        starts.append(int(found["oldest_open"].timestamp() * 1000))
+        starts.append(to_ms(found["oldest_open"]))
     return min(starts, default=None)

@@ -16,13 +16,13 @@ import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from apps.collectors.candles import CandleCloser
+from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
+from apps.collectors.normalize import candle_records, context_records
 from apps.collectors.plan import plan_for
-from apps.collectors.records import candle_records, context_records
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
-from apps.collectors.stream_status import StreamStatus
+from apps.collectors.stream_reporter import StreamStatus
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from django.db import connections
 from psycopg.types.datetime import TimestamptzLoader
 
 from apps.markets.intervals import STANDARD_INTERVALS
-from apps.operations.metrics import CACHE_HITS, CACHE_MISSES
+from lib.metrics import CACHE_HITS, CACHE_MISSES
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume", "num_trades", "closed")
 FUNDING_FIELDS = (

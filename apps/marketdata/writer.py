@@ -25,7 +25,7 @@ from django.dispatch import Signal
 
 from apps.marketdata.partitions import ensure_partitions
 from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
-from apps.operations.metrics import record_write
+from lib.metrics import record_write
 
 log = logging.getLogger(__name__)
 

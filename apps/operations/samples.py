@@ -16,24 +16,14 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from apps.operations.metrics import DATABASE_SIZE
+from apps.streaming.presence import connections_total
+from lib.metrics import DATABASE_SIZE, INGESTED_KEY
 from lib.redis import client
 
 log = logging.getLogger(__name__)
 
-INGESTED_KEY = "kirby:ingested"
 SAMPLES_KEY = "kirby:samples"
 KEEP_SECONDS = 25 * 3600
-
-
-def count_ingested(rows):
-    """Add ``rows`` stored by a collector to the cluster-wide counter (once per batch; never raises)."""
-    if not rows:
-        return
-    try:
-        client().incrby(INGESTED_KEY, rows)
-    except Exception as error:  # the dashboard's plot must never stop collection
-        log.debug("cannot count ingested rows: %s", error)
 
 
 def database_size():
@@ -46,8 +36,6 @@ def database_size():
 
 def take_sample(now=None, *, force=False):
     """Store one sample unless one was taken less than a period ago; the sample, or None."""
-    from apps.streaming.presence import connections_total
-
     now = time.time() if now is None else now
     period = settings.KIRBY_STATUS_SAMPLE_SECONDS
     redis = client()

@@ -23,7 +23,7 @@ from django.db import close_old_connections
 
 from apps.access import keys, limits, usage
 from apps.access.policy import client_address
-from apps.operations.metrics import RATE_LIMITED
+from lib.metrics import RATE_LIMITED
 
 UNAUTHORIZED = 4001
 FORBIDDEN = 4003

@@ -24,8 +24,8 @@ import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from apps.marketdata.api.render import iso
 from apps.marketdata.queries import CANDLE_FIELDS, FUNDING_FIELDS, OPEN_INTEREST_FIELDS
+from lib.http.render import iso
 
 PUSH = "stream.push"
 CANDLES, FUNDING, OPEN_INTEREST = CHANNELS = ("candles", "funding", "open_interest")

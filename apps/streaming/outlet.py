@@ -26,7 +26,7 @@ import functools
 import logging
 from collections import deque
 
-from apps.operations.metrics import WS_DROPPED, WS_SENT
+from lib.metrics import WS_DROPPED, WS_SENT
 
 log = logging.getLogger(__name__)
 

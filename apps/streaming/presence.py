@@ -15,7 +15,7 @@ import os
 import socket
 import time
 
-from apps.operations.metrics import WS_CONNECTIONS
+from lib.metrics import WS_CONNECTIONS
 from lib.redis import client
 
 log = logging.getLogger(__name__)

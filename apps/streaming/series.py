@@ -10,8 +10,8 @@ from typing import NamedTuple
 from django.db import connections
 
 from apps.marketdata import queries
-from apps.marketdata.api.params import Window
 from apps.streaming import groups
+from lib.http.params import Window
 
 # Names are read back by id (as in apps.marketdata.queries) so PostgreSQL
 # plans no multi-table join.

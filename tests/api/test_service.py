@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from apps.collectors.status import STREAMS_KEY, report_stream
+from apps.collectors.stream_documents import STREAMS_KEY, report_stream
 from lib.redis import client as redis_client
 
 

@@ -13,7 +13,7 @@ from apps.collectors.simulator.context import funding_rate
 from apps.marketdata.models import FundingRate
 from apps.marketdata.records import FundingRecord
 from apps.marketdata.writer import write_funding
-from apps.operations.metrics import BACKFILL_ROWS
+from lib.metrics import BACKFILL_ROWS
 from tests.backfill.conftest import HOUR, MINUTE, START, at, stored, truth
 from tests.collectors.harness import control
 

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from apps.collectors.candles import CandleCloser
+from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import CandleUpdate
 
 MINUTE = 60_000

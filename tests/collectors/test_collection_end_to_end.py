@@ -10,7 +10,7 @@ import pytest
 
 from apps.collectors.lease import holder
 from apps.collectors.simulator.market import Market
-from apps.collectors.status import stream_statuses
+from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
 from tests.collectors.harness import SEED, as_wire, control, processes_running, simulator_running, truth_wire, wait_for
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from apps.collectors.exchanges.events import AssetContext
-from apps.collectors.records import context_records
+from apps.collectors.normalize import context_records
 from apps.collectors.sampling import ContextSampler
 
 MINUTE = 60_000

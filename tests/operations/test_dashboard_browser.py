@@ -14,7 +14,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from apps.collectors.status import report_stream
+from apps.collectors.stream_documents import report_stream
 from tests.streaming.servers import Daphne
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

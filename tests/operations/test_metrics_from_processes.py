@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 
 from apps.access.models import ADMIN, READ
-from apps.collectors.status import stream_statuses
+from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle
-from apps.operations.samples import INGESTED_KEY
 from apps.operations.status import build_status
+from lib.metrics import INGESTED_KEY
 from lib.redis import client as redis_client
 from tests.collectors.harness import control, processes_running, simulator_running, wait_for
 from tests.conftest import make_key

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from apps.marketdata.writer import write_candles
-from apps.operations.metrics import FLUSH_DURATION, RECORDS_WRITTEN, ROWS_REJECTED, WS_DROPPED, WS_SENT
 from apps.streaming.outlet import Outlet
+from lib.metrics import FLUSH_DURATION, RECORDS_WRITTEN, ROWS_REJECTED, WS_DROPPED, WS_SENT
 from tests.conftest import candle, utc
 from tests.operations.scrape import value
 

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from apps.access.models import ADMIN, READ
-from apps.collectors.status import report_stream
+from apps.collectors.stream_documents import report_stream
 from tests.conftest import keyed_client, make_key
 
 pytestmark = pytest.mark.django_db

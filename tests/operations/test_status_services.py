@@ -8,10 +8,10 @@ import pytest
 
 from apps.backfill.models import BackfillJob, DataType
 from apps.operations import samples
-from apps.operations.metrics import BACKFILL_JOBS, GAPS_OPEN
 from apps.operations.status import build_status
 from apps.operations.workers import BEAT_KEY, WORKER_PREFIX
 from apps.streaming import presence
+from lib.metrics import BACKFILL_JOBS, GAPS_OPEN, count_ingested
 from lib.redis import client as redis_client
 from tests.conftest import utc
 
@@ -127,7 +127,7 @@ def test_the_plots_get_the_ingest_rate_and_connections_of_the_last_hour():
 
 
 def test_a_sample_is_taken_once_per_period_by_whoever_comes_first():
-    samples.count_ingested(250)
+    count_ingested(250)
 
     first = samples.take_sample()
     second = samples.take_sample()
@@ -162,7 +162,7 @@ def test_running_backfill_jobs_are_listed_with_progress_and_failed_ones_make_it_
 
 def test_a_section_that_cannot_be_read_is_red_and_the_others_are_still_there(monkeypatch):
     # Only the backfill section's query fails (as a broken table would); the builder must not take the rest down.
-    monkeypatch.setattr("apps.backfill.status.running_jobs", lambda: 1 / 0)
+    monkeypatch.setattr("apps.backfill.reporting.running_jobs", lambda: 1 / 0)
 
     document = build_status()
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from apps.collectors.status import report_stream
+from apps.collectors.stream_documents import report_stream
 from apps.operations.status import build_status
 from apps.operations.status.streams import judge_stream
 

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.access.models import KEY_PREFIX, SCOPES, ApiKey
-from apps.marketdata.api.render import iso
+from lib.http.render import iso
 
 User = get_user_model()
 

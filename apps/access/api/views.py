@@ -11,8 +11,8 @@ from drf_spectacular.utils import extend_schema
 from apps.access import keys, usage
 from apps.access.api.serializers import NewKeySerializer, NewUserSerializer, key_body, new_key_body, user_body
 from apps.access.models import ApiKey
-from apps.marketdata.api.errors import BadRequest, InvalidParameters, NotFound
-from apps.marketdata.api.render import JsonView, json_response
+from lib.http.errors import BadRequest, InvalidParameters, NotFound
+from lib.http.render import JsonView, json_response
 
 User = get_user_model()
 

@@ -7,12 +7,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers
 
 from apps.backfill import jobs
-from apps.backfill.api.serialize import RELATED, GapSchema, JobSchema, gap_json, job_json
+from apps.backfill.api.serializers import RELATED, GapSchema, JobSchema, gap_body, job_body
 from apps.backfill.models import BackfillJob, DataType, Gap
-from apps.marketdata.api.errors import InvalidParameters, NotFound
-from apps.marketdata.api.params import QueryParams, parse_time
-from apps.marketdata.api.render import JsonView, json_response
-from apps.marketdata.api.schema import ErrorSerializer
+from lib.http.errors import InvalidParameters, NotFound
+from lib.http.params import QueryParams, parse_time
+from lib.http.render import JsonView, json_response
+from lib.http.schema import ErrorSerializer
 
 MAX_DAYS = 3650
 _ERRORS = {400: ErrorSerializer, 404: ErrorSerializer}
@@ -98,7 +98,7 @@ class BackfillListView(JsonView):
             queryset = queryset.filter(trading_pair__exchange__name__iexact=exchange)
         if coin := request.GET.get("coin"):
             queryset = queryset.filter(trading_pair__coin__symbol__iexact=coin)
-        items = [job_json(job) for job in queryset[:limit]]
+        items = [job_body(job) for job in queryset[:limit]]
         return json_response({"jobs": items, "count": len(items)})
 
     @extend_schema(
@@ -145,7 +145,7 @@ class BackfillListView(JsonView):
             start=start, end=end, source=BackfillJob.Source.API,
         )  # fmt: skip
         job = BackfillJob.objects.select_related(*RELATED).get(id=job.id)
-        return json_response(job_json(job), status=201)
+        return json_response(job_body(job), status=201)
 
 
 class BackfillDetailView(JsonView):
@@ -153,7 +153,7 @@ class BackfillDetailView(JsonView):
 
     @extend_schema(operation_id="backfill", summary="One backfill job", responses={200: JobSchema, **_ERRORS})
     def get(self, request, job_id):
-        return json_response(job_json(_job_id(job_id)))
+        return json_response(job_body(_job_id(job_id)))
 
     @extend_schema(
         operation_id="backfill_cancel",
@@ -165,7 +165,7 @@ class BackfillDetailView(JsonView):
         if not jobs.cancel(job):
             raise Conflict(f"Backfill job {job.id} has already {job.status}; nothing to cancel")
         job.refresh_from_db()
-        return json_response(job_json(job))
+        return json_response(job_body(job))
 
 
 class GapListView(JsonView):
@@ -210,5 +210,5 @@ class GapListView(JsonView):
             queryset = queryset.filter(end_time__gt=window.start)
         if window.end:
             queryset = queryset.filter(start_time__lt=window.end)
-        items = [gap_json(gap) for gap in queryset[: window.limit]]
+        items = [gap_body(gap) for gap in queryset[: window.limit]]
         return json_response({"gaps": items, "count": len(items)})

@@ -12,16 +12,16 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 
 from apps.marketdata import queries
-from apps.marketdata.api import schema
-from apps.marketdata.api.errors import InvalidParameters, NotFound
-from apps.marketdata.api.params import parse_time
-from apps.marketdata.api.render import JsonView, json_response
 from apps.marketdata.export import spec
 from apps.marketdata.export.files import iso
 from apps.marketdata.export.formats import NUMBERS
 from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of, download_link
 from apps.marketdata.models import ExportJob
 from apps.marketdata.tasks import run_export_job
+from lib.http.errors import InvalidParameters, NotFound
+from lib.http.params import parse_time
+from lib.http.render import JsonView, json_response
+from lib.http.schema import ErrorSerializer
 
 _JOB = OpenApiResponse(description="The job: id, status, rows, error, and files with download links once done")
 
@@ -93,7 +93,7 @@ class ExportJobsView(JsonView):
     parser_classes = [JSONParser]
 
     @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=None,
-                   responses={202: _JOB, 400: schema.ErrorSerializer, 404: schema.ErrorSerializer})  # fmt: skip
+                   responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer})  # fmt: skip
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         values = _validated(data)
@@ -113,7 +113,7 @@ class ExportJobView(JsonView):
     access = "read"
 
     @extend_schema(operation_id="export_job", summary="Status of an export job, with download links once done",
-                   responses={200: _JOB, 404: schema.ErrorSerializer})  # fmt: skip
+                   responses={200: _JOB, 404: ErrorSerializer})  # fmt: skip
     def get(self, request, job_id):
         job = ExportJob.objects.filter(id=job_id).first()
         if job is None:
@@ -127,8 +127,8 @@ class ExportDownloadView(JsonView):
     access = "public"
 
     @extend_schema(operation_id="export_job_file", summary="Download a file of a finished export job",
-                   responses={200: OpenApiResponse(description="The file"), 403: schema.ErrorSerializer,
-                              404: schema.ErrorSerializer})  # fmt: skip
+                   responses={200: OpenApiResponse(description="The file"), 403: ErrorSerializer,
+                              404: ErrorSerializer})  # fmt: skip
     def get(self, request, job_id, name):
         try:
             check_link(job_id, name, request.GET.get("token"))

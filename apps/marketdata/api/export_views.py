@@ -12,14 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 
 from apps.marketdata import queries
-from apps.marketdata.api import schema
-from apps.marketdata.api.errors import InvalidParameters, NotFound
-from apps.marketdata.api.params import QueryParams
-from apps.marketdata.api.render import JsonView
 from apps.marketdata.export import files, http, spec
 from apps.marketdata.export.formats import CONTENT_TYPES, CSV, FORMATS, NUMBERS, PARQUET, arrow_schema
 from apps.marketdata.export.resolve import Pair
 from apps.marketdata.export.stream import copy_rows
+from lib.http.errors import InvalidParameters, NotFound
+from lib.http.params import QueryParams
+from lib.http.render import JsonView
+from lib.http.schema import PAIR_PATH, WINDOW_PARAMETERS, ErrorSerializer, path_parameters
 
 
 def _choice(params, name, choices, default):
@@ -52,8 +52,8 @@ def _series(export_type, exchange, coin, quote, market_type, interval):
 
 
 _PARAMETERS = [
-    *schema.path_parameters("export_type", *schema.PAIR_PATH),
-    *schema.WINDOW_PARAMETERS[:2],
+    *path_parameters("export_type", *PAIR_PATH),
+    *WINDOW_PARAMETERS[:2],
     OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="csv (default) or parquet"),
     OpenApiParameter("numbers", OpenApiTypes.STR, enum=list(NUMBERS), description="Parquet numbers (default decimal)"),
 ]
@@ -68,12 +68,12 @@ class ExportView(JsonView):
         operation_id="export",
         summary="Stream an export file (CSV or Parquet) of candles, funding, open interest or merged rows",
         description="candles and merged need the interval path segment; funding and open_interest take none.",
-        parameters=[*_PARAMETERS, *schema.path_parameters("interval")],
+        parameters=[*_PARAMETERS, *path_parameters("interval")],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
-            400: schema.ErrorSerializer,
-            404: schema.ErrorSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
         },
     )
     def get(self, request, export_type, exchange, coin, quote, market_type, interval=None):
@@ -116,8 +116,8 @@ class ExportView(JsonView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
-            400: schema.ErrorSerializer,
-            404: schema.ErrorSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
         },
     )
 )

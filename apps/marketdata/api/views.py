@@ -3,12 +3,13 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from apps.marketdata import queries
-from apps.marketdata.api import schema
-from apps.marketdata.api.errors import BadRequest, NotFound
-from apps.marketdata.api.params import QueryParams
-from apps.marketdata.api.render import JsonView, iso, json_response
+from apps.marketdata.api import serializers
+from lib.http.errors import BadRequest, NotFound
+from lib.http.params import QueryParams
+from lib.http.render import JsonView, iso, json_response
+from lib.http.schema import PAIR_PATH, WINDOW_PARAMETERS, ErrorSerializer, path_parameters
 
-_ERRORS = {400: schema.ErrorSerializer, 404: schema.ErrorSerializer}
+_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer}
 
 
 def _window(request):
@@ -23,8 +24,8 @@ class CandlesView(JsonView):
         operation_id="candles",
         summary="Candles of one starlisting, ascending by open time",
         description="Without start_time, the most recent `limit` candles are returned.",
-        parameters=[*schema.path_parameters(*schema.PAIR_PATH, "interval"), *schema.WINDOW_PARAMETERS],
-        responses={200: schema.CandlesResponseSerializer, **_ERRORS},
+        parameters=[*path_parameters(*PAIR_PATH, "interval"), *WINDOW_PARAMETERS],
+        responses={200: serializers.CandlesResponseSerializer, **_ERRORS},
     )
     def get(self, request, exchange, coin, quote, market_type, interval):
         window = _window(request)
@@ -57,7 +58,7 @@ class _PairSeriesView(JsonView):
         return json_response({"data": data, "metadata": metadata})
 
 
-_PAIR_PARAMETERS = [*schema.path_parameters(*schema.PAIR_PATH), *schema.WINDOW_PARAMETERS]
+_PAIR_PARAMETERS = [*path_parameters(*PAIR_PATH), *WINDOW_PARAMETERS]
 
 
 @extend_schema_view(
@@ -65,7 +66,7 @@ _PAIR_PARAMETERS = [*schema.path_parameters(*schema.PAIR_PATH), *schema.WINDOW_P
         operation_id="funding",
         summary="Funding rates of one trading pair, newest first",
         parameters=_PAIR_PARAMETERS,
-        responses={200: schema.FundingResponseSerializer, **_ERRORS},
+        responses={200: serializers.FundingResponseSerializer, **_ERRORS},
     )
 )
 class FundingView(_PairSeriesView):
@@ -77,7 +78,7 @@ class FundingView(_PairSeriesView):
         operation_id="open_interest",
         summary="Open interest of one trading pair, newest first",
         parameters=_PAIR_PARAMETERS,
-        responses={200: schema.OpenInterestResponseSerializer, **_ERRORS},
+        responses={200: serializers.OpenInterestResponseSerializer, **_ERRORS},
     )
 )
 class OpenInterestView(_PairSeriesView):

@@ -4,11 +4,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from apps.marketdata.api.errors import InvalidParameters, NotFound
-from apps.marketdata.api.params import QueryParams
-from apps.marketdata.api.render import JsonView, json_response
-from apps.marketdata.api.schema import ErrorSerializer
 from apps.markets.models import Starlisting
+from lib.http.errors import InvalidParameters, NotFound
+from lib.http.params import QueryParams
+from lib.http.render import JsonView, json_response
+from lib.http.schema import ErrorSerializer
 
 
 class StarlistingSerializer(serializers.ModelSerializer):

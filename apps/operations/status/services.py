@@ -5,11 +5,11 @@ Each builder returns a dict with ``state`` and ``reason`` (apps.operations.statu
 
 from django.conf import settings
 
-from apps.backfill import status as backfill_status
+from apps.backfill import reporting as backfill_status
 from apps.operations import errorlog, samples, workers
-from apps.operations.metrics import set_backfill_jobs
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict, when
 from apps.streaming import presence
+from lib.metrics import set_backfill_jobs
 from lib.redis import client
 
 # Celery's queues in Redis (kombu): a list per queue, plus one per priority step above 0.

@@ -21,10 +21,10 @@ from django.conf import settings
 from django.db import connection
 
 from apps.backfill import completeness as ledger
-from apps.backfill import status as backfill_status
+from apps.backfill import reporting as backfill_status
 from apps.markets.models import Starlisting
-from apps.operations.metrics import set_gaps_open
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict
+from lib.metrics import set_gaps_open
 
 _SQL = """
 SELECT s.id, latest.t

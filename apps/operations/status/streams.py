@@ -1,6 +1,6 @@
 """Collector streams in the status document (and in /health): one judged entry per stream.
 
-The streams write their own documents to Redis (apps.collectors.status);
+The streams write their own documents to Redis (apps.collectors.stream_documents);
 here each is judged: red when not running, disconnected or quiet for longer
 than ``KIRBY_COLLECTOR_QUIET_SECONDS`` (after which the stream itself
 reconnects); amber when quiet for half that, or when its last error is
@@ -11,7 +11,7 @@ import time
 
 from django.conf import settings
 
-from apps.collectors.status import stream_statuses
+from apps.collectors.stream_documents import stream_statuses
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict, when
 
 RECENT_ERROR_SECONDS = 300

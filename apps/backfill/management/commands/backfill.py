@@ -19,8 +19,8 @@ from apps.backfill import jobs
 from apps.backfill.jobs import Invalid
 from apps.backfill.models import BackfillJob
 from apps.backfill.runner import run_job
-from apps.marketdata.api.params import parse_time
 from apps.markets.models import Starlisting
+from lib.http.params import parse_time
 
 BAR = 30
 

@@ -34,7 +34,7 @@ def parse_frame(raw):
 def parse_candle(data):
     if not isinstance(data, dict):
         raise MalformedFrame("candle data is not an object")
-    return kline_update(data, text(data.get("s"), "s"), None)  # Hyperliquid never says closed: apps.collectors.candles
+    return kline_update(data, text(data.get("s"), "s"), None)  # Hyperliquid never says closed: apps.collectors.closing
 
 
 def _candle(data):

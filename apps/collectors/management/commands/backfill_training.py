@@ -14,14 +14,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.collectors.fill import fill_candles
-from apps.marketdata.databases import DatabaseUnavailable, database_alias
 from apps.marketdata.export.resolve import SelectionError, parse_intervals
 from apps.marketdata.management.commands.export import window_from_options
 from apps.markets.models import Starlisting
+from lib.databases import DatabaseUnavailable, database_alias
+from lib.timeutil import from_ms
 
 
 def _iso(ms):
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Command(BaseCommand):

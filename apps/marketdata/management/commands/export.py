@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.marketdata.api.params import parse_time
-from apps.marketdata.databases import DatabaseUnavailable, database_alias
 from apps.marketdata.export import spec
 from apps.marketdata.export.formats import CSV, NUMBERS, PARQUET, ExportFailed
 from apps.marketdata.export.resolve import SelectionError, find_intervals, find_pair, parse_intervals
 from apps.marketdata.export.run import ExportRequest, export_files
+from lib.databases import DatabaseUnavailable, database_alias
+from lib.http.params import parse_time
 
 FORMATS = {"csv": (CSV,), "parquet": (PARQUET,), "both": (CSV, PARQUET)}
 

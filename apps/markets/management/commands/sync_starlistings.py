@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.marketdata.databases import DatabaseUnavailable, database_alias
 from apps.markets.config import ConfigFileError, load_config
 from apps.markets.models import Interval
 from apps.markets.sync import sync_config
+from lib.databases import DatabaseUnavailable, database_alias
 
 
 class Command(BaseCommand):

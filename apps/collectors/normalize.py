@@ -1,18 +1,13 @@
 """Exchange events -> Kirby records for the write path."""
 
-from datetime import UTC, datetime, timedelta
 from decimal import Context
 
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
+from lib.timeutil import from_ms
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR_MS = 3_600_000
 # Enough digits that open interest x mark price is never rounded.
 _EXACT = Context(prec=100)
-
-
-def from_ms(ms):
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def candle_records(update, starlisting_ids):

@@ -15,8 +15,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from apps.access.policy import EXEMPT, mark
-from apps.marketdata.api.render import json_response
 from apps.operations.status import build_status
+from lib.http.render import json_response
 
 PLOT_WIDTH, PLOT_HEIGHT = 320, 60
 

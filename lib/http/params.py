@@ -8,7 +8,7 @@ milliseconds). Windows are half-open ``[start_time, end_time)``.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from apps.marketdata.api.errors import InvalidParameters
+from lib.http.errors import InvalidParameters
 
 MILLISECONDS_THRESHOLD = 20_000_000_000
 DEFAULT_LIMIT = 1000

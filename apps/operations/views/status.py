@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework.permissions import AllowAny
 
-from apps.marketdata.api.render import JsonView, json_response
 from apps.operations.metrics_server import registry
 from apps.operations.status import build_status
+from lib.http.render import JsonView, json_response
 
 
 class StatusView(JsonView):

@@ -2,7 +2,7 @@
 
 from django.db.models import Count
 
-from apps.backfill.api.serialize import job_json
+from apps.backfill.api.serializers import job_body
 from apps.backfill.models import BackfillJob, DataType, Gap
 
 
@@ -12,7 +12,7 @@ def running_jobs():
         "trading_pair__exchange", "trading_pair__coin", "trading_pair__quote", "trading_pair__market_type",
         "starlisting__interval",
     ).order_by("id")  # fmt: skip
-    return [job_json(job) for job in jobs]
+    return [job_body(job) for job in jobs]
 
 
 def job_counts():

@@ -6,11 +6,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-import kirby
 from apps.backfill.completeness import report as completeness_report
-from apps.marketdata.api.render import JsonView, iso, json_response
 from apps.operations.checks import run_checks
 from apps.operations.status.streams import judged_streams
+from lib.http.render import JsonView, iso, json_response
+from lib.version import VERSION
 
 
 class PublicView(JsonView):
@@ -31,7 +31,7 @@ class RootView(PublicView):
         return json_response(
             {
                 "name": "Kirby",
-                "version": kirby.__version__,
+                "version": VERSION,
                 "description": "Cryptocurrency market data: candles, funding rates, open interest",
                 "endpoints": {
                     "docs": "/docs",

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from apps.marketdata.api.render import iso
+from lib.http.render import iso
 
 _PAIR_RELATED = ["trading_pair__exchange", "trading_pair__coin", "trading_pair__quote", "trading_pair__market_type"]
 RELATED = [*_PAIR_RELATED, "starlisting__interval"]
@@ -22,7 +22,7 @@ def _names(obj):
     }
 
 
-def job_json(job):
+def job_body(job):
     return {
         "id": job.id,
         "data_type": job.data_type,
@@ -47,7 +47,7 @@ def job_json(job):
     }
 
 
-def gap_json(gap):
+def gap_body(gap):
     return {
         "id": gap.id,
         "data_type": gap.data_type,

@@ -5,14 +5,20 @@ bounded (exchange, record type, stream name, state), never key ids or times.
 Code that does the work calls the helpers below at the single place where
 the thing happens, per batch rather than per message on hot paths.
 
-Processes: web processes serve ``/metrics`` (apps.operations.metrics_view);
+Processes: web processes serve ``/metrics`` (apps.operations.views.status);
 Celery workers serve their own on ``KIRBY_METRICS_PORT``
 (apps.operations.metrics_server). With ``PROMETHEUS_MULTIPROC_DIR`` set
 (gunicorn, prefork workers) prometheus_client keeps values in shared files
 and the gauges aggregate as their ``multiprocess_mode`` says.
 """
 
+import logging
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from lib.redis import client
+
+log = logging.getLogger(__name__)
 
 # --- collection ------------------------------------------------------------------
 MESSAGES_RECEIVED = Counter(
@@ -117,3 +123,19 @@ def record_write(exchange, record_type, result, seconds):
         RECORDS_WRITTEN.labels(exchange, record_type).inc(result.written)
     if result.rejected:
         ROWS_REJECTED.labels(exchange, record_type).inc(result.rejected)
+
+
+# --- the dashboard's ingest counter -----------------------------------------------------
+# Cluster-wide rows collected so far, in Redis: the status sampler (apps.operations.samples)
+# turns it into the dashboard's ingest-rate plot. Here so that ingestion never imports operations.
+INGESTED_KEY = "kirby:ingested"
+
+
+def count_ingested(rows):
+    """Add ``rows`` stored by a collector to the cluster-wide counter (once per batch; never raises)."""
+    if not rows:
+        return
+    try:
+        client().incrby(INGESTED_KEY, rows)
+    except Exception as error:  # the dashboard's plot must never stop collection
+        log.debug("cannot count ingested rows: %s", error)

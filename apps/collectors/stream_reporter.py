@@ -1,4 +1,4 @@
-"""What a running stream tells /health, kept in Redis by apps.collectors.status, and its metrics.
+"""What a running stream tells /health, kept in Redis by apps.collectors.stream_documents, and its metrics.
 
 Per-frame work stays a few integer increments: the ``kirby_*`` counters get
 the differences once per tick (``maybe_report``, every ``TICK_SECONDS``).
@@ -9,8 +9,8 @@ import os
 import socket
 import time
 
-from apps.collectors.status import report_stream
-from apps.operations.metrics import MESSAGES_RECEIVED, STREAM_CONNECTED, STREAM_LAST_MESSAGE, STREAM_RECONNECTS
+from apps.collectors.stream_documents import report_stream
+from lib.metrics import MESSAGES_RECEIVED, STREAM_CONNECTED, STREAM_LAST_MESSAGE, STREAM_RECONNECTS
 
 log = logging.getLogger(__name__)
 

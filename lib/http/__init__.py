@@ -1,0 +1,1 @@
+"""Project-wide HTTP toolkit: JSON rendering, error bodies, query parameters, schema helpers."""
