@@ -25,6 +25,11 @@ class TableSpec:
         return list(self.column_types)
 
     @property
+    def series_column(self):
+        """The column naming the row's series: ``starlisting_id`` or ``trading_pair_id``."""
+        return self.columns[0]
+
+    @property
     def key(self):
         return self.columns[:2]
 
@@ -118,3 +123,5 @@ OPEN_INTEREST = TableSpec(
 )
 
 ALL_TABLES = (CANDLES, FUNDING, OPEN_INTEREST)
+# The data types Kirby names in jobs, gaps, exports and the API, and the table of each.
+BY_DATA_TYPE = {"candles": CANDLES, "funding": FUNDING, "open_interest": OPEN_INTEREST}
