@@ -1,25 +1,42 @@
 """Serializers that document response shapes in the OpenAPI schema.
 
 The views build their bodies directly (see queries.py); these classes exist
-so /api/schema/ describes exactly what is sent.
+so /api/schema/ describes exactly what is sent. The items' fields come from
+the table specs (tables.py): one field per item column, with its help text.
 """
 
 from rest_framework import serializers
 
-
-def _decimal(nullable=False, help_text="Exact decimal as a string in plain notation"):
-    return serializers.CharField(allow_null=nullable, help_text=help_text)
+from apps.marketdata import tables
 
 
-class CandleSerializer(serializers.Serializer):
-    time = serializers.DateTimeField(help_text="Open time, UTC")
-    open = _decimal()
-    high = _decimal()
-    low = _decimal()
-    close = _decimal()
-    volume = _decimal()
-    num_trades = serializers.IntegerField(allow_null=True)
-    closed = serializers.BooleanField(help_text="True once the candle's interval has ended")
+def _field(column):
+    """The documented field of one item column, as the API sends it (decimals as strings)."""
+    options = {"allow_null": column.null, "help_text": column.help_text or None}
+    if column.kind == tables.TIME:
+        return serializers.DateTimeField(**options)
+    if column.kind == tables.DECIMAL:
+        return serializers.CharField(**options)
+    if column.kind == tables.INTEGER:
+        return serializers.IntegerField(**options)
+    if column.kind == tables.BOOLEAN:
+        return serializers.BooleanField(**options)
+    raise ValueError(f"no documented field for kind {column.kind!r}")
+
+
+def item_serializer(name, table):
+    """A Serializer class named ``name`` with one field per item column of ``table``, in column order."""
+    fields = {column.name: _field(column) for column in table.item_columns}
+    return type(
+        name,
+        (serializers.Serializer,),
+        {**fields, "__module__": __name__, "__doc__": f"One row of the {table.name} table, as the API sends it."},
+    )
+
+
+CandleSerializer = item_serializer("CandleSerializer", tables.CANDLES)
+FundingSerializer = item_serializer("FundingSerializer", tables.FUNDING)
+OpenInterestSerializer = item_serializer("OpenInterestSerializer", tables.OPEN_INTEREST)
 
 
 class SeriesMetadataSerializer(serializers.Serializer):
@@ -42,28 +59,9 @@ class CandlesResponseSerializer(serializers.Serializer):
     metadata = CandleMetadataSerializer()
 
 
-class FundingSerializer(serializers.Serializer):
-    time = serializers.DateTimeField()
-    funding_rate = _decimal()
-    premium = _decimal(nullable=True)
-    mark_price = _decimal(nullable=True)
-    index_price = _decimal(nullable=True)
-    oracle_price = _decimal(nullable=True)
-    mid_price = _decimal(nullable=True)
-    next_funding_time = serializers.DateTimeField(allow_null=True)
-
-
 class FundingResponseSerializer(serializers.Serializer):
     data = FundingSerializer(many=True)
     metadata = SeriesMetadataSerializer()
-
-
-class OpenInterestSerializer(serializers.Serializer):
-    time = serializers.DateTimeField()
-    open_interest = _decimal()
-    notional_value = _decimal(nullable=True)
-    day_base_volume = _decimal(nullable=True)
-    day_notional_volume = _decimal(nullable=True)
 
 
 class OpenInterestResponseSerializer(serializers.Serializer):
