@@ -8,6 +8,9 @@ the table specs (tables.py): one field per item column, with its help text.
 from rest_framework import serializers
 
 from apps.marketdata import tables
+from apps.marketdata.export import formats, jobs, spec
+from apps.marketdata.models import ExportJob
+from lib.http.schema import TIME_HELP
 
 
 def _field(column):
@@ -67,3 +70,43 @@ class FundingResponseSerializer(serializers.Serializer):
 class OpenInterestResponseSerializer(serializers.Serializer):
     data = OpenInterestSerializer(many=True)
     metadata = SeriesMetadataSerializer()
+
+
+class ExportFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    format = serializers.CharField(help_text=" or ".join(formats.FORMATS))
+    rows = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="Bytes")
+    sidecar = serializers.CharField(help_text="Name of the file's JSON sidecar")
+    download_url = serializers.CharField(help_text="Path of the file with a signed token; valid until expires_at")
+    sidecar_url = serializers.CharField(help_text="Path of the sidecar with a signed token")
+    expires_at = serializers.DateTimeField()
+
+
+class ExportJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text=", ".join(s for s, _ in ExportJob.STATUSES))
+    type = serializers.ChoiceField(choices=list(spec.TYPES))
+    path = serializers.CharField(help_text="exchange/coin/quote/market_type[/interval]")
+    format = serializers.ChoiceField(choices=list(jobs.FORMATS))
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+    rows = serializers.IntegerField()
+    error = serializers.CharField(allow_null=True)
+    files = ExportFileSerializer(many=True, help_text="Empty until the job is done")
+    status_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportJobRequestSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=list(spec.TYPES))
+    exchange = serializers.CharField()
+    coin = serializers.CharField()
+    quote = serializers.CharField()
+    market_type = serializers.CharField()
+    interval = serializers.CharField(required=False, help_text="candles and merged only")
+    format = serializers.ChoiceField(choices=list(jobs.FORMATS), required=False, help_text="Default csv")
+    numbers = serializers.ChoiceField(choices=list(formats.NUMBERS), required=False, help_text="Parquet numbers")
+    start_time = serializers.CharField(required=False, help_text=f"Inclusive start. {TIME_HELP}")
+    end_time = serializers.CharField(required=False, help_text=f"Exclusive end. {TIME_HELP}")
