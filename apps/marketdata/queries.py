@@ -12,39 +12,14 @@ from django.conf import settings
 from django.db import connections
 from psycopg.types.datetime import TimestamptzLoader
 
+from apps.marketdata.tables import ALL_TABLES, CANDLES, DECIMAL, FUNDING, OPEN_INTEREST
 from apps.markets.intervals import STANDARD_INTERVALS
 from lib.metrics import CACHE_HITS, CACHE_MISSES
 
-CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume", "num_trades", "closed")
-FUNDING_FIELDS = (
-    "time",
-    "funding_rate",
-    "premium",
-    "mark_price",
-    "index_price",
-    "oracle_price",
-    "mid_price",
-    "next_funding_time",
-)
-OPEN_INTEREST_FIELDS = ("time", "open_interest", "notional_value", "day_base_volume", "day_notional_volume")
-
-_NUMERIC = {
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "funding_rate",
-    "premium",
-    "mark_price",
-    "index_price",
-    "oracle_price",
-    "mid_price",
-    "open_interest",
-    "notional_value",
-    "day_base_volume",
-    "day_notional_volume",
-}
+# Fields of the API's items, from the table specs: ``time``, then the values.
+CANDLE_FIELDS = CANDLES.item_fields
+FUNDING_FIELDS = FUNDING.item_fields
+OPEN_INTEREST_FIELDS = OPEN_INTEREST.item_fields
 
 # Each name is matched in its own table and the stored names are read back by
 # id, so PostgreSQL plans one or two tables plus trivial subqueries instead of
@@ -135,12 +110,16 @@ def _names(row):
     }
 
 
-def _select(fields):
-    return ", ".join(f"{name}::text" if name in _NUMERIC else name for name in fields)
+def _select(spec):
+    """The item columns, decimals as text (exact, plain notation)."""
+    return ", ".join(f"{c.name}::text" if c.kind == DECIMAL else c.name for c in spec.item_columns)
 
 
-def _range_query(table, series_column, fields, series_id, window, newest_first, since=None):
-    where, params = [f"{series_column} = %s"], [series_id]
+_SELECTS = {spec.name: _select(spec) for spec in ALL_TABLES}
+
+
+def _range_query(spec, series_id, window, newest_first, since=None):
+    where, params = [f"{spec.series_column} = %s"], [series_id]
     start = window.start if since is None else since
     if start is not None:
         where.append("time >= %s")
@@ -149,14 +128,14 @@ def _range_query(table, series_column, fields, series_id, window, newest_first, 
         where.append("time < %s")
         params.append(window.end)
     order = "DESC" if newest_first else "ASC"
-    sql = f"SELECT {_select(fields)} FROM {table} WHERE {' AND '.join(where)} ORDER BY time {order} LIMIT %s"
+    sql = f"SELECT {_SELECTS[spec.name]} FROM {spec.name} WHERE {' AND '.join(where)} ORDER BY time {order} LIMIT %s"
     return sql, [*params, window.limit]
 
 
 _newest_seen = {}  # (database, table, series id) -> open time of the newest row a query returned
 
 
-def _rows(table, series_column, fields, series_id, window, using, newest_first, step_seconds=None):
+def _rows(spec, series_id, window, using, newest_first, step_seconds=None):
     """The first ``limit`` rows of ``[start, end)``, or with ``newest_first`` the newest ``limit`` (descending).
 
     Newest-first without a start would plan every monthly partition, which
@@ -168,17 +147,17 @@ def _rows(table, series_column, fields, series_id, window, using, newest_first, 
     end but ``end``), so when it holds ``limit`` rows they are the newest;
     only when it holds fewer is the whole window read.
     """
-    key = (using, table, series_id)
+    key = (using, spec.name, series_id)
     if newest_first and step_seconds:
         anchor = _newest_seen.get(key) or datetime.now(UTC)
         until = anchor if window.end is None else min(window.end, anchor)
         since = until - timedelta(seconds=2 * step_seconds * window.limit)
         if window.start is None or since > window.start:
-            sql, params = _range_query(table, series_column, fields, series_id, window, True, since=since)
+            sql, params = _range_query(spec, series_id, window, True, since=since)
             rows = _fetch(sql, params, using)
             if len(rows) == window.limit:
                 return rows
-    sql, params = _range_query(table, series_column, fields, series_id, window, newest_first)
+    sql, params = _range_query(spec, series_id, window, newest_first)
     rows = _fetch(sql, params, using)
     if newest_first and rows and window.end is None and len(_newest_seen) < 100_000:
         _newest_seen[key] = rows[0][0]
@@ -195,7 +174,7 @@ def candle_rows(starlisting_id, window, using="default", interval=None):
     """
     newest_first = window.start is None
     step = STANDARD_INTERVALS.get(interval)
-    rows = _rows("candles", "starlisting_id", CANDLE_FIELDS, starlisting_id, window, using, newest_first, step)
+    rows = _rows(CANDLES, starlisting_id, window, using, newest_first, step)
     if newest_first:
         rows.reverse()
     return [dict(zip(CANDLE_FIELDS, row)) for row in rows]
@@ -203,16 +182,28 @@ def candle_rows(starlisting_id, window, using="default", interval=None):
 
 def funding_rows(trading_pair_id, window, using="default"):
     """The newest ``limit`` funding rows in ``[start, end)``, newest first."""
-    step = settings.KIRBY_CONTEXT_PERIOD_SECONDS
-    rows = _rows("funding_rates", "trading_pair_id", FUNDING_FIELDS, trading_pair_id, window, using, True, step)
+    rows = _rows(FUNDING, trading_pair_id, window, using, True, settings.KIRBY_CONTEXT_PERIOD_SECONDS)
     return [dict(zip(FUNDING_FIELDS, row)) for row in rows]
 
 
 def open_interest_rows(trading_pair_id, window, using="default"):
     """The newest ``limit`` open-interest rows in ``[start, end)``, newest first."""
-    step = settings.KIRBY_CONTEXT_PERIOD_SECONDS
-    rows = _rows("open_interest", "trading_pair_id", OPEN_INTEREST_FIELDS, trading_pair_id, window, using, True, step)
+    rows = _rows(OPEN_INTEREST, trading_pair_id, window, using, True, settings.KIRBY_CONTEXT_PERIOD_SECONDS)
     return [dict(zip(OPEN_INTEREST_FIELDS, row)) for row in rows]
+
+
+_LATEST_CANDLE_SQL = """
+SELECT s.id, latest.t
+FROM unnest(%s::bigint[]) AS s(id)
+CROSS JOIN LATERAL (SELECT max(time) AS t FROM candles WHERE starlisting_id = s.id) latest
+"""
+
+
+def latest_candle_times(starlisting_ids, using="default"):
+    """{starlisting id: open time of its newest stored candle, or None}, in one query (for /health's status)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(_LATEST_CANDLE_SQL, [list(starlisting_ids)])
+        return dict(cursor.fetchall())
 
 
 def _fetch(sql, params, using):

@@ -1,4 +1,12 @@
-"""What the write path needs to know about each time-series table.
+"""Each time-series table's columns, declared once.
+
+The records (records.py), the read queries' fields (queries.py), the export
+columns (export/spec.py) and the documented response items
+(api/serializers.py) are derived from these specs; the Django models and the
+migrations cannot be, so tests/marketdata/test_table_spec.py holds them
+against the specs. A table's first two columns are its key: the series
+column, then ``time``; the rest are its values, in the order the API sends
+them.
 
 ``valid`` is the sanity rule a staged row must pass to be stored (rows that
 fail are counted as rejected); ``keep_existing`` is a condition on the
@@ -6,23 +14,59 @@ fail are counted as rejected); ``keep_existing`` is a condition on the
 NaN, which PostgreSQL sorts above every number.
 """
 
-from dataclasses import dataclass
+import collections
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
-from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
+# Column kinds; the export's names for them (sidecar files record them).
+TIME, DECIMAL, INTEGER, BOOLEAN = "timestamp", "decimal", "integer", "boolean"
+SQL_TYPES = {TIME: "timestamptz", DECIMAL: "numeric", INTEGER: "bigint", BOOLEAN: "boolean"}
+# What a record accepts: decimals also as strings in plain decimal notation, never floats.
+PYTHON_TYPES = {TIME: datetime, DECIMAL: Decimal | str, INTEGER: int, BOOLEAN: bool}
+DECIMAL_TEXT = "Exact decimal as a string in plain notation"
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    null: bool = False
+    # A record's default; nullable columns default to None.
+    default: object = _REQUIRED
+    help_text: str = ""
+
+    @property
+    def sql_type(self):
+        return SQL_TYPES[self.kind]
+
+    @property
+    def record_default(self):
+        return None if self.default is _REQUIRED and self.null else self.default
 
 
 @dataclass(frozen=True)
 class TableSpec:
     name: str
-    record: type
-    column_types: dict  # column -> SQL type, in record field order
+    record_name: str
+    table_columns: tuple  # Column, key first
     valid: str
     series_table: str  # the rows' series must exist there
     keep_existing: str = "false"
+    record: type = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "record", _record_type(self))
+
+    @property
+    def column_types(self):
+        """column -> SQL type, in record field order."""
+        return {c.name: c.sql_type for c in self.table_columns}
 
     @property
     def columns(self):
-        return list(self.column_types)
+        return [c.name for c in self.table_columns]
 
     @property
     def series_column(self):
@@ -36,6 +80,37 @@ class TableSpec:
     @property
     def values(self):
         return self.columns[2:]
+
+    @property
+    def item_columns(self):
+        """The columns of one row as the API, the WebSocket and exports give it: ``time`` and the values."""
+        return self.table_columns[1:]
+
+    @property
+    def item_fields(self):
+        return tuple(c.name for c in self.item_columns)
+
+    @property
+    def decimal_columns(self):
+        return frozenset(c.name for c in self.table_columns if c.kind == DECIMAL)
+
+
+def _record_type(spec):
+    """The NamedTuple adapters produce and the writer stores: one field per column, in column order."""
+    defaults, fields = [], spec.table_columns
+    for column in reversed(fields):
+        if column.record_default is _REQUIRED:
+            break
+        defaults.insert(0, column.record_default)
+    record = collections.namedtuple(
+        spec.record_name, [c.name for c in fields], defaults=defaults, module="apps.marketdata.records"
+    )
+    record.__annotations__ = {c.name: PYTHON_TYPES[c.kind] | None if c.null else PYTHON_TYPES[c.kind] for c in fields}
+    return record
+
+
+def _decimal(name, help_text, null=False):
+    return Column(name, DECIMAL, null=null, help_text=f"{help_text}. {DECIMAL_TEXT}")
 
 
 def _finite(column):
@@ -52,19 +127,19 @@ def _non_negative_or_null(column):
 
 CANDLES = TableSpec(
     name="candles",
-    record=CandleRecord,
+    record_name="CandleRecord",
     series_table="starlistings",
-    column_types={
-        "starlisting_id": "bigint",
-        "time": "timestamptz",
-        "open": "numeric",
-        "high": "numeric",
-        "low": "numeric",
-        "close": "numeric",
-        "volume": "numeric",
-        "num_trades": "bigint",
-        "closed": "boolean",
-    },
+    table_columns=(
+        Column("starlisting_id", INTEGER, help_text="The starlisting (exchange, pair, market type, interval)"),
+        Column("time", TIME, help_text="Open time, UTC"),
+        _decimal("open", "First price of the interval"),
+        _decimal("high", "Highest price of the interval"),
+        _decimal("low", "Lowest price of the interval"),
+        _decimal("close", "Last price of the interval (the latest price while the candle is open)"),
+        _decimal("volume", "Volume traded in the interval, as the exchange reports it"),
+        Column("num_trades", INTEGER, null=True, help_text="Trades in the interval; null when the exchange omits it"),
+        Column("closed", BOOLEAN, default=False, help_text="True once the candle's interval has ended"),
+    ),
     valid=(
         "starlisting_id IS NOT NULL AND time IS NOT NULL AND closed IS NOT NULL"
         " AND low > 0 AND high < 'Infinity' AND high >= low"
@@ -78,19 +153,19 @@ CANDLES = TableSpec(
 
 FUNDING = TableSpec(
     name="funding_rates",
-    record=FundingRecord,
+    record_name="FundingRecord",
     series_table="trading_pairs",
-    column_types={
-        "trading_pair_id": "bigint",
-        "time": "timestamptz",
-        "funding_rate": "numeric",
-        "premium": "numeric",
-        "mark_price": "numeric",
-        "index_price": "numeric",
-        "oracle_price": "numeric",
-        "mid_price": "numeric",
-        "next_funding_time": "timestamptz",
-    },
+    table_columns=(
+        Column("trading_pair_id", INTEGER, help_text="The trading pair"),
+        Column("time", TIME, help_text="When the rate was observed or applied, UTC"),
+        _decimal("funding_rate", "Funding rate per funding period"),
+        _decimal("premium", "Premium of the perpetual over the index, when the exchange gives it", null=True),
+        _decimal("mark_price", "Mark price", null=True),
+        _decimal("index_price", "Index price", null=True),
+        _decimal("oracle_price", "Oracle price", null=True),
+        _decimal("mid_price", "Mid price of the order book", null=True),
+        Column("next_funding_time", TIME, null=True, help_text="Next funding time, UTC, when known"),
+    ),
     valid=" AND ".join(
         [
             "trading_pair_id IS NOT NULL AND time IS NOT NULL",
@@ -103,16 +178,16 @@ FUNDING = TableSpec(
 
 OPEN_INTEREST = TableSpec(
     name="open_interest",
-    record=OpenInterestRecord,
+    record_name="OpenInterestRecord",
     series_table="trading_pairs",
-    column_types={
-        "trading_pair_id": "bigint",
-        "time": "timestamptz",
-        "open_interest": "numeric",
-        "notional_value": "numeric",
-        "day_base_volume": "numeric",
-        "day_notional_volume": "numeric",
-    },
+    table_columns=(
+        Column("trading_pair_id", INTEGER, help_text="The trading pair"),
+        Column("time", TIME, help_text="When the open interest was observed, UTC"),
+        _decimal("open_interest", "Open interest, as the exchange reports it"),
+        _decimal("notional_value", "Open interest valued in the quote currency", null=True),
+        _decimal("day_base_volume", "Volume of the last 24 hours in the base currency", null=True),
+        _decimal("day_notional_volume", "Volume of the last 24 hours in the quote currency", null=True),
+    ),
     valid=" AND ".join(
         [
             "trading_pair_id IS NOT NULL AND time IS NOT NULL AND open_interest IS NOT NULL",

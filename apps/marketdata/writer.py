@@ -24,7 +24,7 @@ from django.db import connections, transaction
 from django.dispatch import Signal
 
 from apps.marketdata.partitions import ensure_partitions
-from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
+from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING, OPEN_INTEREST
 from lib.metrics import record_write
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ _stage_numbers = itertools.count()
 # partitioned tables.)
 _INSERTED = "(ingested_at = statement_timestamp())"
 LARGE_BATCH = 100_000
-# Record type names of the metrics, by table.
-METRIC_TYPES = {CANDLES.name: "candles", FUNDING.name: "funding", OPEN_INTEREST.name: "open_interest"}
+# Record type names of the metrics (the data types), by table.
+METRIC_TYPES = {spec.name: data_type for data_type, spec in BY_DATA_TYPE.items()}
 
 
 @dataclass

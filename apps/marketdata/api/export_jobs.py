@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 
 from apps.marketdata import queries
+from apps.marketdata.api.serializers import ExportJobRequestSerializer, ExportJobSerializer
 from apps.marketdata.export import spec
 from apps.marketdata.export.files import iso
 from apps.marketdata.export.formats import NUMBERS
@@ -23,7 +24,7 @@ from lib.http.params import parse_time
 from lib.http.render import JsonView, json_response
 from lib.http.schema import ErrorSerializer
 
-_JOB = OpenApiResponse(description="The job: id, status, rows, error, and files with download links once done")
+_JOB = OpenApiResponse(ExportJobSerializer, description="The job, with download links once done")
 
 
 def job_body(job):
@@ -92,7 +93,7 @@ class ExportJobsView(JsonView):
     access = "read"
     parser_classes = [JSONParser]
 
-    @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=None,
+    @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=ExportJobRequestSerializer,
                    responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer})  # fmt: skip
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}

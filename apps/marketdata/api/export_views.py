@@ -51,8 +51,12 @@ def _series(export_type, exchange, coin, quote, market_type, interval):
     return pair, series_id
 
 
+def _type_parameter(types):
+    return OpenApiParameter("export_type", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(types))
+
+
 _PARAMETERS = [
-    *path_parameters("export_type", *PAIR_PATH),
+    *path_parameters(*PAIR_PATH),
     *WINDOW_PARAMETERS[:2],
     OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="csv (default) or parquet"),
     OpenApiParameter("numbers", OpenApiTypes.STR, enum=list(NUMBERS), description="Parquet numbers (default decimal)"),
@@ -68,7 +72,7 @@ class ExportView(JsonView):
         operation_id="export",
         summary="Stream an export file (CSV or Parquet) of candles, funding, open interest or merged rows",
         description="candles and merged need the interval path segment; funding and open_interest take none.",
-        parameters=[*_PARAMETERS, *path_parameters("interval")],
+        parameters=[_type_parameter(spec.WITH_INTERVAL), *_PARAMETERS, *path_parameters("interval")],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
@@ -112,7 +116,12 @@ class ExportView(JsonView):
     get=extend_schema(
         operation_id="export_pair",
         summary="Stream an export file of funding or open_interest rows (no interval)",
-        parameters=_PARAMETERS,
+        description="",
+        parameters=[
+            _type_parameter(t for t in spec.TYPES if t not in spec.WITH_INTERVAL),
+            # This path has no interval segment (the parameter is inherited from ExportView's get).
+            OpenApiParameter("interval", OpenApiTypes.STR, OpenApiParameter.PATH, exclude=True),
+        ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),

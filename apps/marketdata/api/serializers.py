@@ -1,25 +1,45 @@
 """Serializers that document response shapes in the OpenAPI schema.
 
 The views build their bodies directly (see queries.py); these classes exist
-so /api/schema/ describes exactly what is sent.
+so /api/schema/ describes exactly what is sent. The items' fields come from
+the table specs (tables.py): one field per item column, with its help text.
 """
 
 from rest_framework import serializers
 
+from apps.marketdata import tables
+from apps.marketdata.export import formats, jobs, spec
+from apps.marketdata.models import ExportJob
+from lib.http.schema import TIME_HELP
 
-def _decimal(nullable=False, help_text="Exact decimal as a string in plain notation"):
-    return serializers.CharField(allow_null=nullable, help_text=help_text)
+
+def _field(column):
+    """The documented field of one item column, as the API sends it (decimals as strings)."""
+    options = {"allow_null": column.null, "help_text": column.help_text or None}
+    if column.kind == tables.TIME:
+        return serializers.DateTimeField(**options)
+    if column.kind == tables.DECIMAL:
+        return serializers.CharField(**options)
+    if column.kind == tables.INTEGER:
+        return serializers.IntegerField(**options)
+    if column.kind == tables.BOOLEAN:
+        return serializers.BooleanField(**options)
+    raise ValueError(f"no documented field for kind {column.kind!r}")
 
 
-class CandleSerializer(serializers.Serializer):
-    time = serializers.DateTimeField(help_text="Open time, UTC")
-    open = _decimal()
-    high = _decimal()
-    low = _decimal()
-    close = _decimal()
-    volume = _decimal()
-    num_trades = serializers.IntegerField(allow_null=True)
-    closed = serializers.BooleanField(help_text="True once the candle's interval has ended")
+def item_serializer(name, table):
+    """A Serializer class named ``name`` with one field per item column of ``table``, in column order."""
+    fields = {column.name: _field(column) for column in table.item_columns}
+    return type(
+        name,
+        (serializers.Serializer,),
+        {**fields, "__module__": __name__, "__doc__": f"One row of the {table.name} table, as the API sends it."},
+    )
+
+
+CandleSerializer = item_serializer("CandleSerializer", tables.CANDLES)
+FundingSerializer = item_serializer("FundingSerializer", tables.FUNDING)
+OpenInterestSerializer = item_serializer("OpenInterestSerializer", tables.OPEN_INTEREST)
 
 
 class SeriesMetadataSerializer(serializers.Serializer):
@@ -42,30 +62,51 @@ class CandlesResponseSerializer(serializers.Serializer):
     metadata = CandleMetadataSerializer()
 
 
-class FundingSerializer(serializers.Serializer):
-    time = serializers.DateTimeField()
-    funding_rate = _decimal()
-    premium = _decimal(nullable=True)
-    mark_price = _decimal(nullable=True)
-    index_price = _decimal(nullable=True)
-    oracle_price = _decimal(nullable=True)
-    mid_price = _decimal(nullable=True)
-    next_funding_time = serializers.DateTimeField(allow_null=True)
-
-
 class FundingResponseSerializer(serializers.Serializer):
     data = FundingSerializer(many=True)
     metadata = SeriesMetadataSerializer()
 
 
-class OpenInterestSerializer(serializers.Serializer):
-    time = serializers.DateTimeField()
-    open_interest = _decimal()
-    notional_value = _decimal(nullable=True)
-    day_base_volume = _decimal(nullable=True)
-    day_notional_volume = _decimal(nullable=True)
-
-
 class OpenInterestResponseSerializer(serializers.Serializer):
     data = OpenInterestSerializer(many=True)
     metadata = SeriesMetadataSerializer()
+
+
+class ExportFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    format = serializers.CharField(help_text=" or ".join(formats.FORMATS))
+    rows = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="Bytes")
+    sidecar = serializers.CharField(help_text="Name of the file's JSON sidecar")
+    download_url = serializers.CharField(help_text="Path of the file with a signed token; valid until expires_at")
+    sidecar_url = serializers.CharField(help_text="Path of the sidecar with a signed token")
+    expires_at = serializers.DateTimeField()
+
+
+class ExportJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text=", ".join(s for s, _ in ExportJob.STATUSES))
+    type = serializers.ChoiceField(choices=list(spec.TYPES))
+    path = serializers.CharField(help_text="exchange/coin/quote/market_type[/interval]")
+    format = serializers.ChoiceField(choices=list(jobs.FORMATS))
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+    rows = serializers.IntegerField()
+    error = serializers.CharField(allow_null=True)
+    files = ExportFileSerializer(many=True, help_text="Empty until the job is done")
+    status_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportJobRequestSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=list(spec.TYPES))
+    exchange = serializers.CharField()
+    coin = serializers.CharField()
+    quote = serializers.CharField()
+    market_type = serializers.CharField()
+    interval = serializers.CharField(required=False, help_text="candles and merged only")
+    format = serializers.ChoiceField(choices=list(jobs.FORMATS), required=False, help_text="Default csv")
+    numbers = serializers.ChoiceField(choices=list(formats.NUMBERS), required=False, help_text="Parquet numbers")
+    start_time = serializers.CharField(required=False, help_text=f"Inclusive start. {TIME_HELP}")
+    end_time = serializers.CharField(required=False, help_text=f"Exclusive end. {TIME_HELP}")

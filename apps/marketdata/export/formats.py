@@ -13,7 +13,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from apps.marketdata.export.spec import BOOLEAN, DECIMAL, INTEGER, TIME
+from apps.marketdata.tables import BOOLEAN, DECIMAL, INTEGER, TIME
 
 CSV, PARQUET = "csv", "parquet"
 FORMATS = (CSV, PARQUET)

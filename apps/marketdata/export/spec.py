@@ -9,39 +9,22 @@ empty), times as ISO-8601 UTC with ``Z``, booleans as ``true``/``false``.
 
 from dataclasses import dataclass
 
+from apps.marketdata import tables
+from apps.marketdata.tables import BOOLEAN, TIME
+
 CANDLES, FUNDING, OPEN_INTEREST, MERGED = "candles", "funding", "open_interest", "merged"
 TYPES = (CANDLES, FUNDING, OPEN_INTEREST, MERGED)
 WITH_INTERVAL = (CANDLES, MERGED)
 
-TIME, DECIMAL, INTEGER, BOOLEAN = "timestamp", "decimal", "integer", "boolean"
 
-CANDLE_COLUMNS = (
-    ("time", TIME),
-    ("open", DECIMAL),
-    ("high", DECIMAL),
-    ("low", DECIMAL),
-    ("close", DECIMAL),
-    ("volume", DECIMAL),
-    ("num_trades", INTEGER),
-    ("closed", BOOLEAN),
-)
-FUNDING_COLUMNS = (
-    ("time", TIME),
-    ("funding_rate", DECIMAL),
-    ("premium", DECIMAL),
-    ("mark_price", DECIMAL),
-    ("index_price", DECIMAL),
-    ("oracle_price", DECIMAL),
-    ("mid_price", DECIMAL),
-    ("next_funding_time", TIME),
-)
-OPEN_INTEREST_COLUMNS = (
-    ("time", TIME),
-    ("open_interest", DECIMAL),
-    ("notional_value", DECIMAL),
-    ("day_base_volume", DECIMAL),
-    ("day_notional_volume", DECIMAL),
-)
+def _columns(table):
+    """(name, kind) of each column an export of ``table`` has: its item columns (``time``, then the values)."""
+    return tuple((c.name, c.kind) for c in table.item_columns)
+
+
+CANDLE_COLUMNS = _columns(tables.CANDLES)
+FUNDING_COLUMNS = _columns(tables.FUNDING)
+OPEN_INTEREST_COLUMNS = _columns(tables.OPEN_INTEREST)
 MERGED_COLUMNS = CANDLE_COLUMNS + FUNDING_COLUMNS[1:] + OPEN_INTEREST_COLUMNS[1:]
 
 COLUMNS = {
@@ -77,22 +60,15 @@ class Query:
     params: list
 
 
-_TABLES = {  # export type -> (table, series column)
-    CANDLES: ("candles", "starlisting_id"),
-    FUNDING: ("funding_rates", "trading_pair_id"),
-    OPEN_INTEREST: ("open_interest", "trading_pair_id"),
-}
-
-
 def select(export_type, series_id, start, end):
     """The SELECT of one export: ``series_id`` is a starlisting id (candles, merged) or a trading pair id."""
     if export_type == MERGED:
         return _merged(series_id, start, end)
-    table, key = _TABLES[export_type]
-    where, params = [f"{key} = %s"], [series_id]
+    table = tables.BY_DATA_TYPE[export_type]
+    where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
     columns = ", ".join(f"{_value(name, kind)} AS {name}" for name, kind in COLUMNS[export_type])
-    return Query(f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} ORDER BY time", params)
+    return Query(f"SELECT {columns} FROM {table.name} WHERE {' AND '.join(where)} ORDER BY time", params)
 
 
 def _merged(series_id, start, end):
@@ -117,7 +93,7 @@ def count(export_type, series_id, start, end):
     """Rows the export will have (for progress): merged has one row per candle."""
     if export_type == MERGED:
         export_type, series_id = CANDLES, series_id[0]
-    table, key = _TABLES[export_type]
-    where, params = [f"{key} = %s"], [series_id]
+    table = tables.BY_DATA_TYPE[export_type]
+    where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
-    return Query(f"SELECT count(*) FROM {table} WHERE {' AND '.join(where)}", params)
+    return Query(f"SELECT count(*) FROM {table.name} WHERE {' AND '.join(where)}", params)

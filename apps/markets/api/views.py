@@ -43,6 +43,8 @@ class StarlistingSerializer(serializers.ModelSerializer):
             "interval_seconds",
             "active",
         ]
+        # Output only; read-only fields are required in the response schema, as every response has them.
+        read_only_fields = ["active"]
 
 
 class StarlistingListSerializer(serializers.Serializer):

@@ -18,19 +18,13 @@ expected; the same figure /health shows.
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 
 from apps.backfill import completeness as ledger
 from apps.backfill import reporting as backfill_status
+from apps.marketdata import queries
 from apps.markets.models import Starlisting
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict
 from lib.metrics import set_gaps_open
-
-_SQL = """
-SELECT s.id, latest.t
-FROM unnest(%s::bigint[]) AS s(id)
-CROSS JOIN LATERAL (SELECT max(time) AS t FROM candles WHERE starlisting_id = s.id) latest
-"""
 
 
 def _active_starlistings():
@@ -77,9 +71,7 @@ def starlisting_section(now):
     starlistings = _active_starlistings()
     if not starlistings:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL, [[s.id for s in starlistings]])
-        latest_of = dict(cursor.fetchall())
+    latest_of = queries.latest_candle_times([s.id for s in starlistings])
     gaps = backfill_status.open_gaps([s.id for s in starlistings])
     ratios = {entry["starlisting_id"]: entry["ratio"] for entry in ledger.report(int(now * 1000)).values()}
     section = []
