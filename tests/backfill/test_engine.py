@@ -18,6 +18,7 @@ from apps.backfill.completeness import completeness
 from apps.backfill.jobs import create_job
 from apps.backfill.models import BackfillJob, Gap
 from apps.backfill.runner import run_job
+from apps.backfill.tasks import supervise_backfills
 from apps.backfill.training import fill_candles
 from apps.collectors.exchanges import get_adapter
 from apps.collectors.repair import repair_missed
@@ -167,3 +168,18 @@ def test_a_training_job_runs_by_id_in_its_database(binance):
 
     assert job.status == "succeeded" and job._state.db == TRAINING
     assert training_stored(world.spot_1m) == training_truth("spot", "1m", MARCH_1_2020, MARCH_1_2020 + 2 * HOUR)
+
+
+def test_supervision_requeues_a_lost_job_of_the_training_database(binance):
+    """A training job whose worker died (running, no lease) is sent to the workers again, with its database."""
+    world = TrainingWorld()
+    job = create_job(
+        "candles", starlisting_id=world.perp_1h.id, start=from_ms(MARCH_1_2020), end=from_ms(MARCH_1_2020 + DAY),
+        source="api", database=TRAINING, queue=False,
+    )  # fmt: skip
+    BackfillJob.objects.using(TRAINING).filter(id=job.id).update(status="running")
+    try:
+        assert supervise_backfills() == [f"training/{job.id}"]
+        assert supervise_backfills() == []  # dispatched once per lease period, not at every beat
+    finally:  # no worker of this test reads the message: leave none for later tests' workers
+        redis_client().delete("backfill", f"kirby:dispatched:backfill/training/{job.id}")
