@@ -65,6 +65,11 @@ INGEST_LAG = Gauge(
 # --- backfill and gaps (written by the backfill app: see the helpers) -------------
 GAPS_OPEN = Gauge("kirby_gaps_open", "Gaps in stored series not yet filled.", multiprocess_mode="mostrecent")
 BACKFILL_ROWS = Counter("kirby_backfill_rows_total", "Rows stored by backfill jobs.", ["type"])
+HISTORY_PAGES = Counter(
+    "kirby_history_pages_total",
+    "Pages of exchange REST history stored by the history engine, by purpose (job, repair, training).",
+    ["purpose", "exchange"],
+)
 BACKFILL_JOBS = Gauge("kirby_backfill_jobs", "Backfill jobs by state.", ["state"], multiprocess_mode="mostrecent")
 BACKFILL_STATES = ("queued", "running", "succeeded", "failed", "cancelled")  # apps.backfill BackfillJob.Status
 

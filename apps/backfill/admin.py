@@ -1,10 +1,16 @@
-"""Admin: the job list with progress, the gap ledger, and backfill actions for starlistings and pairs."""
+"""Admin: the job list with progress, the gap ledger, and backfill actions for starlistings and pairs.
+
+The actions are added to the markets app's own Starlisting and TradingPair
+admins from here (markets knows nothing of backfill).
+"""
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from apps.backfill import jobs
 from apps.backfill.models import BackfillJob, Gap
+from apps.markets import admin as _markets_admin  # noqa: F401 (registers the admins extended below)
+from apps.markets.models import Starlisting, TradingPair
 
 
 def _queue(modeladmin, request, jobs_to_create):
@@ -68,3 +74,12 @@ class GapAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+def _add_actions(model, *actions):
+    model_admin = admin.site.get_model_admin(model)
+    model_admin.actions = [*model_admin.actions, *actions]
+
+
+_add_actions(Starlisting, backfill_candles)
+_add_actions(TradingPair, backfill_funding)

@@ -12,58 +12,45 @@ came before is the ledger's "never collected").
 import time
 
 from django.conf import settings
-from django.db import connection
 
-from apps.backfill.series import Slots
+from apps.backfill.models import DataType, Gap
+from apps.marketdata import coverage
 from apps.markets.models import Starlisting
+from apps.markets.slots import Slots
 from lib.timeutil import from_ms, to_ms
 
-_SPAN_SQL = """
-SELECT starlisting_id, min(time), max(time) FROM candles
-WHERE starlisting_id = ANY(%s) AND time >= %s AND closed GROUP BY 1
-"""
-# Per window: closed candles present, and the repaired gaps overlapping it with the candles they hold.
-# One query each for any number of starlistings (/health and the status document ask for all of them).
-_WINDOWS = "unnest(%(ids)s::bigint[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(id, s, e)"
-_PRESENT_SQL = f"""
-SELECT w.id, (SELECT count(*) FROM candles c WHERE c.starlisting_id = w.id AND c.closed
-                AND c.time >= w.s AND c.time < w.e)
-FROM {_WINDOWS}
-"""
-_EMPTY_SQL = f"""
-SELECT w.id, g.start_time, g.end_time,
-  (SELECT count(*) FROM candles c WHERE c.starlisting_id = w.id AND c.closed
-     AND c.time >= greatest(g.start_time, w.s) AND c.time < least(g.end_time, w.e))
-FROM {_WINDOWS}
-JOIN gaps g ON g.starlisting_id = w.id AND g.data_type = 'candles' AND g.status = 'repaired'
-  AND g.start_time < w.e AND g.end_time > w.s
-"""
 
-
-def completeness(starlisting_id, interval, start_ms, end_ms):
+def completeness(starlisting_id, interval, start_ms, end_ms, using="default"):
     """{"expected", "present", "exchange_empty", "ratio"} for ``[start, end)``; ratio None when nothing is expected."""
-    return _measure([(starlisting_id, interval, start_ms, end_ms)])[starlisting_id]
+    return _measure([(starlisting_id, interval, start_ms, end_ms)], using)[starlisting_id]
 
 
-def _measure(windows):
-    """completeness() of many ``(starlisting id, interval, start ms, end ms)`` windows, by starlisting id."""
+def _measure(windows, using="default"):
+    """completeness() of many ``(starlisting id, interval, start ms, end ms)`` windows, by starlisting id.
+
+    Two queries of stored candles for any number of starlistings (/health and
+    the status document ask for all of them), plus one of the ledger.
+    """
     if not windows:
         return {}
     bounds = {sid: (interval, start_ms, end_ms) for sid, interval, start_ms, end_ms in windows}
-    params = {
-        "ids": list(bounds),
-        "starts": [from_ms(start_ms) for _, start_ms, _ in bounds.values()],
-        "ends": [from_ms(end_ms) for _, _, end_ms in bounds.values()],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_PRESENT_SQL, params)
-        present = dict(cursor.fetchall())
-        cursor.execute(_EMPTY_SQL, params)
-        gaps = cursor.fetchall()
+    counted = coverage.closed_candles_in([(sid, from_ms(s), from_ms(e)) for sid, (_, s, e) in bounds.items()], using)
+    present = dict(zip(bounds, counted))
+    repaired = Gap.objects.using(using).filter(
+        starlisting_id__in=list(bounds), data_type=DataType.CANDLES, status=Gap.Status.REPAIRED,
+        start_time__lt=from_ms(max(e for _, _, e in bounds.values())),
+        end_time__gt=from_ms(min(s for _, s, _ in bounds.values())),
+    ).values_list("starlisting_id", "start_time", "end_time")  # fmt: skip
+    overlaps = []  # (starlisting id, start ms, end ms) of each repaired gap inside its window
+    for sid, gap_start, gap_end in repaired:
+        _, start_ms, end_ms = bounds[sid]
+        piece = (max(to_ms(gap_start), start_ms), min(to_ms(gap_end), end_ms))
+        if piece[0] < piece[1]:
+            overlaps.append((sid, *piece))
+    stored = coverage.closed_candles_in([(sid, from_ms(s), from_ms(e)) for sid, s, e in overlaps], using)
     empty = dict.fromkeys(bounds, 0)
-    for sid, gap_start, gap_end, stored in gaps:
-        interval, start_ms, end_ms = bounds[sid]
-        empty[sid] += Slots(interval).count(max(to_ms(gap_start), start_ms), min(to_ms(gap_end), end_ms)) - stored
+    for (sid, piece_start, piece_end), in_gap in zip(overlaps, stored):
+        empty[sid] += Slots(bounds[sid][0]).count(piece_start, piece_end) - in_gap
     result = {}
     for sid, (interval, start_ms, end_ms) in bounds.items():
         expected = Slots(interval).count(start_ms, end_ms) - empty[sid]
@@ -90,9 +77,7 @@ def report(now_ms=None):
             "interval__name",
         )  # fmt: skip
     )
-    with connection.cursor() as cursor:
-        cursor.execute(_SPAN_SQL, [[row[0] for row in rows], from_ms(now_ms - window_ms - 31 * 86_400_000)])
-        spans = {sid: (first, last) for sid, first, last in cursor.fetchall()}
+    spans = coverage.closed_candle_spans([row[0] for row in rows], from_ms(now_ms - window_ms - 31 * 86_400_000))
     entries, windows = {}, []
     for starlisting_id, exchange, coin, quote, market_type, interval in rows:
         slots = Slots(interval)

@@ -18,41 +18,21 @@ quiet market, not downtime) goes into the ledger as unrecoverable.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from apps.backfill import ledger
 from apps.backfill.models import Gap
-from apps.backfill.series import candle_series, pair_series
 from apps.collectors.exchanges import EXCHANGES, get_adapter
+from apps.marketdata import coverage
+from apps.marketdata.series import candle_series, pair_series
 from apps.markets.models import Starlisting, TradingPair
 from lib.timeutil import from_ms, to_ms
-
-_HOLES_SQL = """
-SELECT slot, next_slot FROM (
-  SELECT {slot} AS slot, lead({slot}) OVER (ORDER BY {slot}) AS next_slot,
-         lead(ingested) OVER (ORDER BY {slot}) AS next_ingested
-  FROM (SELECT {bucket} AS {slot}, max(ingested_at) AS ingested FROM {table}
-        WHERE {column} = %(series)s AND time >= %(since)s{filter} GROUP BY 1) rows
-) pairs
-WHERE next_slot > slot + %(gap)s::interval AND next_ingested < %(settled)s
-ORDER BY slot
-"""
-_LAST_SQL = "SELECT max(time) FROM {table} WHERE {column} = %(series)s AND time >= %(since)s{filter}"
-
-_KINDS = {
-    "candles": ("candles", "starlisting_id", "time", " AND closed"),
-    "funding": ("funding_rates", "trading_pair_id", "date_trunc('hour', time)", ""),
-    "open_interest": ("open_interest", "trading_pair_id", "time", ""),
-}
 
 
 def _holes(series, now, trailing):
     """[(start_ms, end_ms)] of the series' holes in the lookback window."""
-    table, column, bucket, filter_ = _KINDS[series.data_type]
     slots = series.slots
-    step = slots.sql_step()
-    gap, slack_ms = step, 0
+    gap, slack_ms = slots.sql_step(), 0
     if series.data_type == "open_interest":
         seconds = settings.KIRBY_CONTEXT_PERIOD_SECONDS * settings.KIRBY_GAP_OI_SLACK_PERIODS
         gap, slack_ms = f"{seconds} seconds", int(seconds * 1000)
@@ -61,19 +41,14 @@ def _holes(series, now, trailing):
     since = min(
         now - timedelta(hours=settings.KIRBY_GAP_LOOKBACK_HOURS), from_ms(slots.shift(slots.floor(to_ms(now)), -3))
     )
-    params = {"series": series.series_id, "since": since, "gap": gap, "settled": settled}  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _HOLES_SQL.format(slot="slot_time", bucket=bucket, table=table, column=column, filter=filter_), params
-        )
-        holes = [(slots.next(to_ms(slot)), to_ms(next_slot)) for slot, next_slot in cursor.fetchall()]
-        if trailing:
-            cursor.execute(_LAST_SQL.format(table=table, column=column, filter=filter_), params)
-            last = cursor.fetchone()[0]
-            expected_until = slots.floor(to_ms(settled))  # slots before it have ended SETTLE seconds ago
-            after_last = None if last is None else slots.next(slots.floor(to_ms(last)))
-            if after_last is not None and after_last + slack_ms < expected_until:
-                holes.append((after_last, expected_until))
+    pairs = coverage.holes(series.data_type, series.series_id, since, gap, settled)
+    holes = [(slots.next(to_ms(slot)), to_ms(next_slot)) for slot, next_slot in pairs]
+    if trailing:
+        last = coverage.last_time(series.data_type, series.series_id, since)
+        expected_until = slots.floor(to_ms(settled))  # slots before it have ended SETTLE seconds ago
+        after_last = None if last is None else slots.next(slots.floor(to_ms(last)))
+        if after_last is not None and after_last + slack_ms < expected_until:
+            holes.append((after_last, expected_until))
     return holes
 
 

@@ -1,29 +1,22 @@
-"""Creating, queueing and cancelling backfill jobs; naming what to backfill.
+"""Creating, queueing and cancelling backfill jobs.
 
 Every way of starting a job (admin, REST, command line, new starlistings,
-gap repair) comes through ``create_job``: the job is stored queued and sent
-to the ``backfill`` queue once the transaction commits, so a worker never
-looks for a job that is not there yet.
+gap repair) comes through ``create_job``: the job is stored queued in the
+database of the series it fills (``database``: the live one or the training
+one) and sent to the ``backfill`` queue once that database's transaction
+commits, so a worker never looks for a job that is not there yet.
 """
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.backfill.dispatch import dispatch
 from apps.backfill.models import BackfillJob
 from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.markets.models import Starlisting, TradingPair
-
-
-class Invalid(ValueError):
-    """A bad request to backfill; ``field`` names the parameter at fault."""
-
-    def __init__(self, field, message):
-        self.field = field
-        super().__init__(f"{field}: {message}")
 
 
 def create_job(
@@ -31,28 +24,27 @@ def create_job(
 ):
     """Store a queued job; with ``queue`` (not for the command line's foreground runs) send it to the workers."""
     if data_type == "candles" and trading_pair_id is None:
-        trading_pair_id = Starlisting.objects.filter(id=starlisting_id).values_list("trading_pair_id", flat=True).get()
-    job = BackfillJob.objects.create(
+        trading_pair_id = (
+            Starlisting.objects.using(database)
+            .filter(id=starlisting_id)
+            .values_list("trading_pair_id", flat=True)
+            .get()
+        )
+    job = BackfillJob.objects.using(database).create(
         data_type=data_type, starlisting_id=starlisting_id if data_type == "candles" else None,
         trading_pair_id=trading_pair_id, start_time=start, end_time=end, source=source, database=database,
     )  # fmt: skip
     if queue:
-        transaction.on_commit(lambda: dispatch(job.id))
+        transaction.on_commit(lambda: dispatch(job.id, database), using=database)
     return job
-
-
-def dispatch(job_id, countdown=None):
-    from apps.backfill.tasks import run_backfill
-
-    run_backfill.apply_async((job_id,), queue="backfill", countdown=countdown)
 
 
 def cancel(job):
     """Cancel a queued or running job (a running one stops after its current page); False if it had ended."""
     return bool(
-        BackfillJob.objects.filter(id=job.id, status__in=BackfillJob.ACTIVE).update(
-            status=BackfillJob.Status.CANCELLED, finished_at=timezone.now()
-        )
+        BackfillJob.objects.using(job._state.db or "default")
+        .filter(id=job.id, status__in=BackfillJob.ACTIVE)
+        .update(status=BackfillJob.Status.CANCELLED, finished_at=timezone.now())
     )
 
 
@@ -77,28 +69,3 @@ def backfill_new_series(starlisting_ids=(), trading_pair_ids=(), source=Backfill
         if exchange in EXCHANGES and get_adapter(exchange).symbols.has_asset_context(pair.market_type.name):
             jobs.append(create_job("funding", trading_pair_id=pair.id, start=start, end=end, source=source))
     return jobs
-
-
-def find_pair(exchange, coin, quote, market_type):
-    """The trading pair named so (names case-insensitive); Invalid names the first field that matches nothing."""
-    pairs = TradingPair.objects.annotate(
-        e=Lower("exchange__name"), c=Lower("coin__symbol"), q=Lower("quote__symbol"), m=Lower("market_type__name")
-    )
-    for field, lookup, value in (("exchange", "e", exchange), ("coin", "c", coin), ("quote", "q", quote),
-                                 ("market_type", "m", market_type)):  # fmt: skip
-        if not value:
-            raise Invalid(field, "is required")
-        pairs = pairs.filter(**{lookup: value.lower()})
-        if not pairs.exists():
-            raise Invalid(field, f"no trading pair matches {value!r} (with the fields before it)")
-    return pairs.select_related("exchange", "coin", "quote", "market_type").get()
-
-
-def find_starlisting(pair, interval):
-    if not interval:
-        raise Invalid("interval", "is required for candles")
-    starlisting = Starlisting.objects.filter(trading_pair=pair, interval__name=interval).first()
-    if starlisting is None:
-        known = ", ".join(Starlisting.objects.filter(trading_pair=pair).values_list("interval__name", flat=True))
-        raise Invalid("interval", f"{pair.path} has no {interval!r} starlisting (it has: {known or 'none'})")
-    return starlisting

@@ -14,6 +14,7 @@ from psycopg.types.datetime import TimestamptzLoader
 
 from apps.marketdata.tables import ALL_TABLES, CANDLES, DECIMAL, FUNDING, OPEN_INTEREST
 from apps.markets.intervals import STANDARD_INTERVALS
+from apps.markets.models import Starlisting, TradingPair
 from lib.metrics import CACHE_HITS, CACHE_MISSES
 
 # Fields of the API's items, from the table specs: ``time``, then the values.
@@ -98,6 +99,53 @@ def _find_starlisting(exchange, coin, quote, market_type, interval, using):
     names = _names(row)
     names["interval"] = row[8]
     return row[6], row[7], names
+
+
+class Unresolved(ValueError):
+    """A series name that names nothing; ``field`` is the first name at fault (a 400's or a command's error)."""
+
+    def __init__(self, field, message):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+_PAIR_FIELDS = (("exchange", "exchange__name"), ("coin", "coin__symbol"), ("quote", "quote__symbol"),
+                ("market_type", "market_type__name"))  # fmt: skip
+
+
+def resolve_trading_pair(exchange, coin, quote, market_type, using="default"):
+    """find_trading_pair(), or Unresolved naming the first field that is missing or matches nothing."""
+    values = (exchange, coin, quote, market_type)
+    found = find_trading_pair(*values, using=using) if all(values) else None
+    if found is not None:
+        return found
+    pairs = TradingPair.objects.using(using)
+    for (field, lookup), value in zip(_PAIR_FIELDS, values):
+        if not value:
+            raise Unresolved(field, "is required")
+        pairs = pairs.filter(**{f"{lookup}__iexact": value})
+        if not pairs.exists():
+            raise Unresolved(field, f"no trading pair matches {value!r} (with the fields before it)")
+    raise Unresolved("market_type", "no trading pair matches")
+
+
+def resolve_starlisting(pair, interval, using="default"):
+    """find_starlisting() of a resolved pair, or Unresolved("interval") listing the intervals the pair has."""
+    pair_id, _, names = pair
+    if not interval:
+        raise Unresolved("interval", "is required for candles")
+    found = find_starlisting(*(names[field] for field, _ in _PAIR_FIELDS), interval, using=using)
+    if found is None:
+        known = ", ".join(
+            Starlisting.objects.using(using).filter(trading_pair_id=pair_id).values_list("interval__name", flat=True)
+        )
+        raise Unresolved("interval", f"{pair_path(names)} has no {interval!r} starlisting (it has: {known or 'none'})")
+    return found
+
+
+def pair_path(names):
+    """``exchange/coin/quote/market_type`` of a resolved pair's names."""
+    return "/".join(names[field] for field, _ in _PAIR_FIELDS)
 
 
 def _names(row):

@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 
-from apps.backfill.admin import backfill_candles, backfill_funding
 from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
 from apps.markets.signals import reference_data_changed, series_created
 
@@ -84,7 +83,6 @@ class TradingPairAdmin(SeriesAdmin):
     search_fields = ["coin__symbol", "coin__name", "quote__symbol", "exchange__name"]
     list_select_related = ["exchange", "coin", "quote", "market_type"]
     inlines = [StarlistingInline]
-    actions = [*ActivatableAdmin.actions, backfill_funding]
 
 
 @admin.register(Starlisting)
@@ -100,4 +98,3 @@ class StarlistingAdmin(SeriesAdmin):
         "interval",
     ]
     autocomplete_fields = ["trading_pair"]
-    actions = [*ActivatableAdmin.actions, backfill_candles]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.backfill.completeness import completeness
 from apps.backfill.detect import find_holes
-from apps.backfill.ledger import queue_repairs, repair_open_gaps
+from apps.backfill.gap_repairs import queue_repairs, repair_open_gaps
 from apps.backfill.models import Gap
 from apps.backfill.runner import run_job
 from apps.collectors.simulator.market import Market

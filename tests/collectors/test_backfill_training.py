@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from apps.collectors.exchanges import get_adapter
-from apps.collectors.fill import fill_candles
+from apps.backfill.training import fill_candles
 from apps.collectors.simulator import binance as simulated
 from apps.marketdata.models import Candle
 from tests.collectors.harness import SEED, start_simulator
@@ -63,10 +62,9 @@ def test_a_second_backfill_of_the_same_window_rewrites_nothing(binance_at_simula
     world = TrainingWorld()
     start = datetime(2020, 2, 1, tzinfo=UTC)
     end = datetime(2020, 2, 1, 12, tzinfo=UTC)
-    adapter = get_adapter("binance")
 
-    first = fill_candles(adapter, world.perp_1m, start, end, TRAINING)
-    again = fill_candles(adapter, world.perp_1m, start, end, TRAINING)
+    first = fill_candles(world.perp_1m, start, end, TRAINING)
+    again = fill_candles(world.perp_1m, start, end, TRAINING)
 
     assert (first.received, first.inserted) == (720, 720)
     assert (again.received, again.inserted, again.updated) == (720, 0, 0)

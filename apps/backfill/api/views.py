@@ -9,6 +9,7 @@ from rest_framework import exceptions, serializers
 from apps.backfill import jobs
 from apps.backfill.api.serializers import RELATED, GapSchema, JobSchema, gap_body, job_body
 from apps.backfill.models import BackfillJob, DataType, Gap
+from apps.marketdata import queries
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import QueryParams, parse_time
 from lib.http.render import JsonView, json_response
@@ -136,12 +137,14 @@ class BackfillListView(JsonView):
         if errors:
             raise InvalidParameters(errors)
         try:
-            pair = jobs.find_pair(*(body.get(name) for name in ("exchange", "coin", "quote", "market_type")))
-            starlisting = jobs.find_starlisting(pair, body.get("interval")) if data_type == "candles" else None
-        except jobs.Invalid as error:
+            pair = queries.resolve_trading_pair(
+                *(body.get(name) for name in ("exchange", "coin", "quote", "market_type"))
+            )
+            starlisting = queries.resolve_starlisting(pair, body.get("interval")) if data_type == "candles" else None
+        except queries.Unresolved as error:
             raise InvalidParameters([("body", error.field, str(error).split(": ", 1)[1])]) from None
         job = jobs.create_job(
-            data_type, starlisting_id=starlisting and starlisting.id, trading_pair_id=pair.id,
+            data_type, starlisting_id=starlisting and starlisting[0], trading_pair_id=pair[0],
             start=start, end=end, source=BackfillJob.Source.API,
         )  # fmt: skip
         job = BackfillJob.objects.select_related(*RELATED).get(id=job.id)

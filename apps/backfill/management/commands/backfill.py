@@ -2,6 +2,7 @@
 
     manage.py backfill --coin BTC [--exchange hyperliquid --quote USD --market-type perps]
         [--interval 1m[,1h...] | --funding] (--days N | --start-time T [--end-time T]) [--background]
+        [--database production|training]
 
 Without ``--interval`` every starlisting of the pair is backfilled. In the
 foreground no worker is needed: a progress bar is drawn per job and a
@@ -16,10 +17,12 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.backfill import jobs
-from apps.backfill.jobs import Invalid
 from apps.backfill.models import BackfillJob
 from apps.backfill.runner import run_job
+from apps.marketdata import queries
+from apps.marketdata.queries import Unresolved as Invalid
 from apps.markets.models import Starlisting
+from lib.databases import DatabaseUnavailable, database_alias
 from lib.http.params import parse_time
 
 BAR = 30
@@ -53,8 +56,13 @@ class Command(BaseCommand):
         window.add_argument("--start-time", help="inclusive start: ISO-8601, a date, or epoch s/ms (UTC)")
         parser.add_argument("--end-time", help="exclusive end (default: now)")
         parser.add_argument("--background", action="store_true", help="queue on the backfill workers and return")
+        parser.add_argument("--database", default="production", help="production (default) or training")
 
     def handle(self, *args, **options):
+        try:
+            self.using = database_alias(options["database"])
+        except DatabaseUnavailable as error:
+            raise CommandError(f"--database: {error}") from None
         try:
             start, end = self._window(options)
             plan = self._plan(options)
@@ -62,7 +70,7 @@ class Command(BaseCommand):
             raise CommandError(f"--{error.field.replace('_', '-')}: {str(error).split(': ', 1)[1]}") from None
         created = [
             jobs.create_job(data_type, starlisting_id=sid, trading_pair_id=pair_id, start=start, end=end,
-                            source=BackfillJob.Source.CLI, queue=options["background"])
+                            source=BackfillJob.Source.CLI, database=self.using, queue=options["background"])
             for data_type, sid, pair_id, _ in plan
         ]  # fmt: skip
         if options["background"]:
@@ -92,25 +100,28 @@ class Command(BaseCommand):
 
     def _plan(self, options):
         """[(data_type, starlisting id, trading pair id, label)]."""
-        pair = jobs.find_pair(options["exchange"], options["coin"], options["quote"], options["market_type"])
+        names = (options["exchange"], options["coin"], options["quote"], options["market_type"])
+        pair = queries.resolve_trading_pair(*names, using=self.using)
+        pair_id, path = pair[0], queries.pair_path(pair[2])
         plan = []
         if options["interval"]:
             for interval in options["interval"].split(","):
-                starlisting = jobs.find_starlisting(pair, interval.strip())
-                plan.append(("candles", starlisting.id, pair.id, f"{pair.path}/{interval.strip()}"))
+                starlisting_id = queries.resolve_starlisting(pair, interval.strip(), using=self.using)[0]
+                plan.append(("candles", starlisting_id, pair_id, f"{path}/{interval.strip()}"))
         elif not options["funding"]:
-            for sid, interval in Starlisting.objects.filter(trading_pair=pair).values_list("id", "interval__name"):
-                plan.append(("candles", sid, pair.id, f"{pair.path}/{interval}"))
+            starlistings = Starlisting.objects.using(self.using).filter(trading_pair_id=pair_id)
+            for sid, interval in starlistings.values_list("id", "interval__name"):
+                plan.append(("candles", sid, pair_id, f"{path}/{interval}"))
             if not plan:
-                raise Invalid("interval", f"{pair.path} has no starlistings")
+                raise Invalid("interval", f"{path} has no starlistings")
         if options["funding"]:
-            plan.append(("funding", None, pair.id, f"{pair.path} funding"))
+            plan.append(("funding", None, pair_id, f"{path} funding"))
         return plan
 
     def _run(self, job, label):
         started = time.monotonic()
         self._progress(label, job)
-        result = run_job(job.id, on_page=lambda j: self._progress(label, j))
+        result = run_job(job.id, self.using, on_page=lambda j: self._progress(label, j))
         job.refresh_from_db()
         if result is None and job.status in BackfillJob.ACTIVE:
             self.stdout.write(f"\n{label}: job #{job.id} is running elsewhere; see GET /backfills/{job.id}")

@@ -6,6 +6,10 @@ comes back short or the window ``[start_ms, end_ms)`` (open times, UTC epoch
 ms) is covered. A 429 or 418 is waited out for its ``Retry-After`` seconds
 (at most ``KIRBY_BINANCE_MAX_BACKOFF_SECONDS``, a few times) and the page is
 asked again; beyond that ``RateLimited`` is raised so a job can reschedule.
+
+Every request is paid for from ``budget`` (``apps.backfill.budget.Budget``)
+when one is given: the klines weight of its market and limit
+(``protocol.klines_weight``); a 429 or 418 is reported to it.
 """
 
 import time
@@ -39,17 +43,23 @@ class HistoryError(Exception):
 class Client:
     """GETs JSON from one Binance market, waiting out rate limits; remembers the last used weight."""
 
-    def __init__(self, market, base_url=None, timeout=30, sleep=time.sleep):
+    def __init__(self, market, base_url=None, timeout=30, sleep=time.sleep, budget=None):
         self.market, self.base_url, self.timeout, self.sleep = market, base_url, timeout, sleep
+        self.budget = budget
         self.used_weight = None
         self.waited_seconds = 0.0
 
     def get(self, params):
         url = protocol.klines_url(self.market, self.base_url) + "?" + urllib.parse.urlencode(params)
+        weight = protocol.klines_weight(self.market, params.get("limit", protocol.MAX_KLINES[self.market]))
         for attempt in range(RETRIES + 1):
+            if self.budget is not None:
+                self.budget.take(weight)
             try:
                 return self._get_once(url)
             except RateLimited as limited:
+                if self.budget is not None:
+                    self.budget.rate_limited(limited.retry_after)
                 wait = limited.retry_after if limited.retry_after is not None else DEFAULT_RETRY_AFTER
                 if attempt == RETRIES or wait > settings.KIRBY_BINANCE_MAX_BACKOFF_SECONDS:
                     raise
@@ -74,7 +84,7 @@ class Client:
             raise HistoryError(f"{url}: the response is not JSON") from None
 
 
-def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, client=None):
+def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, client=None, budget=None):
     """Yield lists of CandleUpdate (ascending, open time in [start_ms, end_ms)), one list per page.
 
     ``coin`` is the adapter's series name (``spot:BTCUSDT`` or ``usdm:BTCUSDT``,
@@ -85,7 +95,7 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, cli
     market, symbol = split_name(coin)
     if interval not in protocol.INTERVALS:
         raise HistoryError(f"Binance has no {interval!r} klines")
-    client = client or Client(market, url)
+    client = client or Client(market, url, budget=budget)
     limit = protocol.MAX_KLINES[market]
     cursor = start_ms
     while cursor < end_ms:
@@ -101,3 +111,11 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, cli
         if len(page) < limit or not candles:
             return
         cursor = candles[-1].open_ms + 1
+
+
+def earliest_candle_ms(coin, interval, before_ms, *, url=None, budget=None):
+    """Open time of the oldest kline Binance serves (before ``before_ms``), or None."""
+    market, symbol = split_name(coin)
+    client = Client(market, url, budget=budget)
+    page = client.get({"symbol": symbol, "interval": interval, "startTime": 0, "endTime": before_ms - 1, "limit": 1})
+    return int(page[0][0]) if isinstance(page, list) and page else None

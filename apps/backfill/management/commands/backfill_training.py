@@ -3,7 +3,8 @@
 Every starlisting of the training database (optionally narrowed by
 ``--exchange/--coin/--market-type/--intervals``) whose exchange has an
 adapter is paged over ``[start, end)`` (``--days N`` back from now, default
-30, or ``--start-time/--end-time``) and written through the one write path.
+30, or ``--start-time/--end-time``) by the history engine
+(apps.backfill.training) and written through the one write path.
 Re-running is safe: stored candles are not rewritten. Progress is printed
 after every page.
 """
@@ -12,8 +13,8 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.collectors.exchanges import EXCHANGES, get_adapter
-from apps.collectors.fill import fill_candles
+from apps.backfill.training import fill_candles
+from apps.collectors.exchanges import EXCHANGES
 from apps.marketdata.export.resolve import SelectionError, parse_intervals
 from apps.marketdata.management.commands.export import window_from_options
 from apps.markets.models import Starlisting
@@ -67,7 +68,7 @@ class Command(BaseCommand):
                     f" {result.pages} page(s))"
                 )
 
-            result = fill_candles(get_adapter(exchange), starlisting, start, end, using, progress=progress)
+            result = fill_candles(starlisting, start, end, using, progress=progress)
             total += result.received
             self.stdout.write(f"{label}: done, {result.received:,} candles")
         self.stdout.write(self.style.SUCCESS(f"Backfilled {len(starlistings)} starlisting(s): {total:,} candles."))
