@@ -39,12 +39,15 @@ _mode = {"logged": None}
 
 def socket_behind(send):
     """A ``DaphneSocket`` for the connection behind ``send``, or None to use ``send`` (any other server)."""
-    protocol = _daphne_protocol(send)
-    if protocol is None:
+    if not _served_by_daphne(send):
         return None
     if not settings.KIRBY_WS_DAPHNE_FASTPATH:
         _announce(FALLBACK, "KIRBY_WS_DAPHNE_FASTPATH is off")
         return None
+    if not (isinstance(send, functools.partial) and len(send.args) == 1 and send.func.__name__ == "handle_reply"):
+        _announce(FALLBACK, "Daphne's send is no longer partial(Server.handle_reply, protocol)")
+        return None
+    protocol = send.args[0]
     transport = _tcp_transport(protocol)
     missing = _check(protocol, transport)
     if missing:
@@ -54,17 +57,10 @@ def socket_behind(send):
     return DaphneSocket(protocol, transport)
 
 
-def mode():
-    """The path this process's connections use (None before the first Daphne connection)."""
-    return _mode["logged"]
-
-
-def _daphne_protocol(send):
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    if getattr(send.func, "__name__", None) != "handle_reply":
-        return None
-    return send.args[0]
+def _served_by_daphne(send):
+    function = send.func if isinstance(send, functools.partial) else send
+    server = getattr(function, "__self__", None)
+    return type(server).__module__.startswith("daphne.")
 
 
 def _tcp_transport(protocol):
@@ -98,13 +94,6 @@ def _announce(path, why):
         log.info("WebSocket frames: %s (written to Twisted's transport)", FAST)
     else:
         log.warning("WebSocket frames: %s (%s); no back-pressure from Daphne, close reasons dropped", FALLBACK, why)
-
-
-def forget():
-    """Check again at the next connection (after the setting changed, in tests)."""
-    with _lock:
-        _verdicts.clear()
-        _mode["logged"] = None
 
 
 class DaphneSocket:

@@ -1,6 +1,7 @@
 """Live pushes: a committed write through the write path reaches subscribers, shaped like REST items."""
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -44,14 +45,19 @@ async def test_nothing_is_pushed_before_the_transaction_commits(connect, stream_
     w = stream_world
     connection = await subscribed(connect, [w.btc_1m.id])
 
+    written, commit = threading.Event(), threading.Event()
+
     @database_sync_to_async
-    def write_slowly():
+    def write_and_wait():
         with transaction.atomic():
             write_candles([candle(w.btc_1m, minutes(11))])
-            time.sleep(0.6)
+            written.set()
+            assert commit.wait(10)
 
-    writing = asyncio.ensure_future(write_slowly())
-    assert await connection.nothing(0.4)
+    writing = asyncio.ensure_future(write_and_wait())
+    assert await asyncio.to_thread(written.wait, 10)
+    assert await connection.nothing(0.4)  # written, not yet committed
+    commit.set()
     await writing
 
     assert (await connection.receive())["data"]["time"] == "2026-11-20T00:11:00Z"
