@@ -2,7 +2,6 @@
 
 import asyncio
 import threading
-import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -177,10 +176,13 @@ async def test_every_connection_of_a_process_gets_the_push_and_one_leaving_does_
 async def test_no_live_message_for_a_starlisting_comes_before_its_history(connect, stream_world, monkeypatch):
     w = stream_world
     history_texts = series.history_texts
+    loop = asyncio.get_running_loop()
+    watcher = await subscribed(connect, [w.btc_1m.id])  # the hub hands a row to every subscriber at once
 
     def history_while_a_row_arrives(*args, **kwargs):
         write_candles([candle(w.btc_1m, minutes(80))])  # committed and published while history is read
-        time.sleep(0.3)
+        seen = asyncio.run_coroutine_threadsafe(watcher.receive(), loop).result(10)
+        assert seen["type"] == "candle"  # so the connection reading history has been handed it too
         return history_texts(*args, **kwargs)
 
     monkeypatch.setattr(series, "history_texts", history_while_a_row_arrives)
