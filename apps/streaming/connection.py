@@ -297,15 +297,15 @@ class StreamConnection:
             await self.hub.remove(group, self)
 
     async def _cleanup(self):
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.grant is not None:  # first: the client may already be reconnecting
+            await ws.release(self.grant)
         if self.counted:
             self.counted = False
             await presence.closed()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if self._watch is not None:
-            self._watch.cancel()
-        if self.grant is not None:
-            await ws.release(self.grant)
         if self._closer is not None and not self._closer.done():
             await self._closer
         if self.hub is not None:
