@@ -54,7 +54,7 @@ SERVER_ENV = {
 }
 COIN = "WSFANOUT"
 START = datetime(2031, 1, 1, tzinfo=UTC)
-RECEIVERS = {"kirby": "/ws", "channels relay": "/relay/stock/{id}", "raw relay": "/relay/raw/{id}"}
+RECEIVERS = {"kirby": "/ws?api_key={key}", "channels relay": "/relay/stock/{id}", "raw relay": "/relay/raw/{id}"}
 STEADY_P99_TARGET_MS = 250
 BURST_RATIO_TARGET = 0.5
 QUIET_SECONDS = 3.0  # the clients report when nothing arrived for this long
@@ -213,7 +213,7 @@ async def run_clients(host, port, path, count, starlisting_id):
     loop = asyncio.get_running_loop()
     receipts = []
     subscribe = None
-    if path == "/ws":
+    if path.partition("?")[0] == "/ws":
         subscribe = json.dumps({"action": "subscribe", "starlisting_ids": [starlisting_id]}).encode()
     gate = asyncio.Semaphore(50)  # Twisted listens with a backlog of 50
 
@@ -312,6 +312,16 @@ def bench_starlisting():
     return starlisting.id
 
 
+def bench_key():
+    """A read key for every client of the run, exempt from the per-key connection limit."""
+    from django.contrib.auth import get_user_model
+
+    from apps.access import keys
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-websocket")
+    return keys.issue(user, "websocket fan-out bench", unlimited=True)[1]
+
+
 class Writer:
     """Candle updates through the write path; each one's commit time taken before the fan-out runs."""
 
@@ -354,9 +364,9 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure(receiver, args, processes, ports, starlisting_id, writer):
+def measure(receiver, args, processes, ports, starlisting_id, writer, key):
     """Connect the clients to ``receiver`` on every server, run steady then burst, return the figures."""
-    path = RECEIVERS[receiver].format(id=starlisting_id)
+    path = RECEIVERS[receiver].format(id=starlisting_id, key=key)
     per_server = args.clients // len(ports)
     clients = [
         processes.start(
@@ -474,6 +484,7 @@ def main():
     redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     starlisting_id = bench_starlisting()
     writer = Writer(starlisting_id)
+    key = bench_key()
     logdir = Path(os.environ.get("TMPDIR", "/tmp")) / "kirby-bench-websocket"
     logdir.mkdir(exist_ok=True)
     processes = Processes(logdir)
@@ -491,7 +502,7 @@ def main():
         results = {}
         for receiver in args.receivers.split(","):
             print(f"measuring {receiver} ...", flush=True)
-            results[receiver] = measure(receiver, args, processes, ports, starlisting_id, writer)
+            results[receiver] = measure(receiver, args, processes, ports, starlisting_id, writer, key)
         report(results, args)
         print(f"logs: {logdir}")
     finally:

@@ -265,6 +265,8 @@ KIRBY_WS_MAX_MESSAGE_BYTES = env_int("KIRBY_WS_MAX_MESSAGE_BYTES", 65536, minimu
 KIRBY_WS_RATE_PER_SECOND = env_float("KIRBY_WS_RATE_PER_SECOND", 20.0, minimum=0.01)
 KIRBY_WS_RATE_BURST = env_int("KIRBY_WS_RATE_BURST", 40, minimum=1)
 KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)
+# Under Daphne, frames go straight to its transport (apps/streaming/daphne_fastpath.py); off: ASGI send.
+KIRBY_WS_DAPHNE_FASTPATH = env_bool("KIRBY_WS_DAPHNE_FASTPATH", True)
 # Messages a web process's channel-layer inbox holds before channels_redis drops new ones
 # (its default of 100 loses live rows when a collector batch touches many subscribed groups).
 KIRBY_WS_LAYER_CAPACITY = env_int("KIRBY_WS_LAYER_CAPACITY", 10000, minimum=100)

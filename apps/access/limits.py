@@ -113,7 +113,3 @@ def renew_slot(slot):
 
 def release_slot(slot):
     redis_client().zrem(_slots_key(slot.key_id), slot.member)
-
-
-def open_slots(key_id):
-    return redis_client().zcount(_slots_key(key_id), time.time(), "+inf")

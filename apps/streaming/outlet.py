@@ -10,22 +10,17 @@ queue; when that queue exceeds its limit the connection is closed. Under
 servers whose ``send`` waits for the socket (uvicorn), the queue fills
 while ``send`` waits, to the same effect.
 
-Under Daphne the outlet also writes the frames itself (``DaphneSocket``):
-a text frame goes straight to the TCP socket when nothing is waiting in
-Twisted's buffer, else after it in that buffer. Measured with 1,000
-clients on one starlisting, going through ``send`` (Daphne, autobahn,
-Twisted) cost about 70 us a client per message, most of it an epoll
-registration and an extra loop turn per write; frames shared by all
-clients are also built once. This is the one place that knows server
-internals (Daphne's ``send`` is ``partial(server.handle_reply,
-protocol)``); under any other server the outlet uses ``send`` alone.
+Under Daphne the outlet writes the frames itself, through
+``daphne_fastpath`` (the one module that knows Daphne's internals, and
+checks them); under any other server, or when that check fails, it uses
+``send`` alone.
 """
 
 import asyncio
-import functools
 import logging
 from collections import deque
 
+from apps.streaming.daphne_fastpath import socket_behind
 from lib.metrics import WS_DROPPED, WS_SENT
 
 log = logging.getLogger(__name__)
@@ -41,7 +36,7 @@ class Outlet:
         self.on_overflow = on_overflow
         self.queue = deque()
         self.closed = False
-        self.socket = DaphneSocket.behind(send)
+        self.socket = socket_behind(send)
         self._ready = asyncio.Event()
         self._task = asyncio.ensure_future(self._write())
 
@@ -114,77 +109,3 @@ class Outlet:
                 await task
             except asyncio.CancelledError:
                 pass
-
-
-class DaphneSocket:
-    """Text frames for one Daphne WebSocket connection, written without the ASGI ``send``."""
-
-    def __init__(self, protocol, transport):
-        self.protocol = protocol
-        self.transport = transport  # the TCP transport (innermost, under TLS)
-        self.direct = protocol.transport is transport  # plain TCP: the socket may be written directly
-        self.open = protocol.STATE_OPEN
-
-    @classmethod
-    def behind(cls, send):
-        """The socket behind a Daphne ``send``, or None under any other server."""
-        if not isinstance(send, functools.partial) or not send.args:
-            return None
-        protocol = send.args[0]
-        if not all(hasattr(protocol, name) for name in ("sendMessage", "sendClose", "STATE_OPEN", "send_queue")):
-            return None
-        transport = getattr(protocol, "transport", None)
-        while transport is not None and not hasattr(transport, "_tempDataLen"):
-            transport = getattr(transport, "transport", None)  # TLS wraps the TCP transport
-        if transport is None or not hasattr(transport, "dataBuffer"):
-            return None
-        return cls(protocol, transport)
-
-    def pending(self):
-        """Bytes written but not yet taken by the kernel."""
-        transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-    def write(self, text):
-        protocol = self.protocol
-        if protocol.state != self.open:
-            return  # closing: Daphne would drop it too
-        if protocol.send_queue or protocol._perMessageCompress is not None:
-            protocol.sendMessage(text.encode())  # autobahn's own path (not used by Daphne today)
-            return
-        frame = _frame(text)
-        transport = self.transport
-        if self.direct and transport.connected and not transport.disconnecting and not self.pending():
-            try:
-                sent = transport.socket.send(frame)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                sent = 0  # Twisted's own write finds the error and closes the connection
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        protocol.transport.write(frame)
-
-    def close(self, code, reason):
-        self.protocol.sendClose(code=code, reason=reason)
-
-
-_last_frame = (None, b"")
-
-
-def _frame(text):
-    """An unmasked, unfragmented server text frame; the frame of the text last framed is reused."""
-    global _last_frame
-    if _last_frame[0] is text:
-        return _last_frame[1]
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x81, size))
-    elif size < 65536:
-        header = b"\x81\x7e" + size.to_bytes(2, "big")
-    else:
-        header = b"\x81\x7f" + size.to_bytes(8, "big")
-    _last_frame = (text, header + payload)
-    return _last_frame[1]

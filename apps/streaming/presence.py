@@ -28,10 +28,6 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 _state = {"count": 0, "refresher": None}
 
 
-def local_connections():
-    return _state["count"]
-
-
 async def opened():
     _state["count"] += 1
     WS_CONNECTIONS.inc()

@@ -2,6 +2,6 @@
 
 from django.urls import re_path
 
-from apps.streaming.consumer import StreamConsumer
+from apps.streaming.connection import stream
 
-websocket_urlpatterns = [re_path(r"^ws/?$", StreamConsumer.as_asgi())]
+websocket_urlpatterns = [re_path(r"^ws/?$", stream)]

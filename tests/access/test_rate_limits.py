@@ -4,8 +4,9 @@ import time
 
 import pytest
 from django.test import Client
-from django_ratelimit.core import _get_window
+from django_ratelimit.core import get_usage
 
+from apps.access import limits
 from apps.access.models import ADMIN, READ
 from tests.access.conftest import CANDLES, issue
 from tests.conftest import keyed_client
@@ -17,8 +18,19 @@ def in_a_fresh_window(*subjects):
     django-ratelimit's windows are fixed and staggered per subject; a test
     counting a few requests must not straddle a reset.
     """
-    while min(_get_window(subject, 60) - time.time() for subject in subjects) < 5:
+    while min(seconds_left(subject) for subject in subjects) < 6:  # whole seconds, rounded up: 5 s at least
         time.sleep(0.5)
+
+
+def seconds_left(subject):
+    """Seconds to the end of the subject's current window, from django-ratelimit's public ``get_usage``.
+
+    ``increment=False``: asking counts no request.
+    """
+    usage = get_usage(
+        None, group=limits.GROUP, key=lambda group, request: subject, rate=(1, limits.WINDOW_SECONDS), increment=False
+    )
+    return usage["time_left"]
 
 
 def quota(response):

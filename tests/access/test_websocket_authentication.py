@@ -6,8 +6,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
-from apps.access.models import ApiKey
+from apps.access.models import ApiKey, ApiKeyUsage
+from apps.access.usage import recorder
 from tests.access.conftest import issue
 
 pytestmark = pytest.mark.asyncio
@@ -88,3 +90,31 @@ async def test_a_key_that_expires_while_connected_is_disconnected(connect, setti
 async def test_a_key_without_the_read_scope_is_closed_4003(connect):
     key = (await in_thread(issue)(scopes=[]))[1]
     assert await closed_with(connect, key) == (4003, "Read privileges required")
+
+
+def refused_for_connections():
+    return REGISTRY.get_sample_value("kirby_rate_limit_rejections_total", {"subject": "ws"})
+
+
+@database_sync_to_async
+def recorded_uses(key_id):
+    recorder.flush()
+    return list(
+        ApiKeyUsage.objects.filter(api_key_id=key_id).order_by("time", "id").values_list("method", "endpoint", "status")
+    )
+
+
+async def test_a_connection_over_the_keys_limit_is_closed_4029_counted_and_recorded(connect, settings):
+    settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY = 1
+    row, key = await in_thread(issue)()
+    before = refused_for_connections()
+    first = await connect(key=key)
+    assert await answers(first)
+
+    assert await closed_with(connect, key) == (4029, "Too many connections: at most 1 per API key")
+    assert refused_for_connections() - before == 1
+
+    await first.close()
+    again = await connect(key=key)  # a closed connection gives its slot back at once
+    assert await answers(again)
+    assert await recorded_uses(row.id) == [("WS", "/ws", 101), ("WS", "/ws", 4029), ("WS", "/ws", 101)]

@@ -40,13 +40,13 @@ def server_environment(**overrides):
 class Daphne:
     """``daphne -b 127.0.0.1 -p PORT kirby.asgi:application`` against the test database and Redis."""
 
-    def __init__(self, log_path, api_key=None, **env):
+    def __init__(self, log_path, api_key=None, application="kirby.asgi:application", **env):
         self.api_key = api_key
         self.port = free_port()
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "kirby.asgi:application"],
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), application],
             cwd=settings.BASE_DIR, env=server_environment(**env), stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Live pushes: a committed write through the write path reaches subscribers, shaped like REST items."""
 
 import asyncio
-import time
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
@@ -44,14 +44,19 @@ async def test_nothing_is_pushed_before_the_transaction_commits(connect, stream_
     w = stream_world
     connection = await subscribed(connect, [w.btc_1m.id])
 
+    written, commit = threading.Event(), threading.Event()
+
     @database_sync_to_async
-    def write_slowly():
+    def write_and_wait():
         with transaction.atomic():
             write_candles([candle(w.btc_1m, minutes(11))])
-            time.sleep(0.6)
+            written.set()
+            assert commit.wait(10)
 
-    writing = asyncio.ensure_future(write_slowly())
-    assert await connection.nothing(0.4)
+    writing = asyncio.ensure_future(write_and_wait())
+    assert await asyncio.to_thread(written.wait, 10)
+    assert await connection.nothing(0.4)  # written, not yet committed
+    commit.set()
     await writing
 
     assert (await connection.receive())["data"]["time"] == "2026-11-20T00:11:00Z"
@@ -171,10 +176,13 @@ async def test_every_connection_of_a_process_gets_the_push_and_one_leaving_does_
 async def test_no_live_message_for_a_starlisting_comes_before_its_history(connect, stream_world, monkeypatch):
     w = stream_world
     history_texts = series.history_texts
+    loop = asyncio.get_running_loop()
+    watcher = await subscribed(connect, [w.btc_1m.id])  # the hub hands a row to every subscriber at once
 
     def history_while_a_row_arrives(*args, **kwargs):
         write_candles([candle(w.btc_1m, minutes(80))])  # committed and published while history is read
-        time.sleep(0.3)
+        seen = asyncio.run_coroutine_threadsafe(watcher.receive(), loop).result(10)
+        assert seen["type"] == "candle"  # so the connection reading history has been handed it too
         return history_texts(*args, **kwargs)
 
     monkeypatch.setattr(series, "history_texts", history_while_a_row_arrives)

@@ -1,12 +1,13 @@
-"""The /ws consumer: Kirby 1.x's WebSocket protocol (API.md), one instance per connection.
+"""The /ws endpoint: Kirby 1.x's WebSocket protocol (API.md), one ``StreamConnection`` per connection.
 
-It routes and does no rendering: live frames arrive from the process's
-``Hub`` already rendered and go to the connection's ``Outlet``. Database
-work (validating ids, history) is explicit, through
-``database_sync_to_async`` in worker threads. Channels' ``AsyncConsumer``
-dispatch is not used because it makes a thread hand-off for database
-housekeeping around every handler, which the push path and most client
-messages do not need.
+``stream`` is a plain ASGI application, not a Channels consumer: a
+consumer's dispatch makes a thread hand-off for database housekeeping
+around every handler, which the push path and most client messages do not
+need. A connection routes and does no rendering: live frames arrive from
+the process's ``Hub`` already rendered and go to the connection's
+``Outlet``. Database work (validating ids, history) is explicit, through
+``database_sync_to_async`` in worker threads. Who may connect, and for how
+long, is access's business (``apps.access.ws``).
 
 Order per connection: the ``success`` reply, then per starlisting its
 history, and only then its live frames (held meanwhile); the groups are
@@ -19,13 +20,12 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.access import ws
 from apps.streaming import groups, presence, protocol, series
-from apps.streaming.auth import Rejected, authenticate
 from apps.streaming.hub import hub
 from apps.streaming.outlet import Outlet
 
@@ -80,11 +80,18 @@ def _in_thread(function):
     return database_sync_to_async(run, thread_sensitive=False)
 
 
-class StreamConsumer(AsyncConsumer):
-    async def __call__(self, scope, receive, send):
+async def stream(scope, receive, send):
+    """The ASGI application of /ws."""
+    await StreamConnection(scope, send).run(receive)
+
+
+class StreamConnection:
+    """One client's connection: its grant, subscriptions, held history and outlet."""
+
+    def __init__(self, scope, send):
         self.scope = scope
         self.base_send = send
-        self.principal = None
+        self.grant = None
         self.limits = Limits.from_settings()
         self.outlet = None
         self.hub = None
@@ -93,9 +100,11 @@ class StreamConsumer(AsyncConsumer):
         self.groups = set()
         self.closing = False
         self._heartbeat = None
-        self._recheck = None
+        self._watch = None
         self._closer = None
         self.counted = False  # in the open-connection count (apps.streaming.presence)
+
+    async def run(self, receive):
         try:
             while True:
                 message = await receive()
@@ -110,22 +119,24 @@ class StreamConsumer(AsyncConsumer):
             await self._cleanup()
 
     async def websocket_connect(self, message):
+        # A WebSocket refused during the handshake only learns "403": a refused
+        # client is accepted and closed at once with the code and reason.
         await self.base_send({"type": "websocket.accept"})
         self.outlet = Outlet(self.base_send, limit=self.limits.send_queue, on_overflow=self._overflow)
-        try:
-            self.principal = await authenticate(self.scope)
-        except Rejected as rejected:
+        admission = await ws.authenticate(self.scope)
+        if isinstance(admission, ws.Refusal):
             self.closing = True
-            await self.outlet.close(rejected.code, rejected.reason)
+            await self.outlet.close(admission.code, admission.reason)
             return
+        self.grant = admission
         self.hub = hub()
         self.hub.attach()
         self.counted = True
         await presence.opened()
         self.rate = protocol.TokenBucket(self.limits.rate, self.limits.burst)
         self._schedule_heartbeat()
-        if self.principal is not None:
-            self._recheck = asyncio.ensure_future(self._recheck_key())
+        if self.grant.checked:
+            self._watch = asyncio.ensure_future(self._close_when_refused())
 
     async def websocket_receive(self, message):
         if self.closing:
@@ -261,19 +272,14 @@ class StreamConsumer(AsyncConsumer):
             self.outlet.put(groups.ping())
             self._schedule_heartbeat()
 
-    async def _recheck_key(self):
+    async def _close_when_refused(self):
         """Close the connection once its key is revoked, deactivated or expired (API.md)."""
-        while not self.outlet.closed:
-            await asyncio.sleep(settings.KIRBY_WS_KEY_RECHECK_SECONDS)
-            try:
-                await self.principal.recheck()
-            except Rejected as rejected:
-                self.closing = True
-                await self._leave_groups()
-                await self.outlet.close(rejected.code, rejected.reason)
-                return
-            except Exception as error:  # database or Redis away: keep the connection, try again later
-                log.warning("could not re-check the key of a WebSocket connection: %s", error)
+        refusal = await ws.watch(self.grant)
+        if self.outlet.closed:
+            return
+        self.closing = True
+        await self._leave_groups()
+        await self.outlet.close(refusal.code, refusal.reason)
 
     def _overflow(self):
         self.closing = True
@@ -291,15 +297,15 @@ class StreamConsumer(AsyncConsumer):
             await self.hub.remove(group, self)
 
     async def _cleanup(self):
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.grant is not None:  # first: the client may already be reconnecting
+            await ws.release(self.grant)
         if self.counted:
             self.counted = False
             await presence.closed()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if self._recheck is not None:
-            self._recheck.cancel()
-        if self.principal is not None:
-            await self.principal.release()
         if self._closer is not None and not self._closer.done():
             await self._closer
         if self.hub is not None:

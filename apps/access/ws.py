@@ -1,0 +1,166 @@
+"""Access's one entry for a WebSocket connection (/ws; API.md "Authentication", "Rate limits").
+
+The stream calls three things and knows nothing of keys, slots or usage:
+
+- ``authenticate(scope)`` once per connection: a ``Grant`` (the key and its
+  connection slot) or a ``Refusal`` (close code and API.md's words: 4001
+  auth, 4003 forbidden, 4029 too many connections). The attempt is recorded
+  in the key's usage either way.
+- ``watch(grant)`` for as long as the connection is open: re-reads the key
+  every ``KIRBY_WS_KEY_RECHECK_SECONDS`` (renewing its slot) and returns the
+  ``Refusal`` once the key is revoked, deactivated or expired meanwhile.
+- ``release(grant)`` at the end: the slot goes back at once.
+
+The key arrives as ``/ws?api_key=<key>`` (Kirby 1.x) or in the
+Authorization header. It never reaches a log: Daphne's access log prints
+the path without the query string.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import NamedTuple
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from apps.access import keys, limits, usage
+from apps.access.policy import client_address
+from lib.metrics import RATE_LIMITED
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED = 4001
+FORBIDDEN = 4003
+TOO_MANY_CONNECTIONS = 4029
+
+
+class Refusal(NamedTuple):
+    """Why a connection may not stay open: the WebSocket close code and its reason."""
+
+    code: int
+    reason: str
+
+
+class Grant:
+    """A connection's key and connection slot for as long as it stays open (no key: access is off)."""
+
+    def __init__(self, key=None, info=None, slot=None):
+        self.key = key
+        self.info = info
+        self.slot = slot
+
+    @property
+    def checked(self):
+        """Whether the key is re-read while the connection is open."""
+        return self.key is not None
+
+
+class _Refused(Exception):
+    def __init__(self, refusal):
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+def _lookup(key, fresh=False):
+    try:
+        return keys.lookup(key, fresh=fresh)
+    finally:
+        close_old_connections()
+
+
+_lookup_async = database_sync_to_async(_lookup, thread_sensitive=False)
+
+
+async def authenticate(scope):
+    """A ``Grant`` for the connection of ``scope``, or the ``Refusal`` to close it with."""
+    if not settings.KIRBY_AUTH_REQUIRED:
+        return Grant()
+    key = api_key(scope)
+    info = await _lookup_async(key) if key else None
+    try:
+        _refuse_if_bad(info, presented=key is not None)
+        slot = None if not settings.KIRBY_RATE_LIMIT_ENABLED else await _take_slot(info)
+    except _Refused as refused:
+        _record(scope, info, refused.refusal.code)
+        return refused.refusal
+    _record(scope, info, 101)
+    return Grant(key, info, slot)
+
+
+async def watch(grant):
+    """Return the ``Refusal`` once the grant's key is no longer good; never returns for a grant without a key.
+
+    A database or Redis outage does not close connections: the check is
+    logged and tried again at the next period.
+    """
+    if not grant.checked:
+        await asyncio.Event().wait()
+    while True:
+        await asyncio.sleep(settings.KIRBY_WS_KEY_RECHECK_SECONDS)
+        try:
+            await _recheck(grant)
+        except _Refused as refused:
+            return refused.refusal
+        except Exception as error:
+            log.warning("could not re-check the key of a WebSocket connection: %s", error)
+
+
+async def release(grant):
+    """Give the grant's connection slot back (idempotent)."""
+    if grant.slot is not None:
+        slot, grant.slot = grant.slot, None
+        await asyncio.to_thread(limits.release_slot, slot)
+
+
+async def _recheck(grant):
+    grant.info = await _lookup_async(grant.key, fresh=True)
+    _refuse_if_bad(grant.info, presented=True)
+    if grant.slot is not None and not await asyncio.to_thread(limits.renew_slot, grant.slot):
+        grant.slot = await _take_slot(grant.info)  # the lease ran out (a long pause): take a slot again if one is free
+
+
+def _refuse_if_bad(info, presented):
+    problem = keys.refusal(info, presented=presented)
+    if problem is not None:
+        status, message = problem
+        raise _Refused(Refusal(UNAUTHORIZED if status == 401 else FORBIDDEN, message))
+
+
+async def _take_slot(info):
+    if info.exempt_from_limits:
+        return None
+    limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY
+    slot = await asyncio.to_thread(limits.acquire_slot, info.id, limit)
+    if slot is None:
+        RATE_LIMITED.labels("ws").inc()
+        raise _Refused(Refusal(TOO_MANY_CONNECTIONS, f"Too many connections: at most {limit} per API key"))
+    return slot
+
+
+def _record(scope, info, status):
+    if info is None:
+        return
+    headers = {name.decode("latin-1").upper().replace("-", "_"): value for name, value in scope.get("headers", ())}
+
+    def header(name):
+        return headers.get(name, b"").decode("latin-1")
+
+    address = client_address((scope.get("client") or (None,))[0], header)
+    agent = header("USER_AGENT")
+    usage.record(usage.Use(info.id, datetime.now(UTC), "WS", scope.get("path", "/ws"), status, 0.0, address, agent))
+
+
+def api_key(scope):
+    """The key from ``?api_key=`` or ``Authorization: Bearer``, or None."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("api_key"):
+        return query["api_key"][0]
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    return None
