@@ -21,12 +21,13 @@ from apps.backfill.detect import find_holes
 from apps.backfill.models import BackfillJob
 from apps.backfill.runner import lease_name, run_job
 from apps.collectors.lease import is_held
-from lib.redis import client
+from lib.tasks import dispatch_once
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True, acks_late=True)
+# A run past its soft limit fails like any other and is retried from its checkpoint.
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 120)
 def run_backfill(job_id):
     try:
         job = run_job(job_id)
@@ -54,7 +55,7 @@ def run_backfill(job_id):
     return f"backfill #{job_id} {job.status if job else 'not run here'}"
 
 
-@shared_task(ignore_result=True, expires=60)
+@shared_task(ignore_result=True, time_limit=60)
 def supervise_backfills():
     """Re-queue jobs that should be running and are not: a dead worker's, or a lost message's."""
     lease_seconds = settings.KIRBY_BACKFILL_LEASE_SECONDS
@@ -66,7 +67,7 @@ def supervise_backfills():
     for job_id in candidates.values_list("id", flat=True):
         if is_held(lease_name(job_id)):
             continue
-        if client().set(f"kirby:dispatched:backfill/{job_id}", "1", nx=True, px=int(lease_seconds * 1000)):
+        if dispatch_once(f"backfill/{job_id}", lease_seconds):
             jobs.dispatch(job_id)
             resumed.append(job_id)
     if resumed:
@@ -74,7 +75,7 @@ def supervise_backfills():
     return resumed
 
 
-@shared_task(ignore_result=True, expires=300)
+@shared_task(ignore_result=True, time_limit=600)
 def find_gaps():
     """Record the holes of every active series in the ledger and queue their repair."""
     found = find_holes()
