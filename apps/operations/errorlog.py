@@ -55,9 +55,3 @@ def recent_errors(limit=20):
     from lib.redis import client
 
     return [json.loads(raw) for raw in client().lrange(KEY, 0, limit - 1)]
-
-
-def forget_errors():
-    from lib.redis import client
-
-    client().delete(KEY)
