@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from django.db import connection
 
 from apps.marketdata.partitions import existing_partitions, month_start, next_month, partition_name
 from apps.marketdata.tasks import create_partitions_ahead
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -66,7 +66,4 @@ def test_a_worker_runs_the_partition_task_sent_through_redis(worker):
 
     create_partitions_ahead.apply_async(queue=worker)
 
-    deadline = time.monotonic() + 30
-    while name not in existing_partitions("candles") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert name in existing_partitions("candles")
+    wait_for(lambda: name in existing_partitions("candles"), 30, f"partition {name}")

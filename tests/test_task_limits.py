@@ -9,7 +9,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from kirby.celery import app
 from lib.tasks import beat_entry, dispatch_once, expires_after
-from tests.waiting import wait_until
+from tests.waiting import wait_for
 
 
 def kirby_tasks():
@@ -62,4 +62,4 @@ def test_dispatch_once_lets_one_caller_through_per_period():
     assert dispatch_once(name, 0.3) is True
     assert dispatch_once(name, 0.3) is False
     assert dispatch_once(f"{name}-other", 0.3) is True
-    wait_until(lambda: dispatch_once(name, 0.3), timeout=5)
+    wait_for(lambda: dispatch_once(name, 0.3), 5, "the claim to lapse", interval=0.05)

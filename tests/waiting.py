@@ -3,13 +3,13 @@
 import time
 
 
-def wait_until(predicate, timeout, interval=0.05, message=None):
-    """Poll ``predicate`` until it returns something true; return that, or fail after ``timeout`` seconds."""
+def wait_for(condition, timeout, message, interval=0.2):
+    """Poll ``condition`` until it returns something true and return that; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        result = predicate()
-        if result:
-            return result
+        value = condition()
+        if value:
+            return value
         if time.monotonic() >= deadline:
-            raise AssertionError(message or f"not true within {timeout} s: {getattr(predicate, '__name__', predicate)}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)

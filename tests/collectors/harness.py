@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from decimal import Decimal
@@ -20,6 +19,7 @@ from django.db import connection
 
 from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.server import run_in_thread
+from tests.waiting import wait_for  # noqa: F401 (re-exported: tests of other apps import it from here)
 
 SEED = 42
 
@@ -131,16 +131,6 @@ class Processes:
 
     def logs(self):
         return "\n".join(f"--- {p.log_path}\n{open(p.log_path).read()[-3000:]}" for p in self.processes)
-
-
-def wait_for(condition, timeout, message, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 def as_wire(item):
