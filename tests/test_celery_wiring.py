@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.marketdata.partitions import existing_partitions, month_start, next_month, partition_name
 from apps.marketdata.tasks import create_partitions_ahead
+from tests.processes import database_url
 from tests.waiting import wait_for
 
 
@@ -19,11 +19,10 @@ from tests.waiting import wait_for
 def worker(transactional_db, django_db_serialized_rollback):
     """A celery worker on a queue of its own, using the test database."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    database = settings.DATABASES["default"]
     env = {
         **os.environ,
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{connection.settings_dict['NAME']}",  # noqa: E501
+        "DATABASE_URL": database_url(),
         "KIRBY_PARTITION_MONTHS_AHEAD": "24",
     }
     process = subprocess.Popen(

@@ -1,10 +1,15 @@
-"""Serializers that document response shapes in the OpenAPI schema.
+"""Serializers that document response shapes in the OpenAPI schema, and bodies built without them.
 
-The views build their bodies directly (see queries.py); these classes exist
-so /api/schema/ describes exactly what is sent.
+The data views build their bodies directly (see queries.py); these classes
+exist so /api/schema/ describes exactly what is sent. ``*_body`` functions
+build the response of one object.
 """
 
 from rest_framework import serializers
+
+from apps.marketdata.export.files import iso
+from apps.marketdata.export.jobs import download_link
+from apps.marketdata.models import ExportJob
 
 
 def _decimal(nullable=False, help_text="Exact decimal as a string in plain notation"):
@@ -69,3 +74,27 @@ class OpenInterestSerializer(serializers.Serializer):
 class OpenInterestResponseSerializer(serializers.Serializer):
     data = OpenInterestSerializer(many=True)
     metadata = SeriesMetadataSerializer()
+
+
+def export_job_body(job):
+    """An export job: its status, and once done its files with download links that expire."""
+    files = []
+    for item in job.files if job.status == ExportJob.DONE else []:
+        url, expires = download_link(job, item["name"])
+        sidecar_url, _ = download_link(job, item["sidecar"])
+        files.append({**item, "download_url": url, "sidecar_url": sidecar_url, "expires_at": iso(expires)})
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "type": job.export_type,
+        "path": "/".join(filter(None, (job.exchange, job.coin, job.quote, job.market_type, job.interval))),
+        "format": job.format,
+        "start_time": iso(job.start_time),
+        "end_time": iso(job.end_time),
+        "rows": job.rows,
+        "error": job.error or None,
+        "files": files,
+        "status_url": f"/exports/{job.id}",
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+    }
