@@ -249,6 +249,8 @@ KIRBY_COLLECTOR_FLUSH_SECONDS = env_float("KIRBY_COLLECTOR_FLUSH_SECONDS", 1.0, 
 KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 30.0, minimum=0.5)
 # A stream's lease in Redis lapses this long after its holder stops renewing it.
 KIRBY_COLLECTOR_LEASE_SECONDS = env_float("KIRBY_COLLECTOR_LEASE_SECONDS", 10.0, minimum=1.0)
+# A stream's time limit: it then ends itself (the threads pool cannot enforce Celery's) and is started afresh.
+KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS = env_float("KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS", 86400.0, minimum=1.0)
 # Funding / open interest are stored as one row per pair per this many seconds (1.x: a minute).
 KIRBY_CONTEXT_PERIOD_SECONDS = env_float("KIRBY_CONTEXT_PERIOD_SECONDS", 60.0, minimum=0.1)
 

@@ -27,6 +27,11 @@ def test_every_kirby_task_has_a_time_limit_above_its_soft_limit():
             assert 0 < task.soft_time_limit < task.time_limit, f"{name}: soft limit not below the hard one"
 
 
+def test_a_stream_ends_itself_before_celery_would_end_it():
+    run_stream = kirby_tasks()["apps.collectors.tasks.run_stream"]
+    assert settings.KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS < run_stream.soft_time_limit < run_stream.time_limit
+
+
 def test_no_task_carries_a_constant_expiry_of_its_own():
     # A decorator's expires would apply whatever the beat period: expiry comes from the beat entry.
     for name, task in kirby_tasks().items():

@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 _running = set()  # stop events of the streams running in this process
 
-# The threads pool cannot enforce Celery's time limits, so a stream ends itself after this long
+# The threads pool cannot enforce Celery's time limits, so a stream ends itself after its lifetime
 # (flushing, releasing its lease); the next stream's reconnect repair reads back the hand-over.
-STREAM_LIFETIME_SECONDS = 24 * 3600
+# Celery's limits, a little later, hold where a pool does enforce them.
+STREAM_LIFETIME_SECONDS = settings.KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS
 
 
 @worker_shutting_down.connect
@@ -60,7 +61,7 @@ def run_stream(exchange, index):
     _running.add(stop)
     renew_every = settings.KIRBY_COLLECTOR_LEASE_SECONDS / 3
     next_renewal = [time.monotonic() + renew_every]
-    ends_at = time.monotonic() + STREAM_LIFETIME_SECONDS
+    ends_at = time.monotonic() + settings.KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS
 
     def renew():
         if time.monotonic() >= ends_at and not stop.is_set():

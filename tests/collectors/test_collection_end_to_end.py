@@ -5,6 +5,7 @@ import signal
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +181,28 @@ def test_a_killed_worker_is_replaced_within_30_seconds(client, world_committed, 
     wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the missed candles read back")
     processes.stop_all()
 
+    closed, _ = series(client, BTC_1M)
+    assert_closed_candles_exact(closed, "BTC", "1m")
+
+
+def test_a_stream_at_the_end_of_its_lifetime_hands_over_to_a_fresh_one_without_a_gap(
+    client, world_committed, simulator, processes
+):
+    world = world_committed
+    processes.env["KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS"] = "4"
+    processes.worker()
+    processes.beat()
+    first = wait_for(lambda: holder("hyperliquid/0"), 30, "a stream lease")
+    wait_for(lambda: closed_count(world.btc_1m) >= 2, 40, "first candles")
+
+    wait_for(lambda: (h := holder("hyperliquid/0")) and h != first, 30, "the stream's successor")
+    latest = Candle.objects.filter(starlisting=world.btc_1m).latest("time").time
+    wait_for(lambda: Candle.objects.filter(starlisting=world.btc_1m, time__gt=latest).exists(), 30, "new candles")
+    wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the hand-over's candles read back")
+    processes.stop_all()
+
+    logs = "".join(Path(process.log_path).read_text() for process in processes.processes)
+    assert "hyperliquid/0 reached the end of its lifetime" in logs
     closed, _ = series(client, BTC_1M)
     assert_closed_candles_exact(closed, "BTC", "1m")
 
