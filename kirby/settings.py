@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from lib.tasks import beat_entry
 from lib.version import VERSION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -129,36 +130,31 @@ CELERY_TIMEZONE = "UTC"
 # Synced into django-celery-beat's tables at beat start; operators can
 # change the timing there (or with these variables).
 CELERY_BEAT_SCHEDULE = {
-    "create-partitions-ahead": {
-        "task": "apps.marketdata.tasks.create_partitions_ahead",
-        "schedule": env_int("KIRBY_PARTITION_TASK_SECONDS", 86400, minimum=60),
-    },
-    "purge-api-usage": {
-        "task": "apps.access.tasks.purge_api_usage",
-        "schedule": env_int("KIRBY_USAGE_PURGE_SECONDS", 86400, minimum=60),
-    },
-    "supervise-streams": {
-        "task": "apps.collectors.tasks.supervise_streams",
-        "schedule": env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
-    },
-    "purge-export-jobs": {
-        "task": "apps.marketdata.tasks.purge_export_jobs",
-        "schedule": 3600.0,
-    },
-    "sample-status": {
-        "task": "apps.operations.tasks.sample_status",
-        "schedule": env_float("KIRBY_STATUS_SAMPLE_SECONDS", 30.0, minimum=1.0),
-    },
-}
-CELERY_BEAT_SCHEDULE |= {
-    "supervise-backfills": {
-        "task": "apps.backfill.tasks.supervise_backfills",
-        "schedule": env_float("KIRBY_BACKFILL_SUPERVISE_SECONDS", 15.0, minimum=0.5),
-    },
-    "find-gaps": {
-        "task": "apps.backfill.tasks.find_gaps",
-        "schedule": env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
-    },
+    "create-partitions-ahead": beat_entry(
+        "apps.marketdata.tasks.create_partitions_ahead",
+        env_int("KIRBY_PARTITION_TASK_SECONDS", 86400, minimum=60),
+    ),
+    "purge-api-usage": beat_entry(
+        "apps.access.tasks.purge_api_usage",
+        env_int("KIRBY_USAGE_PURGE_SECONDS", 86400, minimum=60),
+    ),
+    "supervise-streams": beat_entry(
+        "apps.collectors.tasks.supervise_streams",
+        env_float("KIRBY_COLLECTOR_SUPERVISE_SECONDS", 5.0, minimum=0.5),
+    ),
+    "purge-export-jobs": beat_entry("apps.marketdata.tasks.purge_export_jobs", 3600.0),
+    "sample-status": beat_entry(
+        "apps.operations.tasks.sample_status",
+        env_float("KIRBY_STATUS_SAMPLE_SECONDS", 30.0, minimum=1.0),
+    ),
+    "supervise-backfills": beat_entry(
+        "apps.backfill.tasks.supervise_backfills",
+        env_float("KIRBY_BACKFILL_SUPERVISE_SECONDS", 15.0, minimum=0.5),
+    ),
+    "find-gaps": beat_entry(
+        "apps.backfill.tasks.find_gaps",
+        env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
+    ),
 }
 CELERY_TASK_ROUTES = {
     "apps.collectors.tasks.run_stream": {"queue": "collectors"},
@@ -253,6 +249,8 @@ KIRBY_COLLECTOR_FLUSH_SECONDS = env_float("KIRBY_COLLECTOR_FLUSH_SECONDS", 1.0, 
 KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 30.0, minimum=0.5)
 # A stream's lease in Redis lapses this long after its holder stops renewing it.
 KIRBY_COLLECTOR_LEASE_SECONDS = env_float("KIRBY_COLLECTOR_LEASE_SECONDS", 10.0, minimum=1.0)
+# A stream's time limit: it then ends itself (the threads pool cannot enforce Celery's) and is started afresh.
+KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS = env_float("KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS", 86400.0, minimum=1.0)
 # Funding / open interest are stored as one row per pair per this many seconds (1.x: a minute).
 KIRBY_CONTEXT_PERIOD_SECONDS = env_float("KIRBY_CONTEXT_PERIOD_SECONDS", 60.0, minimum=0.1)
 

@@ -5,8 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.access.policy import PUBLIC, mark
 from apps.operations.views.dashboard import dashboard, dashboard_data
+from apps.operations.views.metrics import metrics
 from apps.operations.views.service import HealthView, LivezView, ReadyzView, RootView
-from apps.operations.views.status import StatusView, metrics
+from apps.operations.views.status import StatusView
 from lib.http.errors import not_found
 
 handler404 = "lib.http.errors.not_found"

@@ -5,7 +5,7 @@ bounded (exchange, record type, stream name, state), never key ids or times.
 Code that does the work calls the helpers below at the single place where
 the thing happens, per batch rather than per message on hot paths.
 
-Processes: web processes serve ``/metrics`` (apps.operations.views.status);
+Processes: web processes serve ``/metrics`` (apps.operations.views.metrics);
 Celery workers serve their own on ``KIRBY_METRICS_PORT``
 (apps.operations.metrics_server). With ``PROMETHEUS_MULTIPROC_DIR`` set
 (gunicorn, prefork workers) prometheus_client keeps values in shared files

@@ -3,27 +3,26 @@
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.marketdata.partitions import existing_partitions, month_start, next_month, partition_name
 from apps.marketdata.tasks import create_partitions_ahead
+from tests.processes import database_url
+from tests.waiting import wait_for
 
 
 @pytest.fixture
 def worker(transactional_db, django_db_serialized_rollback):
     """A celery worker on a queue of its own, using the test database."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    database = settings.DATABASES["default"]
     env = {
         **os.environ,
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{connection.settings_dict['NAME']}",  # noqa: E501
+        "DATABASE_URL": database_url(),
         "KIRBY_PARTITION_MONTHS_AHEAD": "24",
     }
     process = subprocess.Popen(
@@ -66,7 +65,4 @@ def test_a_worker_runs_the_partition_task_sent_through_redis(worker):
 
     create_partitions_ahead.apply_async(queue=worker)
 
-    deadline = time.monotonic() + 30
-    while name not in existing_partitions("candles") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert name in existing_partitions("candles")
+    wait_for(lambda: name in existing_partitions("candles"), 30, f"partition {name}")

@@ -7,7 +7,7 @@ from django.utils import timezone
 from apps.access.models import ApiKeyUsage
 
 
-@shared_task(expires=3600)
+@shared_task(time_limit=600)
 def purge_api_usage():
     """Delete usage rows older than KIRBY_USAGE_RETENTION_DAYS; returns how many."""
     cutoff = timezone.now() - timedelta(days=settings.KIRBY_USAGE_RETENTION_DAYS)

@@ -26,7 +26,14 @@ def dispatch(job_id, database="default", countdown=None):
     run_backfill.apply_async((job_id, database), queue="backfill", countdown=countdown)
 
 
-@shared_task(name="apps.backfill.tasks.run_backfill", ignore_result=True, acks_late=True)
+# A run past its soft limit fails like any other and is retried from its checkpoint.
+@shared_task(
+    name="apps.backfill.tasks.run_backfill",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=6 * 3600,
+    time_limit=6 * 3600 + 120,
+)
 def run_backfill(job_id, database="default"):
     jobs = BackfillJob.objects.using(database)
     try:

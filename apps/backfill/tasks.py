@@ -22,14 +22,14 @@ from apps.backfill.gap_repairs import queue_repairs, repair_open_gaps
 from apps.backfill.models import BackfillJob
 from apps.backfill.runner import lease_name
 from apps.collectors.lease import is_held
-from lib.redis import client
+from lib.tasks import dispatch_once
 
 log = logging.getLogger(__name__)
 
 __all__ = ["find_gaps", "run_backfill", "supervise_backfills"]
 
 
-@shared_task(ignore_result=True, expires=60)
+@shared_task(ignore_result=True, time_limit=60)
 def supervise_backfills():
     """Re-queue jobs that should be running and are not: a dead worker's, or a lost message's."""
     resumed = []
@@ -62,13 +62,13 @@ def _resume(database):
         name = lease_name(job_id, database)
         if is_held(name):
             continue
-        if client().set(f"kirby:dispatched:{name}", "1", nx=True, px=int(lease_seconds * 1000)):
+        if dispatch_once(name, lease_seconds):
             dispatch(job_id, database)
             resumed.append(job_id)
     return resumed
 
 
-@shared_task(ignore_result=True, expires=300)
+@shared_task(ignore_result=True, time_limit=600)
 def find_gaps():
     """Record the holes of every active series in the ledger and queue their repair."""
     found = find_holes()

@@ -46,6 +46,3 @@ class CandleCloser:
                 latest.closed_sent = True
                 out.append(latest.update._replace(closed=True))
         return out
-
-    def forget(self, coin, interval):
-        self._latest.pop((coin, interval), None)

@@ -19,10 +19,6 @@ def report_stream(name, status):
     client().hset(STREAMS_KEY, name, json.dumps(status, default=str))
 
 
-def forget_stream(name):
-    client().hdel(STREAMS_KEY, name)
-
-
 def stream_statuses(now=None):
     """{stream name: status}, with ``running`` false and ``stale`` true for lapsed heartbeats."""
     now = now or time.time()

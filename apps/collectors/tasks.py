@@ -2,7 +2,8 @@
 
 ``run_stream`` is long-running: it holds its stream's lease for as long as
 it runs, so two workers never run the same stream. ``supervise_streams``
-(beat) starts every stream whose lease has lapsed. Collectors run in a
+(beat) starts every stream whose lease has lapsed, and starts a fresh one
+when a stream ends at the end of its lifetime. Collectors run in a
 worker with ``--pool threads`` so that a warm shutdown reaches the streams,
 which then flush what they buffered and release their leases.
 """
@@ -22,11 +23,16 @@ from apps.collectors.exchanges import LIVE_EXCHANGES, get_adapter
 from apps.collectors.lease import Lease, is_held
 from apps.collectors.plan import connections_needed
 from apps.collectors.stream import Stream
-from lib.redis import client
+from lib.tasks import dispatch_once
 
 log = logging.getLogger(__name__)
 
 _running = set()  # stop events of the streams running in this process
+
+# The threads pool cannot enforce Celery's time limits, so a stream ends itself after its lifetime
+# (flushing, releasing its lease); the next stream's reconnect repair reads back the hand-over.
+# Celery's limits, a little later, hold where a pool does enforce them.
+STREAM_LIFETIME_SECONDS = settings.KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS
 
 
 @worker_shutting_down.connect
@@ -39,9 +45,14 @@ def stream_name(exchange, index):
     return f"{exchange}/{index}"
 
 
-@shared_task(acks_late=False, ignore_result=True)
+@shared_task(
+    acks_late=False,
+    ignore_result=True,
+    soft_time_limit=STREAM_LIFETIME_SECONDS + 60,
+    time_limit=STREAM_LIFETIME_SECONDS + 120,
+)
 def run_stream(exchange, index):
-    """Run one stream until shutdown, loss of its lease, or until its subscriptions move away."""
+    """Run one stream until shutdown, loss of its lease, its lifetime's end, or until its subscriptions move away."""
     name = stream_name(exchange, index)
     lease = Lease(name, settings.KIRBY_COLLECTOR_LEASE_SECONDS)
     if not lease.acquire():
@@ -50,8 +61,12 @@ def run_stream(exchange, index):
     _running.add(stop)
     renew_every = settings.KIRBY_COLLECTOR_LEASE_SECONDS / 3
     next_renewal = [time.monotonic() + renew_every]
+    ends_at = time.monotonic() + settings.KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS
 
     def renew():
+        if time.monotonic() >= ends_at and not stop.is_set():
+            log.info("stream %s reached the end of its lifetime; stopping", name)
+            stop.set()
         if time.monotonic() >= next_renewal[0]:
             next_renewal[0] = time.monotonic() + renew_every
             try:
@@ -79,18 +94,18 @@ def run_stream(exchange, index):
     return f"{name} stopped"
 
 
-@shared_task(ignore_result=True, expires=60)
+@shared_task(ignore_result=True, time_limit=60)
 def supervise_streams():
     """Start every stream that should run and holds no lease (never started, worker died, ...)."""
     started = []
-    dispatch_guard_ms = int(max(settings.KIRBY_COLLECTOR_LEASE_SECONDS, 5) * 1000)
+    dispatch_guard_seconds = max(settings.KIRBY_COLLECTOR_LEASE_SECONDS, 5)
     for exchange in LIVE_EXCHANGES:
         for index in range(connections_needed(get_adapter(exchange))):
             name = stream_name(exchange, index)
             if is_held(name):
                 continue
             # One dispatch per lease period, so a queued task is not followed by more of them.
-            if client().set(f"kirby:dispatched:{name}", "1", nx=True, px=dispatch_guard_ms):
+            if dispatch_once(name, dispatch_guard_seconds):
                 run_stream.apply_async((exchange, index), queue="collectors")
                 started.append(name)
     if started:

@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 
+from lib.redis import client
+
 KEY = "kirby:errors"
 KEEP = 50
 _PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -27,8 +29,6 @@ class RecentErrorsHandler(logging.Handler):
             return
         _inside.active = True
         try:
-            from lib.redis import client
-
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 error = record.exc_info[1]
@@ -52,12 +52,4 @@ class RecentErrorsHandler(logging.Handler):
 
 def recent_errors(limit=20):
     """The latest ``limit`` errors, newest first: {at (Unix seconds), level, logger, message, process}."""
-    from lib.redis import client
-
     return [json.loads(raw) for raw in client().lrange(KEY, 0, limit - 1)]
-
-
-def forget_errors():
-    from lib.redis import client
-
-    client().delete(KEY)

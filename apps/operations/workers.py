@@ -21,6 +21,7 @@ import time
 from celery.signals import after_task_publish, beat_init, worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
+from apps.operations.metrics_server import serve
 from lib.redis import client
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ _beat = {"active": False, "written": 0.0}
 
 def _serve_metrics():
     if settings.KIRBY_METRICS_PORT:
-        from apps.operations.metrics_server import serve
-
         serve(settings.KIRBY_METRICS_PORT)
 
 

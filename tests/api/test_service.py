@@ -87,11 +87,15 @@ def test_the_openapi_schema_is_valid_and_warning_free(tmp_path, db):
     assert "/funding/{exchange}/{coin}/{quote}/{market_type}" in paths
 
 
-def test_the_schema_endpoint_serves_the_same_document(client, db):
+def test_the_schema_endpoint_serves_the_same_document(client, db, tmp_path):
+    target = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(target))
+
     response = client.get("/api/schema/", {"format": "json"})
 
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Kirby API"
+    assert response.json() == json.loads(target.read_text())
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])

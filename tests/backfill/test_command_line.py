@@ -6,11 +6,11 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.backfill.models import BackfillJob
 from tests.backfill.conftest import FROZEN, MINUTE, START, at, stored, truth
 from tests.collectors.harness import start_simulator
+from tests.processes import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -20,12 +20,11 @@ END = START - START % MINUTE - 60 * MINUTE
 @pytest.fixture
 def manage():
     handle = start_simulator(**{**FROZEN, "page_limit": 40})
-    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",  # noqa: E501
+        "DATABASE_URL": database_url(),
         "KIRBY_HYPERLIQUID_REST_URL": f"{handle.url}/info",
         "KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE": "100000",
     }

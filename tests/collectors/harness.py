@@ -10,16 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
 
 from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.server import run_in_thread
+from tests.processes import database_url
+from tests.waiting import wait_for  # noqa: F401 (re-exported: tests of other apps import it from here)
 
 SEED = 42
 
@@ -79,7 +79,6 @@ class Processes:
     """Celery workers and beat started for one test; all stopped at the end."""
 
     def __init__(self, simulator, tmp_path):
-        database = connection.settings_dict
         self.env = {
             **os.environ,
             **FAST,
@@ -87,7 +86,7 @@ class Processes:
             "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE or os.environ["DJANGO_SETTINGS_MODULE"],
             "DEBUG": "true",
             "PYTHONUNBUFFERED": "1",
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",  # noqa: E501
+            "DATABASE_URL": database_url(),
             "KIRBY_HYPERLIQUID_WS_URL": simulator.ws_url,
             "KIRBY_HYPERLIQUID_REST_URL": f"{simulator.url}/info",
         }
@@ -131,16 +130,6 @@ class Processes:
 
     def logs(self):
         return "\n".join(f"--- {p.log_path}\n{open(p.log_path).read()[-3000:]}" for p in self.processes)
-
-
-def wait_for(condition, timeout, message, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 def as_wire(item):

@@ -7,6 +7,7 @@ import pytest
 from apps.collectors.batcher import Batcher
 from apps.marketdata.models import Candle
 from tests.conftest import candle, utc
+from tests.waiting import wait_for
 
 T0 = utc(2026, 11, 20, 12, 0)
 
@@ -23,6 +24,7 @@ def batcher(world_committed):
 def test_records_are_stored_within_the_flush_period(world_committed, batcher):
     batcher.add(candle(world_committed.btc_1m, T0))
 
+    wait_for(lambda: Candle.objects.count() == 1, 5, "the flush period to store the candle", interval=0.02)
     assert batcher.flush_now(timeout=5)
     assert Candle.objects.count() == 1
 
@@ -31,7 +33,7 @@ def test_the_latest_version_of_a_row_in_the_buffer_wins(world_committed, batcher
     for close in ("101", "102", "103"):
         batcher.add(candle(world_committed.btc_1m, T0, close=close, closed=False))
 
-    batcher.flush_now(timeout=5)
+    assert batcher.flush_now(timeout=5)
 
     assert str(Candle.objects.get().close) == "103"
     assert sum(r.received for r in batcher.results) == 1
@@ -52,6 +54,8 @@ def test_a_full_batch_is_stored_without_waiting_for_the_period(world_committed):
     try:
         for minute in range(10):
             batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=minute)))
+        # Well within the 60 s period, and without flush_now's nudge.
+        wait_for(lambda: Candle.objects.count() == 10, 5, "the full batch to be stored", interval=0.02)
         assert batcher.flush_now(timeout=5)
         assert Candle.objects.count() == 10
     finally:

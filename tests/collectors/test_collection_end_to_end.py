@@ -3,25 +3,36 @@
 import os
 import signal
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from apps.collectors.lease import holder
+from apps.collectors.simulator.intervals import HOUR, MINUTE
 from apps.collectors.simulator.market import Market
 from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
-from tests.collectors.harness import SEED, as_wire, control, processes_running, simulator_running, truth_wire, wait_for
+from tests.collectors.harness import SEED, as_wire, control, processes_running, simulator_running, truth_wire
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 BTC_1M = "/candles/hyperliquid/BTC/USD/perps/1m"
 
 
+def ten_minutes_before_an_hour_ends():
+    """A virtual start (never behind real time) whose hour closes a few seconds into a test at speed 60."""
+    now = int(time.time() * 1000)
+    return ((now + 10 * MINUTE) // HOUR + 1) * HOUR - 10 * MINUTE
+
+
 @pytest.fixture
-def simulator():
-    with simulator_running() as handle:
+def simulator(request):
+    """The simulator; a test parametrized indirectly with a function gets the virtual start it returns."""
+    start = getattr(request, "param", None)
+    with simulator_running(**({"start_ms": start()} if start else {})) as handle:
         yield handle
 
 
@@ -88,6 +99,7 @@ def assert_context_rows_match_what_was_sent(simulator, trading_pair, coin):
         assert oi.notional_value == oi.open_interest * row.mark_price
 
 
+@pytest.mark.parametrize("simulator", [ten_minutes_before_an_hour_ends], indirect=True)
 def test_collected_candles_funding_and_open_interest_equal_what_the_exchange_published(
     client, world_committed, simulator, processes
 ):
@@ -96,6 +108,8 @@ def test_collected_candles_funding_and_open_interest_equal_what_the_exchange_pub
     processes.beat()
 
     wait_for(lambda: closed_count(world.btc_1m) >= 5 and closed_count(world.sol_1m) >= 5, 40, "closed candles")
+    # Ten virtual minutes are ten real seconds; a slow start that misses the hour waits for the next (60 s).
+    wait_for(lambda: closed_count(world.btc_1h) >= 1, 90, "the simulated hour to close")
     health = client.get("/health").json()["collectors"]["hyperliquid/0"]
     assert health["connected"] is True and health["messages"] > 0 and health["subscriptions"] == 5
     processes.stop_all()
@@ -107,8 +121,7 @@ def test_collected_candles_funding_and_open_interest_equal_what_the_exchange_pub
     assert_closed_candles_exact(sol_closed, "SOL", "1m")
     hourly_closed, hourly_open = series(client, "/candles/hyperliquid/BTC/USD/perps/1h")
     assert len(hourly_open) == 1
-    if hourly_closed:  # the simulated hour rolled over during the test
-        assert_closed_candles_exact(hourly_closed, "BTC", "1h", contiguous=False)
+    assert_closed_candles_exact(hourly_closed, "BTC", "1h", contiguous=False)
     assert_context_rows_match_what_was_sent(simulator, world.btc_pair, "BTC")
     assert_context_rows_match_what_was_sent(simulator, world.sol_pair, "SOL")
     funding = client.get("/funding/hyperliquid/BTC/USD/perps").json()["data"]
@@ -133,7 +146,12 @@ def test_the_stream_survives_drops_silence_and_malformed_frames(client, world_co
     wait_for(lambda: status().get("reconnects", 0) > reconnects and status().get("connected"), 15, "reconnect")
     reconnects = status()["reconnects"]
     control(simulator, "/control/silence", {"seconds": 4})
-    wait_for(lambda: status().get("reconnects", 0) > reconnects, 15, "reconnect after silence")
+    wait_for(
+        lambda: status().get("reconnects", 0) > reconnects and "quiet" in (status().get("last_error") or ""),
+        15,
+        "a reconnect for quiet",
+    )
+    assert status()["reconnects"] >= 2
     before = closed_count(world.btc_1m)
     wait_for(lambda: closed_count(world.btc_1m) >= before + 3, 30, "candles after the faults")
     wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the missed candles read back")
@@ -142,7 +160,6 @@ def test_the_stream_survives_drops_silence_and_malformed_frames(client, world_co
     # Candles missed while disconnected were read back from the REST history on reconnect.
     closed, _ = series(client, BTC_1M)
     assert_closed_candles_exact(closed, "BTC", "1m")
-    assert "quiet" in (status().get("last_error") or "") or status().get("reconnects", 0) >= 2
 
 
 def test_a_killed_worker_is_replaced_within_30_seconds(client, world_committed, simulator, processes):
@@ -168,6 +185,28 @@ def test_a_killed_worker_is_replaced_within_30_seconds(client, world_committed, 
     assert_closed_candles_exact(closed, "BTC", "1m")
 
 
+def test_a_stream_at_the_end_of_its_lifetime_hands_over_to_a_fresh_one_without_a_gap(
+    client, world_committed, simulator, processes
+):
+    world = world_committed
+    processes.env["KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS"] = "4"
+    processes.worker()
+    processes.beat()
+    first = wait_for(lambda: holder("hyperliquid/0"), 30, "a stream lease")
+    wait_for(lambda: closed_count(world.btc_1m) >= 2, 40, "first candles")
+
+    wait_for(lambda: (h := holder("hyperliquid/0")) and h != first, 30, "the stream's successor")
+    latest = Candle.objects.filter(starlisting=world.btc_1m).latest("time").time
+    wait_for(lambda: Candle.objects.filter(starlisting=world.btc_1m, time__gt=latest).exists(), 30, "new candles")
+    wait_for(lambda: only_the_latest_is_open(world.btc_1m), 15, "the hand-over's candles read back")
+    processes.stop_all()
+
+    logs = "".join(Path(process.log_path).read_text() for process in processes.processes)
+    assert "hyperliquid/0 reached the end of its lifetime" in logs
+    closed, _ = series(client, BTC_1M)
+    assert_closed_candles_exact(closed, "BTC", "1m")
+
+
 def test_starlisting_changes_reach_the_running_stream_without_a_restart(world_committed, simulator, processes):
     world = world_committed
     processes.worker()
@@ -179,10 +218,25 @@ def test_starlisting_changes_reach_the_running_stream_without_a_restart(world_co
     world.btc_1m.save()
 
     wait_for(lambda: Candle.objects.filter(starlisting=sol_5m).exists(), 15, "candles of the new starlisting")
-    time.sleep(3)  # the running stream has refreshed its plan by now
+    wait_for(lambda: not subscribed_to(simulator, "BTC", "1m"), 15, "the stream to unsubscribe from BTC 1m")
+    # Frames sent after the unsubscription arrive (and are stored) after any BTC 1m frame sent before it.
+    wait_for_a_later_sol_minute(simulator, world)
     settled = Candle.objects.filter(starlisting=world.btc_1m).count()
-    time.sleep(3)
+    wait_for_a_later_sol_minute(simulator, world)
     assert Candle.objects.filter(starlisting=world.btc_1m).count() == settled
+
+
+def subscribed_to(simulator, coin, interval):
+    subscriptions = control(simulator, "/control/stats")["subscriptions"]
+    return any(
+        s.get("type") == "candle" and (s.get("coin"), s.get("interval")) == (coin, interval) for s in subscriptions
+    )
+
+
+def wait_for_a_later_sol_minute(simulator, world):
+    """Wait until a SOL 1m candle that opened after the simulator's present is stored."""
+    after = datetime.fromtimestamp(control(simulator, "/control/stats")["virtual_now_ms"] / 1000, UTC)
+    wait_for(lambda: Candle.objects.filter(starlisting=world.sol_1m, time__gt=after).exists(), 15, "a later SOL candle")
 
 
 def test_a_graceful_shutdown_stores_what_was_buffered(world_committed, simulator, processes):

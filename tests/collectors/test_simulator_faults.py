@@ -27,6 +27,14 @@ async def stats(session, handle):
         return await response.json()
 
 
+async def stats_once(session, handle, condition, timeout=5.0):
+    """The simulator's stats once ``condition`` holds for them (the last ones read after ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition(current := await stats(session, handle)) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    return current
+
+
 def kind(text):
     """Which of the malformed kinds a frame is, or ``valid``."""
     try:
@@ -58,8 +66,7 @@ async def test_drop_aborts_every_socket_without_a_close_frame(simulator):
             with pytest.raises(Closed) as closed:
                 await client.collect(2)
             endings.append((closed.value.message.type, client.ws.close_code))
-        await asyncio.sleep(0.05)
-        after = await stats(session, handle)
+        after = await stats_once(session, handle, lambda s: s["connections"] == 0)
 
     assert dropped == {"dropped": 2}
     assert endings == [(aiohttp.WSMsgType.CLOSED, 1006)] * 2
@@ -74,18 +81,19 @@ async def test_silence_sends_nothing_at_all_but_keeps_sockets_open(simulator):
         await client.subscribe(BTC_1M)
         await client.until(is_candle)
 
-        await control(session, handle, "silence", {"seconds": 0.6})
         started = asyncio.get_running_loop().time()
+        await control(session, handle, "silence", {"seconds": 1.5})
         await client.collect(0.05)
         await client.send({"method": "ping"})
         newcomer = await Client.connect(session, handle.ws_url, greeted=False)
         silent = await client.collect(0.4) + await newcomer.collect(0.01)
-        await asyncio.sleep(max(0, started + 0.65 - asyncio.get_running_loop().time()))
         resumed = await client.until(is_candle)
+        silence_lasted = asyncio.get_running_loop().time() - started
         await newcomer.send({"method": "ping"})
         newcomer_pong = await newcomer.json()
 
     assert silent == []
+    assert silence_lasted >= 1.5  # the first frame after the silence came once it was over, not before
     assert resumed["data"]["s"] == "BTC" and not client.ws.closed
     assert newcomer_pong == {"channel": "pong"}
 

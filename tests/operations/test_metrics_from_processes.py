@@ -22,10 +22,11 @@ from apps.marketdata.models import Candle
 from apps.operations.status import build_status
 from lib.metrics import INGESTED_KEY
 from lib.redis import client as redis_client
-from tests.collectors.harness import control, processes_running, simulator_running, wait_for
+from tests.collectors.harness import control, processes_running, simulator_running
 from tests.conftest import make_key
 from tests.operations.scrape import names, scrape, value
 from tests.streaming.servers import Daphne, free_port, subscribe
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

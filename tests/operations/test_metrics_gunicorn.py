@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.collectors.harness import wait_for
 from tests.operations.scrape import scrape, value
 from tests.streaming.servers import free_port, server_environment
+from tests.waiting import wait_for
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 

@@ -5,13 +5,14 @@ import logging
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from apps.backfill.models import BackfillJob, DataType
 from apps.operations import samples
 from apps.operations.status import build_status
 from apps.operations.workers import BEAT_KEY, WORKER_PREFIX
 from apps.streaming import presence
-from lib.metrics import BACKFILL_JOBS, GAPS_OPEN, count_ingested
+from lib.metrics import count_ingested
 from lib.redis import client as redis_client
 from tests.conftest import utc
 
@@ -155,9 +156,9 @@ def test_running_backfill_jobs_are_listed_with_progress_and_failed_ones_make_it_
     assert [(j["id"], j["progress"], j["coin"]) for j in backfill["running"]] == [(running.id, 0.5, "BTC")]
     assert backfill["jobs"]["running"] == 1 and backfill["jobs"]["failed"] == 2 and backfill["jobs"]["queued"] == 0
     assert (backfill["state"], backfill["reason"]) == ("amber", "2 failed job(s)")
-    assert BACKFILL_JOBS.labels("failed")._value.get() == 2
-    assert BACKFILL_JOBS.labels("succeeded")._value.get() == 0
-    assert GAPS_OPEN._value.get() == 0
+    assert REGISTRY.get_sample_value("kirby_backfill_jobs", {"state": "failed"}) == 2
+    assert REGISTRY.get_sample_value("kirby_backfill_jobs", {"state": "succeeded"}) == 0
+    assert REGISTRY.get_sample_value("kirby_gaps_open") == 0
 
 
 def test_a_section_that_cannot_be_read_is_red_and_the_others_are_still_there(monkeypatch):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 from django.conf import settings
-from django.db import connection
+
+from tests.processes import database_url
 
 DAPHNE = Path(sys.executable).parent / "daphne"
 
@@ -25,14 +26,12 @@ def free_port():
 
 
 def server_environment(**overrides):
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,  # the same Redis and database as this process
         "DEBUG": "true",
         "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": url,
+        "DATABASE_URL": database_url(),
         **overrides,
     }
 

@@ -17,7 +17,3 @@ class VirtualClock:
 
     def now_ms(self) -> int:
         return self.start_ms + int((time.monotonic() - self._started) * self.speed * 1000)
-
-    def real_seconds_until(self, t_ms: int) -> float:
-        """How long, in real seconds, until the virtual clock reaches ``t_ms`` (0 if it has)."""
-        return max(0.0, (t_ms - self.now_ms()) / 1000 / self.speed)

@@ -12,11 +12,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 
 from apps.marketdata import queries
-from apps.marketdata.api.serializers import ExportJobRequestSerializer, ExportJobSerializer
+from apps.marketdata.api.serializers import ExportJobRequestSerializer, ExportJobSerializer, export_job_body
 from apps.marketdata.export import spec
-from apps.marketdata.export.files import iso
 from apps.marketdata.export.formats import NUMBERS
-from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of, download_link
+from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of
 from apps.marketdata.models import ExportJob
 from apps.marketdata.tasks import run_export_job
 from lib.http.errors import InvalidParameters, NotFound
@@ -25,29 +24,6 @@ from lib.http.render import JsonView, json_response
 from lib.http.schema import ErrorSerializer
 
 _JOB = OpenApiResponse(ExportJobSerializer, description="The job, with download links once done")
-
-
-def job_body(job):
-    files = []
-    for item in job.files if job.status == ExportJob.DONE else []:
-        url, expires = download_link(job, item["name"])
-        sidecar_url, _ = download_link(job, item["sidecar"])
-        files.append({**item, "download_url": url, "sidecar_url": sidecar_url, "expires_at": iso(expires)})
-    return {
-        "id": str(job.id),
-        "status": job.status,
-        "type": job.export_type,
-        "path": "/".join(filter(None, (job.exchange, job.coin, job.quote, job.market_type, job.interval))),
-        "format": job.format,
-        "start_time": iso(job.start_time),
-        "end_time": iso(job.end_time),
-        "rows": job.rows,
-        "error": job.error or None,
-        "files": files,
-        "status_url": f"/exports/{job.id}",
-        "created_at": iso(job.created_at),
-        "finished_at": iso(job.finished_at),
-    }
 
 
 def _validated(data):
@@ -107,7 +83,7 @@ class ExportJobsView(JsonView):
             raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
         job = ExportJob.objects.create(**values)
         run_export_job.delay(str(job.id))
-        return json_response(job_body(job), status=202)
+        return json_response(export_job_body(job), status=202)
 
 
 class ExportJobView(JsonView):
@@ -119,7 +95,7 @@ class ExportJobView(JsonView):
         job = ExportJob.objects.filter(id=job_id).first()
         if job is None:
             raise NotFound(f"Export job not found: {job_id}")
-        return json_response(job_body(job))
+        return json_response(export_job_body(job))
 
 
 class ExportDownloadView(JsonView):

@@ -1,14 +1,16 @@
-"""Serializers that document response shapes in the OpenAPI schema.
+"""Serializers that document response shapes in the OpenAPI schema, and bodies built without them.
 
-The views build their bodies directly (see queries.py); these classes exist
-so /api/schema/ describes exactly what is sent. The items' fields come from
-the table specs (tables.py): one field per item column, with its help text.
+The data views build their bodies directly (see queries.py); these classes
+exist so /api/schema/ describes exactly what is sent. The items' fields come
+from the table specs (tables.py): one field per item column, with its help
+text. ``*_body`` functions build the response of one object.
 """
 
 from rest_framework import serializers
 
 from apps.marketdata import tables
 from apps.marketdata.export import formats, jobs, spec
+from apps.marketdata.export.files import iso
 from apps.marketdata.models import ExportJob
 from lib.http.schema import TIME_HELP
 
@@ -110,3 +112,27 @@ class ExportJobRequestSerializer(serializers.Serializer):
     numbers = serializers.ChoiceField(choices=list(formats.NUMBERS), required=False, help_text="Parquet numbers")
     start_time = serializers.CharField(required=False, help_text=f"Inclusive start. {TIME_HELP}")
     end_time = serializers.CharField(required=False, help_text=f"Exclusive end. {TIME_HELP}")
+
+
+def export_job_body(job):
+    """An export job: its status, and once done its files with download links that expire."""
+    files = []
+    for item in job.files if job.status == ExportJob.DONE else []:
+        url, expires = jobs.download_link(job, item["name"])
+        sidecar_url, _ = jobs.download_link(job, item["sidecar"])
+        files.append({**item, "download_url": url, "sidecar_url": sidecar_url, "expires_at": iso(expires)})
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "type": job.export_type,
+        "path": "/".join(filter(None, (job.exchange, job.coin, job.quote, job.market_type, job.interval))),
+        "format": job.format,
+        "start_time": iso(job.start_time),
+        "end_time": iso(job.end_time),
+        "rows": job.rows,
+        "error": job.error or None,
+        "files": files,
+        "status_url": f"/exports/{job.id}",
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+    }

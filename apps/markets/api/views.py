@@ -2,54 +2,13 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 
+from apps.markets.api.serializers import StarlistingListSerializer, StarlistingSerializer, starlisting_body
 from apps.markets.models import Starlisting
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import QueryParams
 from lib.http.render import JsonView, json_response
 from lib.http.schema import ErrorSerializer
-
-
-class StarlistingSerializer(serializers.ModelSerializer):
-    exchange = serializers.CharField(source="trading_pair.exchange.name")
-    exchange_display = serializers.CharField(source="trading_pair.exchange.display_name")
-    coin = serializers.CharField(source="trading_pair.coin.symbol")
-    coin_name = serializers.CharField(source="trading_pair.coin.name")
-    quote = serializers.CharField(source="trading_pair.quote.symbol")
-    quote_name = serializers.CharField(source="trading_pair.quote.name")
-    trading_pair = serializers.CharField(source="trading_pair.symbol")
-    trading_pair_id = serializers.IntegerField()
-    market_type = serializers.CharField(source="trading_pair.market_type.name")
-    market_type_display = serializers.CharField(source="trading_pair.market_type.display_name")
-    interval = serializers.CharField(source="interval.name")
-    interval_seconds = serializers.IntegerField(source="interval.seconds")
-
-    class Meta:
-        model = Starlisting
-        fields = [
-            "id",
-            "exchange",
-            "exchange_display",
-            "coin",
-            "coin_name",
-            "quote",
-            "quote_name",
-            "trading_pair",
-            "trading_pair_id",
-            "market_type",
-            "market_type_display",
-            "interval",
-            "interval_seconds",
-            "active",
-        ]
-        # Output only; read-only fields are required in the response schema, as every response has them.
-        read_only_fields = ["active"]
-
-
-class StarlistingListSerializer(serializers.Serializer):
-    starlistings = StarlistingSerializer(many=True)
-    total_count = serializers.IntegerField()
 
 
 def starlistings():
@@ -78,7 +37,7 @@ class StarlistingListView(JsonView):
         queryset = starlistings()
         if active_only:
             queryset = queryset.filter(active=True)
-        items = StarlistingSerializer(queryset, many=True).data
+        items = [starlisting_body(starlisting) for starlisting in queryset]
         return json_response({"starlistings": items, "total_count": len(items)})
 
 
@@ -95,4 +54,4 @@ class StarlistingDetailView(JsonView):
         starlisting = starlistings().filter(id=starlisting_id).first()
         if starlisting is None:
             raise NotFound(f"Starlisting with ID {starlisting_id} not found")
-        return json_response(StarlistingSerializer(starlisting).data)
+        return json_response(starlisting_body(starlisting))
