@@ -301,9 +301,12 @@ KIRBY_BACKFILL_MAX_429_IN_A_ROW = env_int("KIRBY_BACKFILL_MAX_429_IN_A_ROW", 30,
 # A running job's lease lapses this long after its worker dies; queued jobs this old are re-sent.
 KIRBY_BACKFILL_LEASE_SECONDS = env_float("KIRBY_BACKFILL_LEASE_SECONDS", 30.0, minimum=1.0)
 KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600.0, minimum=1.0)
-# Shared REST budget per exchange (request weight per minute; Hyperliquid allows 1200 per IP),
-# of which BURST_SECONDS' worth may be spent at once.
-KIRBY_REST_WEIGHT_PER_MINUTE = {"hyperliquid": env_int("KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE", 600, minimum=1)}
+# Shared REST budget per exchange (request weight per minute; Hyperliquid allows 1200 per IP,
+# Binance USD-M futures 2400), of which BURST_SECONDS' worth may be spent at once.
+KIRBY_REST_WEIGHT_PER_MINUTE = {
+    "hyperliquid": env_int("KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE", 600, minimum=1),
+    "binance": env_int("KIRBY_BINANCE_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
+}
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)
 KIRBY_REST_429_PAUSE_SECONDS = env_float("KIRBY_REST_429_PAUSE_SECONDS", 5.0, minimum=0.0)
