@@ -96,3 +96,19 @@ GapSchema = inline_serializer("Gap", {
     "found_at": serializers.DateTimeField(), "repaired_at": serializers.DateTimeField(allow_null=True),
     "detail": serializers.CharField(allow_null=True), "job_id": serializers.IntegerField(allow_null=True),
 })  # fmt: skip
+JobListSchema = inline_serializer("BackfillJobs", {"jobs": JobSchema, "count": serializers.IntegerField()})
+GapListSchema = inline_serializer("Gaps", {"gaps": GapSchema, "count": serializers.IntegerField()})
+RequestSchema = inline_serializer(
+    "BackfillRequest",
+    {
+        "data_type": serializers.CharField(help_text="candles | funding", required=False),
+        "exchange": serializers.CharField(),
+        "coin": serializers.CharField(),
+        "quote": serializers.CharField(),
+        "market_type": serializers.CharField(),
+        "interval": serializers.CharField(required=False),
+        "start_time": serializers.CharField(required=False),
+        "end_time": serializers.CharField(required=False),
+        "days": serializers.IntegerField(required=False),
+    },
+)

@@ -3,11 +3,19 @@
 from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
 
 from apps.backfill import jobs
-from apps.backfill.api.serializers import RELATED, GapSchema, JobSchema, gap_body, job_body
+from apps.backfill.api.serializers import (
+    RELATED,
+    GapListSchema,
+    JobListSchema,
+    JobSchema,
+    RequestSchema,
+    gap_body,
+    job_body,
+)
 from apps.backfill.models import BackfillJob, DataType, Gap
 from apps.marketdata import queries
 from lib.http.errors import InvalidParameters, NotFound
@@ -80,7 +88,7 @@ class BackfillListView(JsonView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
         ],
         responses={
-            200: inline_serializer("BackfillJobs", {"jobs": JobSchema, "count": serializers.IntegerField()}),
+            200: JobListSchema,
             400: ErrorSerializer,
         },  # fmt: skip
     )
@@ -109,20 +117,7 @@ class BackfillListView(JsonView):
             "Body: data_type (candles | funding, default candles), exchange, coin, quote, market_type, interval"
             " (candles), and start_time / end_time (half-open, end defaults to now) or days."
         ),
-        request=inline_serializer(
-            "BackfillRequest",
-            {
-                "data_type": serializers.CharField(help_text="candles | funding", required=False),
-                "exchange": serializers.CharField(),
-                "coin": serializers.CharField(),
-                "quote": serializers.CharField(),
-                "market_type": serializers.CharField(),
-                "interval": serializers.CharField(required=False),
-                "start_time": serializers.CharField(required=False),
-                "end_time": serializers.CharField(required=False),
-                "days": serializers.IntegerField(required=False),
-            },
-        ),  # fmt: skip
+        request=RequestSchema,
         responses={201: JobSchema, 400: ErrorSerializer},
     )
     def post(self, request):
@@ -188,7 +183,7 @@ class GapListView(JsonView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="1..5000, default 1000"),
         ],
         responses={
-            200: inline_serializer("Gaps", {"gaps": GapSchema, "count": serializers.IntegerField()}),
+            200: GapListSchema,
             400: ErrorSerializer,
         },  # fmt: skip
     )
