@@ -12,6 +12,7 @@ from apps.access import keys, usage
 from apps.access.api.serializers import NewKeySerializer, NewUserSerializer, key_body, new_key_body, user_body
 from apps.access.models import ApiKey
 from lib.http.errors import BadRequest, InvalidParameters, NotFound
+from lib.http.params import path_id
 from lib.http.render import JsonView, json_response
 
 User = get_user_model()
@@ -31,9 +32,7 @@ def _valid(serializer_class, request):
 
 
 def _identifier(raw, name):
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise InvalidParameters([("path", name, "must be a positive integer")])
-    return int(raw)
+    return path_id(raw, name)
 
 
 def _user(raw):

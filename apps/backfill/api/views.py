@@ -19,7 +19,7 @@ from apps.backfill.api.serializers import (
 from apps.backfill.models import BackfillJob, DataType, Gap
 from apps.marketdata import queries
 from lib.http.errors import InvalidParameters, NotFound
-from lib.http.params import QueryParams, parse_time
+from lib.http.params import EARLIEST, QueryParams, parse_time, path_id
 from lib.http.render import JsonView, json_response
 from lib.http.schema import ErrorSerializer
 
@@ -40,9 +40,7 @@ def _choice(params, name, choices):
 
 
 def _job_id(raw):
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise InvalidParameters([("path", "job_id", "must be a positive integer")])
-    job = BackfillJob.objects.select_related(*RELATED).filter(id=raw).first()
+    job = BackfillJob.objects.select_related(*RELATED).filter(id=path_id(raw, "job_id")).first()
     if job is None:
         raise NotFound(f"Backfill job {raw} not found")
     return job
@@ -62,13 +60,17 @@ def _window(body, errors):
     if days is not None:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
             errors.append(("body", "days", f"must be an integer between 1 and {MAX_DAYS}"))
+            days = None
         elif "start_time" in times:
             errors.append(("body", "days", "give either days or start_time, not both"))
     end = times.get("end_time") or datetime.now(UTC)
     if "start_time" in times:
         start = times["start_time"]
     else:
-        start = jobs.default_window(days if isinstance(days, int) else None, now=end)[0]
+        start = jobs.default_window(days, now=end)[0]  # end is at least 1970, days at most MAX_DAYS: no overflow
+        if start < EARLIEST and not errors:
+            errors.append(("body", "days" if days else "end_time", "the window would start before 1970-01-01"))
+            start = EARLIEST
     if start >= end and not errors:
         errors.append(("body", "end_time", "must be after start_time (the window is [start_time, end_time))"))
     return start, end
