@@ -271,8 +271,17 @@ KIRBY_WS_LAYER_CAPACITY = env_int("KIRBY_WS_LAYER_CAPACITY", 10000, minimum=100)
 CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = KIRBY_WS_LAYER_CAPACITY
 
 # Access: API keys, scopes, rate limits, usage (apps/access; API.md "Authentication").
-# Off: no key is asked for and nothing is rate-limited (a private deployment).
+# Off: no key is asked for data and nothing is rate-limited (a private deployment); the admin API
+# keeps requiring an admin key. With DEBUG off, off needs KIRBY_AUTH_DISABLED_I_UNDERSTAND=true too.
 KIRBY_AUTH_REQUIRED = env_bool("KIRBY_AUTH_REQUIRED", True)
+KIRBY_AUTH_DISABLED_I_UNDERSTAND = env_bool("KIRBY_AUTH_DISABLED_I_UNDERSTAND", False)
+if not KIRBY_AUTH_REQUIRED and not DEBUG and not KIRBY_AUTH_DISABLED_I_UNDERSTAND:
+    raise ConfigError(
+        "KIRBY_AUTH_REQUIRED=false with DEBUG off opens every data endpoint to anyone:"
+        " set KIRBY_AUTH_DISABLED_I_UNDERSTAND=true to confirm"
+    )
+# /health per client address and minute (no key needed; generous for load balancers).
+KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 KIRBY_RATE_LIMIT_ENABLED = env_bool("KIRBY_RATE_LIMIT_ENABLED", True)
 # Requests per minute: per key (a key's own rate_limit overrides it), per IP without a valid key.
 KIRBY_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_PER_MINUTE", 100, minimum=1)

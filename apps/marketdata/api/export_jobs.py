@@ -7,6 +7,7 @@ The body of ``POST /exports`` is JSON: ``type``, ``exchange``, ``coin``,
 (half-open ``[start, end)``, UTC) and ``numbers`` (Parquet: decimal or float64).
 """
 
+from django.conf import settings
 from django.http import FileResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
@@ -65,6 +66,19 @@ def _validated(data):
     return values
 
 
+def _key_id(request):
+    key = getattr(request, "kirby_key", None)  # the verified key, set by apps.access.middleware
+    return None if key is None else key.id
+
+
+def _may_read(request, job):
+    """The key that queued the job, and admins; anyone when keys are switched off (KIRBY_AUTH_REQUIRED)."""
+    if not settings.KIRBY_AUTH_REQUIRED:
+        return True
+    key = getattr(request, "kirby_key", None)
+    return key is not None and ("admin" in key.scopes or key.id == job.created_by_key_id)
+
+
 class ExportJobsView(JsonView):
     access = "read"
     parser_classes = [JSONParser]
@@ -81,7 +95,7 @@ class ExportJobsView(JsonView):
             found = queries.find_trading_pair(*path)
         if found is None:
             raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
-        job = ExportJob.objects.create(**values)
+        job = ExportJob.objects.create(**values, created_by_key_id=_key_id(request))
         run_export_job.delay(str(job.id))
         return json_response(export_job_body(job), status=202)
 
@@ -93,7 +107,7 @@ class ExportJobView(JsonView):
                    responses={200: _JOB, 404: ErrorSerializer})  # fmt: skip
     def get(self, request, job_id):
         job = ExportJob.objects.filter(id=job_id).first()
-        if job is None:
+        if job is None or not _may_read(request, job):  # another key's job is not found, not forbidden
             raise NotFound(f"Export job not found: {job_id}")
         return json_response(export_job_body(job))
 
