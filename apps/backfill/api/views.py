@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
 from apps.backfill import jobs
@@ -21,10 +21,11 @@ from apps.marketdata import queries
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import EARLIEST, QueryParams, parse_time, path_id
 from lib.http.render import JsonView, json_response
-from lib.http.schema import ErrorSerializer
+from lib.http.schema import INTERVALS, ErrorSerializer, id_parameter, limit_parameter, time_parameter
 
 MAX_DAYS = 3650
 _ERRORS = {400: ErrorSerializer, 404: ErrorSerializer}
+_JOB_ID = [id_parameter("job_id")]
 
 
 class Conflict(exceptions.APIException):
@@ -87,7 +88,7 @@ class BackfillListView(JsonView):
             OpenApiParameter("data_type", OpenApiTypes.STR, enum=["candles", "funding"]),
             OpenApiParameter("exchange", OpenApiTypes.STR),
             OpenApiParameter("coin", OpenApiTypes.STR),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+            limit_parameter(maximum=1000, default=100, what="Jobs"),
         ],
         responses={
             200: JobListSchema,
@@ -120,6 +121,20 @@ class BackfillListView(JsonView):
             " (candles), and start_time / end_time (half-open, end defaults to now) or days."
         ),
         request=RequestSchema,
+        examples=[
+            OpenApiExample(
+                "BTC 1m candles, the last day",
+                value={
+                    "exchange": "hyperliquid",
+                    "coin": "BTC",
+                    "quote": "USD",
+                    "market_type": "perps",
+                    "interval": "1m",
+                    "days": 1,
+                },
+                request_only=True,
+            )
+        ],  # fmt: skip
         responses={201: JobSchema, 400: ErrorSerializer},
     )
     def post(self, request):
@@ -127,11 +142,14 @@ class BackfillListView(JsonView):
         if not isinstance(body, dict):
             raise InvalidParameters([("body", "body", "must be a JSON object")])
         errors = []
+        for name in ("exchange", "coin", "quote", "market_type", "interval"):
+            if body.get(name) is not None and not isinstance(body[name], str):
+                errors.append(("body", name, "must be a string"))
         data_type = body.get("data_type", DataType.CANDLES)
         if data_type not in ("candles", "funding"):
             errors.append(("body", "data_type", "must be candles or funding"))
         start, end = _window(body, errors)
-        if errors:
+        if errors:  # before resolving: a name that is not a string cannot be looked up
             raise InvalidParameters(errors)
         try:
             pair = queries.resolve_trading_pair(
@@ -151,13 +169,16 @@ class BackfillListView(JsonView):
 class BackfillDetailView(JsonView):
     access = "admin"
 
-    @extend_schema(operation_id="backfill", summary="One backfill job", responses={200: JobSchema, **_ERRORS})
+    @extend_schema(
+        operation_id="backfill", summary="One backfill job", parameters=_JOB_ID, responses={200: JobSchema, **_ERRORS}
+    )
     def get(self, request, job_id):
         return json_response(job_body(_job_id(job_id)))
 
     @extend_schema(
         operation_id="backfill_cancel",
         summary="Cancel a queued or running job (a running one stops after its current page)",
+        parameters=_JOB_ID,
         responses={200: JobSchema, 409: ErrorSerializer, **_ERRORS},
     )
     def delete(self, request, job_id):
@@ -177,12 +198,12 @@ class GapListView(JsonView):
         parameters=[
             OpenApiParameter("exchange", OpenApiTypes.STR),
             OpenApiParameter("coin", OpenApiTypes.STR),
-            OpenApiParameter("interval", OpenApiTypes.STR),
+            OpenApiParameter("interval", OpenApiTypes.STR, enum=INTERVALS),
             OpenApiParameter("data_type", OpenApiTypes.STR, enum=DataType.values),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Gap.Status.values),
-            OpenApiParameter("start_time", OpenApiTypes.STR, description="Gaps ending after this"),
-            OpenApiParameter("end_time", OpenApiTypes.STR, description="Gaps starting before this"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1..5000, default 1000"),
+            time_parameter("start_time", "Gaps ending after this.", "2026-11-19"),
+            time_parameter("end_time", "Gaps starting before this.", "2026-11-21T00:00:00Z"),
+            limit_parameter(what="Gaps"),
         ],
         responses={
             200: GapListSchema,

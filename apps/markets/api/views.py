@@ -8,7 +8,7 @@ from apps.markets.models import Starlisting
 from lib.http.errors import NotFound
 from lib.http.params import QueryParams, path_id
 from lib.http.render import JsonView, json_response
-from lib.http.schema import ErrorSerializer
+from lib.http.schema import ErrorSerializer, id_parameter
 
 
 def starlistings():
@@ -45,7 +45,7 @@ class StarlistingDetailView(JsonView):
     @extend_schema(
         operation_id="starlisting",
         summary="One starlisting, active or not",
-        parameters=[OpenApiParameter("starlisting_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        parameters=[id_parameter("starlisting_id")],
         responses={200: StarlistingSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request, starlisting_id):
