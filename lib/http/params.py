@@ -29,7 +29,7 @@ def parse_time(raw):
     text = raw.strip()
     if not text:
         raise ValueError("must not be empty")
-    if text.lstrip("-").isdigit():
+    if text.isascii() and text.lstrip("-").isdigit():  # isdigit alone takes "²", which int() refuses
         number = int(text)
         if number < 0:
             raise ValueError("epoch time must not be negative")
@@ -119,10 +119,10 @@ class QueryParams:
 
     def integer(self, name, default, minimum, maximum):
         def parse(raw):
-            try:
-                value = int(raw.strip())
-            except ValueError:
-                raise ValueError("must be an integer") from None
+            text = raw.strip()
+            if not (text.isascii() and text.lstrip("-").isdigit()):  # int() also takes "1_000" and "١"
+                raise ValueError("must be an integer")
+            value = int(text)
             if not minimum <= value <= maximum:
                 raise ValueError(f"must be between {minimum} and {maximum}")
             return value

@@ -16,6 +16,8 @@ def _named(response, where, name):
         ("start_time", "9999-12-31T23:59:59-05:00"),
         ("end_time", "9999-12-31T23:59:59"),
         ("start_time", "99999999999999999999999"),
+        ("start_time", "\u00b2"),
+        ("end_time", "\u0661\u0662"),
     ],
 )
 def test_times_beyond_the_calendar_are_a_400(client, world, name, value):
@@ -62,3 +64,8 @@ def test_commands_refuse_day_counts_beyond_the_calendar_with_a_message(world, ar
 
     with pytest.raises(CommandError, match="at most"):
         call_command(*argv)
+
+
+@pytest.mark.parametrize("raw", ["\u0661\u0660", "1_0", "\u00b2"])
+def test_a_limit_in_anything_but_ascii_digits_is_a_400(client, world, raw):
+    _named(client.get("/candles/hyperliquid/BTC/USD/perps/1m", {"limit": raw}), "query", "limit")
