@@ -60,6 +60,14 @@ include-path-regex = "^/admin/keys/[^/]+(/usage)?$"
 parameters = {{ key_id = {revoked_key} }}
 
 [[operations]]
+include-path-regex = "^/admin/users/[^/]+"
+parameters = {{ user_id = {user} }}
+
+[[operations]]
+include-path-regex = "^/starlistings/[^/]+"
+parameters = {{ starlisting_id = {starlisting} }}
+
+[[operations]]
 include-path-regex = "^/backfills/"
 parameters = {{ job_id = {backfill} }}
 
@@ -98,7 +106,7 @@ def _seed_data(world, reader_key_id):
     rotatable = [keys.issue(spare, f"rotatable {n}")[0].id for n in range(ROTATABLE)]
     revoked = keys.issue(spare, "revoked")[0].id
     return {"backfill": backfill.id, "export": export.id, "file": name, "token": token, "rotatable": rotatable,
-            "revoked_key": revoked}  # fmt: skip
+            "revoked_key": revoked, "user": spare.id, "starlisting": world.btc_1m.id}  # fmt: skip
 
 
 @pytest.fixture
