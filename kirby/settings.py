@@ -186,7 +186,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "lib.http.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "lib.http.schema.KirbyAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kirby API",
@@ -197,6 +197,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["lib.http.schema.document_paths_without_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.markets.api.schema.describe_series_paths",
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer kb_..."},
@@ -271,8 +275,17 @@ KIRBY_WS_LAYER_CAPACITY = env_int("KIRBY_WS_LAYER_CAPACITY", 10000, minimum=100)
 CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = KIRBY_WS_LAYER_CAPACITY
 
 # Access: API keys, scopes, rate limits, usage (apps/access; API.md "Authentication").
-# Off: no key is asked for and nothing is rate-limited (a private deployment).
+# Off: no key is asked for data and nothing is rate-limited (a private deployment); the admin API
+# keeps requiring an admin key. With DEBUG off, off needs KIRBY_AUTH_DISABLED_I_UNDERSTAND=true too.
 KIRBY_AUTH_REQUIRED = env_bool("KIRBY_AUTH_REQUIRED", True)
+KIRBY_AUTH_DISABLED_I_UNDERSTAND = env_bool("KIRBY_AUTH_DISABLED_I_UNDERSTAND", False)
+if not KIRBY_AUTH_REQUIRED and not DEBUG and not KIRBY_AUTH_DISABLED_I_UNDERSTAND:
+    raise ConfigError(
+        "KIRBY_AUTH_REQUIRED=false with DEBUG off opens every data endpoint to anyone:"
+        " set KIRBY_AUTH_DISABLED_I_UNDERSTAND=true to confirm"
+    )
+# /health per client address and minute (no key needed; generous for load balancers).
+KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 KIRBY_RATE_LIMIT_ENABLED = env_bool("KIRBY_RATE_LIMIT_ENABLED", True)
 # Requests per minute: per key (a key's own rate_limit overrides it), per IP without a valid key.
 KIRBY_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_PER_MINUTE", 100, minimum=1)

@@ -59,10 +59,12 @@ class ApiAccessMiddleware:
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if not settings.KIRBY_AUTH_REQUIRED:
-            return None
         level = policy.level_of(request, view_func)
         if level == policy.EXEMPT:
+            return None
+        if level == policy.PROBE:
+            return self._limit_probe(request)
+        if not settings.KIRBY_AUTH_REQUIRED and level != policy.ADMIN:
             return None
         presented = policy.presented_key(request)
         info = keys.lookup(presented) if presented else None
@@ -85,4 +87,15 @@ class ApiAccessMiddleware:
         problem = keys.refusal(info, scope=level, presented=presented is not None)
         if problem is not None:
             return refuse(*problem, quota)
+        return None
+
+    @staticmethod
+    def _limit_probe(request):
+        if not settings.KIRBY_RATE_LIMIT_ENABLED:
+            return None
+        quota = limits.count_request(f"probe:{policy.client_ip(request)}", settings.KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE)
+        request.kirby_quota = quota
+        if quota is not None and quota.exceeded:
+            RATE_LIMITED.labels("ip").inc()
+            return refuse(429, "Rate limit exceeded", quota)
         return None

@@ -3,10 +3,14 @@
 - ``exempt``: probes (/health, /livez, /readyz, /metrics) and the Django admin
   (which has its own login): no key, no rate limit, no usage record. The
   admin's login page is ``public``: password guessing meets the per-IP limit.
+- ``probe``: /health: no key, no usage record, but limited per client
+  address (``KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE``, generous so load
+  balancers polling from one address keep working).
 - ``public``: no key needed (/, the OpenAPI schema and docs, unknown paths);
   rate-limited per key when a valid one is sent, else per IP.
 - ``read``: market data; a key with the read (or admin) scope.
-- ``admin``: management; a key with the admin scope.
+- ``admin``: management; a key with the admin scope, even when
+  ``KIRBY_AUTH_REQUIRED`` is off (that switch opens data, never management).
 
 A view states its level with a class attribute ``access`` (or an
 attribute on a function view); ``mark`` sets it on views defined elsewhere.
@@ -15,10 +19,11 @@ attribute on a function view); ``mark`` sets it on views defined elsewhere.
 from django.conf import settings
 
 EXEMPT = "exempt"
+PROBE = "probe"
 PUBLIC = "public"
 READ = "read"
 ADMIN = "admin"
-LEVELS = (EXEMPT, PUBLIC, READ, ADMIN)
+LEVELS = (EXEMPT, PROBE, PUBLIC, READ, ADMIN)
 
 
 def mark(view, level):

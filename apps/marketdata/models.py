@@ -103,6 +103,9 @@ class ExportJob(models.Model):
     rows = models.BigIntegerField(default=0)
     files = models.JSONField(default=list, help_text="[{name, format, rows, size, sidecar}]")
     error = models.TextField(blank=True)
+    # The API key that queued the job: only it (and admins) may read the job. A plain id, not a
+    # foreign key: keys belong to apps.access, a layer above market data.
+    created_by_key_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True)
 

@@ -7,6 +7,7 @@ processes, and the database size in bytes. Samples live in a sorted set
 scored by time and are kept ``KEEP_SECONDS`` (a day and an hour), enough for
 "growth over the last day". Taken by a beat task and, when that is late, by
 whoever builds the status document (a lock makes it one sample per period).
+Each sample also computes the completeness /health serves (apps.operations.health).
 """
 
 import json
@@ -16,6 +17,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from apps.operations.health import store_completeness
 from apps.streaming.presence import connections_total
 from lib.metrics import DATABASE_SIZE, INGESTED_KEY
 from lib.redis import client
@@ -51,6 +53,10 @@ def take_sample(now=None, *, force=False):
     pipe.zadd(SAMPLES_KEY, {json.dumps(sample, separators=(",", ":")): now})
     pipe.zremrangebyscore(SAMPLES_KEY, "-inf", now - KEEP_SECONDS)
     pipe.execute()
+    try:
+        store_completeness(now)
+    except Exception as error:  # the sample stands; /health keeps the previous figures and shows their age
+        log.warning("completeness for /health not computed: %s", error)
     return sample
 
 

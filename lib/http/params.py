@@ -3,6 +3,11 @@
 Times: ISO-8601 (naive means UTC; ``Z`` or an offset accepted), a bare date,
 or an integer Unix epoch in seconds or milliseconds (above 2e10 means
 milliseconds). Windows are half-open ``[start_time, end_time)``.
+
+Times are accepted from 1970-01-01 to before 9000-01-01 UTC: wide enough for
+any "from the beginning" or "until forever" a client means, and far enough
+from ``datetime``'s own limits that window arithmetic (an interval, a number
+of days) never overflows into a 500.
 """
 
 from dataclasses import dataclass
@@ -13,6 +18,10 @@ from lib.http.errors import InvalidParameters
 MILLISECONDS_THRESHOLD = 20_000_000_000
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
+MAX_ID = 2**63 - 1  # bigint
+_RANGE = "must be between 1970-01-01 and 9000-01-01 UTC"
 
 
 def parse_time(raw):
@@ -20,15 +29,15 @@ def parse_time(raw):
     text = raw.strip()
     if not text:
         raise ValueError("must not be empty")
-    if text.lstrip("-").isdigit():
+    if text.isascii() and text.lstrip("-").isdigit():  # isdigit alone takes "²", which int() refuses
         number = int(text)
         if number < 0:
             raise ValueError("epoch time must not be negative")
         seconds = number / 1000 if number > MILLISECONDS_THRESHOLD else number
         try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
+            return _bounded(datetime.fromtimestamp(seconds, tz=UTC))
         except (OverflowError, OSError, ValueError):
-            raise ValueError("epoch time is out of range") from None
+            raise ValueError(f"epoch time is out of range: {_RANGE}") from None
     try:
         parsed = datetime.fromisoformat(text)  # also takes a bare date, a space separator and Z
     except ValueError:
@@ -37,8 +46,36 @@ def parse_time(raw):
             " or a Unix epoch in seconds or milliseconds"
         ) from None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return _bounded(parsed.replace(tzinfo=UTC))
+    try:
+        return _bounded(parsed.astimezone(UTC))
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError(_RANGE) from None
+
+
+def _bounded(moment):
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(_RANGE)
+    return moment
+
+
+def parse_id(raw):
+    """A positive database id from a path segment; ValueError otherwise.
+
+    ``str.isdigit`` alone is not enough: it accepts Unicode digits such as
+    "²" that ``int`` refuses, hence the ASCII check.
+    """
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
+        raise ValueError("must be a positive integer")
+    return int(raw)
+
+
+def path_id(raw, name):
+    """``parse_id`` for a view: a 400 naming the path parameter."""
+    try:
+        return parse_id(raw)
+    except ValueError as error:
+        raise InvalidParameters([("path", name, str(error))]) from None
 
 
 def parse_bool(raw):
@@ -82,10 +119,10 @@ class QueryParams:
 
     def integer(self, name, default, minimum, maximum):
         def parse(raw):
-            try:
-                value = int(raw.strip())
-            except ValueError:
-                raise ValueError("must be an integer") from None
+            text = raw.strip()
+            if not (text.isascii() and text.lstrip("-").isdigit()):  # int() also takes "1_000" and "١"
+                raise ValueError("must be an integer")
+            value = int(text)
             if not minimum <= value <= maximum:
                 raise ValueError(f"must be between {minimum} and {maximum}")
             return value

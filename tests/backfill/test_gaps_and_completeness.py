@@ -14,6 +14,7 @@ from apps.backfill.runner import run_job
 from apps.collectors.simulator.market import Market
 from apps.marketdata.records import CandleRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_open_interest
+from apps.operations.samples import take_sample
 from tests.backfill.conftest import MINUTE, SEED, START, at
 from tests.conftest import candle, utc
 
@@ -109,6 +110,7 @@ def test_health_reports_each_starlistings_completeness(client, world):
     t0 = (timezone.now() - timedelta(hours=2)).replace(second=0, microsecond=0)
     write_candles([candle(world.btc_1m, t0 + i * MIN) for i in range(60) if i != 30])
     write_candles([candle(world.btc_1m, t0 + 60 * MIN, closed=False)])
+    take_sample(force=True)  # what beat's status sampler does every KIRBY_STATUS_SAMPLE_SECONDS
 
     body = client.get("/health").json()["completeness"]
 
@@ -123,9 +125,11 @@ def test_health_costs_the_same_queries_however_many_starlistings_there_are(clien
     from django.test.utils import CaptureQueriesContext
 
     write_candles([candle(s, utc(2026, 11, 20, 0, 0)) for s in (world.btc_1m, world.btc_1h, world.sol_1m)])
+    take_sample(force=True)
     with CaptureQueriesContext(connection) as few:
         client.get("/health")
     more = [world.starlisting(world.sol_pair, name) for name in ("5m", "15m", "4h", "1d")]
     write_candles([candle(s, utc(2026, 11, 20, 0, 0)) for s in more])
+    take_sample(force=True)
     with django_assert_num_queries(len(few)):
         assert client.get("/health").status_code == 200

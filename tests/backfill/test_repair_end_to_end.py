@@ -16,6 +16,7 @@ import pytest
 from apps.backfill.completeness import completeness
 from apps.backfill.models import BackfillJob, Gap
 from apps.marketdata.models import Candle
+from apps.operations.samples import take_sample
 from tests.collectors.harness import processes_running, simulator_running, wait_for
 from tests.collectors.test_collection_end_to_end import assert_closed_candles_exact, closed_count, series
 
@@ -85,6 +86,7 @@ def test_a_killed_collector_leaves_no_hole_once_restarted(client, world_committe
     assert downtime.end_time - downtime.start_time >= 8 * MINUTE and downtime.repaired_at is not None
     assert downtime.job is not None and downtime.job.status == "succeeded"  # finished by a backfill job
     assert BackfillJob.objects.filter(starlisting=world.btc_1m).count() == 1
+    take_sample(force=True)  # what beat's status sampler does every KIRBY_STATUS_SAMPLE_SECONDS
     health = client.get("/health").json()["completeness"]
     assert health["hyperliquid/BTC/USD/perps/1m"]["ratio"] == 1.0
     assert health["hyperliquid/SOL/USD/perps/1m"]["ratio"] == 1.0

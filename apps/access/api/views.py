@@ -12,9 +12,14 @@ from apps.access import keys, usage
 from apps.access.api.serializers import NewKeySerializer, NewUserSerializer, key_body, new_key_body, user_body
 from apps.access.models import ApiKey
 from lib.http.errors import BadRequest, InvalidParameters, NotFound
+from lib.http.params import path_id
 from lib.http.render import JsonView, json_response
+from lib.http.schema import ErrorSerializer, id_parameter
 
 User = get_user_model()
+_USER = {"parameters": [id_parameter("user_id")]}
+_KEY = {"parameters": [id_parameter("key_id")]}
+_NOT_FOUND = {404: ErrorSerializer}
 
 
 def _valid(serializer_class, request):
@@ -31,9 +36,7 @@ def _valid(serializer_class, request):
 
 
 def _identifier(raw, name):
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise InvalidParameters([("path", name, "must be a positive integer")])
-    return int(raw)
+    return path_id(raw, name)
 
 
 def _user(raw):
@@ -70,14 +73,21 @@ class UsersView(AdminView):
 
 
 class UserView(AdminView):
-    @extend_schema(operation_id="admin_user", summary="One user with their keys", responses={200: dict})
+    @extend_schema(
+        operation_id="admin_user", summary="One user with their keys", responses={200: dict, **_NOT_FOUND}, **_USER
+    )
     def get(self, request, user_id):
         user = _user(user_id)
         return json_response({**user_body(user), "api_keys": [key_body(k) for k in user.api_keys.order_by("id")]})
 
 
 class UserKeysView(AdminView):
-    @extend_schema(operation_id="admin_user_keys", summary="A user's keys (never their secrets)", responses={200: dict})
+    @extend_schema(
+        operation_id="admin_user_keys",
+        summary="A user's keys (never their secrets)",
+        responses={200: dict, **_NOT_FOUND},
+        **_USER,
+    )
     def get(self, request, user_id):
         items = [key_body(k) for k in _user(user_id).api_keys.order_by("id")]
         return json_response({"keys": items, "total_count": len(items)})
@@ -86,7 +96,8 @@ class UserKeysView(AdminView):
         operation_id="admin_create_key",
         summary="A new key for the user; the secret is in this response only",
         request=NewKeySerializer,
-        responses={201: dict},
+        responses={201: dict, **_NOT_FOUND},
+        **_USER,
     )
     def post(self, request, user_id):
         user = _user(user_id)
@@ -104,7 +115,9 @@ class UserKeysView(AdminView):
 
 
 class KeyView(AdminView):
-    @extend_schema(operation_id="admin_revoke_key", summary="Revoke a key (for good)", responses={204: None})
+    @extend_schema(
+        operation_id="admin_revoke_key", summary="Revoke a key (for good)", responses={204: None, **_NOT_FOUND}, **_KEY
+    )
     def delete(self, request, key_id):
         _key(key_id).revoke()
         return HttpResponse(status=204)
@@ -115,7 +128,8 @@ class KeyRotateView(AdminView):
         operation_id="admin_rotate_key",
         summary="A new secret for the key's owner, name, scopes and limits; the old key is revoked",
         request=None,
-        responses={201: dict},
+        responses={201: dict, 400: ErrorSerializer, **_NOT_FOUND},
+        **_KEY,
     )
     def post(self, request, key_id):
         with transaction.atomic():
@@ -129,6 +143,11 @@ class KeyRotateView(AdminView):
 
 
 class KeyUsageView(AdminView):
-    @extend_schema(operation_id="admin_key_usage", summary="Requests and errors of a key", responses={200: dict})
+    @extend_schema(
+        operation_id="admin_key_usage",
+        summary="Requests and errors of a key",
+        responses={200: dict, **_NOT_FOUND},
+        **_KEY,
+    )
     def get(self, request, key_id):
         return json_response(usage.summary(_key(key_id)))

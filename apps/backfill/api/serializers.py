@@ -96,8 +96,13 @@ GapSchema = inline_serializer("Gap", {
     "found_at": serializers.DateTimeField(), "repaired_at": serializers.DateTimeField(allow_null=True),
     "detail": serializers.CharField(allow_null=True), "job_id": serializers.IntegerField(allow_null=True),
 })  # fmt: skip
-JobListSchema = inline_serializer("BackfillJobs", {"jobs": JobSchema, "count": serializers.IntegerField()})
-GapListSchema = inline_serializer("Gaps", {"gaps": GapSchema, "count": serializers.IntegerField()})
+# API.md: the lists are {"jobs": [...], "count": n} and {"gaps": [...], "count": n}.
+JobListSchema = inline_serializer(
+    "BackfillJobs", {"jobs": serializers.ListField(child=JobSchema), "count": serializers.IntegerField()}
+)
+GapListSchema = inline_serializer(
+    "Gaps", {"gaps": serializers.ListField(child=GapSchema), "count": serializers.IntegerField()}
+)
 RequestSchema = inline_serializer(
     "BackfillRequest",
     {

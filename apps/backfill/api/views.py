@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
 from apps.backfill import jobs
@@ -19,12 +19,13 @@ from apps.backfill.api.serializers import (
 from apps.backfill.models import BackfillJob, DataType, Gap
 from apps.marketdata import queries
 from lib.http.errors import InvalidParameters, NotFound
-from lib.http.params import QueryParams, parse_time
+from lib.http.params import EARLIEST, QueryParams, parse_time, path_id
 from lib.http.render import JsonView, json_response
-from lib.http.schema import ErrorSerializer
+from lib.http.schema import INTERVALS, ErrorSerializer, id_parameter, limit_parameter, time_parameter
 
 MAX_DAYS = 3650
 _ERRORS = {400: ErrorSerializer, 404: ErrorSerializer}
+_JOB_ID = [id_parameter("job_id")]
 
 
 class Conflict(exceptions.APIException):
@@ -40,9 +41,7 @@ def _choice(params, name, choices):
 
 
 def _job_id(raw):
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise InvalidParameters([("path", "job_id", "must be a positive integer")])
-    job = BackfillJob.objects.select_related(*RELATED).filter(id=raw).first()
+    job = BackfillJob.objects.select_related(*RELATED).filter(id=path_id(raw, "job_id")).first()
     if job is None:
         raise NotFound(f"Backfill job {raw} not found")
     return job
@@ -62,13 +61,17 @@ def _window(body, errors):
     if days is not None:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
             errors.append(("body", "days", f"must be an integer between 1 and {MAX_DAYS}"))
+            days = None
         elif "start_time" in times:
             errors.append(("body", "days", "give either days or start_time, not both"))
     end = times.get("end_time") or datetime.now(UTC)
     if "start_time" in times:
         start = times["start_time"]
     else:
-        start = jobs.default_window(days if isinstance(days, int) else None, now=end)[0]
+        start = jobs.default_window(days, now=end)[0]  # end is at least 1970, days at most MAX_DAYS: no overflow
+        if start < EARLIEST and not errors:
+            errors.append(("body", "days" if days else "end_time", "the window would start before 1970-01-01"))
+            start = EARLIEST
     if start >= end and not errors:
         errors.append(("body", "end_time", "must be after start_time (the window is [start_time, end_time))"))
     return start, end
@@ -85,7 +88,7 @@ class BackfillListView(JsonView):
             OpenApiParameter("data_type", OpenApiTypes.STR, enum=["candles", "funding"]),
             OpenApiParameter("exchange", OpenApiTypes.STR),
             OpenApiParameter("coin", OpenApiTypes.STR),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+            limit_parameter(maximum=1000, default=100, what="Jobs"),
         ],
         responses={
             200: JobListSchema,
@@ -118,6 +121,20 @@ class BackfillListView(JsonView):
             " (candles), and start_time / end_time (half-open, end defaults to now) or days."
         ),
         request=RequestSchema,
+        examples=[
+            OpenApiExample(
+                "BTC 1m candles, the last day",
+                value={
+                    "exchange": "hyperliquid",
+                    "coin": "BTC",
+                    "quote": "USD",
+                    "market_type": "perps",
+                    "interval": "1m",
+                    "days": 1,
+                },
+                request_only=True,
+            )
+        ],  # fmt: skip
         responses={201: JobSchema, 400: ErrorSerializer},
     )
     def post(self, request):
@@ -125,11 +142,14 @@ class BackfillListView(JsonView):
         if not isinstance(body, dict):
             raise InvalidParameters([("body", "body", "must be a JSON object")])
         errors = []
+        for name in ("exchange", "coin", "quote", "market_type", "interval"):
+            if body.get(name) is not None and not isinstance(body[name], str):
+                errors.append(("body", name, "must be a string"))
         data_type = body.get("data_type", DataType.CANDLES)
         if data_type not in ("candles", "funding"):
             errors.append(("body", "data_type", "must be candles or funding"))
         start, end = _window(body, errors)
-        if errors:
+        if errors:  # before resolving: a name that is not a string cannot be looked up
             raise InvalidParameters(errors)
         try:
             pair = queries.resolve_trading_pair(
@@ -149,13 +169,16 @@ class BackfillListView(JsonView):
 class BackfillDetailView(JsonView):
     access = "admin"
 
-    @extend_schema(operation_id="backfill", summary="One backfill job", responses={200: JobSchema, **_ERRORS})
+    @extend_schema(
+        operation_id="backfill", summary="One backfill job", parameters=_JOB_ID, responses={200: JobSchema, **_ERRORS}
+    )
     def get(self, request, job_id):
         return json_response(job_body(_job_id(job_id)))
 
     @extend_schema(
         operation_id="backfill_cancel",
         summary="Cancel a queued or running job (a running one stops after its current page)",
+        parameters=_JOB_ID,
         responses={200: JobSchema, 409: ErrorSerializer, **_ERRORS},
     )
     def delete(self, request, job_id):
@@ -175,12 +198,12 @@ class GapListView(JsonView):
         parameters=[
             OpenApiParameter("exchange", OpenApiTypes.STR),
             OpenApiParameter("coin", OpenApiTypes.STR),
-            OpenApiParameter("interval", OpenApiTypes.STR),
+            OpenApiParameter("interval", OpenApiTypes.STR, enum=INTERVALS),
             OpenApiParameter("data_type", OpenApiTypes.STR, enum=DataType.values),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Gap.Status.values),
-            OpenApiParameter("start_time", OpenApiTypes.STR, description="Gaps ending after this"),
-            OpenApiParameter("end_time", OpenApiTypes.STR, description="Gaps starting before this"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1..5000, default 1000"),
+            time_parameter("start_time", "Gaps ending after this.", "2026-11-19"),
+            time_parameter("end_time", "Gaps starting before this.", "2026-11-21T00:00:00Z"),
+            limit_parameter(what="Gaps"),
         ],
         responses={
             200: GapListSchema,

@@ -7,8 +7,10 @@ The body of ``POST /exports`` is JSON: ``type``, ``exchange``, ``coin``,
 (half-open ``[start, end)``, UTC) and ``numbers`` (Parquet: decimal or float64).
 """
 
+from django.conf import settings
 from django.http import FileResponse, JsonResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 
 from apps.marketdata import queries
@@ -23,7 +25,14 @@ from lib.http.params import parse_time
 from lib.http.render import JsonView, json_response
 from lib.http.schema import ErrorSerializer
 
+_JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 _JOB = OpenApiResponse(ExportJobSerializer, description="The job, with download links once done")
+_REQUEST_EXAMPLE = OpenApiExample(
+    "BTC 1m candles for a day, CSV",
+    value={"type": "candles", "exchange": "hyperliquid", "coin": "BTC", "quote": "USD", "market_type": "perps",
+           "interval": "1m", "format": "csv", "start_time": "2026-11-20", "end_time": "2026-11-21"},
+    request_only=True,
+)  # fmt: skip
 
 
 def _validated(data):
@@ -65,11 +74,25 @@ def _validated(data):
     return values
 
 
+def _key_id(request):
+    key = getattr(request, "kirby_key", None)  # the verified key, set by apps.access.middleware
+    return None if key is None else key.id
+
+
+def _may_read(request, job):
+    """The key that queued the job, and admins; anyone when keys are switched off (KIRBY_AUTH_REQUIRED)."""
+    if not settings.KIRBY_AUTH_REQUIRED:
+        return True
+    key = getattr(request, "kirby_key", None)
+    return key is not None and ("admin" in key.scopes or key.id == job.created_by_key_id)
+
+
 class ExportJobsView(JsonView):
     access = "read"
     parser_classes = [JSONParser]
 
     @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=ExportJobRequestSerializer,
+                   examples=[_REQUEST_EXAMPLE],
                    responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer})  # fmt: skip
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -81,7 +104,7 @@ class ExportJobsView(JsonView):
             found = queries.find_trading_pair(*path)
         if found is None:
             raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
-        job = ExportJob.objects.create(**values)
+        job = ExportJob.objects.create(**values, created_by_key_id=_key_id(request))
         run_export_job.delay(str(job.id))
         return json_response(export_job_body(job), status=202)
 
@@ -90,10 +113,11 @@ class ExportJobView(JsonView):
     access = "read"
 
     @extend_schema(operation_id="export_job", summary="Status of an export job, with download links once done",
-                   responses={200: _JOB, 404: ErrorSerializer})  # fmt: skip
+                   description="Only the key that queued the job and admin keys see it; to others it is a 404.",
+                   parameters=[_JOB_ID], responses={200: _JOB, 404: ErrorSerializer})  # fmt: skip
     def get(self, request, job_id):
         job = ExportJob.objects.filter(id=job_id).first()
-        if job is None:
+        if job is None or not _may_read(request, job):  # another key's job is not found, not forbidden
             raise NotFound(f"Export job not found: {job_id}")
         return json_response(export_job_body(job))
 
@@ -104,6 +128,8 @@ class ExportDownloadView(JsonView):
     access = "public"
 
     @extend_schema(operation_id="export_job_file", summary="Download a file of a finished export job",
+                   parameters=[_JOB_ID, OpenApiParameter("token", OpenApiTypes.STR, required=True,
+                                                         description="The signed token of the download link")],
                    responses={200: OpenApiResponse(description="The file"), 403: ErrorSerializer,
                               404: ErrorSerializer})  # fmt: skip
     def get(self, request, job_id, name):

@@ -5,10 +5,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 
 from apps.markets.api.serializers import StarlistingListSerializer, StarlistingSerializer, starlisting_body
 from apps.markets.models import Starlisting
-from lib.http.errors import InvalidParameters, NotFound
-from lib.http.params import QueryParams
+from lib.http.errors import NotFound
+from lib.http.params import QueryParams, path_id
 from lib.http.render import JsonView, json_response
-from lib.http.schema import ErrorSerializer
+from lib.http.schema import ErrorSerializer, id_parameter
 
 
 def starlistings():
@@ -45,12 +45,11 @@ class StarlistingDetailView(JsonView):
     @extend_schema(
         operation_id="starlisting",
         summary="One starlisting, active or not",
-        parameters=[OpenApiParameter("starlisting_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        parameters=[id_parameter("starlisting_id")],
         responses={200: StarlistingSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request, starlisting_id):
-        if not starlisting_id.isdigit() or not 0 < int(starlisting_id) < 2**63:
-            raise InvalidParameters([("path", "starlisting_id", "must be a positive integer")])
+        starlisting_id = path_id(starlisting_id, "starlisting_id")
         starlisting = starlistings().filter(id=starlisting_id).first()
         if starlisting is None:
             raise NotFound(f"Starlisting with ID {starlisting_id} not found")

@@ -10,6 +10,8 @@ section red with the error; the others are still reported.
 import logging
 import time
 
+from django.conf import settings
+
 from apps.operations import samples
 from apps.operations.status import services
 from apps.operations.status.judge import GREEN, RED, verdict, when, worst
@@ -48,6 +50,18 @@ def _history(now):
         return []
 
 
+def _access():
+    """The switches that open the API, so an operator sees them where they look every day."""
+    opened = not settings.KIRBY_AUTH_REQUIRED
+    return {
+        "auth_required": settings.KIRBY_AUTH_REQUIRED,
+        "rate_limit_enabled": settings.KIRBY_RATE_LIMIT_ENABLED,
+        "warning": "KIRBY_AUTH_REQUIRED=false: data endpoints need no API key, nothing is rate-limited"
+        if opened
+        else None,
+    }
+
+
 def build_status(now=None):
     now = time.time() if now is None else now
     history = _history(now)
@@ -71,6 +85,7 @@ def build_status(now=None):
         "database": _guarded("database", services.database_section, now, history),
         "errors": _guarded("errors", services.errors_section, now),
         "history": services.history_section(history, now),
+        "access": _access(),
     }
     states = {name: document[name]["state"] for name in SECTIONS}
     document["state"] = worst(states.values())

@@ -1,16 +1,20 @@
 """Public service endpoints: /, /health, /livez, /readyz."""
 
+import logging
 from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from apps.backfill.completeness import report as completeness_report
 from apps.operations.checks import run_checks
+from apps.operations.health import stored_completeness
 from apps.operations.status.streams import judged_streams
 from lib.http.render import JsonView, iso, json_response
+from lib.http.schema import ErrorSerializer
 from lib.version import VERSION
+
+log = logging.getLogger(__name__)
 
 
 class PublicView(JsonView):
@@ -23,6 +27,12 @@ class ProbeView(PublicView):
     """Polled by load balancers and monitors: no key, no rate limit (apps.access.policy)."""
 
     access = "exempt"
+
+
+class LimitedProbeView(PublicView):
+    """No key, but limited per client address (KIRBY_HEALTH_RATE_LIMIT_PER_MINUTE, generous for load balancers)."""
+
+    access = "probe"
 
 
 class RootView(PublicView):
@@ -62,7 +72,7 @@ class RootView(PublicView):
         )
 
 
-class HealthView(ProbeView):
+class HealthView(LimitedProbeView):
     @extend_schema(
         operation_id="health",
         summary="Overall health: database and collector streams",
@@ -76,10 +86,15 @@ class HealthView(ProbeView):
                     "collectors": serializers.DictField(),
                     "completeness": serializers.DictField(
                         help_text="Per active starlisting path: expected and present closed candles in a window"
-                        " (KIRBY_COMPLETENESS_WINDOW_HOURS) and their ratio"
+                        " (KIRBY_COMPLETENESS_WINDOW_HOURS) and their ratio, as computed by the periodic"
+                        " status sampler (KIRBY_STATUS_SAMPLE_SECONDS)"
                     ),
+                    "completeness_computed_at": serializers.DateTimeField(allow_null=True),
+                    "completeness_age_seconds": serializers.FloatField(allow_null=True),
                 },
-            )
+            ),
+            429: ErrorSerializer,
+            503: inline_serializer("Unhealthy", {"status": serializers.CharField()}),
         },
     )
     def get(self, request):
@@ -87,20 +102,22 @@ class HealthView(ProbeView):
         try:
             collectors = judged_streams()
         except Exception as error:  # Redis down must not turn /health into a 500
-            collectors = {"error": f"{type(error).__name__}: {error}"}
+            log.warning("/health: collector streams unreadable: %s", error)
+            collectors = {"error": "collector streams cannot be read (Redis unreachable)"}
         healthy = database == "ok"
-        completeness = {}
-        if healthy:
-            try:
-                completeness = completeness_report()
-            except Exception as error:  # a slow or failing count must not turn /health into a 500
-                completeness = {"error": f"{type(error).__name__}: {error}"}
+        try:
+            completeness, computed_at, age = stored_completeness()
+        except Exception as error:
+            log.warning("/health: stored completeness unreadable: %s", error)
+            completeness, computed_at, age = {"error": "completeness cannot be read (Redis unreachable)"}, None, None
         body = {
             "status": "healthy" if healthy else "unhealthy",
             "timestamp": iso(datetime.now(UTC).replace(microsecond=0)),
             "database": "connected" if healthy else database,
             "collectors": collectors,
             "completeness": completeness,
+            "completeness_computed_at": computed_at,
+            "completeness_age_seconds": age,
         }
         return json_response(body, status=200 if healthy else 503)
 

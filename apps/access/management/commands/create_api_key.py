@@ -34,9 +34,9 @@ class Command(BaseCommand):
         User = get_user_model()
         if len(options["name"]) > 50:
             raise CommandError("--name must be at most 50 characters")
-        for option in ("rate_limit", "expires_in_days"):
-            if options[option] is not None and options[option] < 1:
-                raise CommandError(f"--{option.replace('_', '-')} must be a positive integer")
+        for option, most in (("rate_limit", 1_000_000), ("expires_in_days", 3650)):  # as over REST
+            if options[option] is not None and not 1 <= options[option] <= most:
+                raise CommandError(f"--{option.replace('_', '-')} must be a positive integer (at most {most})")
         scopes = _scopes(options["scopes"])
         user = User.objects.filter(username=options["user"]).first()
         if user is None:

@@ -28,8 +28,8 @@ def window_from_options(days, start_text, end_text, now=None):
     if days is not None and (start_text or end_text):
         raise CommandError("use either --days or --start-time/--end-time, not both")
     if days is not None:
-        if days <= 0:
-            raise CommandError(f"--days must be a positive number of days, got {days}")
+        if not 0 < days <= 36500:
+            raise CommandError(f"--days must be a positive number of days (at most 36500), got {days}")
         end = now or datetime.now(UTC)
         return end - timedelta(days=days), end
     bounds = []
