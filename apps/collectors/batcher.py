@@ -4,8 +4,13 @@ The stream's event loop only appends to a buffer; a flusher thread writes a
 batch when it reaches ``batch_size`` records or every ``flush_seconds``, so
 receiving never waits on the database. Within a buffer the latest version
 of a row (same series and time) replaces earlier ones, as the database would.
-A failed write keeps its records and is retried with backoff: nothing is
-dropped while the database is away. ``close()`` flushes what is buffered.
+A failed write is retried with backoff; meanwhile its records and every
+batch after it go to the Redis spool (spool.py), replayed in order when the
+database is back, so a worker killed during an outage loses at most one
+flush period (with Redis away too, they wait in memory). The flusher thread
+is guarded: an unexpected error is logged and counted
+(``kirby_batcher_flusher_restarts_total``) and the loop restarts; ``close()``
+flushes what is buffered.
 
 Per stored batch it sets the ingest lag (receipt of the batch's oldest
 record to commit) and adds the rows written to the cluster-wide ingest
@@ -18,9 +23,10 @@ import time
 
 from django.db import close_old_connections
 
+from apps.collectors import spool
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
-from lib.metrics import INGEST_LAG, count_ingested
+from lib.metrics import FLUSHER_RESTARTS, INGEST_LAG, count_ingested
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,8 @@ _WRITERS = {CandleRecord: write_candles, FundingRecord: write_funding, OpenInter
 
 
 class Batcher:
-    def __init__(self, *, flush_seconds=1.0, batch_size=5000, on_written=None, name="batcher", exchange=""):
+    def __init__(self, *, flush_seconds=1.0, batch_size=5000, on_written=None, name="batcher", exchange="", spool=True):
+        self.spool = spool  # keep batches in Redis (apps.collectors.spool) while the database is away
         self.exchange = exchange  # the metrics label of the rows stored
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
@@ -41,6 +48,8 @@ class Batcher:
         self._closing = False
         self._idle = threading.Event()
         self._idle.set()
+        self._backoff = 0.5
+        self._retry_at = 0.0  # time.monotonic() before which the database is not tried again
         self._thread = threading.Thread(target=self._run, name=f"{name}-flusher", daemon=True)
         self._thread.start()
 
@@ -95,47 +104,94 @@ class Batcher:
             self._size = sum(len(b) for b in self._buffers.values())
 
     def _run(self):
-        backoff = 0.5
+        # The top-level guard: whatever goes wrong, the flusher keeps running and shutdown still flushes.
+        pause = 0.5
+        while True:
+            try:
+                self._loop()
+                return
+            except Exception:
+                log.exception("%s failed unexpectedly; restarting it", self._thread.name)
+                FLUSHER_RESTARTS.labels(self.exchange).inc()
+                time.sleep(pause)
+                pause = min(pause * 2, 10)
+
+    def _loop(self):
         while not self._closing:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            if self._flush():
-                backoff = 0.5
-            else:
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+            if time.monotonic() >= self._retry_at:
+                self._after(self._flush())
+            elif self.spool:  # backing off from the database: only move what arrived to the spool
+                self._flush(database=False)
         for _ in range(5):  # the final flush at shutdown
             if self._flush():
                 break
             time.sleep(1)
         close_old_connections()
 
-    def _flush(self):
+    def _after(self, ok):
+        if ok:
+            self._backoff = 0.5
+            self._retry_at = 0.0
+        else:
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, 30)
+
+    def _flush(self, database=True):
+        """Store (or, with the database away, spool) what is buffered; False when the database failed."""
         batches, oldest = self._take()
-        if not batches:
-            with self._lock:
-                if not any(self._buffers.values()):
-                    self._idle.set()
-            return True
         ok = True
         written = 0
-        close_old_connections()
-        for kind, records in batches.items():
-            try:
-                result = _WRITERS[kind](records, exchange=self.exchange)
-            except Exception:
-                log.exception("storing %d %s failed; will retry", len(records), kind.__name__)
-                self._put_back(kind, records, oldest)
+        try:
+            if database:
                 close_old_connections()
-                ok = False
-                continue
-            written += result.written
-            if self.on_written:
-                self.on_written(kind, result)
-        if ok and oldest is not None:
+            while batches:
+                kind, records = batches.popitem()
+                stored = self._store(kind, records, oldest, database)
+                if stored is None:
+                    ok = False
+                else:
+                    written += stored
+        except BaseException:
+            for kind, records in batches.items():  # not attempted: back to the buffer before the guard restarts
+                self._put_back(kind, records, oldest)
+            raise
+        if ok and database and oldest is not None and written:
             INGEST_LAG.labels(self.exchange).set(max(0.0, time.time() - oldest))
         count_ingested(written)
+        if ok and database and self.spool:
+            for kind in _WRITERS:
+                if spool.waiting(kind) and not spool.replay(kind, lambda r, kind=kind: self._write(kind, r)):
+                    ok = False
         with self._lock:
-            if ok and not any(self._buffers.values()):
+            if ok and database and not any(self._buffers.values()):
                 self._idle.set()
         return ok
+
+    def _store(self, kind, records, oldest, database):
+        """Rows written, or None when the records could not be stored (then spooled, or kept in memory)."""
+        spooling = self.spool and (not database or spool.waiting(kind))
+        if spooling:  # behind what is already spooled, to keep the order
+            if spool.keep(kind, records):
+                return 0 if database else None
+            if not database:
+                self._put_back(kind, records, oldest)
+                return None
+        try:
+            return self._write(kind, records)
+        except Exception:
+            log.exception("storing %d %s failed; will retry", len(records), kind.__name__)
+            if not (self.spool and spool.keep(kind, records)):
+                self._put_back(kind, records, oldest)
+            close_old_connections()
+            return None
+
+    def _write(self, kind, records):
+        result = _WRITERS[kind](records, exchange=self.exchange)
+        if self.on_written:
+            try:
+                self.on_written(kind, result)
+            except Exception:
+                log.exception("the on_written callback failed")
+        return result.written

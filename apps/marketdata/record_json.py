@@ -7,9 +7,9 @@ column kind, so a decoded record stores exactly as the original would have.
 
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
-from apps.marketdata.tables import DECIMAL, INTEGER, TIME
+from apps.marketdata.tables import DECIMAL, TIME
 
 
 def _plain(value):
@@ -34,13 +34,14 @@ def _decoder(spec):
 
     def decode(values):
         fields = []
-        for kind, value in zip(kinds, values, strict=True):
-            if value is not None and kind == TIME:
-                value = datetime.fromisoformat(value)
-            elif value is not None and kind == DECIMAL:
-                value = Decimal(value)
-            elif value is not None and kind == INTEGER and not isinstance(value, int):
-                value = int(value)
+        for kind, value in zip(kinds, values, strict=False):
+            try:
+                if isinstance(value, str) and kind == TIME:
+                    value = datetime.fromisoformat(value)
+                elif isinstance(value, str) and kind == DECIMAL:
+                    value = Decimal(value)
+            except (ValueError, InvalidOperation):
+                pass  # kept as it came: the write path sets the record aside with its reason
             fields.append(value)
         return spec.record(*fields)
 
