@@ -18,8 +18,8 @@ import threading
 from datetime import timedelta
 from typing import NamedTuple
 
-from django.conf import settings
 import psycopg
+from django.conf import settings
 from django.db import DataError, close_old_connections, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
