@@ -4,10 +4,11 @@ The stream's event loop only appends to a buffer; a flusher thread writes a
 batch when it reaches ``batch_size`` records or every ``flush_seconds``, so
 receiving never waits on the database. Within a buffer the latest version
 of a row (same series and time) replaces earlier ones, as the database would.
-A failed write is retried with backoff; meanwhile its records and every
-batch after it go to the Redis spool (spool.py), replayed in order when the
-database is back, so a worker killed during an outage loses at most one
-flush period (with Redis away too, they wait in memory). The flusher thread
+A batch that cannot be written goes to the Redis spool (spool.py), and so
+does every later batch of its type while the spool holds any; a replayer
+thread stores the spool in order, with backoff, once the database is back.
+A worker killed during an outage so loses at most one flush period (with
+Redis away too, batches wait in memory and are retried with backoff). The flusher thread
 is guarded: an unexpected error is logged and counted
 (``kirby_batcher_flusher_restarts_total``) and the loop restarts; ``close()``
 flushes what is buffered.
@@ -48,10 +49,17 @@ class Batcher:
         self._closing = False
         self._idle = threading.Event()
         self._idle.set()
-        self._backoff = 0.5
-        self._retry_at = 0.0  # time.monotonic() before which the database is not tried again
+        self._retry_at = 0.0  # time.monotonic() before which a flush is not tried again
+        self._database_away = False  # a write failed: batches go to the spool until the replayer empties it
         self._thread = threading.Thread(target=self._run, name=f"{name}-flusher", daemon=True)
         self._thread.start()
+        self._stop_replaying = threading.Event()
+        self._replayer = None
+        if spool:
+            self._replayer = threading.Thread(
+                target=self._guarded, args=(self._replay_loop, f"{name}-replayer"), name=f"{name}-replayer", daemon=True
+            )
+            self._replayer.start()
 
     def add(self, record):
         kind_is_candle = type(record) is CandleRecord
@@ -81,9 +89,13 @@ class Batcher:
         return self._idle.wait(timeout)
 
     def close(self, timeout=60):
+        """Store (or spool) what is buffered and stop; what stays spooled is replayed by another collector."""
         self._closing = True
         self._wake.set()
         self._thread.join(timeout)
+        self._stop_replaying.set()
+        if self._replayer:
+            self._replayer.join(timeout)
 
     def _take(self):
         with self._lock:
@@ -105,50 +117,63 @@ class Batcher:
 
     def _run(self):
         # The top-level guard: whatever goes wrong, the flusher keeps running and shutdown still flushes.
+        self._guarded(self._loop, self._thread.name)
+
+    def _guarded(self, loop, name):
         pause = 0.5
         while True:
             try:
-                self._loop()
+                loop()
                 return
             except Exception:
-                log.exception("%s failed unexpectedly; restarting it", self._thread.name)
+                log.exception("%s failed unexpectedly; restarting it", name)
                 FLUSHER_RESTARTS.labels(self.exchange).inc()
                 time.sleep(pause)
                 pause = min(pause * 2, 10)
 
     def _loop(self):
+        backoff = 0.5
         while not self._closing:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            if time.monotonic() >= self._retry_at:
-                self._after(self._flush())
-            elif self.spool:  # backing off from the database: only move what arrived to the spool
-                self._flush(database=False)
+            if time.monotonic() < self._retry_at:
+                continue
+            if self._flush():
+                backoff, self._retry_at = 0.5, 0.0
+            else:  # kept in memory (no spool): try again later
+                self._retry_at = time.monotonic() + backoff
+                backoff = min(backoff * 2, 30)
         for _ in range(5):  # the final flush at shutdown
             if self._flush():
                 break
             time.sleep(1)
         close_old_connections()
 
-    def _after(self, ok):
-        if ok:
-            self._backoff = 0.5
-            self._retry_at = 0.0
-        else:
-            self._retry_at = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * 2, 30)
+    def _replay_loop(self):
+        """Store what the spool holds, oldest first, whenever the database takes it again."""
+        delay = self.flush_seconds
+        while not self._stop_replaying.wait(delay):
+            drained = all(
+                spool.replay(kind, lambda records, kind=kind: self._write(kind, records))
+                for kind in _WRITERS
+                if spool.waiting(kind)
+            )
+            close_old_connections()
+            delay = self.flush_seconds if drained else min(max(delay, 0.5) * 2, 30)
+            if drained:
+                self._database_away = False
+                self._wake.set()  # the flusher decides whether everything is stored
 
-    def _flush(self, database=True):
-        """Store (or, with the database away, spool) what is buffered; False when the database failed."""
+    def _flush(self):
+        """Store what is buffered, or spool it; False when some of it could only be kept in memory."""
         batches, oldest = self._take()
         ok = True
         written = 0
         try:
-            if database:
-                close_old_connections()
+            close_old_connections()
             while batches:
                 kind, records = batches.popitem()
-                stored = self._store(kind, records, oldest, database)
+                stored = self._store(kind, records, oldest)
                 if stored is None:
                     ok = False
                 else:
@@ -157,34 +182,31 @@ class Batcher:
             for kind, records in batches.items():  # not attempted: back to the buffer before the guard restarts
                 self._put_back(kind, records, oldest)
             raise
-        if ok and database and oldest is not None and written:
+        if ok and oldest is not None and written:
             INGEST_LAG.labels(self.exchange).set(max(0.0, time.time() - oldest))
         count_ingested(written)
-        if ok and database and self.spool:
-            for kind in _WRITERS:
-                if spool.waiting(kind) and not spool.replay(kind, lambda r, kind=kind: self._write(kind, r)):
-                    ok = False
+        spooled = self.spool and any(spool.waiting(kind) for kind in _WRITERS)
         with self._lock:
-            if ok and database and not any(self._buffers.values()):
+            if ok and not spooled and not any(self._buffers.values()):
                 self._idle.set()
         return ok
 
-    def _store(self, kind, records, oldest, database):
-        """Rows written, or None when the records could not be stored (then spooled, or kept in memory)."""
-        spooling = self.spool and (not database or spool.waiting(kind))
-        if spooling:  # behind what is already spooled, to keep the order
-            if spool.keep(kind, records):
-                return 0 if database else None
-            if not database:
-                self._put_back(kind, records, oldest)
-                return None
+    def _store(self, kind, records, oldest):
+        """Rows written (0 when spooled), or None when the records could only be put back in memory."""
+        # Behind what is already spooled, to keep the order; the replayer stores it.
+        if self.spool and (self._database_away or spool.waiting(kind)) and spool.keep(kind, records):
+            return 0
         try:
             return self._write(kind, records)
         except Exception:
             log.exception("storing %d %s failed; will retry", len(records), kind.__name__)
-            if not (self.spool and spool.keep(kind, records)):
-                self._put_back(kind, records, oldest)
             close_old_connections()
+            if self.spool and spool.keep(kind, records):
+                # Every type waits for the replayer from now: a write attempt on a database that is
+                # away can block for the pool's whole timeout, while batches pile up in memory.
+                self._database_away = True
+                return 0
+            self._put_back(kind, records, oldest)
             return None
 
     def _write(self, kind, records):

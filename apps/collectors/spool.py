@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 _SPECS = {CandleRecord: CANDLES, FundingRecord: FUNDING, OpenInterestRecord: OPEN_INTEREST}
 _TYPES = {CandleRecord: "candles", FundingRecord: "funding", OpenInterestRecord: "open_interest"}
-LOCK_SECONDS = 60  # a replayer renews it per entry; a killed one's lock lapses after this
+LOCK_SECONDS = 20  # a replayer renews it per entry; a killed one's lock lapses after this
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 

@@ -83,7 +83,7 @@ def test_an_unexpected_error_restarts_the_flusher_without_losing_records(world_c
 
     monkeypatch.setattr(batcher_module, "close_old_connections", fails_once)
     before = restarts()
-    batcher = Batcher(flush_seconds=0.05, batch_size=1000, exchange="guarded")
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000, exchange="guarded", spool=False)
     try:
         batcher.add(candle(world_committed.btc_1m, T0))
         wait_for(lambda: Candle.objects.count() == 1, 10, "the record taken before the error to be stored")
