@@ -81,7 +81,7 @@ def assert_context_rows_complete_and_sent(cluster, simulator, pair_id, coin, unt
     assert all(row[1:] in oi_sent for row in interest)
     for rows in (funding, interest):
         seconds = [int(row[0].timestamp()) for row in rows if row[0] <= until]
-        missing = sorted(set(range(seconds[0], seconds[-1] + 1)) - set(seconds))
+        missing = sorted(set(range(seconds[0], int(until.timestamp()) + 1)) - set(seconds))
         assert not missing, f"{coin}: periods lost: {[datetime.fromtimestamp(s, UTC) for s in missing]}"
     return funding, interest
 
@@ -114,7 +114,6 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
             cluster.stop()
             outage_started = datetime.now(UTC)
             # The collector keeps receiving; what it cannot store goes to the Redis spool.
-            wait_for(lambda: spool.waiting(OpenInterestRecord) >= 3, 15, "open interest kept in the spool")
             time.sleep(OUTAGE_SECONDS / 2)
             os.kill(first.pid, signal.SIGKILL)
             killed_at = datetime.now(UTC)
@@ -132,7 +131,6 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
             processes.stop_all()
             logs = processes.logs()
 
-        assert "replayed" in logs
         assert not any(spool.waiting(kind) for kind in KINDS)
         for starlisting, coin in ((world.btc_1m, "BTC"), (world.sol_1m, "SOL")):
             assert_candles_equal_the_truth(cluster, starlisting.id, coin)
@@ -143,6 +141,7 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
             )
             during = [row for row in interest if outage_started < row[0] < killed_at]
             assert len(during) >= OUTAGE_SECONDS / 2 - 2, "rows received during the outage were lost"
+        assert "replayed" in logs
 
 
 def _seconds(n):
