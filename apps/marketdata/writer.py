@@ -52,6 +52,13 @@ METRIC_TYPES = {spec.name: data_type for data_type, spec in BY_DATA_TYPE.items()
 REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
 
 
+class Unsendable(Exception):
+    """A record psycopg cannot send (a value of a type it does not know); refused like a data error."""
+
+
+REFUSED += (Unsendable,)
+
+
 @dataclass
 class WriteResult:
     received: int = 0
@@ -200,7 +207,10 @@ def _stage(cursor, spec, records):
     )
     with cursor.copy(f"COPY {stage} ({', '.join(spec.columns)}) FROM STDIN") as copy:
         for record in records:
-            copy.write_row(record)
+            try:
+                copy.write_row(record)
+            except (psycopg.ProgrammingError, TypeError, ValueError) as error:
+                raise Unsendable(f"cannot send {record!r}: {error}") from error
     return stage
 
 

@@ -99,3 +99,13 @@ def test_dead_letters_are_read_only_in_the_admin(client, world):
     assert client.get("/admin/marketdata/deadletter/add/").status_code == 403
     client.post(f"/admin/marketdata/deadletter/{dead.id}/change/", {"reason": "edited"})
     assert DeadLetter.objects.get().reason == dead.reason
+
+
+def test_a_value_psycopg_cannot_send_is_set_aside_too(world):
+    rows = minutes(world, 4)
+    rows[2] = CandleRecord(*rows[2][:6], {"volume": "12.5"}, 7, True)
+
+    result = write_candles(rows)
+
+    assert Candle.objects.count() == 3 and result.dead_lettered == 1
+    assert "dict" in DeadLetter.objects.get().reason
