@@ -7,7 +7,9 @@ outage loses at most its last flush period. Any collector replays the
 streams, oldest entry first and one replayer per type at a time (a lock),
 once the database answers again; an entry is deleted only after its batch
 committed, and the write path is idempotent, so a replay cut short by a
-crash repeats rows without duplicating them.
+crash repeats rows without duplicating them. An entry that fails for any
+reason but the database being away (it cannot be decoded, say) would block
+its type for good: it is moved to ``kirby:spool:<type>:failed`` and logged.
 
 Redis keeps a stream across restarts only with persistence (RDB or AOF)
 configured; with Redis away too, the batcher keeps records in memory.
@@ -15,6 +17,9 @@ configured; with Redis away too, the batcher keeps records in memory.
 
 import logging
 import uuid
+
+import psycopg
+from django.db import InterfaceError, OperationalError
 
 from apps.marketdata import record_json
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 _SPECS = {CandleRecord: CANDLES, FundingRecord: FUNDING, OpenInterestRecord: OPEN_INTEREST}
 _TYPES = {CandleRecord: "candles", FundingRecord: "funding", OpenInterestRecord: "open_interest"}
 LOCK_SECONDS = 20  # a replayer renews it per entry; a killed one's lock lapses after this
+DATABASE_AWAY = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -68,12 +74,19 @@ def replay(kind, write):
         try:
             while entries := redis.xrange(name, count=1):
                 entry_id, fields = entries[0]
-                records = record_json.loads_many(_SPECS[kind], fields[b"records"])
                 try:
+                    records = record_json.loads_many(_SPECS[kind], fields[b"records"])
                     write(records)
                 except Exception as error:
-                    log.warning("replaying %d spooled %s failed: %s", len(records), _TYPES[kind], error)
-                    return False
+                    if isinstance(error, DATABASE_AWAY):
+                        log.warning("replaying spooled %s failed: %s", _TYPES[kind], error)
+                        return False
+                    # Not the database: this entry would block its type for good. Kept aside for an operator.
+                    log.exception("spooled %s entry %s cannot be stored; moved to %s:failed", _TYPES[kind],
+                                  entry_id, name)  # fmt: skip
+                    redis.xadd(f"{name}:failed", {**fields, b"error": str(error)[:1000]})
+                    redis.xdel(name, entry_id)
+                    continue
                 redis.xdel(name, entry_id)
                 redis.expire(lock, LOCK_SECONDS)
                 REPLAYED.labels(_TYPES[kind]).inc(len(records))

@@ -116,3 +116,21 @@ def test_spooled_batches_are_replayed_in_order_without_duplicates(world_committe
     stored = list(Candle.objects.order_by("time").values_list("close", "closed"))
     assert [(str(c), closed) for c, closed in stored] == [("102", True), ("102", True), ("101", False), ("103", True)]
     assert spool.waiting(CandleRecord) == 0
+
+
+def test_a_spooled_entry_that_cannot_be_stored_is_moved_aside_and_blocks_nothing(world_committed):
+    redis = client()
+    redis.delete(spool.key(CandleRecord), spool.key(CandleRecord) + ":failed")
+    redis.xadd(spool.key(CandleRecord), {"records": "[[1, not json"})
+    assert spool.keep(CandleRecord, [candle(world_committed.btc_1m, T0)])
+
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000)
+    try:
+        batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=1)))
+        assert batcher.flush_now(timeout=10)
+    finally:
+        batcher.close()
+
+    assert Candle.objects.count() == 2
+    ((_, fields),) = redis.xrange(spool.key(CandleRecord) + ":failed")
+    assert fields[b"records"] == b"[[1, not json" and b"Expecting value" in fields[b"error"]
