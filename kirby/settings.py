@@ -257,6 +257,10 @@ KIRBY_COLLECTOR_LEASE_SECONDS = env_float("KIRBY_COLLECTOR_LEASE_SECONDS", 10.0,
 KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS = env_float("KIRBY_COLLECTOR_STREAM_LIFETIME_SECONDS", 86400.0, minimum=1.0)
 # Funding / open interest are stored as one row per pair per this many seconds (1.x: a minute).
 KIRBY_CONTEXT_PERIOD_SECONDS = env_float("KIRBY_CONTEXT_PERIOD_SECONDS", 60.0, minimum=0.1)
+# The write path sets aside (dead-letter table) rows dated before this year or after the end of
+# this many years from now: a stray timestamp must not create a partition for every month between.
+KIRBY_RECORD_EARLIEST_YEAR = env_int("KIRBY_RECORD_EARLIEST_YEAR", 2009, minimum=1970)
+KIRBY_RECORD_YEARS_AHEAD = env_int("KIRBY_RECORD_YEARS_AHEAD", 1, minimum=0)
 
 # WebSocket stream (/ws). Over a limit a client gets an error message, not a closed socket,
 # except a client too slow to read what it asked for: it is closed (code 4008).

@@ -36,6 +36,27 @@ ROWS_REJECTED = Counter(
     "Rows refused by the write path (sanity rules, unknown series).",
     ["exchange", "type"],
 )
+DEAD_LETTERS = Counter(
+    "kirby_rows_dead_lettered_total",
+    "Rows the write path set aside in the dead-letter table (out of bounds or refused by the database).",
+    ["exchange", "type"],
+)
+FLUSHER_RESTARTS = Counter(
+    "kirby_batcher_flusher_restarts_total",
+    "Collector batcher flusher loops restarted after an unexpected error.",
+    ["exchange"],
+)
+SPOOLED = Counter(
+    "kirby_records_spooled_total",
+    "Records kept in the Redis outage spool because the database could not take them.",
+    ["type"],
+)
+REPLAYED = Counter(
+    "kirby_records_replayed_total", "Records replayed from the Redis outage spool into the database.", ["type"]
+)
+USAGE_ROWS_SKIPPED = Counter(
+    "kirby_usage_rows_skipped_total", "API key usage rows the database refused; skipped, logging went on."
+)
 FLUSH_DURATION = Histogram(
     "kirby_batch_flush_duration_seconds",
     "Time to store one batch through the write path (staging, upsert, commit).",
@@ -119,6 +140,11 @@ def set_backfill_jobs(counts_by_state):
 
 def set_gaps_open(count):
     GAPS_OPEN.set(count)
+
+
+def record_dead_letters(exchange, record_type, count):
+    """Rows the write path set aside (apps.marketdata.writer)."""
+    DEAD_LETTERS.labels(exchange, record_type).inc(count)
 
 
 def record_write(exchange, record_type, result, seconds):

@@ -107,7 +107,10 @@ class ApiKeyUsage(models.Model):
     class Meta:
         verbose_name = "API key usage"
         verbose_name_plural = "API key usage"
-        indexes = [models.Index(fields=["api_key", "-time"], name="access_usage_key_time")]
+        indexes = [
+            models.Index(fields=["api_key", "-time"], name="access_usage_key_time"),
+            models.Index(fields=["time"], name="access_usage_time"),  # the retention purge
+        ]
         ordering = ("-time",)
 
     def __str__(self):

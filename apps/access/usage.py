@@ -3,22 +3,29 @@
 A request only appends a tuple to this process's buffer; a background thread
 writes the buffer in one batch every ``KIRBY_USAGE_FLUSH_SECONDS`` (and at
 exit), and moves each key's ``last_used_at`` at most once a minute. A batch
-that cannot be written (database away) is kept and retried, up to a cap.
+that cannot be written (database away) is kept and retried, up to a cap. A
+row the database would refuse (a NUL in the path, a client address that is
+not an IP) is skipped and counted (``kirby_usage_rows_skipped_total``) rather
+than blocking every later row: checked before COPY, and if a batch is still
+refused, written row by row.
 """
 
 import atexit
+import ipaddress
 import logging
 import os
 import threading
 from datetime import timedelta
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DataError, close_old_connections, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from apps.access.models import ApiKey, ApiKeyUsage
+from lib.metrics import USAGE_ROWS_SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,8 @@ _COPY = (
     " FROM STDIN"
 )
 MAX_BUFFERED = 100_000
+# Refusals of a row by the database, as opposed to the database being away.
+_REFUSED = (DataError, psycopg.DataError, UnicodeEncodeError)
 
 
 class Use(NamedTuple):
@@ -75,16 +84,31 @@ class Recorder:
         """Write what is buffered; returns the number of rows written."""
         with self._lock:
             batch, self._buffer = self._buffer, []
+        batch = [use for use in batch if _writable(use)]
         if not batch:
             return 0
         try:
-            self._write(batch)
+            try:
+                self._write(batch)
+            except _REFUSED:
+                return self._write_one_by_one(batch)
         except Exception as error:
             log.warning("could not record %d API key uses, will retry: %s", len(batch), error)
             with self._lock:
                 self._buffer[:0] = batch[: MAX_BUFFERED - len(self._buffer)]
             return 0
         return len(batch)
+
+    def _write_one_by_one(self, batch):
+        written = 0
+        for use in batch:
+            try:
+                self._write([use])
+            except _REFUSED as error:
+                _skip(use, error)
+            else:
+                written += 1
+        return written
 
     def _write(self, batch):
         ids = {use.key_id for use in batch}
@@ -107,6 +131,34 @@ class Recorder:
                 )
         for key_id in last_used:
             self._last_used_written[key_id] = now
+
+
+def _writable(use):
+    """False (and the row counted as skipped) when the database would refuse the row."""
+    for value in (use.method, use.endpoint, use.user_agent, use.client_ip):
+        if isinstance(value, str) and ("\x00" in value or not value.isprintable() and _unencodable(value)):
+            _skip(use, "a NUL or an unencodable character")
+            return False
+    if use.client_ip is not None:
+        try:
+            ipaddress.ip_address(use.client_ip)
+        except ValueError:
+            _skip(use, f"client address {use.client_ip!r} is not an IP address")
+            return False
+    return True
+
+
+def _unencodable(value):
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _skip(use, reason):
+    log.warning("API key usage row skipped (%s): %r", reason, use)
+    USAGE_ROWS_SKIPPED.inc()
 
 
 recorder = Recorder()

@@ -4,8 +4,14 @@ The stream's event loop only appends to a buffer; a flusher thread writes a
 batch when it reaches ``batch_size`` records or every ``flush_seconds``, so
 receiving never waits on the database. Within a buffer the latest version
 of a row (same series and time) replaces earlier ones, as the database would.
-A failed write keeps its records and is retried with backoff: nothing is
-dropped while the database is away. ``close()`` flushes what is buffered.
+A batch that cannot be written goes to the Redis spool (spool.py), and so
+does every later batch of its type while the spool holds any; a replayer
+thread stores the spool in order, with backoff, once the database is back.
+A worker killed during an outage so loses at most one flush period (with
+Redis away too, batches wait in memory and are retried with backoff). The flusher thread
+is guarded: an unexpected error is logged and counted
+(``kirby_batcher_flusher_restarts_total``) and the loop restarts; ``close()``
+flushes what is buffered.
 
 Per stored batch it sets the ingest lag (receipt of the batch's oldest
 record to commit) and adds the rows written to the cluster-wide ingest
@@ -18,9 +24,10 @@ import time
 
 from django.db import close_old_connections
 
+from apps.collectors import spool
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
-from lib.metrics import INGEST_LAG, count_ingested
+from lib.metrics import FLUSHER_RESTARTS, INGEST_LAG, count_ingested
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,8 @@ _WRITERS = {CandleRecord: write_candles, FundingRecord: write_funding, OpenInter
 
 
 class Batcher:
-    def __init__(self, *, flush_seconds=1.0, batch_size=5000, on_written=None, name="batcher", exchange=""):
+    def __init__(self, *, flush_seconds=1.0, batch_size=5000, on_written=None, name="batcher", exchange="", spool=True):
+        self.spool = spool  # keep batches in Redis (apps.collectors.spool) while the database is away
         self.exchange = exchange  # the metrics label of the rows stored
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
@@ -41,8 +49,17 @@ class Batcher:
         self._closing = False
         self._idle = threading.Event()
         self._idle.set()
+        self._retry_at = 0.0  # time.monotonic() before which a flush is not tried again
+        self._database_away = False  # a write failed: batches go to the spool until the replayer empties it
         self._thread = threading.Thread(target=self._run, name=f"{name}-flusher", daemon=True)
         self._thread.start()
+        self._stop_replaying = threading.Event()
+        self._replayer = None
+        if spool:
+            self._replayer = threading.Thread(
+                target=self._guarded, args=(self._replay_loop, f"{name}-replayer"), name=f"{name}-replayer", daemon=True
+            )
+            self._replayer.start()
 
     def add(self, record):
         kind_is_candle = type(record) is CandleRecord
@@ -72,9 +89,13 @@ class Batcher:
         return self._idle.wait(timeout)
 
     def close(self, timeout=60):
+        """Store (or spool) what is buffered and stop; what stays spooled is replayed by another collector."""
         self._closing = True
         self._wake.set()
         self._thread.join(timeout)
+        self._stop_replaying.set()
+        if self._replayer:
+            self._replayer.join(timeout)
 
     def _take(self):
         with self._lock:
@@ -95,14 +116,32 @@ class Batcher:
             self._size = sum(len(b) for b in self._buffers.values())
 
     def _run(self):
+        # The top-level guard: whatever goes wrong, the flusher keeps running and shutdown still flushes.
+        self._guarded(self._loop, self._thread.name)
+
+    def _guarded(self, loop, name):
+        pause = 0.5
+        while True:
+            try:
+                loop()
+                return
+            except Exception:
+                log.exception("%s failed unexpectedly; restarting it", name)
+                FLUSHER_RESTARTS.labels(self.exchange).inc()
+                time.sleep(pause)
+                pause = min(pause * 2, 10)
+
+    def _loop(self):
         backoff = 0.5
         while not self._closing:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
+            if time.monotonic() < self._retry_at:
+                continue
             if self._flush():
-                backoff = 0.5
-            else:
-                time.sleep(backoff)
+                backoff, self._retry_at = 0.5, 0.0
+            else:  # kept in memory (no spool): try again later
+                self._retry_at = time.monotonic() + backoff
                 backoff = min(backoff * 2, 30)
         for _ in range(5):  # the final flush at shutdown
             if self._flush():
@@ -110,32 +149,71 @@ class Batcher:
             time.sleep(1)
         close_old_connections()
 
+    def _replay_loop(self):
+        """Store what the spool holds, oldest first, whenever the database takes it again."""
+        delay = self.flush_seconds
+        while not self._stop_replaying.wait(delay):
+            drained = all(
+                spool.replay(kind, lambda records, kind=kind: self._write(kind, records))
+                for kind in _WRITERS
+                if spool.waiting(kind)
+            )
+            close_old_connections()
+            delay = self.flush_seconds if drained else min(max(delay, 0.5) * 2, 30)
+            if drained:
+                self._database_away = False
+                self._wake.set()  # the flusher decides whether everything is stored
+
     def _flush(self):
+        """Store what is buffered, or spool it; False when some of it could only be kept in memory."""
         batches, oldest = self._take()
-        if not batches:
-            with self._lock:
-                if not any(self._buffers.values()):
-                    self._idle.set()
-            return True
         ok = True
         written = 0
-        close_old_connections()
-        for kind, records in batches.items():
-            try:
-                result = _WRITERS[kind](records, exchange=self.exchange)
-            except Exception:
-                log.exception("storing %d %s failed; will retry", len(records), kind.__name__)
+        try:
+            close_old_connections()
+            while batches:
+                kind, records = batches.popitem()
+                stored = self._store(kind, records, oldest)
+                if stored is None:
+                    ok = False
+                else:
+                    written += stored
+        except BaseException:
+            for kind, records in batches.items():  # not attempted: back to the buffer before the guard restarts
                 self._put_back(kind, records, oldest)
-                close_old_connections()
-                ok = False
-                continue
-            written += result.written
-            if self.on_written:
-                self.on_written(kind, result)
-        if ok and oldest is not None:
+            raise
+        if ok and oldest is not None and written:
             INGEST_LAG.labels(self.exchange).set(max(0.0, time.time() - oldest))
         count_ingested(written)
+        spooled = self.spool and any(spool.waiting(kind) for kind in _WRITERS)
         with self._lock:
-            if ok and not any(self._buffers.values()):
+            if ok and not spooled and not any(self._buffers.values()):
                 self._idle.set()
         return ok
+
+    def _store(self, kind, records, oldest):
+        """Rows written (0 when spooled), or None when the records could only be put back in memory."""
+        # Behind what is already spooled, to keep the order; the replayer stores it.
+        if self.spool and (self._database_away or spool.waiting(kind)) and spool.keep(kind, records):
+            return 0
+        try:
+            return self._write(kind, records)
+        except Exception:
+            log.exception("storing %d %s failed; will retry", len(records), kind.__name__)
+            close_old_connections()
+            if self.spool and spool.keep(kind, records):
+                # Every type waits for the replayer from now: a write attempt on a database that is
+                # away can block for the pool's whole timeout, while batches pile up in memory.
+                self._database_away = True
+                return 0
+            self._put_back(kind, records, oldest)
+            return None
+
+    def _write(self, kind, records):
+        result = _WRITERS[kind](records, exchange=self.exchange)
+        if self.on_written:
+            try:
+                self.on_written(kind, result)
+            except Exception:
+                log.exception("the on_written callback failed")
+        return result.written

@@ -15,6 +15,7 @@ import time
 import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
@@ -31,6 +32,14 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 # Series that have not pushed this long after a connect are read back from REST history.
 QUIET_SERIES_REPAIR_SECONDS = 5
+
+
+def _read_plan(adapter, index):
+    try:
+        return plan_for(adapter, index)
+    except Exception:
+        close_old_connections()  # a connection broken by an outage goes, the next read gets a fresh one
+        raise
 
 
 class Reconnect(Exception):
@@ -91,7 +100,14 @@ class Stream:
             await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     async def _load_plan(self):
-        plan = await sync_to_async(plan_for, thread_sensitive=False)(self.adapter, self.index)
+        try:
+            plan = await sync_to_async(_read_plan, thread_sensitive=False)(self.adapter, self.index)
+        except Exception as error:
+            if self.plan is None:
+                raise
+            # The database is away: keep collecting what we know to collect (the batcher spools it).
+            log.warning("stream %s: cannot re-read its plan (%s); keeping the current one", self.name, error)
+            return self.plan
         if not plan.subscriptions:
             raise Retired
         self.status.unsupported = plan.unsupported
@@ -163,35 +179,44 @@ class Stream:
         refresh_every = settings.KIRBY_COLLECTOR_REFRESH_SECONDS
         now = time.monotonic()
         last_heard, next_ping, next_refresh, next_tick = now, now + ping_every, now + refresh_every, now
-        while not self.stop.is_set():
-            try:
-                message = await ws.receive(timeout=max(0.01, min(0.5, next_ping - time.monotonic())))
-            except TimeoutError:
-                message = None
-            now = time.monotonic()
-            if message is not None:
-                if message.type == aiohttp.WSMsgType.TEXT:
-                    last_heard = now
-                    self._handle(message.data)
-                elif message.type == aiohttp.WSMsgType.BINARY:
-                    last_heard = now
-                    self.status.malformed_frame(message.data[:200], "binary frame")
-                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                    raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
-                elif message.type == aiohttp.WSMsgType.ERROR:
-                    raise Reconnect(f"connection error: {ws.exception()}")
-            if now - last_heard > quiet_after:
-                raise Reconnect(f"quiet for {now - last_heard:.1f} s")
-            if now >= next_ping:
-                await ws.send_str(self.adapter.protocol.ping_frame())
-                next_ping = now + ping_every
-            if now >= next_refresh:
-                self.plan = await self._load_plan()
-                await self._apply(ws, self.plan, subscribed)
-                next_refresh = time.monotonic() + refresh_every
-            if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
-                self._tick()
-                next_tick = now + TICK_SECONDS
+        refresh = None
+        try:
+            while not self.stop.is_set():
+                try:
+                    message = await ws.receive(timeout=max(0.01, min(0.5, next_ping - time.monotonic())))
+                except TimeoutError:
+                    message = None
+                now = time.monotonic()
+                if message is not None:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        last_heard = now
+                        self._handle(message.data)
+                    elif message.type == aiohttp.WSMsgType.BINARY:
+                        last_heard = now
+                        self.status.malformed_frame(message.data[:200], "binary frame")
+                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                        raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
+                    elif message.type == aiohttp.WSMsgType.ERROR:
+                        raise Reconnect(f"connection error: {ws.exception()}")
+                if now - last_heard > quiet_after:
+                    raise Reconnect(f"quiet for {now - last_heard:.1f} s")
+                if now >= next_ping:
+                    await ws.send_str(self.adapter.protocol.ping_frame())
+                    next_ping = now + ping_every
+                # Read in the background: with the database away a read can take the pool's whole timeout,
+                # and this loop must keep renewing the lease and receiving meanwhile.
+                if now >= next_refresh and refresh is None:
+                    refresh = asyncio.ensure_future(self._load_plan())
+                if refresh is not None and refresh.done():
+                    self.plan, refresh = refresh.result(), None
+                    await self._apply(ws, self.plan, subscribed)
+                    next_refresh = time.monotonic() + refresh_every
+                if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
+                    self._tick()
+                    next_tick = now + TICK_SECONDS
+        finally:
+            if refresh is not None:
+                refresh.cancel()
 
     def _tick(self):
         now_ms = int(time.time() * 1000)

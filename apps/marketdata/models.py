@@ -115,3 +115,24 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return f"export {self.id} ({self.status})"
+
+
+class DeadLetter(models.Model):
+    """A row the write path could not store (out of bounds, or refused by the database), kept for an operator.
+
+    Its batch was stored without it. ``payload`` is the record as JSON text
+    (apps.marketdata.record_json), exactly as received.
+    """
+
+    record_type = models.CharField(max_length=20, help_text="candles, funding or open_interest")
+    exchange = models.CharField(max_length=50, blank=True)
+    payload = models.TextField(help_text="The record as JSON, decimals as strings")
+    reason = models.TextField()
+    time = models.DateTimeField(auto_now_add=True, db_index=True, help_text="When the row was set aside, UTC")
+
+    class Meta:
+        db_table = "dead_letters"
+        ordering = ["-time"]
+
+    def __str__(self):
+        return f"dead {self.record_type} row @ {self.time:%Y-%m-%dT%H:%M:%SZ}"

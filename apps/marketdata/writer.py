@@ -7,7 +7,10 @@ partitioned table. Writing the same rows again changes nothing (no update,
 no dead tuple, nothing published); a newer version of a row replaces the
 stored one, except that a closed candle is never reopened. Rows that fail the
 table's sanity rule are counted and logged, never stored, and never abort
-the rest of the batch. After commit, the rows that changed are announced on
+the rest of the batch. A row out of bounds (bounds.py), or one the database
+refuses (a batch that fails with a data error is split in halves until the
+row is isolated), is set aside in the dead-letter table with its reason and
+the rest is stored, so one bad row never blocks its record type. After commit, the rows that changed are announced on
 the ``market_data_written`` signal (the live fan-out listens there).
 Each call is one batch for the ``kirby_*`` metrics (rows written and
 rejected, flush duration), labelled with the ``exchange`` the caller names.
@@ -20,12 +23,15 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
-from django.db import connections, transaction
+from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
+from apps.marketdata import record_json
+from apps.marketdata.bounds import checker
+from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
 from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING, OPEN_INTEREST
-from lib.metrics import record_write
+from lib.metrics import record_dead_letters, record_write
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,16 @@ _INSERTED = "(ingested_at = statement_timestamp())"
 LARGE_BATCH = 100_000
 # Record type names of the metrics (the data types), by table.
 METRIC_TYPES = {spec.name: data_type for data_type, spec in BY_DATA_TYPE.items()}
+# What the database says about a row it will not take (SQLSTATE classes 22 and 23), as opposed to
+# the database being away (OperationalError): the caller retries those, the row is never at fault.
+REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
+
+
+class Unsendable(Exception):
+    """A record psycopg cannot send (a value of a type it does not know); refused like a data error."""
+
+
+REFUSED += (Unsendable,)
 
 
 @dataclass
@@ -50,6 +66,7 @@ class WriteResult:
     updated: int = 0
     unchanged: int = 0  # identical to what was stored, or superseded within the batch
     rejected: int = 0
+    dead_lettered: int = 0  # set aside in the dead-letter table
     rows: list = field(default_factory=list)  # changed rows, when requested
 
     @property
@@ -73,9 +90,61 @@ def _measured(spec, records, *, publish, using, exchange):
     if not records:
         return WriteResult()
     started = time.perf_counter()
-    result = _upsert(spec, records, publish=publish, using=using)
+    check = checker(spec)
+    accepted, dead = [], []
+    for record in records:
+        reason = check(record)
+        if reason is None:
+            accepted.append(record)
+        else:
+            dead.append((record, reason))
+    result = _split_on_refusal(spec, accepted, dead, publish=publish, using=using)
+    if dead:
+        _set_aside(spec, dead, exchange, using)
+        result.received += len(dead)
+        result.dead_lettered = len(dead)
     record_write(exchange, METRIC_TYPES[spec.name], result, time.perf_counter() - started)
     return result
+
+
+def _split_on_refusal(spec, records, dead, *, publish, using):
+    """Store ``records``; when the database refuses the batch, store each half, down to the refused row."""
+    try:
+        return _upsert(spec, records, publish=publish, using=using)
+    except REFUSED as error:
+        if len(records) == 1:
+            dead.append((records[0], _reason(error)))
+            return WriteResult()
+        log.warning("%s batch of %d refused (%s); splitting it", spec.name, len(records), _reason(error))
+    # In order: a later version of a row in the second half still wins over the first half's.
+    middle = len(records) // 2
+    first = _split_on_refusal(spec, records[:middle], dead, publish=publish, using=using)
+    second = _split_on_refusal(spec, records[middle:], dead, publish=publish, using=using)
+    return WriteResult(
+        received=first.received + second.received,
+        inserted=first.inserted + second.inserted,
+        updated=first.updated + second.updated,
+        unchanged=first.unchanged + second.unchanged,
+        rejected=first.rejected + second.rejected,
+        rows=first.rows + second.rows,
+    )
+
+
+def _reason(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _set_aside(spec, dead, exchange, using):
+    record_type = METRIC_TYPES[spec.name]
+    for record, reason in dead:
+        log.error("%s row set aside in the dead-letter table: %s: %s", spec.name, reason, record)
+    DeadLetter.objects.using(using).bulk_create(
+        [
+            DeadLetter(record_type=record_type, exchange=exchange[:50], payload=record_json.dumps(r), reason=reason)
+            for r, reason in dead
+        ]
+    )
+    record_dead_letters(exchange, record_type, len(dead))
 
 
 def _upsert(spec, records, *, publish, using):
@@ -138,7 +207,10 @@ def _stage(cursor, spec, records):
     )
     with cursor.copy(f"COPY {stage} ({', '.join(spec.columns)}) FROM STDIN") as copy:
         for record in records:
-            copy.write_row(record)
+            try:
+                copy.write_row(record)
+            except (psycopg.ProgrammingError, TypeError, ValueError) as error:
+                raise Unsendable(f"cannot send {record!r}: {error}") from error
     return stage
 
 

@@ -1,11 +1,17 @@
-"""The batcher stores through the one write path, on size or time, latest version winning."""
+"""The batcher stores through the one write path, on size or time, latest version winning, and survives its bugs."""
 
 from datetime import timedelta
 
 import pytest
+from django.db import close_old_connections
+from prometheus_client import REGISTRY
 
+from apps.collectors import batcher as batcher_module
+from apps.collectors import spool
 from apps.collectors.batcher import Batcher
 from apps.marketdata.models import Candle
+from apps.marketdata.records import CandleRecord
+from lib.redis import client
 from tests.conftest import candle, utc
 from tests.waiting import wait_for
 
@@ -60,3 +66,71 @@ def test_a_full_batch_is_stored_without_waiting_for_the_period(world_committed):
         assert Candle.objects.count() == 10
     finally:
         batcher.close()
+
+
+def restarts():
+    return REGISTRY.get_sample_value("kirby_batcher_flusher_restarts_total", {"exchange": "guarded"}) or 0
+
+
+def test_an_unexpected_error_restarts_the_flusher_without_losing_records(world_committed, monkeypatch):
+    failures = []
+
+    def fails_once():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in the flusher")
+        close_old_connections()
+
+    monkeypatch.setattr(batcher_module, "close_old_connections", fails_once)
+    before = restarts()
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000, exchange="guarded", spool=False)
+    try:
+        batcher.add(candle(world_committed.btc_1m, T0))
+        wait_for(lambda: Candle.objects.count() == 1, 10, "the record taken before the error to be stored")
+        assert failures and restarts() == before + 1
+        batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=1)))
+        wait_for(lambda: Candle.objects.count() == 2, 10, "the restarted flusher to store new records")
+    finally:
+        batcher.flush_seconds = 60
+        batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=2)))
+        batcher.close()
+    # Shutdown still did the final flush.
+    assert Candle.objects.count() == 3
+
+
+def test_spooled_batches_are_replayed_in_order_without_duplicates(world_committed):
+    client().delete(spool.key(CandleRecord))
+    older = [candle(world_committed.btc_1m, T0 + timedelta(minutes=m), close="101", closed=False) for m in range(3)]
+    newer = [candle(world_committed.btc_1m, T0 + timedelta(minutes=m), close="102") for m in range(2)]
+    # As a worker killed during an outage leaves them: two batches, the second newer.
+    assert spool.keep(CandleRecord, older) and spool.keep(CandleRecord, newer)
+    assert spool.keep(CandleRecord, newer)  # a replay cut short repeats a batch
+
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000)
+    try:
+        batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=3), close="103"))
+        assert batcher.flush_now(timeout=10)
+    finally:
+        batcher.close()
+
+    stored = list(Candle.objects.order_by("time").values_list("close", "closed"))
+    assert [(str(c), closed) for c, closed in stored] == [("102", True), ("102", True), ("101", False), ("103", True)]
+    assert spool.waiting(CandleRecord) == 0
+
+
+def test_a_spooled_entry_that_cannot_be_stored_is_moved_aside_and_blocks_nothing(world_committed):
+    redis = client()
+    redis.delete(spool.key(CandleRecord), spool.key(CandleRecord) + ":failed")
+    redis.xadd(spool.key(CandleRecord), {"records": "[[1, not json"})
+    assert spool.keep(CandleRecord, [candle(world_committed.btc_1m, T0)])
+
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000)
+    try:
+        batcher.add(candle(world_committed.btc_1m, T0 + timedelta(minutes=1)))
+        assert batcher.flush_now(timeout=10)
+    finally:
+        batcher.close()
+
+    assert Candle.objects.count() == 2
+    ((_, fields),) = redis.xrange(spool.key(CandleRecord) + ":failed")
+    assert fields[b"records"] == b"[[1, not json" and b"Expecting value" in fields[b"error"]
