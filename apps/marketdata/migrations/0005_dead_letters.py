@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketdata", "0003_export_jobs"),
+        ("marketdata", "0004_export_job_owner"),
     ]
 
     operations = [
