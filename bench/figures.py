@@ -63,7 +63,7 @@ def target_text(record):
     target = record.get("target")
     if not target:
         return ""
-    threshold = f"{target['threshold']:g}"
+    threshold = f"{target['threshold']:,g}"
     if target["on"] == "ratio":
         return f"ratio {target['operator']} {threshold}"
     return f"{target['operator']} {threshold} {record['unit']}"

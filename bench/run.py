@@ -19,6 +19,7 @@ The smoke uses a database of its own (``KIRBY_BENCH_DATABASE_URL``, default
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -45,86 +46,48 @@ class Entry:
     figures: int  # how many figures a finished run prints
 
 
-WEBSOCKET_10K = ("--clients", "10000", "--servers", "2", "--steady", "30", "--receivers", "kirby,raw relay")
+WEBSOCKET_10K = ("--clients", "10000", "--servers", "2", "--receivers", "kirby,raw relay")
+WEBSOCKET_SMOKE = ("--clients", "20", "--steady", "2", "--quiet", "1")
+SPREAD = ("--starlistings", "100", "--per-client", "10")
+HTTP_SMOKE = ("--series", "2", "--candles", "2000", "--rounds", "1", "--warmup", "0.2", "--duration", "0.5",
+              "--latency-duration", "0.3")  # fmt: skip
 ENTRIES = (
     Entry("upsert", "upsert.py", (), ("--series", "2", "--candles", "500"), 2),
-    Entry(
-        "candles_api",
-        "candles_api.py",
-        (),
-        (
-            "--series",
-            "2",
-            "--candles",
-            "2000",
-            "--rounds",
-            "1",
-            "--warmup",
-            "0.2",
-            "--duration",
-            "0.5",
-            "--latency-duration",
-            "0.3",
-        ),
-        4,
-    ),  # fmt: skip
-    Entry(
-        "auth_overhead",
-        "auth_overhead.py",
-        (),
-        (
-            "--series",
-            "2",
-            "--candles",
-            "2000",
-            "--rounds",
-            "1",
-            "--warmup",
-            "0.2",
-            "--duration",
-            "0.5",
-            "--latency-duration",
-            "0.3",
-            "--workers",
-            "1",
-        ),
-        2,
-    ),  # fmt: skip
+    Entry("candles_api", "candles_api.py", (), HTTP_SMOKE, 4),
+    Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 1),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
     Entry(
         "websocket_1k",
         "websocket_fanout.py",
         ("--clients", "1000", "--servers", "1"),
-        ("--clients", "20", "--servers", "1", "--steady", "2", "--burst", "5", "--quiet", "1"),
+        (*WEBSOCKET_SMOKE, "--servers", "1", "--burst", "5"),
         4,
     ),
-    Entry("websocket_10k", "websocket_fanout.py", (*WEBSOCKET_10K, "--burst", "40"), None, 4),
+    # Its smoke would repeat websocket_1k's receivers and websocket_10k_spread's two servers.
+    Entry("websocket_10k", "websocket_fanout.py", (*WEBSOCKET_10K, "--steady", "30", "--burst", "10"), None, 4),
     Entry(
         "websocket_10k_spread",
         "websocket_fanout.py",
-        (*WEBSOCKET_10K, "--burst", "4", "--starlistings", "100", "--per-client", "10"),
-        (
-            "--clients",
-            "20",
-            "--servers",
-            "2",
-            "--steady",
-            "2",
-            "--burst",
-            "2",
-            "--quiet",
-            "1",
-            "--receivers",
-            "kirby,raw relay",
-            "--starlistings",
-            "100",
-            "--per-client",
-            "10",
-        ),
+        # 100,000 deliveries a tick: the bare relay takes minutes per tick, so 5 of them.
+        (*WEBSOCKET_10K, *SPREAD, "--steady", "5", "--burst", "1"),
+        (*WEBSOCKET_SMOKE, *SPREAD, "--servers", "2", "--burst", "2", "--receivers", "kirby,raw relay"),
         4,
-    ),  # fmt: skip
+    ),
 )
+
+
+def stop_group(process):
+    """End a bench that ran out of time, and the servers it started: SIGTERM lets it stop them first."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+            process.wait(10)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def run_entry(entry, smoke, timeout, env):
@@ -133,7 +96,13 @@ def run_entry(entry, smoke, timeout, env):
     print(f"\n=== {entry.name}: {' '.join(command[1:])}", flush=True)
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    timer = threading.Timer(timeout, process.kill) if timeout else None
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        stop_group(process)
+
+    timer = threading.Timer(timeout, expire) if timeout else None
     if timer:
         timer.start()
     collected = []
@@ -147,13 +116,16 @@ def run_entry(entry, smoke, timeout, env):
                 record["run"] = entry.name
                 collected.append(record)
         code = process.wait()
+    except BaseException:  # Ctrl-C or SIGTERM: the bench runs in a session of its own, so stop it here
+        stop_group(process)
+        raise
     finally:
         if timer:
             timer.cancel()
     seconds = time.monotonic() - started
     problem = None
     if code != 0:
-        problem = f"exited with {code}" + (f" (killed after the {timeout} s limit)" if timer and code < 0 else "")
+        problem = f"exited with {code}" + (f" (stopped after the {timeout} s limit)" if expired.is_set() else "")
     elif len(collected) < entry.figures:
         problem = f"printed {len(collected)} of its {entry.figures} figures"
     elif any(record["value"] is None for record in collected):
@@ -202,10 +174,12 @@ def main(argv=None, entries=ENTRIES):
     }
     failures = {}
     for entry in chosen:
+        load_before = os.getloadavg()[0]
         collected, problem, seconds = run_entry(entry, args.smoke, timeout, env)
         document["runs"][entry.name] = {
             "command": [entry.script, *(entry.smoke if args.smoke else entry.full)],
             "seconds": round(seconds, 1),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # how busy the machine was
             "finished": problem is None,
             "problem": problem,
         }
@@ -232,4 +206,5 @@ def main(argv=None, entries=ENTRIES):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running bench on the way out
     sys.exit(main())

@@ -426,7 +426,6 @@ def measure(receiver, args, processes, port, servers, ids, writer, key):
     counts = [args.clients // client_processes + (index < args.clients % client_processes)
               for index in range(client_processes)]  # fmt: skip
     before = [resident_bytes(server.pid) for server in servers]
-    files_before = [open_files(server.pid) for server in servers]
     clients = []
     for index, count in enumerate(counts):
         job = {
@@ -446,7 +445,7 @@ def measure(receiver, args, processes, port, servers, ids, writer, key):
         if process.stdout.readline().strip() != "ready":
             raise SystemExit(f"clients did not connect; see {process.log.name}")
     after = [resident_bytes(server.pid) for server in servers]
-    spread = [open_files(server.pid) - files for server, files in zip(servers, files_before)]
+    spread = [open_files(server.pid) for server in servers]  # how the kernel spread the connections
     time.sleep(1)
     steady = []
     next_tick = time.monotonic()
@@ -500,7 +499,7 @@ def report(results, args):
     print(f"\nWebSocket fan-out: {scenario(args)}, keys required")
     print(f"(a) steady: {args.steady} ticks at 1/s, latency commit -> receipt over every (update, client)")
     print(
-        f"    {'receiver':<16}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>8}{'KB/conn':>9}  files opened per server"
+        f"    {'receiver':<16}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>8}{'KB/conn':>9}  open files per server"
     )
     for name, r in results.items():
         print(
@@ -554,6 +553,7 @@ def main():
     parser.add_argument(
         "--receivers", default=",".join(RECEIVERS), help="comma-separated subset of: " + ", ".join(RECEIVERS)
     )
+    parser.add_argument("--profile", metavar="DIR", help="run the servers under cProfile; print where time went")
     parser.add_argument("--clients-job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_file_limit()
@@ -567,6 +567,9 @@ def main():
     if set(receivers) - set(RECEIVERS):
         parser.error(f"--receivers: one of {', '.join(RECEIVERS)}")
 
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        SERVER_ENV["KIRBY_BENCH_PROFILE"] = str(Path(args.profile).resolve())
     os.environ.update(SERVER_ENV)
     common.setup()
     import redis
@@ -606,6 +609,22 @@ def main():
         print(f"logs: {logdir}")
     finally:
         processes.stop_all()
+    if args.profile:
+        print_profile(Path(args.profile), servers)
+
+
+def print_profile(directory, servers):
+    """The servers' busiest functions (own time), all receivers of the run together."""
+    import pstats
+
+    files = [directory / f"daphne-{server.pid}.prof" for server in servers]
+    found = [str(path) for path in files if path.exists()]
+    if not found:
+        print(f"no profile written in {directory}")
+        return
+    stats = pstats.Stats(*found)
+    print(f"\nservers' profile ({len(found)} process(es)), by own time:")
+    stats.sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
