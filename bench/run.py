@@ -64,7 +64,26 @@ ENTRIES = (
         (*WEBSOCKET_SMOKE, "--servers", "1", "--burst", "5"),
         4,
     ),
-    # Its smoke would repeat websocket_1k's receivers and websocket_10k_spread's two servers.
+    # These two smokes would repeat websocket_1k's receivers and websocket_10k_spread's two servers.
+    Entry(
+        "websocket_1k_spread",
+        "websocket_fanout.py",
+        (
+            "--clients",
+            "1000",
+            "--servers",
+            "2",
+            *SPREAD,
+            "--steady",
+            "20",
+            "--burst",
+            "2",
+            "--receivers",
+            "kirby,raw relay",
+        ),
+        None,
+        4,
+    ),
     Entry("websocket_10k", "websocket_fanout.py", (*WEBSOCKET_10K, "--steady", "30", "--burst", "10"), None, 4),
     Entry(
         "websocket_10k_spread",
