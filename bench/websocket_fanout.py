@@ -268,15 +268,17 @@ async def run_clients(job):
     deadline = time.time() + QUIET_MAX_SECONDS
     while time.time() < deadline and (not receipts or time.time() - receipts[-1][1] < job["quiet"]):
         await asyncio.sleep(0.2)
-    histogram, burst_received, burst_last = {}, 0, 0.0
+    histogram, burst_received, burst_last, last = {}, 0, 0.0, {}
     for sequence, at in receipts:
         if sequence in steady:
             bucket = max(0, round((at - committed[sequence]) * 10_000))
             histogram[bucket] = histogram.get(bucket, 0) + 1
+            last[sequence] = max(last.get(sequence, 0), bucket)
         elif sequence in burst:
             burst_received += 1
             burst_last = max(burst_last, at)
-    print(json.dumps({"histogram": histogram, "burst_received": burst_received, "burst_last": burst_last}), flush=True)
+    report = {"histogram": histogram, "burst_received": burst_received, "burst_last": burst_last, "last": last}
+    print(json.dumps(report), flush=True)
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -462,7 +464,7 @@ def measure(receiver, args, processes, port, servers, ids, writer, key):
     for process in clients:
         process.stdin.write(writes)
         process.stdin.flush()
-    histogram, burst_received, burst_last = {}, 0, 0.0
+    histogram, burst_received, burst_last, last = {}, 0, 0.0, {}
     for process in clients:
         line = process.stdout.readline()
         if not line:
@@ -470,10 +472,15 @@ def measure(receiver, args, processes, port, servers, ids, writer, key):
         report = json.loads(line)
         for bucket, count in report["histogram"].items():
             histogram[int(bucket)] = histogram.get(int(bucket), 0) + count
+        for sequence, bucket in report["last"].items():
+            last[int(sequence)] = max(last.get(int(sequence), 0), bucket)
         burst_received += report["burst_received"]
         burst_last = max(burst_last, report["burst_last"])
         processes.stop(process)
 
+    if args.verbose:
+        print("  last delivery of each steady tick, ms after its commit:", " ".join(
+            f"{last.get(n, 0) / 10:.0f}" for n in steady))  # fmt: skip
     expected = args.clients * args.per_client  # deliveries per tick
     burst_seconds = burst_last - writer.committed[burst[0]] if burst_received else None
     return {
@@ -553,6 +560,7 @@ def main():
     parser.add_argument(
         "--receivers", default=",".join(RECEIVERS), help="comma-separated subset of: " + ", ".join(RECEIVERS)
     )
+    parser.add_argument("--verbose", action="store_true", help="print when each steady tick's last delivery came")
     parser.add_argument("--profile", metavar="DIR", help="run the servers under cProfile; print where time went")
     parser.add_argument("--clients-job", help=argparse.SUPPRESS)
     args = parser.parse_args()
