@@ -25,18 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 from bench.candles_api import BIN, LIMIT, Server, free_port, load, load_candles, percentile  # noqa: E402
+from bench.figures import figure  # noqa: E402
 
 TARGET = 0.9
-
-
-def bench_key():
-    """A read key allowed far more requests per minute than the bench makes (so counting, never refusing)."""
-    from django.contrib.auth import get_user_model
-
-    from apps.access import keys
-
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    return keys.issue(user, "auth overhead bench", rate_limit=100_000_000)[1]
 
 
 def main():
@@ -58,7 +49,7 @@ def main():
     database = settings.DATABASES["default"]["NAME"]
     series = common.ensure_starlistings(args.series)
     load_candles(series, args.candles)
-    key = bench_key()
+    key = common.api_key("bench", "auth overhead bench", rate_limit=100_000_000)
     rng = random.Random(7)
     paths = [f"{series[rng.randrange(len(series))].candles_path}?limit={LIMIT}" for _ in range(1000)]
     variants = {
@@ -118,6 +109,11 @@ def main():
     print(f"  keys on / keys off throughput: {on / off:.2f} (target >= {TARGET}: {verdict})")
     p50_on, p50_off = (percentile(results[n]["latencies"], 0.5) for n in ("keys on", "keys off"))
     print(f"  single-client p50 added by keys: {p50_on - p50_off:+.2f} ms")
+    figure(
+        "auth_overhead", f"GET /candles with keys, gunicorn {args.workers} workers, {args.concurrency} connections",
+        on, "req/s", baseline=off, baseline_name="keys off", target=(">=", TARGET),
+    )  # fmt: skip
+    figure("auth_overhead", "the same, single-client p50", p50_on, "ms", baseline=p50_off, baseline_name="keys off")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ and the floor view of ``bench/floor.py`` (the same SQL with plain psycopg,
 orjson, no DRF, no name lookup): requests/s at 32 concurrent connections,
 CPU per request of the server and of PostgreSQL, and p50/p99 latency of a
 single client. Each request asks for a random starlisting; floor and candles
-are measured in alternating rounds. The load generator
+are measured in alternating rounds. Keys are required, as users run Kirby:
+every request sends a read key (rate limit far above the load), and the
+floor route passes the same access middleware, so both pay for the key and
+the ratio is what the candles view adds (``bench/auth_overhead.py`` measures
+what the key itself costs). The load generator
 (``bench/loadgen.py``) runs in a process of its own.
 Targets: candles >= 0.8 x the floor's throughput, single-client p50 < 25 ms.
 """
@@ -32,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from bench.figures import figure  # noqa: E402
 
 SERIES = 100
 CANDLES_PER_SERIES = 100_000
@@ -178,20 +183,20 @@ class Server:
             pass
 
 
-def get(port, path):
+def get(port, path, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
         connection.close()
 
 
-def check_same_rows(port, series):
+def check_same_rows(port, series, headers):
     """The floor must return what Kirby's endpoint returns, or the comparison means nothing."""
-    status, body = get(port, f"{series.candles_path}?limit={LIMIT}")
-    floor_status, floor_body = get(port, f"/floor/candles/{series.id}?limit={LIMIT}")
+    status, body = get(port, f"{series.candles_path}?limit={LIMIT}", headers)
+    floor_status, floor_body = get(port, f"/floor/candles/{series.id}?limit={LIMIT}", headers)
     if status != 200 or floor_status != 200:
         raise SystemExit(f"FAILED: candles answered {status}, floor {floor_status}: {body[:300]!r}")
     kirby, floor = json.loads(body), json.loads(floor_body)
@@ -261,7 +266,7 @@ def load(server, paths, concurrency, warmup, duration, seed, headers=None):
     return result
 
 
-def measure(server, series, args):
+def measure(server, series, args, headers):
     """Throughput and single-client latency of both endpoints, in alternating rounds.
 
     Floor and candles take turns (F C, C F, F C, ...) so that a change in
@@ -273,15 +278,15 @@ def measure(server, series, args):
         "floor": [f"/floor/candles/{series[i].id}?limit={LIMIT}" for i in order],
         "candles": [f"{series[i].candles_path}?limit={LIMIT}" for i in order],
     }
-    check_same_rows(server.port, series[0])
+    check_same_rows(server.port, series[0], headers)
     results = {name: {"throughput": [], "latencies": []} for name in endpoints}
     for number in range(args.rounds):
         for name in list(endpoints)[:: 1 if number % 2 == 0 else -1]:
-            run = load(server, endpoints[name], args.concurrency, args.warmup, args.duration, seed=number)
+            run = load(server, endpoints[name], args.concurrency, args.warmup, args.duration, number, headers)
             results[name]["throughput"].append(run)
     for number in range(args.rounds):
         for name in list(endpoints)[:: 1 if number % 2 == 0 else -1]:
-            run = load(server, endpoints[name], 1, args.warmup / 2, args.latency_duration, seed=number)
+            run = load(server, endpoints[name], 1, args.warmup / 2, args.latency_duration, number, headers)
             results[name]["latencies"].extend(run["latencies_ms"])
             results[name]["kb"] = run["mean_bytes"] / 1024
     return results
@@ -354,6 +359,7 @@ def main():
     database = settings.DATABASES["default"]["NAME"]
     series = common.ensure_starlistings(args.series)
     load_candles(series, args.candles)
+    headers = {"Authorization": f"Bearer {common.api_key('bench', 'candles API bench', rate_limit=100_000_000)}"}
 
     workers = args.gunicorn_workers
     layouts = {
@@ -375,13 +381,25 @@ def main():
                 continue
             port = free_port()
             command = [part.format(port=port) for part in command]
-            # API keys are measured on their own (bench/auth_overhead.py); here the floor has none.
-            with Server(title, command, port, logdir, database, {"KIRBY_AUTH_REQUIRED": "false"}) as server:
-                summary[key] = summarise(measure(server, series, args))
+            with Server(title, command, port, logdir, database, {"KIRBY_AUTH_REQUIRED": "true"}) as server:
+                summary[key] = summarise(measure(server, series, args, headers))
             heading = f"GET /candles/...?limit={LIMIT}, {args.series} x {args.candles:,} candles stored -- {title}"
             report(heading, summary[key], args.concurrency)
     if hasattr(os, "getloadavg"):
         print(f"\nload average after measuring: {os.getloadavg()[0]:.2f}")
+    scale = f"{args.series * args.candles:,} rows"
+    for key, figures in summary.items():
+        candles, floor = figures["candles"], figures["floor"]
+        layout = "gunicorn" if key == "gunicorn" else "Daphne"
+        figure(
+            "candles_api", f"GET /candles ?limit={LIMIT} over {scale}, {layout}, {args.concurrency} connections",
+            candles["rps"], "req/s", baseline=floor["rps"], baseline_name="floor view",
+            target=(">=", THROUGHPUT_TARGET),
+        )  # fmt: skip
+        figure(
+            "candles_api", f"the same, single-client p50, {layout}", candles["p50"], "ms",
+            baseline=floor["p50"], baseline_name="floor view", target=("<", P50_TARGET_MS), on="value",
+        )  # fmt: skip
     if len(summary) > 1:
         print("serving layouts, candles endpoint:")
         for key, figures in summary.items():

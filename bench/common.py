@@ -94,5 +94,20 @@ def ensure_starlistings(count=100):
     return series
 
 
+def api_key(username, name, **options):
+    """A new read key of ``username`` (created if missing): the secret, as a user's client would send it.
+
+    Every bench serves Kirby as users run it, keys required; ``options`` go to
+    ``keys.issue`` (a ``rate_limit`` far above the load, or ``unlimited``), so
+    a key is checked and counted on every request but never refused.
+    """
+    from django.contrib.auth import get_user_model
+
+    from apps.access import keys
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    return keys.issue(user, name, **options)[1]
+
+
 def rate(count, seconds):
     return count / seconds if seconds else float("inf")

@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from bench.figures import figure  # noqa: E402
 
 SERIES = 100
 CANDLES_PER_SERIES = 10_000
@@ -259,6 +260,13 @@ def main():
         print(f"  where the time goes, {label}: {parts}")
     ratio = baseline / first_seconds
     print(f"  target write_candles >= {TARGET} x plain COPY: {'met' if ratio >= TARGET else 'MISSED'} ({ratio:.2f})")
+    scale = f"{total:,} candles"
+    copy_rate = common.rate(total, baseline)
+    for label, seconds, target in (("new", first_seconds, (">=", TARGET)), ("the same again", again_seconds, None)):
+        figure(
+            "upsert", f"write_candles, {scale}, {label}", common.rate(total, seconds), "rows/s",
+            baseline=copy_rate, baseline_name="plain COPY, unindexed", target=target,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
