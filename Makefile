@@ -72,8 +72,8 @@ tools:
 test: services lint tools
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest --ds=tests.settings
 	@$(MAKE) --no-print-directory bench-smoke
+	$(BIN)/pytest --ds=tests.settings
 
 # Every bench at full scale (about an hour): one table at the end, the same as bench/results/<time>.json.
 bench: services
