@@ -156,9 +156,22 @@ CELERY_BEAT_SCHEDULE = {
         env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
     ),
 }
+# Long work never waits in front of supervision: "default" holds only short periodic tasks
+# (read by the worker process), backfill/export/maintenance are read by the jobs process.
 CELERY_TASK_ROUTES = {
     "apps.collectors.tasks.run_stream": {"queue": "collectors"},
     "apps.backfill.tasks.run_backfill": {"queue": "backfill"},
+    "apps.marketdata.tasks.run_export_job": {"queue": "export"},
+    "apps.marketdata.tasks.create_partitions_ahead": {"queue": "maintenance"},
+    "apps.marketdata.tasks.purge_export_jobs": {"queue": "maintenance"},
+    "apps.access.tasks.purge_api_usage": {"queue": "maintenance"},
+    "apps.backfill.tasks.find_gaps": {"queue": "maintenance"},
+}
+# Redis redelivers a task not acknowledged within the visibility timeout (one hour by default)
+# to another worker, though the first still runs it: an acks_late job longer than that (exports
+# and backfills may run six hours) would run twice. Kept above the longest task time limit.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("KIRBY_CELERY_VISIBILITY_TIMEOUT_SECONDS", 7 * 3600, minimum=60)
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -336,6 +349,10 @@ KIRBY_STATUS_WORKER_SECONDS = env_float("KIRBY_STATUS_WORKER_SECONDS", 10.0, min
 KIRBY_STATUS_BEAT_STALE_SECONDS = env_float("KIRBY_STATUS_BEAT_STALE_SECONDS", 60.0, minimum=1.0)
 # Queued tasks above which a Celery queue counts as backed up (amber).
 KIRBY_STATUS_QUEUE_BACKLOG = env_int("KIRBY_STATUS_QUEUE_BACKLOG", 100, minimum=1)
+# A queue that grew by KIRBY_STATUS_QUEUE_GROWTH tasks within KIRBY_STATUS_QUEUE_GROWTH_SECONDS is amber,
+# and red once it is also above the backlog: the workers fall behind.
+KIRBY_STATUS_QUEUE_GROWTH = env_int("KIRBY_STATUS_QUEUE_GROWTH", 20, minimum=1)
+KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS", 180.0, minimum=1.0)
 
 LOGGING = {
     "version": 1,
