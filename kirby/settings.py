@@ -234,6 +234,15 @@ KIRBY_EXPORT_LINK_SECONDS = env_int("KIRBY_EXPORT_LINK_SECONDS", 86400, minimum=
 KIRBY_EXPORT_RETENTION_HOURS = env_int("KIRBY_EXPORT_RETENTION_HOURS", 168, minimum=1)
 # Rows per Parquet row group: memory grows with it, readers like it large.
 KIRBY_EXPORT_ROW_GROUP_ROWS = env_int("KIRBY_EXPORT_ROW_GROUP_ROWS", 131072, minimum=1)
+# POST /exports: queued or running jobs per API key; a job fails once it has read more rows, or
+# more bytes of CSV text, than these (counted over all its files).
+KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY = env_int("KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY", 3, minimum=1)
+KIRBY_EXPORT_JOB_MAX_ROWS = env_int("KIRBY_EXPORT_JOB_MAX_ROWS", 100_000_000, minimum=1)
+KIRBY_EXPORT_JOB_MAX_BYTES = env_int("KIRBY_EXPORT_JOB_MAX_BYTES", 20 * 2**30, minimum=1)
+# GET /export streams at most this many rows (larger windows get a 400 pointing to POST /exports)
+# and for at most this many seconds (below the web server's timeout), then cuts the transfer.
+KIRBY_EXPORT_SYNC_MAX_ROWS = env_int("KIRBY_EXPORT_SYNC_MAX_ROWS", 1_000_000, minimum=1)
+KIRBY_EXPORT_SYNC_MAX_SECONDS = env_float("KIRBY_EXPORT_SYNC_MAX_SECONDS", 50.0, minimum=0.001)
 
 # Series name lookups of the read API are cached this long per process.
 KIRBY_SERIES_CACHE_SECONDS = env_float("KIRBY_SERIES_CACHE_SECONDS", 2.0, minimum=0.0)
@@ -311,6 +320,8 @@ KIRBY_BACKFILL_NEW_SERIES = env_bool("KIRBY_BACKFILL_NEW_SERIES", True)
 KIRBY_BACKFILL_MAX_ATTEMPTS = env_int("KIRBY_BACKFILL_MAX_ATTEMPTS", 5, minimum=1)
 KIRBY_BACKFILL_RETRY_SECONDS = env_float("KIRBY_BACKFILL_RETRY_SECONDS", 10.0, minimum=0.0)
 KIRBY_BACKFILL_MAX_429_IN_A_ROW = env_int("KIRBY_BACKFILL_MAX_429_IN_A_ROW", 30, minimum=1)
+# POST /backfills: queued or running jobs per API key (jobs from gaps and new series are not counted).
+KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY = env_int("KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY", 5, minimum=1)
 # A running job's lease lapses this long after its worker dies; queued jobs this old are re-sent.
 KIRBY_BACKFILL_LEASE_SECONDS = env_float("KIRBY_BACKFILL_LEASE_SECONDS", 30.0, minimum=1.0)
 KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600.0, minimum=1.0)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def workers_up():
     redis = redis_client()
-    redis.delete(LENGTHS_KEY)  # readings of earlier tests
+    redis.delete(LENGTHS_KEY, "default", "export")  # readings and tasks left by earlier tests
     now = time.time()
     for name, queues in (("collectors@h", ["collectors"]), ("worker@h", ["default"]), ("jobs@h", ["export"])):
         document = {"name": name, "pid": 1, "queues": queues, "started_at": now - 60, "heartbeat_at": now}

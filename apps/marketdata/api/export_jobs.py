@@ -7,6 +7,7 @@ The body of ``POST /exports`` is JSON: ``type``, ``exchange``, ``coin``,
 (half-open ``[start, end)``, UTC) and ``numbers`` (Parquet: decimal or float64).
 """
 
+from django.conf import settings
 from django.http import FileResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
@@ -18,6 +19,7 @@ from apps.marketdata.export.formats import NUMBERS
 from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of
 from apps.marketdata.models import ExportJob
 from apps.marketdata.tasks import run_export_job
+from lib import job_caps
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import parse_time
 from lib.http.render import JsonView, json_response
@@ -70,7 +72,7 @@ class ExportJobsView(JsonView):
     parser_classes = [JSONParser]
 
     @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=ExportJobRequestSerializer,
-                   responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer})  # fmt: skip
+                   responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer})  # fmt: skip
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         values = _validated(data)
@@ -81,7 +83,15 @@ class ExportJobsView(JsonView):
             found = queries.find_trading_pair(*path)
         if found is None:
             raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
-        job = ExportJob.objects.create(**values)
+        active = ExportJob.objects.filter(status__in=(ExportJob.QUEUED, ExportJob.RUNNING))
+        cap = settings.KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY
+        with job_caps.admitted(
+            "export", job_caps.subject_of(request), cap,
+            lambda ids: active.filter(id__in=ids).values_list("id", flat=True),
+            "export jobs", "KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY",
+        ) as add:  # fmt: skip
+            job = ExportJob.objects.create(**values)
+            add(job.id)
         run_export_job.delay(str(job.id))
         return json_response(export_job_body(job), status=202)
 
