@@ -285,6 +285,8 @@ KIRBY_WS_MAX_MESSAGE_BYTES = env_int("KIRBY_WS_MAX_MESSAGE_BYTES", 65536, minimu
 KIRBY_WS_RATE_PER_SECOND = env_float("KIRBY_WS_RATE_PER_SECOND", 20.0, minimum=0.01)
 KIRBY_WS_RATE_BURST = env_int("KIRBY_WS_RATE_BURST", 40, minimum=1)
 KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)
+# ... and at most this many bytes of frames (a history frame is ~150 KB): past either it is closed.
+KIRBY_WS_MAX_QUEUED_BYTES = env_int("KIRBY_WS_MAX_QUEUED_BYTES", 4 * 2**20, minimum=1024)
 # Under Daphne, frames go straight to its transport (apps/streaming/daphne_fastpath.py); off: ASGI send.
 KIRBY_WS_DAPHNE_FASTPATH = env_bool("KIRBY_WS_DAPHNE_FASTPATH", True)
 # Messages a web process's channel-layer inbox holds before channels_redis drops new ones
@@ -301,6 +303,8 @@ KIRBY_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_PER_MINUTE", 100, minimu
 KIRBY_RATE_LIMIT_ANON_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_ANON_PER_MINUTE", 30, minimum=1)
 # Open /ws connections per key, counted across all web processes.
 KIRBY_WS_MAX_CONNECTIONS_PER_KEY = env_int("KIRBY_WS_MAX_CONNECTIONS_PER_KEY", 5, minimum=1)
+# Admin and unlimited keys have no request limit but still a (higher) cap on open /ws connections.
+KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY = env_int("KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY", 1000, minimum=1)
 # An open /ws connection re-reads its key this often (a revoked key is closed by then).
 KIRBY_WS_KEY_RECHECK_SECONDS = env_float("KIRBY_WS_KEY_RECHECK_SECONDS", 30.0, minimum=0.1)
 # A verified key is trusted by a web process for this long before it is read again.
