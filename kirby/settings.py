@@ -156,9 +156,22 @@ CELERY_BEAT_SCHEDULE = {
         env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
     ),
 }
+# Long work never waits in front of supervision: "default" holds only short periodic tasks
+# (read by the worker process), backfill/export/maintenance are read by the jobs process.
 CELERY_TASK_ROUTES = {
     "apps.collectors.tasks.run_stream": {"queue": "collectors"},
     "apps.backfill.tasks.run_backfill": {"queue": "backfill"},
+    "apps.marketdata.tasks.run_export_job": {"queue": "export"},
+    "apps.marketdata.tasks.create_partitions_ahead": {"queue": "maintenance"},
+    "apps.marketdata.tasks.purge_export_jobs": {"queue": "maintenance"},
+    "apps.access.tasks.purge_api_usage": {"queue": "maintenance"},
+    "apps.backfill.tasks.find_gaps": {"queue": "maintenance"},
+}
+# Redis redelivers a task not acknowledged within the visibility timeout (one hour by default)
+# to another worker, though the first still runs it: an acks_late job longer than that (exports
+# and backfills may run six hours) would run twice. Kept above the longest task time limit.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("KIRBY_CELERY_VISIBILITY_TIMEOUT_SECONDS", 7 * 3600, minimum=60)
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -225,6 +238,15 @@ KIRBY_EXPORT_LINK_SECONDS = env_int("KIRBY_EXPORT_LINK_SECONDS", 86400, minimum=
 KIRBY_EXPORT_RETENTION_HOURS = env_int("KIRBY_EXPORT_RETENTION_HOURS", 168, minimum=1)
 # Rows per Parquet row group: memory grows with it, readers like it large.
 KIRBY_EXPORT_ROW_GROUP_ROWS = env_int("KIRBY_EXPORT_ROW_GROUP_ROWS", 131072, minimum=1)
+# POST /exports: queued or running jobs per API key; a job fails once it has read more rows, or
+# more bytes of CSV text, than these (counted over all its files).
+KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY = env_int("KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY", 3, minimum=1)
+KIRBY_EXPORT_JOB_MAX_ROWS = env_int("KIRBY_EXPORT_JOB_MAX_ROWS", 100_000_000, minimum=1)
+KIRBY_EXPORT_JOB_MAX_BYTES = env_int("KIRBY_EXPORT_JOB_MAX_BYTES", 20 * 2**30, minimum=1)
+# GET /export streams at most this many rows (larger windows get a 400 pointing to POST /exports)
+# and for at most this many seconds (below the web server's timeout), then cuts the transfer.
+KIRBY_EXPORT_SYNC_MAX_ROWS = env_int("KIRBY_EXPORT_SYNC_MAX_ROWS", 1_000_000, minimum=1)
+KIRBY_EXPORT_SYNC_MAX_SECONDS = env_float("KIRBY_EXPORT_SYNC_MAX_SECONDS", 50.0, minimum=0.001)
 
 # Series name lookups of the read API are cached this long per process.
 KIRBY_SERIES_CACHE_SECONDS = env_float("KIRBY_SERIES_CACHE_SECONDS", 2.0, minimum=0.0)
@@ -271,6 +293,8 @@ KIRBY_WS_MAX_MESSAGE_BYTES = env_int("KIRBY_WS_MAX_MESSAGE_BYTES", 65536, minimu
 KIRBY_WS_RATE_PER_SECOND = env_float("KIRBY_WS_RATE_PER_SECOND", 20.0, minimum=0.01)
 KIRBY_WS_RATE_BURST = env_int("KIRBY_WS_RATE_BURST", 40, minimum=1)
 KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)
+# ... and at most this many bytes of frames (a history frame is ~150 KB): past either it is closed.
+KIRBY_WS_MAX_QUEUED_BYTES = env_int("KIRBY_WS_MAX_QUEUED_BYTES", 4 * 2**20, minimum=1024)
 # Under Daphne, frames go straight to its transport (apps/streaming/daphne_fastpath.py); off: ASGI send.
 KIRBY_WS_DAPHNE_FASTPATH = env_bool("KIRBY_WS_DAPHNE_FASTPATH", True)
 # Messages a web process's channel-layer inbox holds before channels_redis drops new ones
@@ -296,6 +320,8 @@ KIRBY_RATE_LIMIT_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_PER_MINUTE", 100, minimu
 KIRBY_RATE_LIMIT_ANON_PER_MINUTE = env_int("KIRBY_RATE_LIMIT_ANON_PER_MINUTE", 30, minimum=1)
 # Open /ws connections per key, counted across all web processes.
 KIRBY_WS_MAX_CONNECTIONS_PER_KEY = env_int("KIRBY_WS_MAX_CONNECTIONS_PER_KEY", 5, minimum=1)
+# Admin and unlimited keys have no request limit but still a (higher) cap on open /ws connections.
+KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY = env_int("KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY", 1000, minimum=1)
 # An open /ws connection re-reads its key this often (a revoked key is closed by then).
 KIRBY_WS_KEY_RECHECK_SECONDS = env_float("KIRBY_WS_KEY_RECHECK_SECONDS", 30.0, minimum=0.1)
 # A verified key is trusted by a web process for this long before it is read again.
@@ -315,6 +341,8 @@ KIRBY_BACKFILL_NEW_SERIES = env_bool("KIRBY_BACKFILL_NEW_SERIES", True)
 KIRBY_BACKFILL_MAX_ATTEMPTS = env_int("KIRBY_BACKFILL_MAX_ATTEMPTS", 5, minimum=1)
 KIRBY_BACKFILL_RETRY_SECONDS = env_float("KIRBY_BACKFILL_RETRY_SECONDS", 10.0, minimum=0.0)
 KIRBY_BACKFILL_MAX_429_IN_A_ROW = env_int("KIRBY_BACKFILL_MAX_429_IN_A_ROW", 30, minimum=1)
+# POST /backfills: queued or running jobs per API key (jobs from gaps and new series are not counted).
+KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY = env_int("KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY", 5, minimum=1)
 # A running job's lease lapses this long after its worker dies; queued jobs this old are re-sent.
 KIRBY_BACKFILL_LEASE_SECONDS = env_float("KIRBY_BACKFILL_LEASE_SECONDS", 30.0, minimum=1.0)
 KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600.0, minimum=1.0)
@@ -353,6 +381,10 @@ KIRBY_STATUS_WORKER_SECONDS = env_float("KIRBY_STATUS_WORKER_SECONDS", 10.0, min
 KIRBY_STATUS_BEAT_STALE_SECONDS = env_float("KIRBY_STATUS_BEAT_STALE_SECONDS", 60.0, minimum=1.0)
 # Queued tasks above which a Celery queue counts as backed up (amber).
 KIRBY_STATUS_QUEUE_BACKLOG = env_int("KIRBY_STATUS_QUEUE_BACKLOG", 100, minimum=1)
+# A queue that grew by KIRBY_STATUS_QUEUE_GROWTH tasks within KIRBY_STATUS_QUEUE_GROWTH_SECONDS is amber,
+# and red once it is also above the backlog: the workers fall behind.
+KIRBY_STATUS_QUEUE_GROWTH = env_int("KIRBY_STATUS_QUEUE_GROWTH", 20, minimum=1)
+KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS", 180.0, minimum=1.0)
 
 LOGGING = {
     "version": 1,

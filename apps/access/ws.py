@@ -4,8 +4,10 @@ The stream calls three things and knows nothing of keys, slots or usage:
 
 - ``authenticate(scope)`` once per connection: a ``Grant`` (the key and its
   connection slot) or a ``Refusal`` (close code and API.md's words: 4001
-  auth, 4003 forbidden, 4029 too many connections). The attempt is recorded
-  in the key's usage either way.
+  auth, 4003 forbidden, 4029 too many connections, or too many attempts
+  without a usable key from one address: they count against
+  ``KIRBY_RATE_LIMIT_ANON_PER_MINUTE`` like REST requests). The attempt is
+  recorded in the key's usage either way.
 - ``watch(grant)`` for as long as the connection is open: re-reads the key
   every ``KIRBY_WS_KEY_RECHECK_SECONDS`` (renewing its slot) and returns the
   ``Refusal`` once the key is revoked, deactivated or expired meanwhile.
@@ -81,7 +83,11 @@ async def authenticate(scope):
     key = api_key(scope)
     info = await _lookup_async(key) if key else None
     try:
-        _refuse_if_bad(info, presented=key is not None)
+        try:
+            _refuse_if_bad(info, presented=key is not None)
+        except _Refused:
+            await _count_failed_attempt(scope)  # over the per-IP limit: refused as such instead
+            raise
         slot = None if not settings.KIRBY_RATE_LIMIT_ENABLED else await _take_slot(info)
     except _Refused as refused:
         _record(scope, info, refused.refusal.code)
@@ -130,9 +136,12 @@ def _refuse_if_bad(info, presented):
 
 
 async def _take_slot(info):
+    # Admin and unlimited keys skip the request limits, not a connection cap: a runaway script with
+    # such a key would otherwise open connections until the server falls over.
     if info.exempt_from_limits:
-        return None
-    limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY
+        limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY
+    else:
+        limit = settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY
     slot = await asyncio.to_thread(limits.acquire_slot, info.id, limit)
     if slot is None:
         RATE_LIMITED.labels("ws").inc()
@@ -140,16 +149,30 @@ async def _take_slot(info):
     return slot
 
 
-def _record(scope, info, status):
-    if info is None:
+async def _count_failed_attempt(scope):
+    """A connection without a usable key counts against its address's anonymous limit, as a REST request does."""
+    if not settings.KIRBY_RATE_LIMIT_ENABLED:
         return
+    address, _ = _address_and_agent(scope)
+    quota = await asyncio.to_thread(limits.count_request, f"ip:{address}", settings.KIRBY_RATE_LIMIT_ANON_PER_MINUTE)
+    if quota is not None and quota.exceeded:
+        RATE_LIMITED.labels("ip").inc()
+        raise _Refused(Refusal(TOO_MANY_CONNECTIONS, "Rate limit exceeded"))
+
+
+def _address_and_agent(scope):
     headers = {name.decode("latin-1").upper().replace("-", "_"): value for name, value in scope.get("headers", ())}
 
     def header(name):
         return headers.get(name, b"").decode("latin-1")
 
-    address = client_address((scope.get("client") or (None,))[0], header)
-    agent = header("USER_AGENT")
+    return client_address((scope.get("client") or (None,))[0], header), header("USER_AGENT")
+
+
+def _record(scope, info, status):
+    if info is None:
+        return
+    address, agent = _address_and_agent(scope)
     usage.record(usage.Use(info.id, datetime.now(UTC), "WS", scope.get("path", "/ws"), status, 0.0, address, agent))
 
 

@@ -42,6 +42,7 @@ class Limits:
     rate: float
     burst: int
     send_queue: int
+    max_queued_bytes: int
     heartbeat_seconds: float
 
     @classmethod
@@ -53,6 +54,7 @@ class Limits:
             rate=settings.KIRBY_WS_RATE_PER_SECOND,
             burst=settings.KIRBY_WS_RATE_BURST,
             send_queue=settings.KIRBY_WS_SEND_QUEUE,
+            max_queued_bytes=settings.KIRBY_WS_MAX_QUEUED_BYTES,
             heartbeat_seconds=settings.KIRBY_WS_HEARTBEAT_SECONDS,
         )
 
@@ -122,7 +124,12 @@ class StreamConnection:
         # A WebSocket refused during the handshake only learns "403": a refused
         # client is accepted and closed at once with the code and reason.
         await self.base_send({"type": "websocket.accept"})
-        self.outlet = Outlet(self.base_send, limit=self.limits.send_queue, on_overflow=self._overflow)
+        self.outlet = Outlet(
+            self.base_send,
+            limit=self.limits.send_queue,
+            max_bytes=self.limits.max_queued_bytes,
+            on_overflow=self._overflow,
+        )
         admission = await ws.authenticate(self.scope)
         if isinstance(admission, ws.Refusal):
             self.closing = True
@@ -283,7 +290,10 @@ class StreamConnection:
 
     def _overflow(self):
         self.closing = True
-        reason = f"Client too slow: more than {self.limits.send_queue} messages waiting to be sent"
+        if self.outlet.overflowed_by == "bytes":
+            reason = f"Client too slow: more than {self.limits.max_queued_bytes} bytes waiting to be sent"
+        else:
+            reason = f"Client too slow: more than {self.limits.send_queue} messages waiting to be sent"
         log.warning("closing slow WebSocket client %s: %s", self.scope.get("client"), reason)
         self._closer = asyncio.ensure_future(self._close_slow(reason))
 

@@ -30,11 +30,16 @@ POLL_SECONDS = 0.02  # how often a paused outlet looks at the transport again
 
 
 class Outlet:
-    def __init__(self, send, *, limit, on_overflow):
+    """``limit`` frames or ``max_bytes`` of text may wait (frames are ASCII JSON: characters are bytes)."""
+
+    def __init__(self, send, *, limit, on_overflow, max_bytes=None):
         self.send = send
         self.limit = limit
+        self.max_bytes = max_bytes
         self.on_overflow = on_overflow
         self.queue = deque()
+        self.queued_bytes = 0
+        self.overflowed_by = None  # "frames" or "bytes", once closed for holding too much
         self.closed = False
         self.socket = socket_behind(send)
         self._ready = asyncio.Event()
@@ -51,10 +56,13 @@ class Outlet:
             WS_SENT.inc()
             return
         queue.append(text)
-        if len(queue) > self.limit:
+        self.queued_bytes += len(text)
+        if len(queue) > self.limit or (self.max_bytes is not None and self.queued_bytes > self.max_bytes):
+            self.overflowed_by = "frames" if len(queue) > self.limit else "bytes"
             self.closed = True
             WS_DROPPED.inc(len(queue))
             queue.clear()
+            self.queued_bytes = 0
             self.on_overflow()
         elif len(queue) == 1:
             self._ready.set()
@@ -71,12 +79,16 @@ class Outlet:
                     ready.clear()
                     await ready.wait()
                 elif socket is None:
-                    await self.send({"type": "websocket.send", "text": queue.popleft()})
+                    text = queue.popleft()
+                    self.queued_bytes -= len(text)
+                    await self.send({"type": "websocket.send", "text": text})
                     WS_SENT.inc()
                 elif socket.pending() > HIGH_WATER:
                     await asyncio.sleep(POLL_SECONDS)
                 else:
-                    socket.write(queue.popleft())
+                    text = queue.popleft()
+                    self.queued_bytes -= len(text)
+                    socket.write(text)
                     WS_SENT.inc()
         except asyncio.CancelledError:
             raise
@@ -90,6 +102,7 @@ class Outlet:
         if self.queue:
             WS_DROPPED.inc(len(self.queue))
         self.queue.clear()
+        self.queued_bytes = 0
         await self.stop()
         if self.socket is not None:
             if last_words is not None:

@@ -29,7 +29,7 @@ def test_without_workers_celery_is_red():
     celery = build_status()["celery"]
 
     assert (celery["state"], celery["reason"]) == ("red", "no Celery worker is running")
-    assert celery["queues"] == {"default": 0, "collectors": 0, "backfill": 0}
+    assert celery["queues"] == {"default": 0, "collectors": 0, "backfill": 0, "export": 0, "maintenance": 0}
 
 
 def test_workers_consuming_every_queue_are_green_and_a_backlog_is_amber(settings):

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -18,6 +19,7 @@ from apps.backfill.api.serializers import (
 )
 from apps.backfill.models import BackfillJob, DataType, Gap
 from apps.marketdata import queries
+from lib import job_caps
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import EARLIEST, QueryParams, parse_time, path_id
 from lib.http.render import JsonView, json_response
@@ -135,7 +137,7 @@ class BackfillListView(JsonView):
                 request_only=True,
             )
         ],  # fmt: skip
-        responses={201: JobSchema, 400: ErrorSerializer},
+        responses={201: JobSchema, 400: ErrorSerializer, 429: ErrorSerializer},
     )
     def post(self, request):
         body = request.data
@@ -158,10 +160,17 @@ class BackfillListView(JsonView):
             starlisting = queries.resolve_starlisting(pair, body.get("interval")) if data_type == "candles" else None
         except queries.Unresolved as error:
             raise InvalidParameters([("body", error.field, str(error).split(": ", 1)[1])]) from None
-        job = jobs.create_job(
-            data_type, starlisting_id=starlisting and starlisting[0], trading_pair_id=pair[0],
-            start=start, end=end, source=BackfillJob.Source.API,
-        )  # fmt: skip
+        active = BackfillJob.objects.filter(status__in=BackfillJob.ACTIVE)
+        with job_caps.admitted(
+            "backfill", job_caps.subject_of(request), settings.KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY,
+            lambda ids: active.filter(id__in=ids).values_list("id", flat=True),
+            "backfill jobs", "KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY",
+        ) as add:  # fmt: skip
+            job = jobs.create_job(
+                data_type, starlisting_id=starlisting and starlisting[0], trading_pair_id=pair[0],
+                start=start, end=end, source=BackfillJob.Source.API,
+            )  # fmt: skip
+            add(job.id)
         job = BackfillJob.objects.select_related(*RELATED).get(id=job.id)
         return json_response(job_body(job), status=201)
 

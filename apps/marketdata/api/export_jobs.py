@@ -20,6 +20,7 @@ from apps.marketdata.export.formats import NUMBERS
 from apps.marketdata.export.jobs import FORMATS, LinkRefused, check_link, directory_of
 from apps.marketdata.models import ExportJob
 from apps.marketdata.tasks import run_export_job
+from lib import job_caps
 from lib.http.errors import InvalidParameters, NotFound
 from lib.http.params import parse_time
 from lib.http.render import JsonView, json_response
@@ -93,7 +94,7 @@ class ExportJobsView(JsonView):
 
     @extend_schema(operation_id="export_job_create", summary="Queue an export job", request=ExportJobRequestSerializer,
                    examples=[_REQUEST_EXAMPLE],
-                   responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer})  # fmt: skip
+                   responses={202: _JOB, 400: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer})  # fmt: skip
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         values = _validated(data)
@@ -104,7 +105,15 @@ class ExportJobsView(JsonView):
             found = queries.find_trading_pair(*path)
         if found is None:
             raise NotFound(f"Not found: {'/'.join(filter(None, (*path, values['interval'])))}")
-        job = ExportJob.objects.create(**values, created_by_key_id=_key_id(request))
+        active = ExportJob.objects.filter(status__in=(ExportJob.QUEUED, ExportJob.RUNNING))
+        cap = settings.KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY
+        with job_caps.admitted(
+            "export", job_caps.subject_of(request), cap,
+            lambda ids: active.filter(id__in=ids).values_list("id", flat=True),
+            "export jobs", "KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY",
+        ) as add:  # fmt: skip
+            job = ExportJob.objects.create(**values, created_by_key_id=_key_id(request))
+            add(job.id)
         run_export_job.delay(str(job.id))
         return json_response(export_job_body(job), status=202)
 

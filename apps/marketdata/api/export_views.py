@@ -5,8 +5,20 @@ Types ``candles`` and ``merged`` need the interval, ``funding`` and
 ``start_time`` (inclusive), ``end_time`` (exclusive), ``numbers=decimal|float64``
 (Parquet). Reads the production database only. The response streams while
 rows are read, with the 1.x file name in ``Content-Disposition``.
+
+It is bounded: a window of more than ``KIRBY_EXPORT_SYNC_MAX_ROWS`` rows is a
+400 that points to ``POST /exports``, and ``X-Kirby-Rows`` tells the rows the
+body holds, so a client can tell a complete file from a cut one. A transfer
+past ``KIRBY_EXPORT_SYNC_MAX_SECONDS`` is cut: under WSGI (gunicorn) the
+connection ends without the final chunk, which HTTP clients report as an
+incomplete body; under Daphne the body ends early, with fewer rows than
+``X-Kirby-Rows`` (as it does when a proxy or server timeout cuts it).
 """
 
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -49,6 +61,22 @@ def _series(export_type, exchange, coin, quote, market_type, interval):
         series_id = pair_id
     pair = Pair(pair_id, names["exchange"], names["coin"], names["quote"], names["market_type"])
     return pair, series_id
+
+
+def _rows_within_limit(export_type, series_id, start, end):
+    """Rows of the export; a 400 pointing to POST /exports when more than KIRBY_EXPORT_SYNC_MAX_ROWS."""
+    limit = settings.KIRBY_EXPORT_SYNC_MAX_ROWS
+    query = spec.count_up_to(export_type, series_id, start, end, limit + 1)
+    with connections["default"].cursor() as cursor:
+        cursor.execute(query.sql, query.params)
+        rows = cursor.fetchone()[0]
+    if rows > limit:
+        message = (
+            f"the window holds more than {limit} rows (KIRBY_EXPORT_SYNC_MAX_ROWS): narrow start_time/end_time,"
+            " or run it as a job with POST /exports"
+        )
+        raise InvalidParameters([("query", "end_time", message)])
+    return rows
 
 
 def _type_parameter(types):
@@ -98,13 +126,18 @@ class ExportView(JsonView):
         if params.errors:
             raise InvalidParameters(params.errors)
         pair, series_id = _series(export_type, exchange, coin, quote, market_type, interval)
+        # An open end is pinned to now, so the rows counted are the rows sent (X-Kirby-Rows).
+        end = end or datetime.now(UTC)
+        rows = _rows_within_limit(export_type, series_id, start, end)
         lines = copy_rows(spec.select(export_type, series_id, start, end), "default")
         if fmt == PARQUET:
             body = http.parquet_body(lines, arrow_schema(spec.COLUMNS[export_type], numbers))
         else:
             body = http.csv_body(lines)
+        body = http.within(body, settings.KIRBY_EXPORT_SYNC_MAX_SECONDS)
         name = files.file_name(export_type, pair, interval, files.stamp(), fmt)
         response = StreamingHttpResponse(http.for_request(request, body), content_type=CONTENT_TYPES[fmt])
+        response["X-Kirby-Rows"] = str(rows)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-Kirby-Window"] = f"[{files.iso(start) or '-inf'}, {files.iso(end) or '+inf'})"
         if fmt == PARQUET:

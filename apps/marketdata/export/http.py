@@ -8,12 +8,16 @@ work stays on Django's one sync thread.
 """
 
 import io
+import logging
+import time
 
 import pyarrow.parquet as pq
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 
 from apps.marketdata.export.formats import COMPRESSION, csv_chunks, row_groups
+
+log = logging.getLogger(__name__)
 
 
 class _Sink(io.RawIOBase):
@@ -58,7 +62,9 @@ def parquet_body(lines, schema, metadata=None):
 
 def for_request(request, chunks):
     """``chunks`` as the request's server wants them: as they are under WSGI, async under ASGI."""
-    if not isinstance(request, ASGIRequest):
+    # A DRF view gets a Request wrapping Django's: without unwrapping, Daphne would read every row into
+    # memory before sending the first byte.
+    if not isinstance(getattr(request, "_request", request), ASGIRequest):
         return chunks
     return _pull(iter(chunks))
 
@@ -66,7 +72,26 @@ def for_request(request, chunks):
 async def _pull(chunks):
     step = sync_to_async(next, thread_sensitive=True)
     while True:
-        chunk = await step(chunks, None)
+        try:
+            chunk = await step(chunks, None)
+        except TransferCut as cut:
+            # Daphne cannot abort a started response (an application error then leaves the connection
+            # hanging): the body ends here, shorter than its X-Kirby-Rows says.
+            log.warning("%s", cut)
+            return
         if chunk is None:
             return
         yield chunk
+
+
+class TransferCut(Exception):
+    """Raised mid-body: a WSGI server (gunicorn) then drops the connection without the final chunk."""
+
+
+def within(chunks, seconds):
+    """``chunks`` until ``seconds`` have passed, then TransferCut (never a short body that looks complete)."""
+    deadline = time.monotonic() + seconds
+    for chunk in chunks:
+        yield chunk
+        if time.monotonic() > deadline:
+            raise TransferCut(f"the export took longer than {seconds} s (KIRBY_EXPORT_SYNC_MAX_SECONDS); cut")

@@ -18,6 +18,7 @@ from apps.marketdata.export import spec
 from apps.marketdata.export.formats import CSV, PARQUET, ExportFailed
 from apps.marketdata.export.resolve import SelectionError, find_intervals, find_pair
 from apps.marketdata.export.run import ExportRequest, export_files
+from apps.marketdata.export.stream import Budget
 from apps.marketdata.models import ExportJob
 
 _SALT = "kirby.export-download"
@@ -41,11 +42,14 @@ def run_job(job):
     try:
         pair = find_pair("default", job.coin, job.exchange, job.quote, job.market_type)
         intervals = find_intervals("default", pair, [job.interval]) if job.export_type in spec.WITH_INTERVAL else []
+        budget = Budget(settings.KIRBY_EXPORT_JOB_MAX_ROWS, settings.KIRBY_EXPORT_JOB_MAX_BYTES)
         request = ExportRequest(
-            job.export_type, "default", pair, intervals, job.start_time, job.end_time, FORMATS[job.format], job.numbers
-        )
+            job.export_type, "default", pair, intervals, job.start_time, job.end_time, FORMATS[job.format], job.numbers,
+            budget,
+        )  # fmt: skip
         written = export_files(request, directory)
     except (SelectionError, ExportFailed) as error:
+        shutil.rmtree(directory, ignore_errors=True)  # the files written before the failure are not the export
         _finish(job, ExportJob.FAILED, error=str(error))
         return job
     except BaseException as error:

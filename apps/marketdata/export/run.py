@@ -27,6 +27,7 @@ class ExportRequest:
     end: object = None
     formats: tuple = (CSV,)
     numbers: str = "decimal"  # Parquet numbers: decimal or float64
+    budget: object = None  # stream.Budget shared by every file, or None: unbounded
 
 
 @dataclass
@@ -77,7 +78,8 @@ def export_series(request, interval, series_id, directory, moment_stamp, fmt, pr
     final = Path(directory) / name
     partial = final.with_name(name + ".part")
     tracker = Tracker(progress=progress)
-    lines = tracker.track(copy_rows(query, request.using))
+    rows = copy_rows(query, request.using)
+    lines = tracker.track(rows if request.budget is None else request.budget.meter(rows))
     described = describe(request, interval)
     try:
         if fmt == CSV:

@@ -97,3 +97,14 @@ def count(export_type, series_id, start, end):
     where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
     return Query(f"SELECT count(*) FROM {table.name} WHERE {' AND '.join(where)}", params)
+
+
+def count_up_to(export_type, series_id, start, end, limit):
+    """Rows the export will have, counted no further than ``limit`` (cheap whatever the window holds)."""
+    if export_type == MERGED:
+        export_type, series_id = CANDLES, series_id[0]
+    table = tables.BY_DATA_TYPE[export_type]
+    where, params = [f"{table.series_column} = %s"], [series_id]
+    _window(where, params, start, end)
+    inner = f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)} LIMIT %s"
+    return Query(f"SELECT count(*) FROM ({inner}) AS bounded", [*params, limit])

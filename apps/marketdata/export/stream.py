@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.db import connections
 
+from apps.marketdata.export.formats import ExportFailed
+
 PROGRESS_EVERY = 100_000
 
 
@@ -54,3 +56,42 @@ class Tracker:
 
 def _leading_field(line):
     return bytes(line).split(b",", 1)[0].strip().decode()
+
+
+@dataclass
+class Budget:
+    """Rows and bytes of CSV text an export may read over all its files; past either, it fails saying which."""
+
+    max_rows: int
+    max_bytes: int
+    rows: int = 0
+    bytes: int = 0
+
+    def meter(self, lines):
+        lines = iter(lines)
+        header = next(lines, None)
+        if header is None:
+            return
+        yield header
+        rows, size, max_rows, max_bytes = self.rows, self.bytes, self.max_rows, self.max_bytes
+        try:
+            for line in lines:
+                rows += 1
+                size += len(line)
+                if rows > max_rows:
+                    raise ExportFailed(
+                        f"the export has more than {max_rows} rows (KIRBY_EXPORT_JOB_MAX_ROWS):"
+                        " ask for a shorter window"
+                    )
+                if size > max_bytes:
+                    raise ExportFailed(
+                        f"the export is larger than {max_bytes} bytes (KIRBY_EXPORT_JOB_MAX_BYTES):"
+                        " ask for a shorter window"
+                    )
+                yield line
+        except ExportFailed:
+            # Ends the COPY (its generator), which otherwise keeps the connection the job must write to.
+            getattr(lines, "close", lambda: None)()
+            raise
+        finally:
+            self.rows, self.bytes = rows, size

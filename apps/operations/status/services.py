@@ -3,6 +3,8 @@
 Each builder returns a dict with ``state`` and ``reason`` (apps.operations.status.judge).
 """
 
+import json
+
 from django.conf import settings
 
 from apps.backfill import reporting as backfill_status
@@ -13,7 +15,10 @@ from lib.metrics import set_backfill_jobs
 from lib.redis import client
 
 # Celery's queues in Redis (kombu): a list per queue, plus one per priority step above 0.
-QUEUES = ("default", "collectors", "backfill")
+QUEUES = ("default", "collectors", "backfill", "export", "maintenance")
+# Queue lengths at each status build, kept for a few growth windows: a backlog is judged by
+# whether it keeps growing, not only by its size.
+LENGTHS_KEY = "kirby:status:queue-lengths"
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 HOUR = 3600
 DAY = 86400
@@ -35,24 +40,61 @@ def queue_lengths():
     return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(QUEUES)}
 
 
+def queue_growth(now, lengths):
+    """{queue: (growth, seconds)} against the oldest reading of the last growth window; records ``lengths``."""
+    window = settings.KIRBY_STATUS_QUEUE_GROWTH_SECONDS
+    redis = client()
+    oldest = redis.zrangebyscore(LENGTHS_KEY, now - window, "+inf", start=0, num=1)
+    pipe = redis.pipeline()
+    pipe.zadd(LENGTHS_KEY, {json.dumps({"t": now, "lengths": lengths}, separators=(",", ":")): now})
+    pipe.zremrangebyscore(LENGTHS_KEY, "-inf", now - 2 * window)
+    pipe.execute()
+    if not oldest:
+        return {queue: (0, 0.0) for queue in lengths}
+    past = json.loads(oldest[0])
+    seconds = max(0.0, now - past["t"])
+    return {queue: (length - past["lengths"].get(queue, 0), seconds) for queue, length in lengths.items()}
+
+
+def _backlog_verdict(queues, growth):
+    """Red: a queue over the backlog threshold that is still growing; amber: over it, or growing fast."""
+    limit, fast = settings.KIRBY_STATUS_QUEUE_BACKLOG, settings.KIRBY_STATUS_QUEUE_GROWTH
+    red, amber = [], []
+    for queue, length in queues.items():
+        grew, seconds = growth.get(queue, (0, 0.0))
+        growing = grew >= fast
+        trend = f", +{grew} in {duration(seconds)}" if growing else ""
+        if length > limit and growing:
+            red.append(f"{queue} ({length}{trend})")
+        elif length > limit or growing:
+            amber.append(f"{queue} ({length}{trend})")
+    if red:
+        return verdict(RED, f"backlog growing: {', '.join(red + amber)}")
+    if amber:
+        return verdict(AMBER, f"tasks waiting: {', '.join(amber)}")
+    return None
+
+
 def celery_section(now):
     found = workers.workers()
     queues = queue_lengths()
+    growth = queue_growth(now, queues)
     consumed = {queue for worker in found for queue in worker.get("queues", ())}
     entries = [
         {**worker, "started_at": when(worker.get("started_at")), "heartbeat_at": when(worker.get("heartbeat_at"))}
         for worker in found
     ]
+    backlog = _backlog_verdict(queues, growth)
     if not found:
         judged = verdict(RED, "no Celery worker is running")
     elif "collectors" not in consumed:
         judged = verdict(RED, "no worker consumes the collectors queue")
-    elif any(length > settings.KIRBY_STATUS_QUEUE_BACKLOG for length in queues.values()):
-        backed_up = [f"{q} ({n})" for q, n in queues.items() if n > settings.KIRBY_STATUS_QUEUE_BACKLOG]
-        judged = verdict(AMBER, f"tasks waiting: {', '.join(backed_up)}")
+    elif backlog is not None:
+        judged = backlog
     else:
         judged = verdict(GREEN, f"{len(found)} worker(s)")
-    return {"workers": entries, "queues": queues, **judged}
+    growths = {queue: {"tasks": grew, "seconds": round(seconds)} for queue, (grew, seconds) in growth.items()}
+    return {"workers": entries, "queues": queues, "queue_growth": growths, **judged}
 
 
 def beat_section(now):

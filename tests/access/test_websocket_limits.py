@@ -1,0 +1,73 @@
+"""/ws limits: exempt keys have a connection cap; failed authentications count per IP like REST ones."""
+
+import aiohttp
+import pytest
+
+from tests.conftest import make_key
+from tests.streaming.servers import Daphne
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def server(tmp_path, transactional_db, django_db_serialized_rollback):
+    started = Daphne(tmp_path / "daphne.log", KIRBY_WS_MAX_CONNECTIONS_PER_UNLIMITED_KEY="3")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def exempt_keys(transactional_db, django_db_serialized_rollback):
+    return {"unlimited": make_key("bot", unlimited=True), "admin": make_key("operator", scopes=["read", "admin"])}
+
+
+@pytest.mark.parametrize("kind", ["unlimited", "admin"])
+async def test_the_connection_past_the_cap_of_an_exempt_key_is_refused(server, exempt_keys, kind):
+    key = exempt_keys[kind]
+    await server.ready()
+    url = f"ws://127.0.0.1:{server.port}/ws?api_key={key}"
+    async with aiohttp.ClientSession() as session:
+        sockets = [await session.ws_connect(url) for _ in range(3)]
+        for socket_ in sockets:
+            await socket_.send_json({"action": "ping"})
+            assert (await socket_.receive_json(timeout=5))["type"] == "pong"
+        fourth = await session.ws_connect(url)
+        message = await fourth.receive(timeout=5)
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        assert (message.data, message.extra) == (4029, "Too many connections: at most 3 per API key")
+        for socket_ in sockets:
+            await socket_.close()
+
+
+@pytest.fixture
+def strict_server(tmp_path, transactional_db, django_db_serialized_rollback):
+    started = Daphne(tmp_path / "daphne.log", KIRBY_TEST_ANON_PER_MINUTE="3")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def good_key(transactional_db, django_db_serialized_rollback):
+    return make_key("good")
+
+
+async def test_failed_websocket_authentications_count_per_ip_like_rest_requests(strict_server, good_key):
+    good = good_key
+    await strict_server.ready()
+    base = f"ws://127.0.0.1:{strict_server.port}/ws?api_key="
+    async with aiohttp.ClientSession() as session:
+        closes = []
+        for _ in range(4):
+            socket_ = await session.ws_connect(base + "kirby_not-a-key")
+            message = await socket_.receive(timeout=5)
+            closes.append((message.data, message.extra))
+        assert closes[:3] == [(4001, "Invalid API key")] * 3
+        assert closes[3] == (4029, "Rate limit exceeded")
+        # The REST side shares the count: the same address is over its anonymous limit there too.
+        async with session.get(f"http://127.0.0.1:{strict_server.port}/candles/hyperliquid/BTC/USD/perps/1m") as rest:
+            assert rest.status == 429
+        # A usable key is not charged to the address.
+        socket_ = await session.ws_connect(base + good)
+        await socket_.send_json({"action": "ping"})
+        assert (await socket_.receive_json(timeout=5))["type"] == "pong"
+        await socket_.close()
