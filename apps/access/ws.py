@@ -20,6 +20,7 @@ the path without the query string.
 
 import asyncio
 import logging
+import random
 from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import parse_qs
@@ -105,7 +106,9 @@ async def watch(grant):
     if not grant.checked:
         await asyncio.Event().wait()
     while True:
-        await asyncio.sleep(settings.KIRBY_WS_KEY_RECHECK_SECONDS)
+        # Connections opened together (a reconnecting fleet, a restart) would otherwise re-check all at
+        # once, every period; a shorter random wait spreads them and still re-checks within the period.
+        await asyncio.sleep(settings.KIRBY_WS_KEY_RECHECK_SECONDS * random.uniform(0.8, 1.0))
         try:
             await _recheck(grant)
         except _Refused as refused:
@@ -122,10 +125,25 @@ async def release(grant):
 
 
 async def _recheck(grant):
-    grant.info = await _lookup_async(grant.key, fresh=True)
+    grant.info = await _fresh_info(grant.key)
     _refuse_if_bad(grant.info, presented=True)
     if grant.slot is not None and not await asyncio.to_thread(limits.renew_slot, grant.slot):
         grant.slot = await _take_slot(grant.info)  # the lease ran out (a long pause): take a slot again if one is free
+
+
+_lookups_in_flight = {}  # key -> the task reading it from the database, shared by concurrent re-checks
+
+
+async def _fresh_info(key):
+    """The key read afresh; re-checks of one key that overlap (many connections of one client) share one read."""
+    task = _lookups_in_flight.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(_lookup_async(key, fresh=True))
+        _lookups_in_flight[key] = task
+        task.add_done_callback(
+            lambda done: _lookups_in_flight.pop(key, None) if _lookups_in_flight.get(key) is done else None
+        )
+    return await asyncio.shield(task)
 
 
 def _refuse_if_bad(info, presented):

@@ -123,6 +123,8 @@ def server(world_committed, tmp_path):
     daphne = Daphne(
         tmp_path / "daphne.log",
         KIRBY_RATE_LIMIT_ENABLED="false",  # the limits have their own tests; here they would only answer 429
+        KIRBY_EXPORT_MAX_ACTIVE_JOBS_PER_KEY="100000",  # so are the per-key job caps (tests/stalls)
+        KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY="100000",
         KIRBY_EXPORT_DIR=str(exports),
     )
     deadline = time.monotonic() + 30
