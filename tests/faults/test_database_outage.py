@@ -113,7 +113,10 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
 
             cluster.stop()
             outage_started = datetime.now(UTC)
-            # The collector keeps receiving; what it cannot store goes to the Redis spool.
+            # The collector keeps receiving; what it cannot store goes to the Redis spool. The kill comes once
+            # it spools: before that, its first write is still waiting for a connection and what it holds is
+            # only in memory (an open gap of issue 20, stated in the README), which this test does not cover.
+            wait_for(lambda: any(spool.waiting(kind) for kind in KINDS), 30, "the collector to spool", interval=0.2)
             time.sleep(OUTAGE_SECONDS / 2)
             os.kill(first.pid, signal.SIGKILL)
             killed_at = datetime.now(UTC)
