@@ -250,6 +250,8 @@ KIRBY_EXPORT_SYNC_MAX_SECONDS = env_float("KIRBY_EXPORT_SYNC_MAX_SECONDS", 50.0,
 
 # Series name lookups of the read API are cached this long per process.
 KIRBY_SERIES_CACHE_SECONDS = env_float("KIRBY_SERIES_CACHE_SECONDS", 2.0, minimum=0.0)
+# /api/schema/ is public and costs about 30 ms to generate: each process keeps the document this long.
+KIRBY_SCHEMA_CACHE_SECONDS = env_float("KIRBY_SCHEMA_CACHE_SECONDS", 60.0, minimum=0.0)
 
 # Collectors. Exchange endpoints can point anywhere (the simulator in tests).
 KIRBY_HYPERLIQUID_WS_URL = env_str("KIRBY_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from apps.access.policy import PUBLIC, mark
 from apps.operations.views.dashboard import dashboard, dashboard_data
@@ -9,6 +9,7 @@ from apps.operations.views.metrics import metrics
 from apps.operations.views.service import HealthView, LivezView, ReadyzView, RootView
 from apps.operations.views.status import StatusView
 from lib.http.errors import not_found
+from lib.http.schema_view import CachedSchemaView
 
 handler404 = "lib.http.errors.not_found"
 handler500 = "lib.http.errors.server_error"
@@ -22,7 +23,7 @@ urlpatterns = [
     re_path(r"^api/status/?$", StatusView.as_view(), name="status"),
     re_path(r"^dashboard/?$", dashboard, name="dashboard"),
     re_path(r"^dashboard/status\.json$", dashboard_data, name="dashboard-data"),
-    re_path(r"^api/schema/?$", mark(SpectacularAPIView.as_view(), PUBLIC), name="schema"),
+    re_path(r"^api/schema/?$", mark(CachedSchemaView.as_view(), PUBLIC), name="schema"),
     re_path(r"^docs/?$", mark(SpectacularSwaggerView.as_view(url_name="schema"), PUBLIC), name="docs"),
     re_path(r"^redoc/?$", mark(SpectacularRedocView.as_view(url_name="schema"), PUBLIC), name="redoc"),
     re_path(r"^admin$", mark(RedirectView.as_view(url="/admin/"), PUBLIC)),

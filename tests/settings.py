@@ -32,3 +32,5 @@ if "training" not in DATABASES:  # noqa: F405
         "NAME": f"{_default['NAME']}_training",
         "OPTIONS": {k: v for k, v in _default["OPTIONS"].items() if k != "pool"},
     }
+# The schema follows each test's reference data (its path enums), so it is generated for every request.
+KIRBY_SCHEMA_CACHE_SECONDS = 0.0
