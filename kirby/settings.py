@@ -343,6 +343,9 @@ KIRBY_BACKFILL_NEW_SERIES = env_bool("KIRBY_BACKFILL_NEW_SERIES", True)
 KIRBY_BACKFILL_MAX_ATTEMPTS = env_int("KIRBY_BACKFILL_MAX_ATTEMPTS", 5, minimum=1)
 KIRBY_BACKFILL_RETRY_SECONDS = env_float("KIRBY_BACKFILL_RETRY_SECONDS", 10.0, minimum=0.0)
 KIRBY_BACKFILL_MAX_429_IN_A_ROW = env_int("KIRBY_BACKFILL_MAX_429_IN_A_ROW", 30, minimum=1)
+# A history candle counts as closed once its interval ended this long ago by our clock: a clock a
+# few seconds ahead of the exchange's must not store a candle still forming as final.
+KIRBY_BACKFILL_CLOCK_MARGIN_SECONDS = env_float("KIRBY_BACKFILL_CLOCK_MARGIN_SECONDS", 5.0, minimum=0.0)
 # POST /backfills: queued or running jobs per API key (jobs from gaps and new series are not counted).
 KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY = env_int("KIRBY_BACKFILL_MAX_ACTIVE_JOBS_PER_KEY", 5, minimum=1)
 # A running job's lease lapses this long after its worker dies; queued jobs this old are re-sent.

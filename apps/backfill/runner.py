@@ -78,7 +78,7 @@ class _Run:
         self.jobs = BackfillJob.objects.using(self.using)
         self.series = ledger.series_of(job)
         self.budget = Budget(self.series.exchange, on_wait=self._renew)
-        final_before = int(time.time() * 1000)
+        final_before = int((time.time() - settings.KIRBY_BACKFILL_CLOCK_MARGIN_SECONDS) * 1000)
         if job.source == BackfillJob.Source.GAP:
             final_before = max(final_before, to_ms(job.end_time))
         self.source = SOURCES[job.data_type](self.series, self.budget, final_before, self.using)

@@ -26,8 +26,12 @@ starlistings:
 
 @pytest.fixture
 def exchange_now():
-    """A simulator at real speed: its history ends now, like the exchange's."""
-    handle = start_simulator(speed=1, page_limit=500)
+    """A simulator at real speed whose clock is the wall clock: its history ends now, like the exchange's.
+
+    (The simulator's default start is now floored to the minute; up to a
+    minute behind, it would serve a candle still open as if it had closed.)
+    """
+    handle = start_simulator(speed=1, page_limit=500, start_ms=int(time.time() * 1000))
     yield handle
     handle.stop()
 
@@ -59,5 +63,6 @@ def test_a_newly_synced_starlisting_gets_its_history_without_anyone_asking(
     held = stored(starlisting)
     assert len(held) > 1300  # a day of minutes, a few without trades
     assert held == truth("BTC", "1m", start_ms, max(held).timestamp() * 1000 + 1)
-    assert max(held).timestamp() * 1000 >= end_ms - end_ms % MINUTE - MINUTE
+    final_by = end_ms - settings.KIRBY_BACKFILL_CLOCK_MARGIN_SECONDS * 1000  # candles closed by then are final
+    assert max(held).timestamp() * 1000 >= final_by - final_by % MINUTE - MINUTE
     assert candles.rows_written == len(held) and time.time() * 1000 > end_ms
