@@ -273,6 +273,8 @@ KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = env_float("KIRBY_COLLECTOR_BACKOFF_MAX_SEC
 # Batches are stored when they reach this many rows or this many seconds pass.
 KIRBY_COLLECTOR_BATCH_SIZE = env_int("KIRBY_COLLECTOR_BATCH_SIZE", 5000, minimum=1)
 KIRBY_COLLECTOR_FLUSH_SECONDS = env_float("KIRBY_COLLECTOR_FLUSH_SECONDS", 1.0, minimum=0.05)
+# Longest a collector's write waits for a database connection before its batch goes to the Redis spool.
+KIRBY_COLLECTOR_CONNECT_SECONDS = env_float("KIRBY_COLLECTOR_CONNECT_SECONDS", 1.0, minimum=0.05)
 # Running streams re-read the active starlistings this often (changes apply without restart).
 KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 30.0, minimum=0.5)
 # A stream's lease in Redis lapses this long after its holder stops renewing it.

@@ -82,6 +82,13 @@ def _in_thread(function):
     return database_sync_to_async(run, thread_sensitive=False)
 
 
+def _history_cost(ids, found, channels):
+    """What a history request reads, in REST requests: one per series (a pair's funding and OI are sent once)."""
+    pair_series = len(channels.intersection(groups.PAIR_CHANNELS))
+    pairs = {found[sid].trading_pair_id for sid in ids}
+    return len(ids) * (groups.CANDLES in channels) + len(pairs) * pair_series
+
+
 async def stream(scope, receive, send):
     """The ASGI application of /ws."""
     await StreamConnection(scope, send).run(receive)
@@ -193,6 +200,10 @@ class StreamConnection:
             return self.reply_error(
                 protocol.INVALID_STARLISTING, f"Unknown or inactive starlisting ID(s): {listed}", starlisting_ids=bad
             )
+        if command.history:
+            refused = await ws.charge(self.grant, _history_cost(ids, found, command.channels))
+            if refused:
+                return self.reply_error(protocol.RATE_LIMITED, refused)
         for sid in ids:
             self.held.setdefault(sid, [])
         try:
