@@ -163,7 +163,11 @@ class Batcher:
                 if spool.waiting(kind)
             )
             close_old_connections()
-            delay = self.flush_seconds if drained else min(max(delay, 0.5) * 2, 30)
+            delay = (
+                self.flush_seconds
+                if drained
+                else min(max(delay, 0.5) * 2, settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS)
+            )
             if drained:
                 self._database_away = False
                 self._wake.set()  # the flusher decides whether everything is stored
