@@ -5,10 +5,12 @@
 Every process of a deployment runs as in production (Procfile): Daphne,
 a collectors worker, beat, and the exchange simulator as Kirby's exchange,
 with a private redis-server of the soak's own (on a free port, so a soak
-never shares queues or channel groups with anything else) and the bench
-database. A load process holds ``--clients`` WebSocket clients subscribed
-to every starlisting (reconnecting when closed) and sends ``--rest-rate``
-REST requests a second (candles, funding, open interest, /health).
+never shares queues or channel groups with anything else) and a database of
+its own (``KIRBY_SOAK_DATABASE_URL``, default the bench database's name +
+``_soak``: other benches reshape the bench database's starlistings). A
+load process holds ``--clients`` WebSocket clients subscribed to every
+starlisting (reconnecting when closed) and sends ``--rest-rate`` REST
+requests a second (candles, funding, open interest, /health).
 
 Each process's resident memory (RSS) and open files are read at the start
 (once the clients are connected), at ``--checkpoint`` seconds (5 minutes)
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -148,6 +151,7 @@ async def run_load(job):
                             counts["ws_frames"] += 1
                             if '"type":"error"' in message.data.replace(" ", ""):
                                 counts["ws_error_frames"] += 1
+                                counts.setdefault("ws_first_error", message.data[:300])
                         elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
                 if not stopping.is_set():
@@ -199,14 +203,20 @@ async def run_load(job):
 # --- the driver ---------------------------------------------------------------------------------
 
 
+def soak_database_url():
+    parts = urlsplit(common.BENCH_DATABASE_URL)
+    return os.environ.get("KIRBY_SOAK_DATABASE_URL") or parts._replace(path=parts.path.rstrip("/") + "_soak").geturl()
+
+
 def prepare():
-    """Bench database with the configured starlistings; (read key, starlisting ids, REST paths)."""
+    """The soak's database with the configured starlistings; (read key, starlisting ids, REST paths)."""
+    common.BENCH_DATABASE_URL = soak_database_url()  # bench_environment() and setup() read it
     common.setup()
     from django.core.management import call_command
 
     from apps.markets.models import Starlisting
 
-    call_command("sync_starlistings", verbosity=0)
+    call_command("sync_starlistings", "--prune", stdout=open(os.devnull, "w"))  # noqa: SIM115
     starlistings = list(Starlisting.objects.filter(active=True).select_related(
         "trading_pair__exchange", "trading_pair__coin", "trading_pair__quote", "trading_pair__market_type",
         "interval",
@@ -334,6 +344,8 @@ def main():
     }
     for what, number in errors.items():
         print(f"  {what}: {number}")
+    if at_end.get("ws_first_error"):
+        print(f"  first WebSocket error frame: {at_end['ws_first_error']}")
     if at_end["rest_statuses"]:
         print(f"  REST failures by status: {at_end['rest_statuses']}")
     if exited:
@@ -350,7 +362,7 @@ def main():
     figures.figure("soak", "largest RSS growth after the checkpoint", worst, "%",
                    target=("<", GROWTH_TARGET_PERCENT), on="value")  # fmt: skip
     figures.figure("soak", "errors", sum(errors.values()), "count", target=("<=", 0), on="value")
-    if workdir.exists() and not exited:
+    if workdir.exists() and not exited and not sum(errors.values()):
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -325,7 +325,7 @@ class StreamConnection:
     async def _cleanup(self):
         # Every step runs whatever the one before did: Redis failing in the middle (the slot, the
         # presence count) must not leave this connection in the hub or its outlet running.
-        for step in (self._release, self._uncount, self._stop_timers, self._finish_closing, self._detach):
+        for step in (self._give_back_slot, self._uncount, self._stop_timers, self._finish_closing, self._detach):
             try:
                 await step()
             except Exception:
@@ -333,7 +333,7 @@ class StreamConnection:
         if self.outlet is not None:
             await self.outlet.stop()
 
-    async def _release(self):
+    async def _give_back_slot(self):
         if self._watch is not None:
             self._watch.cancel()
         if self.grant is not None:  # first: the client may already be reconnecting

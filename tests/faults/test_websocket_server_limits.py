@@ -49,6 +49,6 @@ def test_oversized_frames_are_refused_unread_and_cleanup_survives_redis_failing(
             asyncio.run(connect_then_leave_without_redis())
             # The slot could not be given back (it expires by itself); the rest of the cleanup still ran.
             wait_for(lambda: value(scrape(metrics), "kirby_ws_connections") == 0, 10, "the connection to be uncounted")
-            assert "WebSocket cleanup: release failed; going on" in daphne.log()
+            assert "WebSocket cleanup: give_back_slot failed; going on" in daphne.log()
         finally:
             daphne.stop()
