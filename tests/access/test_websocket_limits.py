@@ -92,3 +92,22 @@ async def test_history_over_ws_is_charged_to_the_keys_rest_budget(connect, strea
     assert live_only["type"] == "success"  # live data costs nothing
     response = await database_sync_to_async(keyed_client(key).get)("/candles/hyperliquid/BTC/USD/perps/1m")
     assert response.status_code == 429  # REST sees the same budget spent
+
+
+async def test_with_auth_off_ws_asks_no_key_and_limits_nothing_as_rest_does(connect, stream_world, settings):
+    """REST's meaning of KIRBY_AUTH_REQUIRED=false: no key asked, keys sent are ignored, no request budget."""
+    settings.KIRBY_AUTH_REQUIRED = False
+    settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY = 1
+    settings.KIRBY_RATE_LIMIT_PER_MINUTE = 1
+    w = stream_world
+    anonymous = [await connect(key=None) for _ in range(2)]  # no per-key connection cap either
+    with_a_bad_key = await connect(key="kb_not-a-key")  # ignored, as REST ignores it
+    subscribe = {"action": "subscribe", "starlisting_ids": [w.btc_1m.id], "history": 10}
+    for connection in [*anonymous, with_a_bad_key]:
+        replies = [await connection.request(subscribe)] + [await connection.receive() for _ in range(3)]
+        assert [m["type"] for m in replies] == ["success", "historical", "historical_funding", "historical_oi"]
+    rest = keyed_client("kb_not-a-key")
+    for _ in range(2):
+        response = await database_sync_to_async(rest.get)("/candles/hyperliquid/BTC/USD/perps/1m")
+        assert response.status_code == 200
+    # /ws has nothing admin-scoped; the admin API keeps requiring an admin key (tests/hardening).
