@@ -17,8 +17,9 @@ Each process's resident memory (RSS) and open files are read at the start
 and at the end. Target: no process grows more than 10% in RSS between the
 checkpoint and the end. Errors are counted and printed: REST answers other
 than 200, WebSocket connections lost or refused, error frames, and
-processes that exited. The figures: the largest RSS growth after the
-checkpoint (percent) and the errors (target 0).
+processes that exited. The figures: the largest RSS growth of Kirby's
+processes (Daphne, the collectors worker, beat) after the checkpoint
+(percent) and the errors (target 0).
 """
 
 import argparse
@@ -41,6 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, figures  # noqa: E402
 
 GROWTH_TARGET_PERCENT = 10
+# The figure is about Kirby's processes; the simulator (a fake exchange keeping every frame it sent for
+# the tests' truth checks) and the load process are the harness, shown but not judged.
+KIRBY_PROCESSES = ("daphne", "collectors", "beat")
 BIN = Path(sys.executable).parent
 
 
@@ -357,9 +361,10 @@ def main():
         if name in samples["end"] and rss
     }
     for name, percent in sorted(growth.items()):
-        print(f"  {name}: RSS {percent:+.1f}% from {checkpoint_label} to the end")
-    worst = max(growth.values(), default=None)
-    figures.figure("soak", "largest RSS growth after the checkpoint", worst, "%",
+        harness = "" if name in KIRBY_PROCESSES else " (harness, not judged)"
+        print(f"  {name}: RSS {percent:+.1f}% from {checkpoint_label} to the end{harness}")
+    worst = max((growth[name] for name in KIRBY_PROCESSES if name in growth), default=None)
+    figures.figure("soak", "largest RSS growth of Kirby's processes after the checkpoint", worst, "%",
                    target=("<", GROWTH_TARGET_PERCENT), on="value")  # fmt: skip
     figures.figure("soak", "errors", sum(errors.values()), "count", target=("<=", 0), on="value")
     if workdir.exists() and not exited and not sum(errors.values()):
