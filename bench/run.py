@@ -57,6 +57,7 @@ ENTRIES = (
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 1),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
+    Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry(
         "websocket_1k",
         "websocket_fanout.py",

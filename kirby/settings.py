@@ -273,6 +273,8 @@ KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = env_float("KIRBY_COLLECTOR_BACKOFF_MAX_SEC
 # Batches are stored when they reach this many rows or this many seconds pass.
 KIRBY_COLLECTOR_BATCH_SIZE = env_int("KIRBY_COLLECTOR_BATCH_SIZE", 5000, minimum=1)
 KIRBY_COLLECTOR_FLUSH_SECONDS = env_float("KIRBY_COLLECTOR_FLUSH_SECONDS", 1.0, minimum=0.05)
+# Longest a collector's write waits for a database connection before its batch goes to the Redis spool.
+KIRBY_COLLECTOR_CONNECT_SECONDS = env_float("KIRBY_COLLECTOR_CONNECT_SECONDS", 1.0, minimum=0.05)
 # Running streams re-read the active starlistings this often (changes apply without restart).
 KIRBY_COLLECTOR_REFRESH_SECONDS = env_float("KIRBY_COLLECTOR_REFRESH_SECONDS", 30.0, minimum=0.5)
 # A stream's lease in Redis lapses this long after its holder stops renewing it.
@@ -292,6 +294,9 @@ KIRBY_WS_HEARTBEAT_SECONDS = env_float("KIRBY_WS_HEARTBEAT_SECONDS", 30.0, minim
 KIRBY_WS_MAX_IDS_PER_MESSAGE = env_int("KIRBY_WS_MAX_IDS_PER_MESSAGE", 100, minimum=1)
 KIRBY_WS_MAX_SUBSCRIPTIONS = env_int("KIRBY_WS_MAX_SUBSCRIPTIONS", 500, minimum=1)
 KIRBY_WS_MAX_MESSAGE_BYTES = env_int("KIRBY_WS_MAX_MESSAGE_BYTES", 65536, minimum=256)
+# A client frame or message above this drops the connection as soon as its header says so, unread
+# (Daphne 4.2's own default cap is 1 MiB; this one holds however Daphne is started).
+KIRBY_WS_MAX_FRAME_BYTES = env_int("KIRBY_WS_MAX_FRAME_BYTES", 131072, minimum=1024)
 KIRBY_WS_RATE_PER_SECOND = env_float("KIRBY_WS_RATE_PER_SECOND", 20.0, minimum=0.01)
 KIRBY_WS_RATE_BURST = env_int("KIRBY_WS_RATE_BURST", 40, minimum=1)
 KIRBY_WS_SEND_QUEUE = env_int("KIRBY_WS_SEND_QUEUE", 1000, minimum=1)

@@ -14,6 +14,8 @@ import uuid
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.cache import caches
+from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
 
 from lib.redis import client as redis_client
@@ -42,11 +44,12 @@ class Quota(NamedTuple):
         }
 
 
-def count_request(subject, limit):
-    """Count one request of ``subject`` ("key:<id>" or "ip:<address>") against ``limit`` per minute.
+def count_request(subject, limit, cost=1):
+    """Count ``cost`` requests of ``subject`` ("key:<id>" or "ip:<address>") against ``limit`` per minute.
 
     None when Redis cannot be reached: serving data goes on (logged), it is
-    the limit that fails open.
+    the limit that fails open. A ``cost`` above one (a WebSocket history
+    request reading many series) adds to the same counter REST requests use.
     """
 
     def subject_of(group, request):
@@ -59,8 +62,24 @@ def count_request(subject, limit):
         return None
     if usage is None or usage["time_left"] < 0:
         return None
+    if cost > 1:
+        try:
+            usage = _add(subject, limit, cost - 1, usage)
+        except Exception as error:
+            log.warning("rate limit not applied, Redis unavailable: %s", error)
+            return None
     reset_at = int(time.time()) + usage["time_left"]
     return Quota(limit, max(0, limit - usage["count"]), reset_at, usage["should_limit"])
+
+
+def _add(subject, limit, extra, usage):
+    # django-ratelimit counts one per call; its own cache key (the same window and rate) takes the rest at once.
+    rate = (limit, WINDOW_SECONDS)
+    cache_key = ratelimit_core._make_cache_key(
+        GROUP, ratelimit_core._get_window(subject, WINDOW_SECONDS), rate, subject, ratelimit_core.ALL
+    )
+    count = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")].incr(cache_key, extra)
+    return {**usage, "count": count, "should_limit": count > limit}
 
 
 _ACQUIRE = """

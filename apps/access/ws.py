@@ -11,6 +11,9 @@ The stream calls three things and knows nothing of keys, slots or usage:
 - ``watch(grant)`` for as long as the connection is open: re-reads the key
   every ``KIRBY_WS_KEY_RECHECK_SECONDS`` (renewing its slot) and returns the
   ``Refusal`` once the key is revoked, deactivated or expired meanwhile.
+- ``charge(grant, cost)`` before history is read: ``cost`` requests of the
+  key's request budget, the one REST uses (a series of history costs what
+  one REST request for it does); returns the refusal's message when over.
 - ``release(grant)`` at the end: the slot goes back at once.
 
 The key arrives as ``/ws?api_key=<key>`` (Kirby 1.x) or in the
@@ -122,6 +125,22 @@ async def release(grant):
     if grant.slot is not None:
         slot, grant.slot = grant.slot, None
         await asyncio.to_thread(limits.release_slot, slot)
+
+
+async def charge(grant, cost):
+    """None, or why ``cost`` requests are over the key's budget (they are counted either way, as REST's are)."""
+    info = grant.info
+    if info is None or not settings.KIRBY_RATE_LIMIT_ENABLED or info.exempt_from_limits:
+        return None  # access off (REST is not limited either), or a key exempt from request limits
+    limit = info.rate_limit or settings.KIRBY_RATE_LIMIT_PER_MINUTE
+    quota = await asyncio.to_thread(limits.count_request, f"key:{info.id}", limit, cost)
+    if quota is None or not quota.exceeded:
+        return None
+    RATE_LIMITED.labels("key").inc()
+    return (
+        f"Rate limit exceeded: this history costs {cost} requests of the key's {limit} per minute;"
+        f" retry in {quota.retry_after} s"
+    )
 
 
 async def _recheck(grant):

@@ -8,7 +8,9 @@ A batch that cannot be written goes to the Redis spool (spool.py), and so
 does every later batch of its type while the spool holds any; a replayer
 thread stores the spool in order, with backoff, once the database is back.
 A worker killed during an outage so loses at most one flush period (with
-Redis away too, batches wait in memory and are retried with backoff). The flusher thread
+Redis away too, batches wait in memory and are retried with backoff). A write
+waits at most ``KIRBY_COLLECTOR_CONNECT_SECONDS`` for a pooled connection
+before its batch is spooled, not the pool's whole timeout. The flusher thread
 is guarded: an unexpected error is logged and counted
 (``kirby_batcher_flusher_restarts_total``) and the loop restarts; ``close()``
 flushes what is buffered.
@@ -22,11 +24,13 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from apps.collectors import spool
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
+from lib.databases import wait_for_connection
 from lib.metrics import FLUSHER_RESTARTS, INGEST_LAG, count_ingested
 
 log = logging.getLogger(__name__)
@@ -159,7 +163,11 @@ class Batcher:
                 if spool.waiting(kind)
             )
             close_old_connections()
-            delay = self.flush_seconds if drained else min(max(delay, 0.5) * 2, 30)
+            delay = (
+                self.flush_seconds
+                if drained
+                else min(max(delay, 0.5) * 2, settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS)
+            )
             if drained:
                 self._database_away = False
                 self._wake.set()  # the flusher decides whether everything is stored
@@ -210,6 +218,9 @@ class Batcher:
             return None
 
     def _write(self, kind, records):
+        # Fail fast when the database refuses connections: the pool would hold this batch (and every record
+        # behind it) in memory for its whole timeout, where a killed worker loses them; the spool keeps them.
+        wait_for_connection(settings.KIRBY_COLLECTOR_CONNECT_SECONDS)
         result = _WRITERS[kind](records, exchange=self.exchange)
         if self.on_written:
             try:

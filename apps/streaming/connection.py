@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.access import ws
-from apps.streaming import groups, presence, protocol, series
+from apps.streaming import daphne_fastpath, groups, presence, protocol, series
 from apps.streaming.hub import hub
 from apps.streaming.outlet import Outlet
 
@@ -39,6 +39,7 @@ class Limits:
     max_ids: int
     max_subscriptions: int
     max_message_bytes: int
+    max_frame_bytes: int
     rate: float
     burst: int
     send_queue: int
@@ -51,6 +52,8 @@ class Limits:
             max_ids=settings.KIRBY_WS_MAX_IDS_PER_MESSAGE,
             max_subscriptions=settings.KIRBY_WS_MAX_SUBSCRIPTIONS,
             max_message_bytes=settings.KIRBY_WS_MAX_MESSAGE_BYTES,
+            # Never below the message limit: up to that a message gets an error reply, not a close.
+            max_frame_bytes=max(settings.KIRBY_WS_MAX_FRAME_BYTES, settings.KIRBY_WS_MAX_MESSAGE_BYTES),
             rate=settings.KIRBY_WS_RATE_PER_SECOND,
             burst=settings.KIRBY_WS_RATE_BURST,
             send_queue=settings.KIRBY_WS_SEND_QUEUE,
@@ -80,6 +83,13 @@ def _in_thread(function):
             close_old_connections()
 
     return database_sync_to_async(run, thread_sensitive=False)
+
+
+def _history_cost(ids, found, channels):
+    """What a history request reads, in REST requests: one per series (a pair's funding and OI are sent once)."""
+    pair_series = len(channels.intersection(groups.PAIR_CHANNELS))
+    pairs = {found[sid].trading_pair_id for sid in ids}
+    return len(ids) * (groups.CANDLES in channels) + len(pairs) * pair_series
 
 
 async def stream(scope, receive, send):
@@ -121,6 +131,8 @@ class StreamConnection:
             await self._cleanup()
 
     async def websocket_connect(self, message):
+        # Before the accept: from then on Daphne would read a frame of any size before we see it.
+        daphne_fastpath.limit_incoming(self.base_send, self.limits.max_frame_bytes)
         # A WebSocket refused during the handshake only learns "403": a refused
         # client is accepted and closed at once with the code and reason.
         await self.base_send({"type": "websocket.accept"})
@@ -193,6 +205,10 @@ class StreamConnection:
             return self.reply_error(
                 protocol.INVALID_STARLISTING, f"Unknown or inactive starlisting ID(s): {listed}", starlisting_ids=bad
             )
+        if command.history:
+            refused = await ws.charge(self.grant, _history_cost(ids, found, command.channels))
+            if refused:
+                return self.reply_error(protocol.RATE_LIMITED, refused)
         for sid in ids:
             self.held.setdefault(sid, [])
         try:
@@ -307,19 +323,36 @@ class StreamConnection:
             await self.hub.remove(group, self)
 
     async def _cleanup(self):
+        # Every step runs whatever the one before did: Redis failing in the middle (the slot, the
+        # presence count) must not leave this connection in the hub or its outlet running.
+        for step in (self._give_back_slot, self._uncount, self._stop_timers, self._finish_closing, self._detach):
+            try:
+                await step()
+            except Exception:
+                log.exception("WebSocket cleanup: %s failed; going on", step.__name__.strip("_"))
+        if self.outlet is not None:
+            await self.outlet.stop()
+
+    async def _give_back_slot(self):
         if self._watch is not None:
             self._watch.cancel()
         if self.grant is not None:  # first: the client may already be reconnecting
             await ws.release(self.grant)
+
+    async def _uncount(self):
         if self.counted:
             self.counted = False
             await presence.closed()
+
+    async def _stop_timers(self):
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+
+    async def _finish_closing(self):
         if self._closer is not None and not self._closer.done():
             await self._closer
+
+    async def _detach(self):
         if self.hub is not None:
             groups_joined, self.groups = list(self.groups), set()
             await self.hub.detach(self, groups_joined)
-        if self.outlet is not None:
-            await self.outlet.stop()

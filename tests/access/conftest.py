@@ -22,4 +22,4 @@ def expired_key(db):
 
 
 # The /ws tests open connections the way the stream's own tests do.
-from tests.streaming.conftest import connect, stream_key  # noqa: E402, F401
+from tests.streaming.conftest import connect, stream_key, stream_world  # noqa: E402, F401

@@ -1,9 +1,11 @@
-"""/ws limits: exempt keys have a connection cap; failed authentications count per IP like REST ones."""
+"""/ws limits: exempt keys have a connection cap; failed authentications count per IP like REST ones;
+history is charged to the key's request budget."""
 
 import aiohttp
 import pytest
+from channels.db import database_sync_to_async
 
-from tests.conftest import make_key
+from tests.conftest import keyed_client, make_key
 from tests.streaming.servers import Daphne
 
 pytestmark = pytest.mark.asyncio
@@ -71,3 +73,41 @@ async def test_failed_websocket_authentications_count_per_ip_like_rest_requests(
         await socket_.send_json({"action": "ping"})
         assert (await socket_.receive_json(timeout=5))["type"] == "pong"
         await socket_.close()
+
+
+async def test_history_over_ws_is_charged_to_the_keys_rest_budget(connect, stream_world):
+    w = stream_world
+    key = await database_sync_to_async(make_key)("budgeted", rate_limit=5)
+    connection = await connect(key=key)
+    # BTC 1m with every channel: candles, funding and open interest, three series: three requests.
+    subscribe = {"action": "subscribe", "starlisting_ids": [w.btc_1m.id], "history": 10}
+    replies = [await connection.request(subscribe)] + [await connection.receive() for _ in range(3)]
+    assert [m["type"] for m in replies] == ["success", "historical", "historical_funding", "historical_oi"]
+
+    refused = await connection.request({**subscribe, "starlisting_ids": [w.btc_1h.id]})
+    assert refused["type"] == "error" and refused["code"] == "rate_limited", refused
+    assert "costs 3 requests of the key's 5 per minute" in refused["message"]
+    assert await connection.nothing()  # neither subscribed nor history sent
+    live_only = await connection.request({"action": "subscribe", "starlisting_ids": [w.btc_1h.id]})
+    assert live_only["type"] == "success"  # live data costs nothing
+    response = await database_sync_to_async(keyed_client(key).get)("/candles/hyperliquid/BTC/USD/perps/1m")
+    assert response.status_code == 429  # REST sees the same budget spent
+
+
+async def test_with_auth_off_ws_asks_no_key_and_limits_nothing_as_rest_does(connect, stream_world, settings):
+    """REST's meaning of KIRBY_AUTH_REQUIRED=false: no key asked, keys sent are ignored, no request budget."""
+    settings.KIRBY_AUTH_REQUIRED = False
+    settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY = 1
+    settings.KIRBY_RATE_LIMIT_PER_MINUTE = 1
+    w = stream_world
+    anonymous = [await connect(key=None) for _ in range(2)]  # no per-key connection cap either
+    with_a_bad_key = await connect(key="kb_not-a-key")  # ignored, as REST ignores it
+    subscribe = {"action": "subscribe", "starlisting_ids": [w.btc_1m.id], "history": 10}
+    for connection in [*anonymous, with_a_bad_key]:
+        replies = [await connection.request(subscribe)] + [await connection.receive() for _ in range(3)]
+        assert [m["type"] for m in replies] == ["success", "historical", "historical_funding", "historical_oi"]
+    rest = keyed_client("kb_not-a-key")
+    for _ in range(2):
+        response = await database_sync_to_async(rest.get)("/candles/hyperliquid/BTC/USD/perps/1m")
+        assert response.status_code == 200
+    # /ws has nothing admin-scoped; the admin API keeps requiring an admin key (tests/hardening).

@@ -1,6 +1,7 @@
 """The batcher stores through the one write path, on size or time, latest version winning, and survives its bugs."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import close_old_connections
@@ -134,3 +135,35 @@ def test_a_spooled_entry_that_cannot_be_stored_is_moved_aside_and_blocks_nothing
     assert Candle.objects.count() == 2
     ((_, fields),) = redis.xrange(spool.key(CandleRecord) + ":failed")
     assert fields[b"records"] == b"[[1, not json" and b"Expecting value" in fields[b"error"]
+
+
+def test_a_batch_goes_to_the_spool_at_once_when_no_connection_comes(world_committed, settings):
+    """Not after the pool's whole timeout: a worker killed meanwhile would lose what it held."""
+    from django.db import connection
+    from psycopg_pool import PoolTimeout
+
+    from apps.marketdata.models import FundingRate
+    from apps.marketdata.records import FundingRecord
+
+    settings.KIRBY_COLLECTOR_CONNECT_SECONDS = 0.2
+    client().delete(spool.key(FundingRecord))
+    pool = connection.pool
+    pool.open()
+    held = []
+    try:  # as a database that refuses connections leaves the pool: none to be had
+        while True:
+            held.append(pool.getconn(timeout=0.2))
+    except PoolTimeout:
+        pass
+    batcher = Batcher(flush_seconds=0.05, batch_size=1000)
+    try:
+        batcher.add(FundingRecord(world_committed.btc_pair.id, T0, Decimal("0.0001"), *[None] * 6))
+        wait_for(lambda: spool.waiting(FundingRecord) == 1, 3, "the batch to be spooled", interval=0.05)
+    finally:
+        for raw in held:
+            pool.putconn(raw)
+    try:
+        assert batcher.flush_now(timeout=10)
+    finally:
+        batcher.close()
+    assert FundingRate.objects.count() == 1

@@ -113,16 +113,15 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
 
             cluster.stop()
             outage_started = datetime.now(UTC)
-            # The collector keeps receiving; what it cannot store goes to the Redis spool. The kill comes once
-            # it spools: before that, its first write is still waiting for a connection and what it holds is
-            # only in memory (an open gap of issue 20, stated in the README), which this test does not cover.
-            wait_for(lambda: any(spool.waiting(kind) for kind in KINDS), 30, "the collector to spool", interval=0.2)
-            time.sleep(OUTAGE_SECONDS / 2)
+            # The kill comes right after the outage begins: the collector's first write must not wait for
+            # the pool's whole timeout (KIRBY_DB_POOL_TIMEOUT) holding its batch in memory, but fail fast
+            # (KIRBY_COLLECTOR_CONNECT_SECONDS) and spool it.
+            time.sleep(2)
             os.kill(first.pid, signal.SIGKILL)
             killed_at = datetime.now(UTC)
             first.wait(10)
             processes.worker("w2")
-            time.sleep(OUTAGE_SECONDS / 2)
+            time.sleep(OUTAGE_SECONDS - 2)
             cluster.start()
 
             wait_for(lambda: not any(spool.waiting(kind) for kind in KINDS), 60, "the spool replayed", interval=0.5)
@@ -143,7 +142,7 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
                 cluster, simulator, pair.id, coin, killed_at.replace(microsecond=0) - _seconds(1)
             )
             during = [row for row in interest if outage_started < row[0] < killed_at]
-            assert len(during) >= OUTAGE_SECONDS / 2 - 2, "rows received during the outage were lost"
+            assert len(during) >= 1, "rows received during the outage were lost"
         assert "replayed" in logs
 
 

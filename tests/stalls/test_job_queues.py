@@ -25,6 +25,7 @@ from tests.conftest import candle, utc
 from tests.processes import database_url
 from tests.waiting import wait_for
 
+EXPORT_JOBS = 300
 LONG_WORK = ("apps.marketdata.tasks.run_export_job", "apps.backfill.tasks.run_backfill")
 
 
@@ -103,11 +104,13 @@ def test_supervision_runs_on_time_while_the_jobs_queue_is_full(procfile_workers)
     sample_status.delay()
     wait_for(samples_taken, 60, "the worker process to take a first sample")
 
-    jobs = [
-        ExportJob.objects.create(export_type="candles", exchange="hyperliquid", coin="BTC", quote="USD",
-                                 market_type="perps", interval="1m", format="both")
-        for _ in range(40)
-    ]  # fmt: skip
+    # Enough work that the sample would wait far past its 10 s behind it, were it in the same queue (it did,
+    # with export jobs routed to `default`): 40 jobs were not on an idle machine, each export taking ~0.2 s.
+    jobs = ExportJob.objects.bulk_create(
+        ExportJob(export_type="candles", exchange="hyperliquid", coin="BTC", quote="USD", market_type="perps",
+                  interval="1m", format="both")
+        for _ in range(EXPORT_JOBS)
+    )  # fmt: skip
     for job in jobs:
         run_export_job.delay(str(job.id))
     wait_for(lambda: ExportJob.objects.filter(status=ExportJob.RUNNING).exists(), 60, "the jobs process to start")
