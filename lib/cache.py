@@ -17,6 +17,9 @@ Redis away: a lookup is a miss, a store does nothing, the caller serves from
 PostgreSQL. The outage is logged once (and once when it ends), each failed call
 is counted (``kirby_cache_errors_total``), and Redis is left alone for
 ``RETRY_SECONDS`` after a failure so a hanging server does not slow every read.
+Invalidations lost in an outage cannot be replayed (which tags?), so every entry
+also depends on ``EPOCH_TAG``, which a process that saw its Redis calls fail
+increments when they succeed again: an entry older than an outage is never served.
 """
 
 import functools
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "kirby:cache:"
 STATS_KEY = PREFIX + "stats"  # cluster-wide hits, misses, refreshes, errors, for the status document
+EPOCH_TAG = "epoch"
 RETRY_SECONDS = 1.0
 LOCK_SECONDS = 10  # a leader that died leaves its lock this long at most
 WAIT_STEP = 0.002
@@ -122,9 +126,11 @@ class _Outage:
             errors, self.unreported = self.unreported, 0
         log.warning("response cache available again after %.1f s (%d failed calls)", seconds, errors)
         try:
-            client.hincrby(STATS_KEY, "errors", errors)
+            client.pipeline(transaction=False).incr(PREFIX + "t:" + EPOCH_TAG).hincrby(
+                STATS_KEY, "errors", errors
+            ).execute()
         except redis.RedisError:
-            pass
+            self.failed("epoch not advanced")
 
 
 _outage = _Outage()
@@ -186,6 +192,12 @@ def answer(key, compute):
         if found is not None:
             return found
         leader = _call(lambda client: client.set(PREFIX + "l:" + key, token, nx=True, ex=LOCK_SECONDS))
+        if leader:
+            # The previous leader may have stored the entry and let go between our lookup and our lock.
+            found = lookup(key)
+            if found is not None:
+                _call(lambda client: _release(client, PREFIX + "l:" + key, token))
+                return found
         if leader or _outage.down_since is not None or time.monotonic() > deadline:
             return _compute_and_store(key, compute, token)
         time.sleep(WAIT_STEP)  # another process computes this entry; it appears or the lock goes
@@ -196,8 +208,8 @@ def _compute_and_store(key, compute, token):
     lock = PREFIX + "l:" + key
     try:
         tags, render = compute()
-        tags = " ".join(tags)
-        versions = _call(lambda client: _versions(client, tags)) if tags else ""
+        tags = " ".join([EPOCH_TAG, *tags])
+        versions = _call(lambda client: _versions(client, tags))
         body, final = render()
     except BaseException:
         _call(lambda client: _release(client, lock, token))
