@@ -47,38 +47,22 @@ _NAME = "responses"
 _hits, _misses = CACHE_HITS.labels(_NAME), CACHE_MISSES.labels(_NAME)
 _refreshes, _errors = CACHE_REFRESHES.labels(_NAME), CACHE_ERRORS.labels(_NAME)
 
-# KEYS: entry, stats. ARGV: tag prefix. Returns {body, etag} or nil; counts the hit.
-_LOOKUP = """
-local e = redis.call('HMGET', KEYS[1], 'b', 'e', 't', 'v', 'f')
-if not e[1] then return nil end
-if e[3] ~= '' then
-  local keys = {}
-  for tag in string.gmatch(e[3], '%S+') do keys[#keys + 1] = ARGV[1] .. tag end
-  local current = redis.call('MGET', unpack(keys))
-  for i, v in ipairs(current) do current[i] = v or '0' end
-  if table.concat(current, ' ') ~= e[4] then return nil end
-end
-redis.call('HINCRBY', KEYS[2], 'hits', 1)
-return {e[1], e[2], e[5]}
-"""
-# KEYS: entry, lock, stats. ARGV: tag prefix, tags, versions read before computing, body, etag, ttl, lock token, final.
+# An entry is one string: a header line "<tags>|<versions>|<etag>|<final>" and the body. A lookup is
+# one round trip (GET, plus MGET of the tags this process last saw on the entry, pipelined) and no
+# script: copying a body of 150 KB into Lua and back cost more than the rest of the lookup.
+# KEYS: entry, lock, stats. ARGV: tag prefix, tags, versions read before computing, entry, ttl, lock token.
 _STORE = """
 redis.call('HINCRBY', KEYS[3], 'misses', 1)
 local stored = 0
 local keys = {}
 for tag in string.gmatch(ARGV[2], '%S+') do keys[#keys + 1] = ARGV[1] .. tag end
-local current = ''
-if #keys > 0 then
-  local values = redis.call('MGET', unpack(keys))
-  for i, v in ipairs(values) do values[i] = v or '0' end
-  current = table.concat(values, ' ')
-end
-if current == ARGV[3] then
-  redis.call('HSET', KEYS[1], 'b', ARGV[4], 'e', ARGV[5], 't', ARGV[2], 'v', ARGV[3], 'f', ARGV[8])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+local values = redis.call('MGET', unpack(keys))
+for i, v in ipairs(values) do values[i] = v or '0' end
+if table.concat(values, ' ') == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[4], 'EX', tonumber(ARGV[5]))
   stored = 1
 end
-if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
 return stored
 """
 
@@ -142,9 +126,15 @@ def _client():
 
 
 @functools.cache
-def _scripts():
-    client = _client()
-    return client.register_script(_LOOKUP), client.register_script(_STORE)
+def _store_script():
+    return _client().register_script(_STORE)
+
+
+# The tags of each entry as this process last read them, so the versions come with the entry.
+_known_tags = {}
+_KNOWN_TAGS_LIMIT = 100_000
+# Hits are added to the shared stats in batches, riding along a lookup at most once a second.
+_unshared = {"hits": 0, "at": 0.0}
 
 
 def enabled():
@@ -168,12 +158,41 @@ def _call(operation):
 
 def lookup(key):
     """The cached Answer of ``key`` if its entry is current, else None."""
-    found = _call(lambda client: _scripts()[0](keys=[PREFIX + "e:" + key, STATS_KEY], args=[PREFIX + "t:"]))
-    if found is None:
+    tags = _known_tags.get(key)
+    now = time.monotonic()
+    share = _unshared["hits"] if now - _unshared["at"] >= 1.0 else 0
+
+    def read(client):
+        pipe = client.pipeline(transaction=False)
+        pipe.get(PREFIX + "e:" + key)
+        if tags:
+            pipe.mget([PREFIX + "t:" + tag for tag in tags.split()])
+        if share:
+            pipe.hincrby(STATS_KEY, "hits", share)
+        return pipe.execute()
+
+    result = _call(read)
+    if share and result is not None:
+        _unshared["hits"] -= share
+        _unshared["at"] = now
+    if not result or result[0] is None:
+        return None
+    header, _, body = result[0].partition(b"\n")
+    entry_tags, versions, etag, final = header.decode().split("|")
+    if entry_tags == tags:
+        current = result[1]
+    else:  # first sight of this entry here, or its series now has another id: one more round trip
+        current = _call(lambda client: client.mget([PREFIX + "t:" + tag for tag in entry_tags.split()]))
+        if current is None:
+            return None
+        if len(_known_tags) >= _KNOWN_TAGS_LIMIT:
+            _known_tags.clear()
+        _known_tags[key] = entry_tags
+    if " ".join((value or b"0").decode() for value in current) != versions:
         return None
     _hits.inc()
-    body, etag, final = found
-    return Answer(bytes(body), etag.decode(), final == b"1", True)
+    _unshared["hits"] += 1
+    return Answer(body, etag, final == "1", True)
 
 
 def answer(key, compute):
@@ -218,8 +237,9 @@ def _compute_and_store(key, compute, token):
     if versions is None:
         _call(lambda client: _release(client, lock, token))
     else:
-        args = [PREFIX + "t:", tags, versions, body, etag, settings.KIRBY_CACHE_TTL_SECONDS, token, int(final)]
-        _call(lambda client: _scripts()[1](keys=[PREFIX + "e:" + key, lock, STATS_KEY], args=args))
+        entry = f"{tags}|{versions}|{etag}|{int(final)}\n".encode() + body
+        args = [PREFIX + "t:", tags, versions, entry, settings.KIRBY_CACHE_TTL_SECONDS, token]
+        _call(lambda client: _store_script()(keys=[PREFIX + "e:" + key, lock, STATS_KEY], args=args))
     return Answer(body, etag, final, False)
 
 
@@ -264,7 +284,7 @@ def stats():
     memory = client.info("memory")
     return {
         "enabled": enabled(),
-        "hits": counts.get("hits", 0),
+        "hits": counts.get("hits", 0) + _unshared["hits"],
         "misses": counts.get("misses", 0),
         "refreshes": counts.get("refreshes", 0),
         "errors": counts.get("errors", 0) + _outage.unreported,

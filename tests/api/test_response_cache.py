@@ -141,7 +141,7 @@ def test_with_redis_stopped_reads_go_to_postgres_and_the_outage_is_logged_once(w
     with private_redis() as redis_server:
         settings.KIRBY_CACHE_URL = redis_server.url
         cache._client.cache_clear()
-        cache._scripts.cache_clear()
+        cache._store_script.cache_clear()
         try:
             assert minutes(client.get(URL)) == ["00:00"]
             hits = counted("hits")
@@ -170,5 +170,5 @@ def test_with_redis_stopped_reads_go_to_postgres_and_the_outage_is_logged_once(w
         finally:
             redis_server.stop()
             cache._client.cache_clear()
-            cache._scripts.cache_clear()
+            cache._store_script.cache_clear()
             cache._outage.down_since = None
