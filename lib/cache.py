@@ -195,12 +195,14 @@ def lookup(key):
     return Answer(body, etag, final == "1", True)
 
 
-def answer(key, compute):
+def answer(key, compute, tags=()):
     """The Answer for ``key``: from Redis, or computed once for all concurrent misses and stored.
 
-    ``compute()`` returns ``(tags, render)``: the tags the answer depends on
-    (cheap to find, e.g. from a name lookup) and ``render()``, which queries the
-    database and returns ``(body, final)``. Exceptions from either go to the caller.
+    ``tags``: what the answer depends on that is known before computing (the reference data).
+    ``compute(fresh)`` returns ``(more_tags, render)``: the tags it found (a series id, from a
+    lookup that must read the database when ``fresh``) and ``render()``, which queries the
+    database and returns ``(body, final)``. Versions are read before what they cover is read:
+    ``tags`` before ``compute``, ``more_tags`` before ``render``. Exceptions go to the caller.
     """
     if not enabled():
         return computed(compute)
@@ -218,25 +220,27 @@ def answer(key, compute):
                 _call(lambda client: _release(client, PREFIX + "l:" + key, token))
                 return found
         if leader or _outage.down_since is not None or time.monotonic() > deadline:
-            return _compute_and_store(key, compute, token)
+            return _compute_and_store(key, compute, tags, token)
         time.sleep(WAIT_STEP)  # another process computes this entry; it appears or the lock goes
 
 
-def _compute_and_store(key, compute, token):
+def _compute_and_store(key, compute, tags, token):
     _misses.inc()
     lock = PREFIX + "l:" + key
+    tags = [EPOCH_TAG, *tags]
     try:
-        tags, render = compute()
-        tags = " ".join([EPOCH_TAG, *tags])
         versions = _call(lambda client: _versions(client, tags))
+        more_tags, render = compute(True)
+        more_versions = _call(lambda client: _versions(client, more_tags)) if more_tags else []
         body, final = render()
     except BaseException:
         _call(lambda client: _release(client, lock, token))
         raise
     etag = etag_of(body)
-    if versions is None:
+    if versions is None or more_versions is None:
         _call(lambda client: _release(client, lock, token))
     else:
+        tags, versions = " ".join([*tags, *more_tags]), " ".join([*versions, *more_versions])
         entry = f"{tags}|{versions}|{etag}|{int(final)}\n".encode() + body
         args = [PREFIX + "t:", tags, versions, entry, settings.KIRBY_CACHE_TTL_SECONDS, token]
         _call(lambda client: _store_script()(keys=[PREFIX + "e:" + key, lock, STATS_KEY], args=args))
@@ -245,14 +249,13 @@ def _compute_and_store(key, compute, token):
 
 def computed(compute):
     """The Answer of ``compute`` (as for ``answer``) without the cache: for reads not worth keeping."""
-    _tags, render = compute()
+    _tags, render = compute(False)
     body, final = render()
     return Answer(body, etag_of(body), final, False)
 
 
 def _versions(client, tags):
-    values = client.mget([PREFIX + "t:" + tag for tag in tags.split()])
-    return " ".join((value or b"0").decode() for value in values)
+    return [(value or b"0").decode() for value in client.mget([PREFIX + "t:" + tag for tag in tags])]
 
 
 def _release(client, lock, token):

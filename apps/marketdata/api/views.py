@@ -47,8 +47,8 @@ class CandlesView(JsonView):
         window = _window(request)
         past = _closed_window(window, interval)
 
-        def compute():
-            found = queries.find_starlisting(exchange, coin, quote, market_type, interval)
+        def compute(fresh):
+            found = queries.find_starlisting(exchange, coin, quote, market_type, interval, fresh=fresh)
             path = f"{exchange}/{coin}/{quote}/{market_type}/{interval}"
             if found is None:
                 raise NotFound(f"Starlisting not found: {path}")
@@ -62,10 +62,11 @@ class CandlesView(JsonView):
                 final = past and all(row["closed"] for row in data)
                 return json_bytes({"data": data, "metadata": metadata}), final
 
-            return [series_tag(CANDLES.name, starlisting_id), MARKETS_TAG], render
+            return [series_tag(CANDLES.name, starlisting_id)], render
 
         if window.start is None and window.end is None or past:
-            answer = cache.answer(candles_key(exchange, coin, quote, market_type, interval, window), compute)
+            key = candles_key(exchange, coin, quote, market_type, interval, window)
+            answer = cache.answer(key, compute, [MARKETS_TAG])
         else:
             answer = cache.computed(compute)
         return cached_response(request, answer, final=answer.final)
@@ -87,8 +88,8 @@ class _PairSeriesView(JsonView):
     def get(self, request, exchange, coin, quote, market_type):
         window = _window(request)
 
-        def compute():
-            found = queries.find_trading_pair(exchange, coin, quote, market_type)
+        def compute(fresh):
+            found = queries.find_trading_pair(exchange, coin, quote, market_type, fresh=fresh)
             path = f"{exchange}/{coin}/{quote}/{market_type}"
             if found is None:
                 raise NotFound(f"Trading pair not found: {path}")
@@ -101,10 +102,11 @@ class _PairSeriesView(JsonView):
                 metadata = {**names, "count": len(data), "start_time": iso(window.start), "end_time": iso(window.end)}
                 return json_bytes({"data": data, "metadata": metadata}), False
 
-            return [series_tag(self.table, trading_pair_id), MARKETS_TAG], render
+            return [series_tag(self.table, trading_pair_id)], render
 
         if window.start is None and window.end is None:
-            answer = cache.answer(pair_series_key(self.table, exchange, coin, quote, market_type, window), compute)
+            key = pair_series_key(self.table, exchange, coin, quote, market_type, window)
+            answer = cache.answer(key, compute, [MARKETS_TAG])
         else:
             answer = cache.computed(compute)
         return cached_response(request, answer)

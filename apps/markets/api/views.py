@@ -48,7 +48,7 @@ class StarlistingListView(JsonView):
             items = [starlisting_body(starlisting) for starlisting in queryset]
             return json_bytes({"starlistings": items, "total_count": len(items)}), False
 
-        answer = cache.answer(f"{_KEY}list:{int(active_only)}", lambda: ([MARKETS_TAG], render))
+        answer = cache.answer(f"{_KEY}list:{int(active_only)}", lambda fresh: ([], render), [MARKETS_TAG])
         return cached_response(request, answer)
 
 
@@ -68,5 +68,5 @@ class StarlistingDetailView(JsonView):
                 raise NotFound(f"Starlisting with ID {starlisting_id} not found")
             return json_bytes(starlisting_body(starlisting)), False
 
-        answer = cache.answer(f"{_KEY}{starlisting_id}", lambda: ([MARKETS_TAG], render))
+        answer = cache.answer(f"{_KEY}{starlisting_id}", lambda fresh: ([], render), [MARKETS_TAG])
         return cached_response(request, answer)
