@@ -2,8 +2,8 @@
 
 Every entry depends on *tags* (one series, the reference data). Invalidating a
 tag increments its version; an entry keeps the versions it was computed at, and
-a lookup finds it only while they are still current (checked inside Redis, in
-the lookup's one round trip). A miss reads the versions *before* it queries the
+a lookup finds it only while they are still current (the entry and the current
+versions come in one pipelined round trip). A miss reads the versions *before* it queries the
 database and stores its answer only if they are unchanged (compare and set in
 one script): a write committed while an answer was being computed can never let
 the older answer in, whatever the interleaving.
@@ -178,7 +178,10 @@ def lookup(key):
     if not result or result[0] is None:
         return None
     header, _, body = result[0].partition(b"\n")
-    entry_tags, versions, etag, final = header.decode().split("|")
+    try:
+        entry_tags, versions, etag, final = header.decode().split("|")
+    except ValueError:  # not an entry this code wrote: recomputed and overwritten
+        return None
     if entry_tags == tags:
         current = result[1]
     else:  # first sight of this entry here, or its series now has another id: one more round trip
@@ -208,6 +211,7 @@ def answer(key, compute, tags=()):
         return computed(compute)
     token = uuid.uuid4().hex
     deadline = time.monotonic() + LOCK_SECONDS
+    wait = WAIT_STEP
     while True:
         found = lookup(key)
         if found is not None:
@@ -221,7 +225,8 @@ def answer(key, compute, tags=()):
                 return found
         if leader or _outage.down_since is not None or time.monotonic() > deadline:
             return _compute_and_store(key, compute, tags, token)
-        time.sleep(WAIT_STEP)  # another process computes this entry; it appears or the lock goes
+        time.sleep(wait)  # another process computes this entry; it appears or the lock goes
+        wait = min(wait * 1.5, 0.05)
 
 
 def _compute_and_store(key, compute, tags, token):
