@@ -17,6 +17,16 @@ the ratio is what the candles view adds (``bench/auth_overhead.py`` measures
 what the key itself costs). The load generator
 (``bench/loadgen.py``) runs in a process of its own.
 Targets: candles >= 0.8 x the floor's throughput, single-client p50 < 25 ms.
+
+The cached run (gunicorn as docker-compose runs it: ``kirby.gunicorn_conf``,
+sync workers, multiprocess metrics) serves the same random mix with the
+response cache on (``KIRBY_CACHE_URL``: ``KIRBY_BENCH_REDIS_URL``, database 13
+by default) against the floor view and the ceiling (``bench/floor.py``: the
+floor's body prepared once and returned from memory). Targets: cached >= 2 x
+the floor's throughput and >= 0.5 x the ceiling's, single-client p50 < 3 ms.
+It reports the hit ratio of the run and Redis memory per cached entry. The
+other two layouts run with the cache off, so their figures stay what the
+view and the database cost.
 """
 
 import argparse
@@ -33,6 +43,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
@@ -46,6 +58,11 @@ LIMIT = 1000
 CONCURRENCY = 32
 THROUGHPUT_TARGET = 0.8
 P50_TARGET_MS = 25
+CACHED_FLOOR_TARGET = 2.0
+CACHED_CEILING_TARGET = 0.5
+CACHED_P50_TARGET_MS = 3
+BENCH_REDIS_URL = os.environ.get("KIRBY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+CACHE_PREFIX = "kirby:cache:"
 BIN = Path(sys.executable).parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -266,18 +283,20 @@ def load(server, paths, concurrency, warmup, duration, seed, headers=None):
     return result
 
 
-def measure(server, series, args, headers):
-    """Throughput and single-client latency of both endpoints, in alternating rounds.
+def measure(server, series, args, headers, names=("floor", "candles")):
+    """Throughput and single-client latency of the endpoints, in alternating rounds.
 
-    Floor and candles take turns (F C, C F, F C, ...) so that a change in
-    background load during the run hits both about equally.
+    The endpoints take turns (F C, C F, F C, ...) so that a change in
+    background load during the run hits all about equally.
     """
     rng = random.Random(7)
-    order = [rng.randrange(len(series)) for _ in range(1000)]  # the same random mix for both endpoints
-    endpoints = {
-        "floor": [f"/floor/candles/{series[i].id}?limit={LIMIT}" for i in order],
-        "candles": [f"{series[i].candles_path}?limit={LIMIT}" for i in order],
+    order = [rng.randrange(len(series)) for _ in range(1000)]  # the same random mix for every endpoint
+    paths = {
+        "floor": lambda s: f"/floor/candles/{s.id}?limit={LIMIT}",
+        "candles": lambda s: f"{s.candles_path}?limit={LIMIT}",
+        "ceiling": lambda s: f"/ceiling/candles/{s.id}?limit={LIMIT}",
     }
+    endpoints = {name: [paths[name](series[i]) for i in order] for name in names}
     check_same_rows(server.port, series[0], headers)
     results = {name: {"throughput": [], "latencies": []} for name in endpoints}
     for number in range(args.rounds):
@@ -312,21 +331,33 @@ def summarise(results):
             "kb": measured["kb"],
         }
     figures["ratio"] = figures["candles"]["rps"] / figures["floor"]["rps"]
+    if "ceiling" in figures:
+        figures["ceiling_ratio"] = figures["candles"]["rps"] / figures["ceiling"]["rps"]
     return figures
 
 
-def report(title, figures, concurrency):
+def report(title, figures, concurrency, cached=False):
     print()
     print(title)
     throughput = f"req/s @{concurrency} (rounds)"
     print(f"  {'endpoint':9} {throughput:>36} {'CPU ms/req':>17} {'p50 ms':>7} {'p99 ms':>7} {'KB/resp':>7}")
     print(f"  {'':9} {'':>36} {'server + pg':>17}")
-    for name in ("floor", "candles"):
+    for name in (n for n in ("floor", "candles", "ceiling") if n in figures):
         f = figures[name]
         rounds = "(" + " / ".join(f"{value:.0f}" for value in f["runs"]) + ")"
         cpu = f"{f['server_cpu']:.2f} + {f['postgres_cpu']:.2f}" if f["server_cpu"] is not None else "n/a"
-        print(f"  {name:9} {f['rps']:7.1f} {rounds:>28} {cpu:>17} {f['p50']:7.2f} {f['p99']:7.2f} {f['kb']:7.1f}")
+        label = "cached" if cached and name == "candles" else name
+        print(f"  {label:9} {f['rps']:7.1f} {rounds:>28} {cpu:>17} {f['p50']:7.2f} {f['p99']:7.2f} {f['kb']:7.1f}")
     ratio, p50 = figures["ratio"], figures["candles"]["p50"]
+    if cached:
+        ceiling = figures["ceiling_ratio"]
+        print(f"  cached / floor throughput: {ratio:.2f} (target >= {CACHED_FLOOR_TARGET}: "
+              f"{_verdict(ratio >= CACHED_FLOOR_TARGET)})")  # fmt: skip
+        print(f"  cached / ceiling throughput: {ceiling:.2f} (target >= {CACHED_CEILING_TARGET}: "
+              f"{_verdict(ceiling >= CACHED_CEILING_TARGET)})")  # fmt: skip
+        print(f"  cached single-client p50: {p50:.2f} ms (target < {CACHED_P50_TARGET_MS} ms: "
+              f"{_verdict(p50 < CACHED_P50_TARGET_MS)})")  # fmt: skip
+        return
     met = _verdict(ratio >= THROUGHPUT_TARGET)
     print(f"  candles / floor throughput: {ratio:.2f} (target >= {THROUGHPUT_TARGET}: {met})")
     if figures["floor"]["server_cpu"] is not None:
@@ -349,7 +380,7 @@ def main():
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per throughput run")
     parser.add_argument("--latency-duration", type=float, default=2.0, help="seconds per single-client run")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--only", choices=["daphne", "gunicorn"], help="measure one serving layout")
+    parser.add_argument("--only", choices=["daphne", "gunicorn", "cached"], help="measure one serving layout")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks that stop the servers
 
@@ -362,15 +393,16 @@ def main():
     headers = {"Authorization": f"Bearer {common.api_key('bench', 'candles API bench', rate_limit=100_000_000)}"}
 
     workers = args.gunicorn_workers
+    # As docker-compose runs the web service (its config, sync workers); the worker count is the bench's.
+    gunicorn = [str(BIN / "gunicorn"), "kirby.wsgi:application", "--config", "python:kirby.gunicorn_conf",
+                "--worker-class", "sync", "--timeout", "60", "-w", str(workers), "-b", "127.0.0.1:{port}"]  # fmt: skip
     layouts = {
         "daphne": (
             "Daphne (ASGI, 1 process)",
             [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "kirby.asgi:application"],
         ),
-        "gunicorn": (
-            f"gunicorn (WSGI, {workers} sync workers)",
-            [str(BIN / "gunicorn"), "-w", str(workers), "-b", "127.0.0.1:{port}", "kirby.wsgi:application"],
-        ),
+        "gunicorn": (f"gunicorn (WSGI, {workers} sync workers)", gunicorn),
+        "cached": (f"gunicorn (WSGI, {workers} sync workers), response cache on", gunicorn),
     }
     if hasattr(os, "getloadavg"):
         print(f"load average before measuring: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
@@ -381,15 +413,32 @@ def main():
                 continue
             port = free_port()
             command = [part.format(port=port) for part in command]
-            with Server(title, command, port, logdir, database, {"KIRBY_AUTH_REQUIRED": "true"}) as server:
-                summary[key] = summarise(measure(server, series, args, headers))
+            env = {
+                "KIRBY_AUTH_REQUIRED": "true",
+                "KIRBY_CACHE_ENABLED": str(key == "cached").lower(),
+                "KIRBY_CACHE_URL": BENCH_REDIS_URL,
+            }
+            if key != "daphne":  # as docker-compose runs gunicorn (kirby/gunicorn_conf.py creates it)
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(logdir) / f"prometheus-{key}")
+            names = ("floor", "candles", "ceiling") if key == "cached" else ("floor", "candles")
+            if key == "cached":
+                forget_cached_answers()  # the load above wrote with SQL, not through the write path
+            with Server(title, command, port, logdir, database, env) as server:
+                before = cache_stats()
+                summary[key] = summarise(measure(server, series, args, headers, names))
+                after = cache_stats()
             heading = f"GET /candles/...?limit={LIMIT}, {args.series} x {args.candles:,} candles stored -- {title}"
-            report(heading, summary[key], args.concurrency)
+            report(heading, summary[key], args.concurrency, cached=key == "cached")
+            if key == "cached":
+                report_cache(before, after)
     if hasattr(os, "getloadavg"):
         print(f"\nload average after measuring: {os.getloadavg()[0]:.2f}")
     scale = f"{args.series * args.candles:,} rows"
     for key, figures in summary.items():
         candles, floor = figures["candles"], figures["floor"]
+        if key == "cached":
+            cached_figures(figures, scale, args.concurrency)
+            continue
         layout = "gunicorn" if key == "gunicorn" else "Daphne"
         figure(
             "candles_api", f"GET /candles ?limit={LIMIT} over {scale}, {layout}, {args.concurrency} connections",
@@ -408,6 +457,47 @@ def main():
                 f"  {key:9} {candles['rps']:7.1f} req/s @{args.concurrency},"
                 f" single client p50 {candles['p50']:.2f} ms p99 {candles['p99']:.2f} ms"
             )
+
+
+def forget_cached_answers():
+    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    for key in client.scan_iter(match=CACHE_PREFIX + "*", count=1000):
+        client.delete(key)
+
+
+def cache_stats():
+    """The response cache's cluster-wide counters (lib/cache.py keeps them in its Redis)."""
+    stats = redis.Redis.from_url(BENCH_REDIS_URL).hgetall(CACHE_PREFIX + "stats")
+    return {name.decode(): int(value) for name, value in stats.items()}
+
+
+def report_cache(before, after):
+    hits = after.get("hits", 0) - before.get("hits", 0)
+    misses = after.get("misses", 0) - before.get("misses", 0)
+    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    entries = list(client.scan_iter(match=CACHE_PREFIX + "e:*", count=1000))
+    sizes = [client.memory_usage(key) or 0 for key in entries]
+    per_entry = sum(sizes) / len(sizes) / 1024 if sizes else 0
+    ratio = hits / (hits + misses) if hits + misses else 0
+    print(f"  hit ratio {ratio:.4f} ({hits} hits, {misses} misses); {len(entries)} entries,"
+          f" Redis memory per entry {per_entry:.1f} KB (MEMORY USAGE)")  # fmt: skip
+
+
+def cached_figures(figures, scale, concurrency):
+    candles, floor, ceiling = figures["candles"], figures["floor"], figures["ceiling"]
+    figure(
+        "candles_api", f"GET /candles ?limit={LIMIT} over {scale}, cached, gunicorn, {concurrency} connections",
+        candles["rps"], "req/s", baseline=floor["rps"], baseline_name="floor view",
+        target=(">=", CACHED_FLOOR_TARGET),
+    )  # fmt: skip
+    figure(
+        "candles_api", "the same, cached, against the ceiling", candles["rps"], "req/s",
+        baseline=ceiling["rps"], baseline_name="prepared bytes", target=(">=", CACHED_CEILING_TARGET),
+    )  # fmt: skip
+    figure(
+        "candles_api", "the same, cached, single-client p50", candles["p50"], "ms",
+        baseline=ceiling["p50"], baseline_name="prepared bytes", target=("<", CACHED_P50_TARGET_MS), on="value",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

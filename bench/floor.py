@@ -55,5 +55,23 @@ def floor_candles(request, starlisting_id):
     return HttpResponse(orjson.dumps(body, option=_OPTIONS), content_type="application/json")
 
 
-# Kirby's routes end with a catch-all 404, so the floor route goes first.
-urlpatterns = [path("floor/candles/<int:starlisting_id>", floor_candles), *kirby_urlpatterns]
+# The ceiling: the answer of the floor view, rendered once per starlisting and kept in this
+# process's memory. Serving it costs only Django, the middleware (key, rate limit) and the socket:
+# no cache can answer faster from inside the same server.
+_prepared = {}
+
+
+def ceiling_candles(request, starlisting_id):
+    limit = int(request.GET.get("limit", 1000))
+    body = _prepared.get((starlisting_id, limit))
+    if body is None:
+        body = _prepared[starlisting_id, limit] = floor_candles(request, starlisting_id).content
+    return HttpResponse(body, content_type="application/json")
+
+
+# Kirby's routes end with a catch-all 404, so the floor routes go first.
+urlpatterns = [
+    path("floor/candles/<int:starlisting_id>", floor_candles),
+    path("ceiling/candles/<int:starlisting_id>", ceiling_candles),
+    *kirby_urlpatterns,
+]

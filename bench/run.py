@@ -53,7 +53,7 @@ HTTP_SMOKE = ("--series", "2", "--candles", "2000", "--rounds", "1", "--warmup",
               "--latency-duration", "0.3")  # fmt: skip
 ENTRIES = (
     Entry("upsert", "upsert.py", (), ("--series", "2", "--candles", "500"), 2),
-    Entry("candles_api", "candles_api.py", (), HTTP_SMOKE, 4),
+    Entry("candles_api", "candles_api.py", (), HTTP_SMOKE, 7),
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 1),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),

@@ -111,6 +111,13 @@ CACHES = {
         "KEY_PREFIX": env_str("KIRBY_CACHE_PREFIX", "kirby"),
     },
 }
+# The response cache of the hot reads (lib/cache.py): its Redis (its own database or instance, with
+# maxmemory and maxmemory-policy volatile-lru; README "Response cache"), the safety-net TTL of an entry,
+# and the max-age of a window that holds only closed candles in the past (HTTP caching).
+KIRBY_CACHE_ENABLED = env_bool("KIRBY_CACHE_ENABLED", True)
+KIRBY_CACHE_URL = env_str("KIRBY_CACHE_URL", REDIS_URL)
+KIRBY_CACHE_TTL_SECONDS = env_int("KIRBY_CACHE_TTL_SECONDS", 300, minimum=1)
+KIRBY_CACHE_IMMUTABLE_MAX_AGE_SECONDS = env_int("KIRBY_CACHE_IMMUTABLE_MAX_AGE_SECONDS", 31_536_000, minimum=0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

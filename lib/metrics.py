@@ -109,6 +109,14 @@ WS_DROPPED = Counter(
 )
 CACHE_HITS = Counter("kirby_cache_hits_total", "Lookups answered from a cache.", ["cache"])
 CACHE_MISSES = Counter("kirby_cache_misses_total", "Lookups the cache could not answer.", ["cache"])
+CACHE_REFRESHES = Counter(
+    "kirby_cache_refreshes_total",
+    "Cache invalidations by committed writes and reference-data changes (one per series or tag).",
+    ["cache"],
+)
+CACHE_ERRORS = Counter(
+    "kirby_cache_errors_total", "Cache calls that failed (Redis away); the read went to PostgreSQL.", ["cache"]
+)
 RATE_LIMITED = Counter(
     "kirby_rate_limit_rejections_total", "Requests and connections refused by rate limits.", ["subject"]
 )
@@ -118,9 +126,11 @@ for _type in ("candles", "funding", "open_interest"):  # present from the start,
     BACKFILL_ROWS.labels(_type)
 for _state in BACKFILL_STATES:
     BACKFILL_JOBS.labels(_state)
-for _cache in ("series",):
+for _cache in ("series", "responses"):
     CACHE_HITS.labels(_cache)
     CACHE_MISSES.labels(_cache)
+CACHE_REFRESHES.labels("responses")
+CACHE_ERRORS.labels("responses")
 for _subject in ("key", "ip", "ws"):
     RATE_LIMITED.labels(_subject)
 

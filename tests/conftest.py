@@ -32,6 +32,16 @@ def clean_redis():
     recorder.discard()  # uses recorded by tests belong to their rolled-back keys
 
 
+@pytest.fixture(autouse=True)
+def fresh_response_cache():
+    """Each test's reference data is new to the response cache, even rows made without model signals
+    (bulk_create, SQL) or rolled back by the test before (ids and names repeat between tests)."""
+    from apps.markets.cache import MARKETS_TAG
+    from lib import cache
+
+    cache.invalidate([MARKETS_TAG])
+
+
 def make_key(username="reader", **options):
     """A user and an API key of theirs (read scope unless ``scopes`` says otherwise): the secret."""
     from django.contrib.auth import get_user_model

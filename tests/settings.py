@@ -14,6 +14,7 @@ for _cache in CACHES.values():  # noqa: F405
     _cache["LOCATION"] = REDIS_URL
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+KIRBY_CACHE_URL = REDIS_URL
 
 # Many tests call public endpoints without a key from the same address (127.0.0.1);
 # the per-IP limit is tested on its own with a low value.

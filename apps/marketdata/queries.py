@@ -53,9 +53,9 @@ _series = {}
 _hits, _misses = CACHE_HITS.labels("series"), CACHE_MISSES.labels("series")
 
 
-def _cached(key, load):
+def _cached(key, load, fresh=False):
     now = time.monotonic()
-    hit = _series.get(key)
+    hit = None if fresh else _series.get(key)
     if hit is not None and hit[0] > now:
         _hits.inc()
         return hit[1]
@@ -69,16 +69,20 @@ def forget_series(**kwargs):
     _series.clear()
 
 
-def find_trading_pair(exchange, coin, quote, market_type, using="default"):
-    """(id, active, names dict) of a trading pair, matching names case-insensitively; None if unknown."""
+def find_trading_pair(exchange, coin, quote, market_type, using="default", fresh=False):
+    """(id, active, names dict) of a trading pair, matching names case-insensitively; None if unknown.
+
+    ``fresh``: read the database, not this process's copy (an answer that goes into the shared
+    response cache must not be older than the reference-data version it is stored under).
+    """
     key = (using, exchange.lower(), coin.lower(), quote.lower(), market_type.lower())
-    return _cached(key, lambda: _find_trading_pair(exchange, coin, quote, market_type, using))
+    return _cached(key, lambda: _find_trading_pair(exchange, coin, quote, market_type, using), fresh)
 
 
-def find_starlisting(exchange, coin, quote, market_type, interval, using="default"):
+def find_starlisting(exchange, coin, quote, market_type, interval, using="default", fresh=False):
     """(id, active, names dict) of a starlisting; the interval name is case-sensitive (1m vs 1M)."""
     key = (using, exchange.lower(), coin.lower(), quote.lower(), market_type.lower(), interval)
-    return _cached(key, lambda: _find_starlisting(exchange, coin, quote, market_type, interval, using))
+    return _cached(key, lambda: _find_starlisting(exchange, coin, quote, market_type, interval, using), fresh)
 
 
 def _find_trading_pair(exchange, coin, quote, market_type, using):

@@ -28,6 +28,7 @@ from django.dispatch import Signal
 
 from apps.marketdata import record_json
 from apps.marketdata.bounds import checker
+from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
 from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING, OPEN_INTEREST
@@ -182,6 +183,9 @@ def _upsert(spec, records, *, publish, using):
             rows = _merge(cursor, spec, stage, publish)
         result.inserted, result.updated, result.rows = rows
         result.unchanged = result.received - result.rejected - result.written
+        if result.written and using == "default":  # the cache serves the live database only
+            written = list(series)
+            transaction.on_commit(lambda: series_written(spec.name, written), using=using)
         if publish and result.rows:
             changed = result.rows
             transaction.on_commit(

@@ -6,9 +6,13 @@ from rest_framework.views import APIView
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
-def json_response(body, status=200):
+def json_bytes(body):
     """Serialise with orjson: UTC times as ``...Z``; decimals arrive as strings already."""
-    return HttpResponse(orjson.dumps(body, option=_OPTIONS), status=status, content_type="application/json")
+    return orjson.dumps(body, option=_OPTIONS)
+
+
+def json_response(body, status=200):
+    return HttpResponse(json_bytes(body), status=status, content_type="application/json")
 
 
 def iso(moment):

@@ -37,6 +37,7 @@ KIRBY_METRICS = {
     "kirby_stream_connected", "kirby_stream_reconnects_total", "kirby_ingest_lag_seconds", "kirby_gaps_open",
     "kirby_backfill_rows_total", "kirby_backfill_jobs", "kirby_ws_connections", "kirby_ws_messages_sent_total",
     "kirby_ws_messages_dropped_total", "kirby_cache_hits_total", "kirby_cache_misses_total",
+    "kirby_cache_refreshes_total", "kirby_cache_errors_total",
     "kirby_rate_limit_rejections_total",
 }  # fmt: skip
 
@@ -171,8 +172,12 @@ def test_a_web_process_exposes_requests_cache_rate_limits_and_websocket_clients(
                  "kirby_messages_received_total", "kirby_records_written_total", "kirby_rows_rejected_total",
                  "kirby_stream_reconnects_total"}  # fmt: skip
     assert KIRBY_METRICS - collected <= names(after)
-    assert grew("kirby_cache_misses_total", cache="series") == 1  # the first of five lookups of the same path
-    assert grew("kirby_cache_hits_total", cache="series") == 4
+    # Five reads of the newest candles: the first computes the answer (one fresh series lookup), four are cached;
+    # the first /starlistings answer is computed, the others that passed the rate limit are cached.
+    assert grew("kirby_cache_misses_total", cache="responses") == 2
+    assert grew("kirby_cache_hits_total", cache="responses") == 4 + (6 - refused - 1)
+    assert grew("kirby_cache_misses_total", cache="series") == 1
+    assert grew("kirby_cache_hits_total", cache="series") == 0
     assert grew("kirby_rate_limit_rejections_total", subject="key") == refused
     assert grew("kirby_ws_messages_sent_total") >= 3  # a success reply per client
     assert value(after, "kirby_ws_connections") == 2

@@ -1,7 +1,7 @@
 """The status document: the one source of truth for /api/status, the dashboard and /health.
 
 ``build_status()`` runs small section builders (streams, starlistings,
-websocket, celery, beat, backfill, database, errors, history) and adds the
+websocket, celery, beat, backfill, database, cache, errors, history) and adds the
 overall ``state`` (the worst of them) with the reasons of everything not
 green. A builder that fails (Redis or the database away) makes its own
 section red with the error; the others are still reported.
@@ -20,7 +20,7 @@ from apps.operations.status.streams import stream_section
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "errors")
+SECTIONS = ("streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "cache", "errors")
 
 
 def _guarded(name, build, *args):
@@ -83,6 +83,7 @@ def build_status(now=None):
         "beat": _guarded("beat", services.beat_section, now),
         "backfill": _guarded("backfill", services.backfill_section, now),
         "database": _guarded("database", services.database_section, now, history),
+        "cache": _guarded("cache", services.cache_section, now),
         "errors": _guarded("errors", services.errors_section, now),
         "history": services.history_section(history, now),
         "access": _access(),

@@ -11,6 +11,7 @@ from apps.backfill import reporting as backfill_status
 from apps.operations import errorlog, samples, workers
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict, when
 from apps.streaming import presence
+from lib import cache
 from lib.metrics import set_backfill_jobs
 from lib.redis import client
 
@@ -132,6 +133,22 @@ def database_section(now, history):
         "growth_window_seconds": None if window is None else round(window),
         **verdict(GREEN, f"{size / 2**30:.2f} GiB"),
     }
+
+
+def cache_section(now):
+    """The response cache, cluster-wide: hits, misses, refreshes, errors, memory against its bound."""
+    if not cache.enabled():
+        return {"enabled": False, **verdict(GREEN, "off (KIRBY_CACHE_ENABLED=false)")}
+    try:
+        stats = cache.stats()
+    except Exception as error:  # the cache's Redis away: reads still work, from PostgreSQL
+        return {"enabled": True, **verdict(AMBER, f"unreachable, reads go to PostgreSQL: {error}")}
+    looked_up = stats["hits"] + stats["misses"]
+    stats["hit_ratio"] = round(stats["hits"] / looked_up, 4) if looked_up else None
+    bound = f"{stats['maxmemory_bytes'] / 2**20:.0f} MiB" if stats["maxmemory_bytes"] else "no maxmemory"
+    memory = f"{stats['used_memory_bytes'] / 2**20:.1f} MiB of {bound}"
+    hits = "no lookups yet" if looked_up == 0 else f"{stats['hit_ratio']:.1%} hits"
+    return {**stats, **verdict(GREEN, f"{hits}; {memory}")}
 
 
 def errors_section(now):

@@ -153,6 +153,9 @@
       service("backfill", "Backfill", status.backfill, (status.backfill.running || []).length + " running"),
       service("database", "Database", db, db.size_bytes + " bytes; growth " + text(db.growth_bytes) +
         " bytes over " + text(db.growth_window_seconds) + " s"),
+      service("cache", "Response cache", status.cache, status.cache.enabled ? "hits " + text(status.cache.hits) +
+        ", misses " + text(status.cache.misses) + ", refreshes " + text(status.cache.refreshes) + ", errors " +
+        text(status.cache.errors) : ""),
       service("errors", "Errors", status.errors, ""),
     ], "", 4);
 
