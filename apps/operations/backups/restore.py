@@ -1,0 +1,106 @@
+"""Restoring a backup into a database, and proving a backup by restoring it into a scratch database."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.operations.backups.postgres import BackupError, connect, measure, run, server, tables
+from apps.operations.backups.targets import TargetError, target_from
+from apps.operations.models import Backup
+
+
+def _fetch(target, piece, directory):
+    """Download a piece, checking its size and SHA-256 against the manifest; its local path."""
+    path = Path(directory) / piece["name"].replace("/", "_")
+    digest, size = hashlib.sha256(), 0
+    with open(path, "wb") as out:
+        for chunk in target.read(piece["name"]):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    if size != piece["size"] or digest.hexdigest() != piece["sha256"]:
+        raise BackupError(
+            f"piece {piece['name']} is corrupt or truncated: {size} bytes, sha256 {digest.hexdigest()[:12]}…,"
+            f" the manifest says {piece['size']} bytes, sha256 {piece['sha256'][:12]}…"
+        )
+    return path
+
+
+def _prepare(dbname, alias, force):
+    """Create ``dbname``; an existing one only with ``force`` if it holds tables, and never while in use."""
+    with connect("postgres", alias, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+        if exists:
+            with connect(dbname, alias) as target:
+                filled = target.execute(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchone()[0]  # fmt: skip
+            if filled and not force:
+                raise BackupError(f"database {dbname} is not empty ({filled} tables); use --force to replace it")
+            users = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]
+            ).fetchone()[0]
+            if users:
+                raise BackupError(f"database {dbname} is in use by {users} other session(s); stop them first")
+            conn.execute(f'DROP DATABASE "{dbname}"')
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def restore(backup, dbname, *, force=False, target=None):
+    """Restore ``backup`` into database ``dbname`` and compare every table with the manifest."""
+    if backup.status != Backup.DONE:
+        raise BackupError(f"backup {backup.id} is {backup.status}, not restorable")
+    target = target or target_from(backup.target)
+    alias = backup.database if backup.database in settings.DATABASES else "default"
+    env, _ = server(alias)
+    pieces = backup.manifest["pieces"]
+    with tempfile.TemporaryDirectory(prefix="kirby-restore-") as directory:
+        try:
+            paths = [_fetch(target, piece, directory) for piece in pieces]
+        except TargetError as error:
+            raise BackupError(str(error)) from None
+        _prepare(dbname, alias, force)
+        restore_tool = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
+        run([*restore_tool, str(paths[0])], env)  # the base piece: schema, partitions included, and small tables
+        for path in paths[1:]:
+            run([*restore_tool, "--data-only", str(path)], env)
+    compare(backup, dbname, alias)
+
+
+def compare(backup, dbname, alias="default"):
+    """Every table of the manifest has its row count and checksum in ``dbname``; BackupError naming the first not."""
+    expected = {name: figures for piece in backup.manifest["pieces"] for name, figures in piece["tables"].items()}
+    with connect(dbname, alias) as conn, conn.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+        base, partitions = tables(cursor)
+        found = set(base) | set(partitions)
+        missing = sorted(set(expected) - found)
+        if missing:
+            raise BackupError(f"restored database lacks table(s) {', '.join(missing[:5])}")
+        for name, figures in sorted(expected.items()):
+            got = measure(cursor, name)
+            if got != figures:
+                raise BackupError(f"table {name} restored with {got['rows']} rows (checksum {got['checksum']}),"
+                                  f" the manifest says {figures['rows']} (checksum {figures['checksum']})")  # fmt: skip
+
+
+def verify(backup, target=None):
+    """Restore into a scratch database, compare, drop it. Marks the backup verified, or failed; True if it passed."""
+    alias = backup.database
+    _, dbname = server(alias)
+    scratch = f"{dbname}_verify"[:63]
+    try:
+        restore(backup, scratch, force=True, target=target)
+    except BackupError as error:
+        backup.status, backup.error = Backup.FAILED, f"restore check failed: {error}"[:2000]
+        backup.save(update_fields=["status", "error"])
+        return False
+    finally:
+        with connect("postgres", alias, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+    backup.verified_at = timezone.now()
+    backup.save(update_fields=["verified_at"])
+    return True
