@@ -3,11 +3,13 @@
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -17,8 +19,10 @@ from apps.operations.backups.jobs import back_up_all
 from apps.operations.backups.postgres import BackupError, connect
 from apps.operations.backups.restore import restore, verify
 from apps.operations.backups.rotation import gfs_keep
-from apps.operations.backups.targets import S3Target
+from apps.operations.backups.targets import LocalTarget, S3Target
 from apps.operations.models import Backup
+from apps.operations.status.keeping import backups_section
+from lib.metrics import BACKUP_AGE
 from tests.conftest import candle, utc
 from tests.waiting import wait_for
 
@@ -60,7 +64,7 @@ def _contents(dbname, table):
         return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
 
 
-def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3):
+def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, settings):
     world = world_committed
     target = S3Target("s3://kirby-backups/nightly")
     now = timezone.now()
@@ -72,7 +76,9 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3):
 
     first = back_up_all(["default"], target)[0]
     write_candles([candle(world.sol_1m, now - timedelta(minutes=5))])  # a day's new data, in the current month
-    second = back_up_all(["default"], target)[0]
+    settings.KIRBY_BACKUP_TARGET = target.url
+    call_command("backup", "--database", "production")
+    second = Backup.objects.order_by("-created_at").first()
 
     assert (first.status, second.status) == (Backup.DONE, Backup.DONE), (first.error, second.error)
     pieces = {p["table"]: p for p in second.manifest["pieces"] if p["kind"] == "partition"}
@@ -86,14 +92,34 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3):
     dbname = connection.settings_dict["NAME"]
     restored = f"{dbname}_restored"
     try:
-        restore(second, restored, target=target)  # compares every table's rows and checksum with the manifest
+        # The command compares every table's rows and checksum with the manifest.
+        call_command("restore", "--backup", second.id, "--database", restored)
         for table in ("candles", "funding_rates", "open_interest", "starlistings", "trading_pairs", "access_apikey"):
             assert _contents(restored, table) == _contents(dbname, table), table
-        with pytest.raises(BackupError, match="not empty.*--force"):
-            restore(second, restored, target=target)
+        with pytest.raises(CommandError, match="not empty.*--force"):
+            call_command("restore", "--backup", second.id, "--database", restored)
     finally:
         with connect("postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{restored}"')
+
+    # Both ran on one day: the rotation keeps the newest, and of the first only what the second references.
+    assert not Backup.objects.filter(id=first.id).exists()
+    names = {k["Key"] for k in s3.list_objects_v2(Bucket="kirby-backups")["Contents"]}
+    assert f"nightly/{old['name']}" in names and f"nightly/{first.manifest['pieces'][0]['name']}" not in names
+    assert {f"nightly/{p['name']}" for p in second.manifest["pieces"]} <= names
+
+    # The weekly check: restored into a scratch database, compared, dropped; the age is in the status and metrics.
+    assert verify(second, target) is True
+    section = backups_section(time.time())
+    assert section["state"] == "green" and section["newest_verified"] == second.id
+    assert section["newest_verified_age_seconds"] < 600 and BACKUP_AGE._value.get() < 600
+    with connect("postgres") as conn:
+        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"{dbname}_verify"]).fetchone()
+
+    # A target that cannot be written: a failed backup with a one-line error, the good one untouched.
+    broken = back_up_all(["default"], LocalTarget("/proc/kirby-backups"))[0]
+    assert broken.status == Backup.FAILED and broken.error.startswith("cannot write /proc/kirby-backups/")
+    assert "\n" not in broken.error and Backup.objects.get(id=second.id).status == Backup.DONE
 
     base = second.manifest["pieces"][0]["name"]
     whole = s3.get_object(Bucket="kirby-backups", Key=f"nightly/{base}")["Body"].read()
@@ -101,10 +127,10 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3):
     assert verify(second, target) is False
     second.refresh_from_db()
     assert second.status == Backup.FAILED and "corrupt or truncated" in second.error
-    first.refresh_from_db()  # the earlier backup is untouched and still restorable
-    assert first.status == Backup.DONE and all(
-        s3.head_object(Bucket="kirby-backups", Key=f"nightly/{p['name']}") for p in first.manifest["pieces"]
-    )
+    with pytest.raises(BackupError, match="is failed, not restorable"):
+        restore(second, f"{dbname}_never")
+    section = backups_section(time.time())
+    assert section["state"] == "amber" and section["newest_verified"] is None  # none left that a restore proved
 
 
 def test_rotation_keeps_the_grandfather_father_son_set():

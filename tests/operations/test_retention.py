@@ -16,6 +16,8 @@ from apps.marketdata.retention import policies
 from apps.marketdata.series import candle_series
 from apps.marketdata.tables import FUNDING
 from apps.marketdata.writer import write_candles, write_funding
+from apps.operations.status.keeping import retention_section
+from lib.metrics import RETENTION_PARTITIONS
 from lib.timeutil import from_ms, to_ms
 from tests.conftest import candle, utc
 
@@ -66,6 +68,9 @@ def test_policies_drop_old_partitions_and_delete_only_their_rows_from_shared_one
     assert (funding.last_rows_freed, funding.last_partitions_dropped) == (2, 1) and funding.last_bytes_freed > 0
     assert RetentionPolicy.objects.get(name="candles:1m").last_rows_freed == 2
     assert not Gap.objects.exists()  # purged history is not a gap
+    shown = {p["name"]: p for p in retention_section()["policies"]}
+    assert shown["funding"]["last_rows_freed"] == 2 and shown["candles:1h"]["keep_days"] is None
+    assert RETENTION_PARTITIONS.labels("funding")._value.get() >= 1
 
 
 def test_completeness_and_the_gap_ledger_ignore_purged_history(world):

@@ -6,12 +6,18 @@ from apps.operations.models import Backup
 from lib.metrics import set_backup_age
 
 
-def backup_summary(now):
-    """The newest backups, the newest verified one and its age (seconds, None before the first)."""
-    recent = list(Backup.objects.order_by("-created_at")[:5])
+def refresh_backup_age(now):
+    """Set the age gauge from the newest verified backup (one indexed query; /metrics calls it per scrape)."""
     verified = Backup.objects.filter(status=Backup.DONE, verified_at__isnull=False).order_by("-created_at").first()
     age = None if verified is None else max(0.0, now - verified.created_at.timestamp())
     set_backup_age(age)
+    return verified, age
+
+
+def backup_summary(now):
+    """The newest backups, the newest verified one and its age (seconds, None before the first)."""
+    recent = list(Backup.objects.order_by("-created_at")[:5])
+    verified, age = refresh_backup_age(now)
     failed = next((b for b in recent if b.status == Backup.FAILED), None)
     return {
         "target": settings.KIRBY_BACKUP_TARGET,  # credentials come from the environment, never from this URL

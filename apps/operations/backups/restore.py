@@ -1,12 +1,14 @@
 """Restoring a backup into a database, and proving a backup by restoring it into a scratch database."""
 
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
+from apps.operations.backups.dump import manifest_name
 from apps.operations.backups.postgres import BackupError, connect, measure, run, server, tables
 from apps.operations.backups.targets import TargetError, target_from
 from apps.operations.models import Backup
@@ -27,6 +29,17 @@ def _fetch(target, piece, directory):
             f" the manifest says {piece['size']} bytes, sha256 {piece['sha256'][:12]}…"
         )
     return path
+
+
+def from_target(backup_id, target=None):
+    """A Backup (not saved) from its manifest in the target: for restoring when the backup list is lost."""
+    target = target or target_from()
+    try:
+        manifest = json.loads(b"".join(target.read(manifest_name(backup_id))))
+    except (TargetError, ValueError) as error:
+        raise BackupError(f"no restorable backup {backup_id!r}: {error}") from None
+    return Backup(id=backup_id, database=manifest["database"], target=target.url, status=Backup.DONE,
+                  manifest=manifest)  # fmt: skip
 
 
 def _prepare(dbname, alias, force):

@@ -1,9 +1,13 @@
-"""``manage.py restore --backup ID --database NAME [--force]``: restore a backup into a PostgreSQL database."""
+"""``manage.py restore --backup ID --database NAME [--force]``: restore a backup into a PostgreSQL database.
+
+The backup is looked up in the database's backup list, else read from the target's manifest (after the
+database that held the list was lost).
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.operations.backups.postgres import BackupError
-from apps.operations.backups.restore import restore
+from apps.operations.backups.restore import from_target, restore
 from apps.operations.models import Backup
 
 
@@ -16,10 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="replace a database that already holds tables")
 
     def handle(self, *args, **options):
-        backup = Backup.objects.filter(id=options["backup"]).first()
-        if backup is None:
-            raise CommandError(f"--backup: no backup {options['backup']!r}")
         try:
+            backup = Backup.objects.filter(id=options["backup"]).first() or from_target(options["backup"])
             restore(backup, options["database"], force=options["force"])
         except BackupError as error:
             raise CommandError(str(error)) from None
