@@ -57,7 +57,7 @@ ENTRIES = (
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 1),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
-    Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000"), 3),
+    Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),
     Entry("retention_purge", "retention_purge.py", (), ("--minutes", "300", "--seconds", "1"), 2),
     Entry(
         "websocket_1k",

@@ -197,5 +197,16 @@ BACKUP_AGE = Gauge(
 )
 
 
+BACKUP_FAILED = Gauge(
+    "kirby_backup_last_run_failed",
+    "1 when the newest backup run (or its restore check) failed; set when the status is read.",
+    multiprocess_mode="mostrecent",
+)
+
+
 def set_backup_age(seconds):
     BACKUP_AGE.set(float("inf") if seconds is None else seconds)
+
+
+def set_backup_failed(failed):
+    BACKUP_FAILED.set(1 if failed else 0)

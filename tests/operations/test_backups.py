@@ -22,7 +22,7 @@ from apps.operations.backups.rotation import gfs_keep
 from apps.operations.backups.targets import LocalTarget, S3Target
 from apps.operations.models import Backup
 from apps.operations.status.keeping import backups_section
-from lib.metrics import BACKUP_AGE
+from lib.metrics import BACKUP_AGE, BACKUP_FAILED
 from tests.conftest import candle, utc
 from tests.waiting import wait_for
 
@@ -131,6 +131,7 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, setting
         restore(second, f"{dbname}_never")
     section = backups_section(time.time())
     assert section["state"] == "amber" and section["newest_verified"] is None  # none left that a restore proved
+    assert BACKUP_FAILED._value.get() == 1 and BACKUP_AGE._value.get() == float("inf")  # the alerts' inputs
 
 
 def test_rotation_keeps_the_grandfather_father_son_set():

@@ -3,14 +3,16 @@
 from django.conf import settings
 
 from apps.operations.models import Backup
-from lib.metrics import set_backup_age
+from lib.metrics import set_backup_age, set_backup_failed
 
 
 def refresh_backup_age(now):
-    """Set the age gauge from the newest verified backup (one indexed query; /metrics calls it per scrape)."""
+    """Set the backup gauges from the newest verified and the newest finished backup (/metrics calls it per scrape)."""
     verified = Backup.objects.filter(status=Backup.DONE, verified_at__isnull=False).order_by("-created_at").first()
     age = None if verified is None else max(0.0, now - verified.created_at.timestamp())
     set_backup_age(age)
+    newest = Backup.objects.exclude(status=Backup.RUNNING).order_by("-created_at").values_list("status", flat=True)
+    set_backup_failed(newest.first() == Backup.FAILED)
     return verified, age
 
 
