@@ -20,7 +20,9 @@ def backup_summary(now):
     """The newest backups, the newest verified one and its age (seconds, None before the first)."""
     recent = list(Backup.objects.order_by("-created_at")[:5])
     verified, age = refresh_backup_age(now)
-    failed = next((b for b in recent if b.status == Backup.FAILED), None)
+    # Amber while the newest finished run (or its check) failed; a later good run clears it.
+    finished = next((b for b in recent if b.status != Backup.RUNNING), None)
+    failed = finished if finished is not None and finished.status == Backup.FAILED else None
     return {
         "target": settings.KIRBY_BACKUP_TARGET,  # credentials come from the environment, never from this URL
         "newest_verified": None if verified is None else verified.id,

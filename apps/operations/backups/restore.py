@@ -3,6 +3,7 @@
 import hashlib
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -15,14 +16,20 @@ from apps.operations.models import Backup
 
 
 def _fetch(target, piece, directory):
-    """Download a piece, checking its size and SHA-256 against the manifest; its local path."""
-    path = Path(directory) / piece["name"].replace("/", "_")
+    """The piece as a local file (a local target's own, else downloaded), its size and SHA-256 checked."""
+    local = getattr(target, "path_of", None)
+    path = local(piece["name"]) if local else Path(directory) / piece["name"].replace("/", "_")
     digest, size = hashlib.sha256(), 0
-    with open(path, "wb") as out:
+    out = None if local else open(path, "wb")
+    try:
         for chunk in target.read(piece["name"]):
             digest.update(chunk)
             size += len(chunk)
-            out.write(chunk)
+            if out is not None:
+                out.write(chunk)
+    finally:
+        if out is not None:
+            out.close()
     if size != piece["size"] or digest.hexdigest() != piece["sha256"]:
         raise BackupError(
             f"piece {piece['name']} is corrupt or truncated: {size} bytes, sha256 {digest.hexdigest()[:12]}…,"
@@ -76,28 +83,48 @@ def restore(backup, dbname, *, force=False, target=None):
         except TargetError as error:
             raise BackupError(str(error)) from None
         _prepare(dbname, alias, force)
-        restore_tool = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
-        run([*restore_tool, str(paths[0])], env)  # the base piece: schema, partitions included, and small tables
-        for path in paths[1:]:
-            run([*restore_tool, "--data-only", str(path)], env)
-    compare(backup, dbname, alias)
+        tool = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
+        run([*tool, str(paths[0])], env)  # the base piece: schema, partitions included, and small tables
+        with connect(dbname, alias, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+            _present(cursor, pieces)
+            # Each partition piece is restored while the previous piece's tables are compared.
+            checked = pieces[0]
+            for piece, path in zip(pieces[1:], paths[1:]):
+                outcome = {}
+                thread = threading.Thread(target=_restore_piece, args=([*tool, "--data-only", str(path)], env, outcome))
+                thread.start()
+                try:
+                    _compare(cursor, checked)
+                finally:
+                    thread.join()
+                if "error" in outcome:
+                    raise outcome["error"]
+                checked = piece
+            _compare(cursor, checked)
 
 
-def compare(backup, dbname, alias="default"):
-    """Every table of the manifest has its row count and checksum in ``dbname``; BackupError naming the first not."""
-    expected = {name: figures for piece in backup.manifest["pieces"] for name, figures in piece["tables"].items()}
-    with connect(dbname, alias) as conn, conn.cursor() as cursor:
-        cursor.execute("SET TIME ZONE 'UTC'")
-        base, partitions = tables(cursor)
-        found = set(base) | set(partitions)
-        missing = sorted(set(expected) - found)
-        if missing:
-            raise BackupError(f"restored database lacks table(s) {', '.join(missing[:5])}")
-        for name, figures in sorted(expected.items()):
-            got = measure(cursor, name)
-            if got != figures:
-                raise BackupError(f"table {name} restored with {got['rows']} rows (checksum {got['checksum']}),"
-                                  f" the manifest says {figures['rows']} (checksum {figures['checksum']})")  # fmt: skip
+def _restore_piece(command, env, outcome):
+    try:
+        run(command, env)
+    except BaseException as error:  # re-raised in the caller's thread
+        outcome["error"] = error
+
+
+def _present(cursor, pieces):
+    base, partitions = tables(cursor)
+    missing = sorted({name for piece in pieces for name in piece["tables"]} - set(base) - set(partitions))
+    if missing:
+        raise BackupError(f"restored database lacks table(s) {', '.join(missing[:5])}")
+
+
+def _compare(cursor, piece):
+    """The piece's tables hold the manifest's row counts and checksums; BackupError naming the first that does not."""
+    for name, figures in sorted(piece["tables"].items()):
+        got = measure(cursor, name)
+        if got != figures:
+            raise BackupError(f"table {name} restored with {got['rows']} rows (checksum {got['checksum']}),"
+                              f" the manifest says {figures['rows']} (checksum {figures['checksum']})")  # fmt: skip
 
 
 def verify(backup, target=None):

@@ -49,6 +49,9 @@ class LocalTarget:
             raise
         return size, digest.hexdigest()
 
+    def path_of(self, name):
+        return self.root / name
+
     def read(self, name):
         try:
             with open(self.root / name, "rb") as source:
