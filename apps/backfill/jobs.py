@@ -32,7 +32,7 @@ def create_job(
     """
     if refill_purged is None:
         refill_purged = source in (BackfillJob.Source.ADMIN, BackfillJob.Source.API)
-    if not refill_purged:
+    if not refill_purged and database == "default":  # retention purges the live database only
         cutoff = retention.horizons().get(retention.series_policy(data_type, _interval(starlisting_id, database)))
         if cutoff is not None and start < cutoff:
             if end <= cutoff:

@@ -60,7 +60,8 @@ def record_gap(series, start_ms, end_ms, reason, *, status=Gap.Status.OPEN, deta
     History before the series' retention horizon was removed on purpose: never a gap.
     """
     slots = series.slots
-    horizon = retention.horizon_of_series(series, using=using)
+    # Retention purges the live database only; the training database keeps its history.
+    horizon = retention.horizon_of_series(series, using=using) if using == "default" else None
     if horizon is not None:
         start_ms = max(start_ms, to_ms(horizon))
     start_ms, end_ms = slots.ceil(start_ms), slots.ceil(end_ms)
