@@ -3,8 +3,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from apps.backfill import ledger
@@ -31,7 +33,7 @@ def _rows(starlisting):
     return sorted(Candle.objects.filter(starlisting=starlisting).values_list("time", flat=True))
 
 
-def test_policies_drop_old_partitions_and_delete_only_their_rows_from_shared_ones(world, capsys):
+def test_policies_drop_old_partitions_and_delete_only_their_rows_from_shared_ones(world, capsys, admin_api):
     now = timezone.now()
     _keep("candles:1m", 30)
     _keep("funding", 30)
@@ -71,6 +73,15 @@ def test_policies_drop_old_partitions_and_delete_only_their_rows_from_shared_one
     shown = {p["name"]: p for p in retention_section()["policies"]}
     assert shown["funding"]["last_rows_freed"] == 2 and shown["candles:1h"]["keep_days"] is None
     assert RETENTION_PARTITIONS.labels("funding")._value.get() >= 1
+    # An operator sees each policy's last run in /api/status and on the dashboard.
+    status = admin_api.get("/api/status").json()
+    listed = {p["name"]: p for p in status["retention"]["policies"]}
+    assert listed["candles:1m"]["last_rows_freed"] == 2 and listed["funding"]["last_partitions_dropped"] == 1
+    assert status["backups"]["state"] == "green" and status["backups"]["recent"] == []
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_user("staffer", password="x", is_staff=True))
+    page = browser.get("/dashboard").content.decode()
+    assert 'id="retention"' in page and '<tr data-name="candles:1m"><td>candles:1m</td><td>30.0</td>' in page
 
 
 def test_completeness_and_the_gap_ledger_ignore_purged_history(world):
