@@ -11,9 +11,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# pg_dump/pg_restore for backups: Debian 12's postgresql-client is 15, the server's major version.
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system kirby \
     && useradd --system --gid kirby --home-dir /app --no-create-home --shell /usr/sbin/nologin kirby \
-    && install -d -o kirby -g kirby /srv/static
+    && install -d -o kirby -g kirby /srv/static /srv/backups
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt .

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from lib.env import ConfigError, database_from_url, env_bool, env_days, env_float, env_int, env_list, env_str
 from lib.tasks import beat_entry
 from lib.version import VERSION
 
@@ -158,6 +158,16 @@ CELERY_BEAT_SCHEDULE = {
         "apps.backfill.tasks.supervise_backfills",
         env_float("KIRBY_BACKFILL_SUPERVISE_SECONDS", 15.0, minimum=0.5),
     ),
+    "enforce-retention": beat_entry(
+        "apps.operations.tasks.enforce_retention", env_int("KIRBY_RETENTION_TASK_SECONDS", 86400, minimum=60)
+    ),
+    "run-backups": beat_entry(
+        "apps.operations.tasks.run_backups", env_int("KIRBY_BACKUP_TASK_SECONDS", 86400, minimum=60)
+    ),
+    "verify-backup": beat_entry(
+        "apps.operations.tasks.verify_newest_backup",
+        env_int("KIRBY_BACKUP_VERIFY_SECONDS", 7 * 86400, minimum=60),
+    ),
     "find-gaps": beat_entry(
         "apps.backfill.tasks.find_gaps",
         env_float("KIRBY_GAP_SCAN_SECONDS", 300.0, minimum=0.5),
@@ -173,6 +183,9 @@ CELERY_TASK_ROUTES = {
     "apps.marketdata.tasks.purge_export_jobs": {"queue": "maintenance"},
     "apps.access.tasks.purge_api_usage": {"queue": "maintenance"},
     "apps.backfill.tasks.find_gaps": {"queue": "maintenance"},
+    "apps.operations.tasks.enforce_retention": {"queue": "maintenance"},
+    "apps.operations.tasks.run_backups": {"queue": "maintenance"},
+    "apps.operations.tasks.verify_newest_backup": {"queue": "maintenance"},
 }
 # Redis redelivers a task not acknowledged within the visibility timeout (one hour by default)
 # to another worker, though the first still runs it: an acks_late job longer than that (exports
@@ -402,6 +415,32 @@ KIRBY_STATUS_QUEUE_BACKLOG = env_int("KIRBY_STATUS_QUEUE_BACKLOG", 100, minimum=
 # and red once it is also above the backlog: the workers fall behind.
 KIRBY_STATUS_QUEUE_GROWTH = env_int("KIRBY_STATUS_QUEUE_GROWTH", 20, minimum=1)
 KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS", 180.0, minimum=1.0)
+
+# Retention and backups (README "Retention", "Backups and restore"). Days kept per policy until an operator
+# edits it in the admin: candles:<interval>, funding, open_interest (not listed: forever). api_usage and
+# export_files default to KIRBY_USAGE_RETENTION_DAYS and KIRBY_EXPORT_RETENTION_HOURS, backups to forever.
+KIRBY_RETENTION_DAYS = env_days(
+    "KIRBY_RETENTION_DAYS", "candles:1m=365,candles:3m=365,candles:5m=730,candles:15m=1095,candles:30m=1095"
+)
+# Enforced daily (KIRBY_RETENTION_TASK_SECONDS, queue maintenance); a shared partition loses its
+# policy's rows in batches with pauses.
+KIRBY_RETENTION_BATCH_ROWS = env_int("KIRBY_RETENTION_BATCH_ROWS", 5000, minimum=1)
+KIRBY_RETENTION_PAUSE_SECONDS = env_float("KIRBY_RETENTION_PAUSE_SECONDS", 0.2, minimum=0.0)
+# Backups (daily: KIRBY_BACKUP_TASK_SECONDS; restore check weekly: KIRBY_BACKUP_VERIFY_SECONDS) go to a
+# directory, or to s3://bucket/prefix with KIRBY_BACKUP_S3_* and the AWS_* credentials of the environment.
+KIRBY_BACKUP_TARGET = env_str("KIRBY_BACKUP_TARGET", str(BASE_DIR / "var" / "backups"))
+KIRBY_BACKUP_S3_ENDPOINT_URL = env_str("KIRBY_BACKUP_S3_ENDPOINT_URL", "")
+KIRBY_BACKUP_S3_REGION = env_str("KIRBY_BACKUP_S3_REGION", "us-east-1")
+KIRBY_BACKUP_VERIFY_SECONDS = env_int("KIRBY_BACKUP_VERIFY_SECONDS", 7 * 86400, minimum=60)
+KIRBY_BACKUP_DATABASES = env_list("KIRBY_BACKUP_DATABASES", ["default", "training"])
+# A partition whose month ended this many days ago is sealed: dumped once, then referenced while unchanged.
+KIRBY_BACKUP_SEAL_DAYS = env_float("KIRBY_BACKUP_SEAL_DAYS", 3.0, minimum=0.0)
+# Grandfather-father-son rotation: newest backup of each of the last N days, weeks and months.
+KIRBY_BACKUP_KEEP_DAILY = env_int("KIRBY_BACKUP_KEEP_DAILY", 7, minimum=1)
+KIRBY_BACKUP_KEEP_WEEKLY = env_int("KIRBY_BACKUP_KEEP_WEEKLY", 4, minimum=0)
+KIRBY_BACKUP_KEEP_MONTHLY = env_int("KIRBY_BACKUP_KEEP_MONTHLY", 12, minimum=0)
+# Multipart upload part size for S3 targets (MiB; S3's minimum is 5).
+KIRBY_BACKUP_PART_MB = env_int("KIRBY_BACKUP_PART_MB", 16, minimum=5)
 
 LOGGING = {
     "version": 1,

@@ -74,6 +74,26 @@ def env_list(name, default=()):
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_days(name, default):
+    """Comma-separated ``key=days`` pairs; days a non-negative number or ``forever`` (None)."""
+    raw = os.environ.get(name)
+    raw = default if raw is None or raw.strip() == "" else raw
+    result = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        value = value.strip().lower()
+        try:
+            days = None if value == "forever" else float(value)
+        except ValueError:
+            days = -1.0
+        if not sep or not key.strip() or (days is not None and not days >= 0):
+            raise ConfigError(f"{name} must be key=days pairs (days a number or forever), got {item!r}")
+        result[key.strip()] = days
+    return result
+
+
 def database_from_url(name, default):
     """Turn a postgres:// URL into a Django DATABASES entry.
 

@@ -180,3 +180,43 @@ def count_ingested(rows):
         client().incrby(INGESTED_KEY, rows)
     except Exception as error:  # the dashboard's plot must never stop collection
         log.debug("cannot count ingested rows: %s", error)
+
+
+# --- retention and backups (apps.operations) -----------------------------------------------
+RETENTION_ROWS = Counter("kirby_retention_rows_freed_total", "Rows removed by retention policies.", ["policy"])
+RETENTION_BYTES = Counter(
+    "kirby_retention_bytes_freed_total",
+    "Bytes freed by retention policies (dropped partitions exactly, batched deletes estimated).",
+    ["policy"],
+)
+RETENTION_PARTITIONS = Counter(
+    "kirby_retention_partitions_dropped_total", "Whole partitions dropped by retention policies.", ["policy"]
+)
+
+
+def record_retention(policy, rows, size, partitions):
+    RETENTION_ROWS.labels(policy).inc(rows)
+    RETENTION_BYTES.labels(policy).inc(size)
+    RETENTION_PARTITIONS.labels(policy).inc(partitions)
+
+
+BACKUP_AGE = Gauge(
+    "kirby_backup_newest_verified_age_seconds",
+    "Age of the newest backup a restore check proved (+Inf before the first); set when the status is read.",
+    multiprocess_mode="mostrecent",
+)
+
+
+BACKUP_FAILED = Gauge(
+    "kirby_backup_last_run_failed",
+    "1 when the newest backup run (or its restore check) failed; set when the status is read.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def set_backup_age(seconds):
+    BACKUP_AGE.set(float("inf") if seconds is None else seconds)
+
+
+def set_backup_failed(failed):
+    BACKUP_FAILED.set(1 if failed else 0)

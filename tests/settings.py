@@ -35,3 +35,8 @@ if "training" not in DATABASES:  # noqa: F405
     }
 # The schema follows each test's reference data (its path enums), so it is generated for every request.
 KIRBY_SCHEMA_CACHE_SECONDS = 0.0
+# The recorded exchange data the tests replay is older than the default candle retention; the retention
+# tests set their policies themselves.
+KIRBY_RETENTION_DAYS = {}
+# Backups of a test go to a directory of its own (tests/operations/test_backups.py sets it).
+KIRBY_BACKUP_TARGET = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kirby-test-backups-{os.getpid()}")

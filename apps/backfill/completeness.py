@@ -6,7 +6,8 @@ exchange outage). The window reported in /health is the last
 KIRBY_COMPLETENESS_WINDOW_HOURS up to the latest closed slot, which is the
 later of the last slot ended by the clock and the latest closed candle
 stored; it starts no earlier than the series' first stored candle (what
-came before is the ledger's "never collected").
+came before is the ledger's "never collected") nor before the retention
+horizon of its interval (what came before was removed on purpose).
 """
 
 import time
@@ -14,7 +15,7 @@ import time
 from django.conf import settings
 
 from apps.backfill.models import DataType, Gap
-from apps.marketdata import coverage
+from apps.marketdata import coverage, retention
 from apps.markets.models import Starlisting
 from apps.markets.slots import Slots
 from lib.timeutil import from_ms, to_ms
@@ -77,6 +78,7 @@ def report(now_ms=None):
             "interval__name",
         )  # fmt: skip
     )
+    horizons = retention.horizons(from_ms(now_ms))
     spans = coverage.closed_candle_spans([row[0] for row in rows], from_ms(now_ms - window_ms - 31 * 86_400_000))
     entries, windows = {}, []
     for starlisting_id, exchange, coin, quote, market_type, interval in rows:
@@ -86,11 +88,15 @@ def report(now_ms=None):
         if last is not None:
             end_ms = max(end_ms, slots.next(to_ms(last)))
         start_ms = end_ms - window_ms
+        horizon = horizons.get(retention.series_policy("candles", interval))
+        if horizon is not None:  # purged history is not missing
+            start_ms = max(start_ms, slots.ceil(to_ms(horizon)))
         if first is not None:
             start_ms = max(start_ms, to_ms(first))
             windows.append((starlisting_id, interval, start_ms, end_ms))
         entries[starlisting_id] = (f"{exchange}/{coin}/{quote}/{market_type}/{interval}", {
             "starlisting_id": starlisting_id, "window_start": from_ms(start_ms), "window_end": from_ms(end_ms),
+            "retention_horizon": horizon,
             "expected": None, "present": 0, "exchange_empty": 0, "ratio": None,
         })  # fmt: skip
     for starlisting_id, measured in _measure(windows).items():

@@ -23,7 +23,7 @@ from django.utils import timezone
 from apps.backfill import ledger
 from apps.backfill.models import Gap
 from apps.collectors.exchanges import EXCHANGES, get_adapter
-from apps.marketdata import coverage
+from apps.marketdata import coverage, retention
 from apps.marketdata.series import candle_series, pair_series
 from apps.markets.models import Starlisting, TradingPair
 from lib.timeutil import from_ms, to_ms
@@ -41,6 +41,9 @@ def _holes(series, now, trailing):
     since = min(
         now - timedelta(hours=settings.KIRBY_GAP_LOOKBACK_HOURS), from_ms(slots.shift(slots.floor(to_ms(now)), -3))
     )
+    cutoff = retention.horizon_of_series(series, now)
+    if cutoff is not None:
+        since = max(since, cutoff)  # purged history is not a hole
     pairs = coverage.holes(series.data_type, series.series_id, since, gap, settled)
     holes = [(slots.next(to_ms(slot)), to_ms(next_slot)) for slot, next_slot in pairs]
     if trailing:

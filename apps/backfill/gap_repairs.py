@@ -56,6 +56,9 @@ def _queue_repair(gap, using):
         gap.data_type, starlisting_id=gap.starlisting_id, trading_pair_id=gap.trading_pair_id,
         start=gap.start_time, end=gap.end_time, source=BackfillJob.Source.GAP, database=using,
     )  # fmt: skip
+    if job is None:
+        ledger.mark_unrecoverable(gap, "before the retention horizon: removed on purpose")
+        return None
     gap.job, gap.repair_attempts = job, gap.repair_attempts + 1
     gap.save(update_fields=["job", "repair_attempts"])
     return job

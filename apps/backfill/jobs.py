@@ -16,13 +16,28 @@ from django.utils import timezone
 from apps.backfill.dispatch import dispatch
 from apps.backfill.models import BackfillJob
 from apps.collectors.exchanges import EXCHANGES, get_adapter
+from apps.marketdata import retention
 from apps.markets.models import Starlisting, TradingPair
 
 
 def create_job(
-    data_type, *, starlisting_id=None, trading_pair_id=None, start, end, source, database="default", queue=True
-):
-    """Store a queued job; with ``queue`` (not for the command line's foreground runs) send it to the workers."""
+    data_type, *, starlisting_id=None, trading_pair_id=None, start, end, source, database="default", queue=True,
+    refill_purged=None,
+):  # fmt: skip
+    """Store a queued job; with ``queue`` (not for the command line's foreground runs) send it to the workers.
+
+    The window starts no earlier than the series' retention horizon (what retention removed is not fetched
+    again) unless ``refill_purged`` (by default only for windows an operator typed in the admin or the API);
+    None when nothing of the window is left.
+    """
+    if refill_purged is None:
+        refill_purged = source in (BackfillJob.Source.ADMIN, BackfillJob.Source.API)
+    if not refill_purged and database == "default":  # retention purges the live database only
+        cutoff = retention.horizons().get(retention.series_policy(data_type, _interval(starlisting_id, database)))
+        if cutoff is not None and start < cutoff:
+            if end <= cutoff:
+                return None
+            start = cutoff
     if data_type == "candles" and trading_pair_id is None:
         trading_pair_id = (
             Starlisting.objects.using(database)
@@ -37,6 +52,14 @@ def create_job(
     if queue:
         transaction.on_commit(lambda: dispatch(job.id, database), using=database)
     return job
+
+
+def _interval(starlisting_id, database):
+    if starlisting_id is None:
+        return None
+    return (
+        Starlisting.objects.using(database).filter(id=starlisting_id).values_list("interval__name", flat=True).first()
+    )
 
 
 def cancel(job):
@@ -68,4 +91,4 @@ def backfill_new_series(starlisting_ids=(), trading_pair_ids=(), source=Backfill
         exchange = pair.exchange.name
         if exchange in EXCHANGES and get_adapter(exchange).symbols.has_asset_context(pair.market_type.name):
             jobs.append(create_job("funding", trading_pair_id=pair.id, start=start, end=end, source=source))
-    return jobs
+    return [job for job in jobs if job is not None]

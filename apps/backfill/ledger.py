@@ -16,8 +16,10 @@ import zlib
 from django.db import connections, transaction
 from django.utils import timezone
 
-from apps.backfill.models import BackfillJob, Gap
+from apps.backfill.models import BackfillJob, DataType, Gap
+from apps.marketdata import retention
 from apps.marketdata.series import candle_series, pair_series
+from apps.markets.models import Starlisting
 from lib.timeutil import from_ms, to_ms
 
 
@@ -53,8 +55,15 @@ def _uncovered(series, start_ms, end_ms, using):
 
 
 def record_gap(series, start_ms, end_ms, reason, *, status=Gap.Status.OPEN, detail="", using="default"):
-    """Record ``[start, end)`` (aligned out to whole slots) as missing; return the new Gap rows."""
+    """Record ``[start, end)`` (aligned out to whole slots) as missing; return the new Gap rows.
+
+    History before the series' retention horizon was removed on purpose: never a gap.
+    """
     slots = series.slots
+    # Retention purges the live database only; the training database keeps its history.
+    horizon = retention.horizon_of_series(series, using=using) if using == "default" else None
+    if horizon is not None:
+        start_ms = max(start_ms, to_ms(horizon))
     start_ms, end_ms = slots.ceil(start_ms), slots.ceil(end_ms)
     if start_ms >= end_ms:
         return []
@@ -113,3 +122,22 @@ def settle_repair(job):
         elif job.status == BackfillJob.Status.FAILED:
             gap.detail = f"repair job #{job.id} failed: {job.last_error}"[:2000]
             gap.save(update_fields=["detail"])
+
+
+def forget_before_horizons(now=None, using="default"):
+    """After a purge: drop the ledger's gaps that end before their series' horizon, cut those that straddle it."""
+    cuts = retention.horizons(now)
+    forgotten = 0
+    intervals = dict(Starlisting.objects.using(using).values_list("id", "interval__name"))
+    for gap in Gap.objects.using(using).all().iterator():
+        interval = intervals.get(gap.starlisting_id) if gap.data_type == DataType.CANDLES else None
+        cutoff = cuts.get(retention.series_policy(gap.data_type, interval))
+        if cutoff is None or gap.start_time >= cutoff:
+            continue
+        if gap.end_time <= cutoff:
+            gap.delete()
+        else:
+            gap.start_time = cutoff
+            gap.save(update_fields=["start_time"])
+        forgotten += 1
+    return forgotten

@@ -136,3 +136,30 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"dead {self.record_type} row @ {self.time:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class RetentionPolicy(models.Model):
+    """How long one kind of data is kept (``keep_days`` empty: forever), and what its last enforcement freed.
+
+    Names: ``candles:<interval>``, ``funding``, ``open_interest``, ``api_usage``,
+    ``export_files``, ``backups``. Rows are created with the defaults of
+    KIRBY_RETENTION_DAYS (apps.marketdata.retention) the first time a policy is
+    read; an operator edits them in the admin.
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    keep_days = models.FloatField(null=True, blank=True, help_text="Days kept; empty keeps everything forever")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_rows_freed = models.BigIntegerField(default=0)
+    last_bytes_freed = models.BigIntegerField(default=0, help_text="Estimated for batched deletes")
+    last_partitions_dropped = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "retention_policies"
+        ordering = ["name"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self):
+        return f"{self.name}: {'forever' if self.keep_days is None else f'{self.keep_days:g} days'}"

@@ -1,10 +1,9 @@
 import shutil
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
+from apps.marketdata import retention
 from apps.marketdata.export.jobs import directory_of, run_job
 from apps.marketdata.models import ExportJob
 from apps.marketdata.partitions import ensure_partitions_ahead
@@ -29,11 +28,19 @@ def run_export_job(job_id):
 
 @shared_task(time_limit=600)
 def purge_export_jobs():
-    """Delete export jobs (and their files) finished more than KIRBY_EXPORT_RETENTION_HOURS ago; returns how many."""
-    cutoff = timezone.now() - timedelta(hours=settings.KIRBY_EXPORT_RETENTION_HOURS)
-    purged = 0
+    """Delete export jobs (and their files) past the export_files retention policy; returns how many."""
+    cutoff = retention.horizons()["export_files"]
+    return 0 if cutoff is None else purge_exports(cutoff).rows
+
+
+def purge_exports(cutoff, dry_run=False):
+    """Export jobs finished before ``cutoff`` and their files (rows: jobs, bytes: their files)."""
+    freed = retention.Freed()
     for job in ExportJob.objects.filter(finished_at__lt=cutoff):
-        shutil.rmtree(directory_of(job.id), ignore_errors=True)
-        job.delete()
-        purged += 1
-    return purged
+        directory = directory_of(job.id)
+        size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) if directory.exists() else 0
+        freed.add(1, size, job.finished_at, job.finished_at)
+        if not dry_run:
+            shutil.rmtree(directory, ignore_errors=True)
+            job.delete()
+    return freed

@@ -1,7 +1,8 @@
 """The status document: the one source of truth for /api/status, the dashboard and /health.
 
 ``build_status()`` runs small section builders (streams, starlistings,
-websocket, celery, beat, backfill, database, cache, errors, history) and adds the
+websocket, celery, beat, backfill, database, cache, errors, retention,
+backups, history) and adds the
 overall ``state`` (the worst of them) with the reasons of everything not
 green. A builder that fails (Redis or the database away) makes its own
 section red with the error; the others are still reported.
@@ -13,14 +14,17 @@ import time
 from django.conf import settings
 
 from apps.operations import samples
-from apps.operations.status import services
+from apps.operations.status import keeping, services
 from apps.operations.status.judge import GREEN, RED, verdict, when, worst
 from apps.operations.status.starlistings import starlisting_section
 from apps.operations.status.streams import stream_section
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "cache", "errors")
+SECTIONS = (
+    "streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "cache", "errors", "retention",
+    "backups",
+)  # fmt: skip
 
 
 def _guarded(name, build, *args):
@@ -85,6 +89,8 @@ def build_status(now=None):
         "database": _guarded("database", services.database_section, now, history),
         "cache": _guarded("cache", services.cache_section, now),
         "errors": _guarded("errors", services.errors_section, now),
+        "retention": _guarded("retention", keeping.retention_section),
+        "backups": _guarded("backups", keeping.backups_section, now),
         "history": services.history_section(history, now),
         "access": _access(),
     }

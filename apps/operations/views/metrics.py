@@ -1,13 +1,18 @@
 """/metrics: Prometheus text format for scrapers; restrictable with a token (KIRBY_METRICS_TOKEN)."""
 
 import hmac
+import logging
+import time
 
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from apps.operations.backups.catalog import refresh_backup_age
 from apps.operations.metrics_server import registry
 from lib.http.render import json_response
+
+log = logging.getLogger(__name__)
 
 
 def metrics(request):
@@ -19,6 +24,10 @@ def metrics(request):
             response = json_response({"detail": "Metrics token required"}, status=401)
             response["WWW-Authenticate"] = "Bearer"
             return response
+    try:
+        refresh_backup_age(time.time())
+    except Exception as error:  # the database away must not take the other metrics with it
+        log.warning("backup age unavailable: %s", error)
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -51,6 +51,9 @@ class Command(BaseCommand):
         parser.add_argument("--market-type", default="perps")
         parser.add_argument("--interval", help="comma-separated intervals (default: every starlisting of the pair)")
         parser.add_argument("--funding", action="store_true", help="backfill funding rates (alone or with --interval)")
+        parser.add_argument(
+            "--refill-purged", action="store_true", help="also fetch history before the retention horizon"
+        )
         window = parser.add_mutually_exclusive_group()
         window.add_argument("--days", type=int, help="the last N days (default KIRBY_BACKFILL_DAYS)")
         window.add_argument("--start-time", help="inclusive start: ISO-8601, a date, or epoch s/ms (UTC)")
@@ -70,9 +73,15 @@ class Command(BaseCommand):
             raise CommandError(f"--{error.field.replace('_', '-')}: {str(error).split(': ', 1)[1]}") from None
         created = [
             jobs.create_job(data_type, starlisting_id=sid, trading_pair_id=pair_id, start=start, end=end,
-                            source=BackfillJob.Source.CLI, database=self.using, queue=options["background"])
+                            source=BackfillJob.Source.CLI, database=self.using, queue=options["background"],
+                            refill_purged=options["refill_purged"])
             for data_type, sid, pair_id, _ in plan
         ]  # fmt: skip
+        for job, (_, _, _, label) in zip(created, plan):
+            if job is None:
+                self.stdout.write(f"skipped {label}: the window lies before its retention horizon (--refill-purged)")
+        plan = [entry for job, entry in zip(created, plan) if job is not None]
+        created = [job for job in created if job is not None]
         if options["background"]:
             for job, (_, _, _, label) in zip(created, plan):
                 self.stdout.write(f"queued backfill #{job.id}: {label} [{_iso(start)}, {_iso(end)})")

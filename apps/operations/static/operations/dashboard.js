@@ -156,8 +156,28 @@
       service("cache", "Response cache", status.cache, status.cache.enabled ? "hits " + text(status.cache.hits) +
         ", misses " + text(status.cache.misses) + ", refreshes " + text(status.cache.refreshes) + ", errors " +
         text(status.cache.errors) : ""),
+      service("retention", "Retention", status.retention, "see Retention policies below"),
+      service("backups", "Backups", status.backups,
+        "newest verified: " + (status.backups.newest_verified || "none") + "; target " + status.backups.target),
       service("errors", "Errors", status.errors, ""),
     ], "", 4);
+
+    badge("retention", status.retention.state);
+    fill("retention-body", (status.retention.policies || []).map(function (p) {
+      var tr = el("tr", { "data-name": p.name });
+      [p.name, p.keep_days === null ? "forever" : p.keep_days, p.horizon, p.last_run_at, p.last_rows_freed,
+        p.last_bytes_freed, p.last_error].forEach(function (cell) { tr.appendChild(el("td", {}, [text(cell)])); });
+      return tr;
+    }), status.retention.reason, 7);
+
+    badge("backups", status.backups.state);
+    fill("backups-body", (status.backups.recent || []).map(function (b) {
+      var tr = el("tr", { "data-name": b.id });
+      [b.id, b.database, b.status, b.created_at, b.size, b.written, b.verified_at, b.error].forEach(function (cell) {
+        tr.appendChild(el("td", {}, [text(cell)]));
+      });
+      return tr;
+    }), "no backup yet", 8);
 
     var errors = document.getElementById("errors-list");
     errors.textContent = "";
