@@ -89,6 +89,10 @@ class Processes:
             "DATABASE_URL": database_url(),
             "KIRBY_HYPERLIQUID_WS_URL": simulator.ws_url,
             "KIRBY_HYPERLIQUID_REST_URL": f"{simulator.url}/info",
+            "KIRBY_BINANCE_USDM_WS_URL": simulator.binance_usdm_ws_url,
+            "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
+            "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
+            "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
         }
         self.tmp_path = tmp_path
         self.processes = []

@@ -126,6 +126,8 @@ async def stats(state, request):
         "subscriptions": [sub for connection in connections for sub in connection.subscriptions.values()],
         "frames_sent": state.frames_sent,
         "virtual_now_ms": state.clock.now_ms(),
+        "binance_forced_closes": state.binance_forced_closes,
+        "binance_rate_closes": state.binance_rate_closes,
     }
 
 
@@ -139,6 +141,12 @@ async def ctx_log(state, request):
 async def frames(state, request):
     limit = _query_int(request.query, "limit", default=len(state.frames))
     return list(state.frames)[-limit:] if limit > 0 else []
+
+
+@endpoint
+async def rest_log(state, request):
+    """Every REST request answered (or refused) since the last reset: path, query, status, Binance weight."""
+    return list(state.rest_log)
 
 
 @endpoint
@@ -167,5 +175,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/stats", stats)
     app.router.add_get("/control/ctx-log", ctx_log)
     app.router.add_get("/control/frames", frames)
+    app.router.add_get("/control/rest-log", rest_log)
     app.router.add_post("/control/reset", reset)
     app.router.add_get("/truth/candles", truth_candles)
