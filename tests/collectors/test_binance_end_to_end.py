@@ -118,7 +118,10 @@ def test_binance_perps_and_spot_are_collected_exactly_through_rollover_drop_sile
     processes.worker("w1")
     processes.worker("w2")
     processes.beat()
-    wait_for(lambda: closed_count(world.perp_1m) >= 3 and closed_count(world.spot_1m) >= 3, 40, "closed candles")
+    try:
+        wait_for(lambda: closed_count(world.perp_1m) >= 3 and closed_count(world.spot_1m) >= 3, 60, "closed candles")
+    except AssertionError:
+        raise AssertionError(f"no closed candles; streams {stream_statuses()}\n{processes.logs()}") from None
 
     # The 24-hour rule: each connection is replaced, overlapping, before the exchange cuts it.
     wait_for(lambda: status(USDM_STREAM).get("rollovers", 0) >= 1, 15, "a connection replaced at its age limit")

@@ -24,6 +24,7 @@ from aiohttp import WSCloseCode
 from . import binance, intervals
 from .connection import Connection, Sent
 from .context import asset_ctx
+from .hyperliquid import flood_states
 from .market import decimal_text
 
 MAX_STREAMS = 1024
@@ -175,3 +176,31 @@ class BinanceStreams:
             if sent is Sent.SENT:
                 self.state.log_ctx(f"binance:{symbol}", payload)
             await asyncio.sleep(self.state.config.ctx_interval)
+
+    async def flood(self, coin: str, interval: str, messages: int) -> dict:
+        """Burst ``messages`` updates of ``coin``USDT's open kline to its subscribers (as Hyperliquid's flood)."""
+        symbol = f"{coin}USDT"
+        stream = f"{symbol.lower()}@kline_{interval}"
+        targets = [c for c in self.state.connections.values() if stream in c.subscriptions]
+        now = self.state.clock.now_ms()
+        open_ms = intervals.floor(interval, now)
+        states = flood_states(self.prices.tick_states(coin, interval, open_ms, now, messages), messages)
+        frames = []
+        for candle in states:
+            k = {
+                "t": open_ms, "T": candle.close_time, "s": symbol, "i": interval, "f": 0, "L": 0,
+                "o": decimal_text(candle.open), "c": decimal_text(candle.close), "h": decimal_text(candle.high),
+                "l": decimal_text(candle.low), "v": decimal_text(candle.volume), "n": candle.trades, "x": False,
+                "q": "0", "V": "0", "Q": "0", "B": "0",
+            }  # fmt: skip
+            frames.append(dumps({"stream": stream, "data": {"e": "kline", "E": now, "s": symbol, "k": k}}))
+        started = time.monotonic()
+
+        async def burst(connection: Connection) -> None:
+            async with connection.send_lock:
+                for frame in frames:
+                    await connection.send(frame, data=True)
+
+        await asyncio.gather(*(burst(connection) for connection in targets))
+        return {"sent": len(frames) if targets else 0, "connections": len(targets),
+                "seconds": time.monotonic() - started, "virtual_time_ms": now}  # fmt: skip

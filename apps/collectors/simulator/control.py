@@ -115,7 +115,10 @@ async def rest_429(state, request):
 async def flood(state, request):
     body = await _body(request)
     messages, coin, interval = _number(body, "messages", minimum=1), _coin(body), _interval(body)
-    return await state.protocol.flood(coin, interval, messages)
+    venue = body.get("venue", "hyperliquid")
+    if venue not in state.protocols:
+        raise Invalid(f"venue must be one of {' '.join(state.protocols)}")
+    return await state.protocols[venue].flood(coin, interval, messages)
 
 
 @endpoint
