@@ -16,30 +16,13 @@ from apps.collectors.lease import holder
 from apps.collectors.simulator import binance as simulated
 from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
-from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
 from lib.timeutil import to_ms
-from tests.collectors.harness import SEED, control, processes_running, simulator_running
+from tests.collectors.harness import SEED, BinanceWorld, control, processes_running, simulator_running
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 SPOT_STREAM, USDM_STREAM = "binance/0", "binance/1"  # endpoints sort: spot before usdm
-
-
-class BinanceWorld:
-    def __init__(self):
-        self.exchange = Exchange.objects.create(name="binance", display_name="Binance")
-        perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
-        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-        usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
-        btc, eth = Coin.objects.create(symbol="BTC", name="Bitcoin"), Coin.objects.create(symbol="ETH", name="Ether")
-        pair = lambda coin, market: TradingPair.objects.create(  # noqa: E731
-            exchange=self.exchange, coin=coin, quote=usdt, market_type=market
-        )
-        self.btc_perp, self.eth_perp, self.btc_spot = pair(btc, perps), pair(eth, perps), pair(btc, spot)
-        minute = Interval.objects.get(name="1m")
-        self.perp_1m = Starlisting.objects.create(trading_pair=self.btc_perp, interval=minute)
-        self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)
 
 
 @pytest.fixture

@@ -80,9 +80,10 @@ def kline(market, coin, interval, open_ms, until_ms=None):
     return price, price, price, price, market.profile(coin).size(0), 0
 
 
-def truth(seed, market_name, symbol, interval, start_ms, end_ms):
+def truth(seed, market_name, symbol, interval, start_ms, end_ms, listing_ms=None):
     """Every complete kline with open time in ``[start_ms, end_ms)`` as (open_ms, o, h, l, c, v, trades)."""
     market, coin = market_for(seed, market_name), base_coin(symbol)
+    start_ms = max(start_ms, listing_ms or 0)
     t = intervals.floor(interval, start_ms)
     if t < start_ms:
         t = intervals.next_start(interval, t)
@@ -125,6 +126,10 @@ def klines(state, market_name, query):
             t = intervals.next_start(interval, t)
     else:
         t = intervals.shift(interval, intervals.floor(interval, last), 1 - limit)
+    listing = state.config.binance_listing_ms
+    if listing is not None and t < listing:  # nothing before the symbol was listed
+        t = intervals.floor(interval, listing)
+        t = t if t == listing else intervals.next_start(interval, t)
     market, rows = market_for(state.config.seed, market_name), []
     while t <= last and len(rows) < limit:
         o, h, low, c, v, n = kline(market, coin, interval, t, until_ms=now if t == current else None)
@@ -156,9 +161,9 @@ def funding_row(seed, symbol, boundary_ms):
     }  # fmt: skip
 
 
-def funding_truth(seed, symbol, start_ms, end_ms):
+def funding_truth(seed, symbol, start_ms, end_ms, listing_ms=None):
     """Every funding row with its boundary in ``[start_ms, end_ms)``."""
-    t = -(-start_ms // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+    t = -(-max(start_ms, listing_ms or 0) // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
     return [funding_row(seed, symbol, b) for b in range(t, end_ms, FUNDING_PERIOD_MS)]
 
 
@@ -176,8 +181,10 @@ def funding_rates(state, query):
     else:
         first = max(0, last_boundary - (limit - 1) * FUNDING_PERIOD_MS)
     start = _int(query, "startTime", 0)
+    listing = state.config.binance_listing_ms or 0
     rows = []
-    for boundary in range(first, last_boundary + 1, FUNDING_PERIOD_MS):
+    for boundary in range(max(first, -(-listing // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS), last_boundary + 1,
+                          FUNDING_PERIOD_MS):  # fmt: skip
         row = funding_row(state.config.seed, symbol, boundary)
         if start <= row["fundingTime"] <= end:
             rows.append(row)

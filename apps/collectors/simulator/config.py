@@ -25,6 +25,8 @@ class SimulatorConfig:
     binance_connection_seconds: float | None = None
     # Binance's server pings; a client that does not pong within half of this is dropped.
     binance_ping_seconds: float = 10.0
+    # Binance lists the simulated symbols at this time (epoch ms): no klines or funding before it. None: always.
+    binance_listing_ms: int | None = None
 
     def __post_init__(self):
         for name in ("speed", "ctx_interval", "update_interval"):
