@@ -196,6 +196,10 @@ def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
     return parse_funding(page[0]).time_ms if isinstance(page, list) and page else None
 
 
+# The finest period of Binance's open-interest history (the engine's OpenInterestSource reads at it).
+OPEN_INTEREST_PERIOD = "5m"
+
+
 class OpenInterestPoint(NamedTuple):
     time_ms: int
     open_interest: object
@@ -222,3 +226,12 @@ def open_interest_pages(coin, period, start_ms, end_ms, *, url=None, budget=None
         {"symbol": _usdm(coin), "period": period}, start_ms, end_ms, protocol.MAX_OPEN_INTEREST_ROWS, "timestamp",
         parse_open_interest_row,
     )  # fmt: skip
+
+
+def earliest_open_interest_ms(coin, before_ms, *, url=None, budget=None):
+    """Time of the oldest open-interest point Binance still serves (it keeps about 30 days), or None."""
+    client = Client(protocol.USDM, url, budget=budget)
+    params = {"symbol": _usdm(coin), "period": OPEN_INTEREST_PERIOD, "startTime": 0, "endTime": before_ms - 1,
+              "limit": 1}  # fmt: skip
+    page = client.get(params, protocol.OPEN_INTEREST_HISTORY_PATH, protocol.OPEN_INTEREST_HISTORY_WEIGHT)
+    return parse_open_interest_row(page[0]).time_ms if isinstance(page, list) and page else None
