@@ -323,7 +323,17 @@ class Stream:
             return
         self.status.message()
         for event in events:
-            self._event(event, received_ms)
+            if self._routed(event):
+                self._event(event, received_ms)
+            else:  # a symbol or interval this connection did not subscribe to: bad input, counted and skipped
+                self.status.malformed_frame(raw, f"not subscribed here: {getattr(event, 'coin', '?')}")
+
+    def _routed(self, event):
+        if self.plan is None or isinstance(event, Control):
+            return True
+        if isinstance(event, CandleUpdate):
+            return (event.coin, event.interval) in self.plan.candles
+        return event.coin in self.plan.contexts
 
     def _event(self, event, received_ms):
         counts = self.status.events

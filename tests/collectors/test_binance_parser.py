@@ -127,12 +127,13 @@ class Collected:
 def test_a_stream_counts_and_skips_bad_frames_and_goes_on_storing_good_ones():
     stream = Stream(get_adapter("binance"), 0, Collected(), threading.Event())
     stream.plan = Plan(candles={("usdm:BTCUSDT", "1m"): [11]}, endpoint="usdm")
-    bad = [KLINE[:40], KLINE.replace('"v":"3"', '"v":[3]'), KLINE[:-2]]
+    unknown_symbol, unsubscribed_interval = KLINE.replace("BTCUSDT", "XYZUSDT"), KLINE.replace('"i":"1m"', '"i":"5m"')
+    bad = [KLINE[:40], KLINE.replace('"v":"3"', '"v":[3]'), KLINE[:-2], unknown_symbol, unsubscribed_interval]
 
     for frame in [*bad, KLINE]:
         stream._handle(frame)
 
-    assert stream.status.doc["malformed"] == 3
+    assert stream.status.doc["malformed"] == 5
     assert [(r.starlisting_id, r.open, r.closed) for r in stream.batcher.records] == [(11, Decimal("1.5"), True)]
 
 
