@@ -89,7 +89,8 @@ def test_thirty_days_of_binance_candles_and_funding_resume_after_sigkill_within_
     processes.beat()
     done = {"succeeded"}
     try:
-        wait_for(lambda: {j.status for j in BackfillJob.objects.filter(id__in=[candles.id, funding.id])} == done, 60,
+        # 29 pages of 1500 candles, each written and published in one transaction: slow on a loaded machine.
+        wait_for(lambda: {j.status for j in BackfillJob.objects.filter(id__in=[candles.id, funding.id])} == done, 180,
                  "both jobs to finish")  # fmt: skip
     except AssertionError:
         jobs = list(BackfillJob.objects.values("id", "data_type", "status", "pages", "last_error", "attempts"))
