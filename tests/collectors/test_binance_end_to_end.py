@@ -6,6 +6,7 @@ connections at 8 s, the collector replaces them at 4 s, overlapping), a dropped 
 silence, and a SIGKILLed worker with a second one available.
 """
 
+import asyncio
 import os
 import signal
 from decimal import Decimal
@@ -18,6 +19,8 @@ from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
 from lib.timeutil import to_ms
 from tests.collectors.harness import SEED, BinanceWorld, control, processes_running, simulator_running
+from tests.conftest import make_key
+from tests.streaming.conftest import Connection
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -95,6 +98,26 @@ def assert_context_rows_are_what_was_sent(simulator, pair, symbol):
         assert row.notional_value is not None and row.notional_value / row.open_interest in marks
 
 
+def closed_candle_over_ws(starlisting_id):
+    """A Binance starlisting on /ws (Kirby's ASGI app, fed from the worker through Redis), like any other."""
+
+    key = make_key("ws-reader")
+
+    async def receive():
+        connection = await Connection(f"/ws?api_key={key}").open()
+        try:
+            reply = await connection.request({"action": "subscribe", "starlisting_ids": [starlisting_id]})
+            assert reply["type"] == "success", reply
+            for _ in range(200):
+                message = await connection.receive(timeout=15)
+                if message["type"] == "candle" and message["data"]["closed"]:
+                    return message
+        finally:
+            await connection.close()
+
+    return asyncio.run(receive())
+
+
 def test_binance_perps_and_spot_are_collected_exactly_through_rollover_drop_silence_and_a_killed_worker(
     client, world, simulator, processes
 ):
@@ -105,6 +128,16 @@ def test_binance_perps_and_spot_are_collected_exactly_through_rollover_drop_sile
         wait_for(lambda: closed_count(world.perp_1m) >= 3 and closed_count(world.spot_1m) >= 3, 60, "closed candles")
     except AssertionError:
         raise AssertionError(f"no closed candles; streams {stream_statuses()}\n{processes.logs()}") from None
+
+    pushed = closed_candle_over_ws(world.perp_1m.id)
+    assert (pushed["exchange"], pushed["market_type"], pushed["starlisting_id"]) == (
+        "binance",
+        "perps",
+        world.perp_1m.id,
+    )
+    data = pushed["data"]
+    truth = simulated.truth(SEED, "usdm", "BTCUSDT", "1m", to_ms_text(data["time"]), to_ms_text(data["time"]) + 1)[0]
+    assert (Decimal(data["open"]), Decimal(data["close"]), data["num_trades"]) == (truth[1], truth[4], truth[6])
 
     # The 24-hour rule: each connection is replaced, overlapping, before the exchange cuts it.
     wait_for(lambda: status(USDM_STREAM).get("rollovers", 0) >= 1, 15, "a connection replaced at its age limit")
