@@ -37,14 +37,21 @@ run: migrate
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
+	@# The simulator speaks Binance too: the demo switches on the (shipped inactive) Binance starlistings.
+	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name='binance').update(active=True)"
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
 	@echo "  Candles    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
+	@echo "  Binance    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/binance/BTC/USDT/spot/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} SIMULATOR_PORT=$${SIMULATOR_PORT:-8765} \
 	KIRBY_HYPERLIQUID_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws \
 	KIRBY_HYPERLIQUID_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765}/info \
+	KIRBY_BINANCE_USDM_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/market/stream \
+	KIRBY_BINANCE_SPOT_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/stream \
+	KIRBY_BINANCE_USDM_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
+	KIRBY_BINANCE_SPOT_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
 	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
 	$(BIN)/honcho start -f Procfile.demo
 

@@ -281,6 +281,15 @@ KIRBY_BINANCE_SPOT_REST_URL = env_str("KIRBY_BINANCE_SPOT_REST_URL", "https://da
 KIRBY_BINANCE_USDM_REST_URL = env_str("KIRBY_BINANCE_USDM_REST_URL", "https://fapi.binance.com")
 # Longest wait the Binance client accepts on a 429/418 before giving up on the page (seconds).
 KIRBY_BINANCE_MAX_BACKOFF_SECONDS = env_float("KIRBY_BINANCE_MAX_BACKOFF_SECONDS", 120.0, minimum=0.0)
+# Binance live streams (combined-stream endpoints; klines and markPrice live on USD-M's /market route).
+KIRBY_BINANCE_USDM_WS_URL = env_str("KIRBY_BINANCE_USDM_WS_URL", "wss://fstream.binance.com/market/stream")
+KIRBY_BINANCE_SPOT_WS_URL = env_str("KIRBY_BINANCE_SPOT_WS_URL", "wss://stream.binance.com:9443/stream")
+# Binance allows 1024 streams per connection; Kirby stays well below.
+KIRBY_BINANCE_STREAMS_PER_CONNECTION = env_int("KIRBY_BINANCE_STREAMS_PER_CONNECTION", 200, minimum=1, maximum=1024)
+# Binance ends a connection after 24 hours; Kirby opens its replacement this long after connecting (23.5 h).
+KIRBY_BINANCE_CONNECTION_SECONDS = env_float("KIRBY_BINANCE_CONNECTION_SECONDS", 84_600.0, minimum=1.0)
+# Open interest has no Binance stream: GET /fapi/v1/openInterest per perpetual this often.
+KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS = env_float("KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS", 60.0, minimum=0.1)
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.backfill.dispatch import dispatch
 from apps.backfill.models import BackfillJob
+from apps.backfill.sources import has_open_interest_history
 from apps.collectors.exchanges import EXCHANGES, get_adapter
 from apps.marketdata import retention
 from apps.markets.models import Starlisting, TradingPair
@@ -78,7 +79,7 @@ def default_window(days=None, now=None):
 
 
 def backfill_new_series(starlisting_ids=(), trading_pair_ids=(), source=BackfillJob.Source.NEW_SERIES):
-    """Queue the history of new starlistings (candles) and new perpetual pairs (funding)."""
+    """Queue the history of new starlistings (candles) and new perpetual pairs (funding; open interest where kept)."""
     start, end = default_window()
     jobs = []
     for starlisting in Starlisting.objects.filter(id__in=starlisting_ids, active=True).select_related(
@@ -91,4 +92,6 @@ def backfill_new_series(starlisting_ids=(), trading_pair_ids=(), source=Backfill
         exchange = pair.exchange.name
         if exchange in EXCHANGES and get_adapter(exchange).symbols.has_asset_context(pair.market_type.name):
             jobs.append(create_job("funding", trading_pair_id=pair.id, start=start, end=end, source=source))
+            if has_open_interest_history(exchange):
+                jobs.append(create_job("open_interest", trading_pair_id=pair.id, start=start, end=end, source=source))
     return [job for job in jobs if job is not None]

@@ -37,7 +37,7 @@ class BackfillJob(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    data_type = models.CharField(max_length=20, choices=[c for c in DataType.choices if c[0] != "open_interest"])
+    data_type = models.CharField(max_length=20, choices=DataType.choices)
     starlisting = models.ForeignKey(Starlisting, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     trading_pair = models.ForeignKey(TradingPair, on_delete=models.CASCADE, related_name="+")
     database = models.CharField(max_length=50, default="default", help_text="Database alias the rows go to")

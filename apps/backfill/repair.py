@@ -18,12 +18,12 @@ calls are paid from the exchange's shared budget.
 import logging
 
 from apps.backfill import engine, ledger
-from apps.backfill.budget import Budget
 from apps.backfill.gap_repairs import queue_repairs
 from apps.backfill.models import Gap
 from apps.backfill.sources import CandleSource
 from apps.marketdata import coverage
 from apps.marketdata.series import candle_series
+from lib.budget import Budget
 from lib.metrics import count_ingested
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.backfill import engine, ledger
-from apps.backfill.budget import Budget
 from apps.backfill.models import BackfillJob, Gap
 from apps.backfill.sources import SOURCES
 from apps.collectors.lease import Lease
+from lib.budget import Budget
 from lib.metrics import record_backfill_rows
 from lib.timeutil import from_ms, to_ms
 

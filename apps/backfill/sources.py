@@ -17,8 +17,9 @@ from typing import NamedTuple
 from apps.collectors.exchanges import get_adapter
 from apps.collectors.normalize import candle_records
 from apps.marketdata import coverage
-from apps.marketdata.records import FundingRecord
-from apps.marketdata.writer import write_candles, write_funding
+from apps.marketdata.records import FundingRecord, OpenInterestRecord
+from apps.marketdata.writer import write_candles, write_funding, write_open_interest
+from apps.markets import intervals
 from lib.timeutil import from_ms
 
 HOUR_MS = 3_600_000
@@ -107,4 +108,37 @@ class FundingSource(_Source):
         return Page(records, page[0].time_ms, page[-1].time_ms + HOUR_MS, True, len(page), page[-1].time_ms)
 
 
-SOURCES = {"candles": CandleSource, "funding": FundingSource}
+class OpenInterestSource(_Source):
+    """Open interest at the exchange's finest history period. Rows the live collector stored are kept."""
+
+    write = staticmethod(write_open_interest)
+
+    def __init__(self, series, budget, final_before_ms=0, using="default"):
+        super().__init__(series, budget, using)
+        self.period = self.adapter.history.OPEN_INTEREST_PERIOD
+        self.step_ms = intervals.next_start(self.period, 0)
+
+    def pages(self, start_ms, end_ms):
+        return self.adapter.history.open_interest_pages(self.coin, self.period, start_ms, end_ms, budget=self.budget)
+
+    def earliest(self, before_ms):
+        return self.adapter.history.earliest_open_interest_ms(self.coin, before_ms, budget=self.budget)
+
+    def convert(self, page):
+        times = [from_ms(point.time_ms) for point in page]
+        pair_id = self.series.trading_pair_id
+        stored = coverage.stored_times("open_interest", pair_id, times, self.using)
+        records = [
+            OpenInterestRecord(pair_id, time, point.open_interest, point.notional_value)
+            for time, point in zip(times, page)
+            if time not in stored
+        ]
+        last = page[-1].time_ms
+        return Page(records, page[0].time_ms, last + self.step_ms, True, len(page), last)
+
+
+def has_open_interest_history(exchange):
+    return hasattr(get_adapter(exchange).history, "open_interest_pages")
+
+
+SOURCES = {"candles": CandleSource, "funding": FundingSource, "open_interest": OpenInterestSource}

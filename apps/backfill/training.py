@@ -8,9 +8,9 @@ fill. REST calls are paid from the exchange's budget.
 """
 
 from apps.backfill import engine
-from apps.backfill.budget import Budget
 from apps.backfill.sources import CandleSource
 from apps.marketdata.series import candle_series
+from lib.budget import Budget
 from lib.timeutil import to_ms
 
 

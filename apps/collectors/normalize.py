@@ -58,3 +58,22 @@ def context_records(context, period_end_ms, received_ms, trading_pair_ids, *, fu
             )  # fmt: skip
         )
     return rows
+
+
+def funding_records(update, period_end_ms, trading_pair_ids):
+    """Funding rows of one sampled FundingUpdate (the exchange says when funding is next)."""
+    time = from_ms(period_end_ms)
+    next_funding = None if update.next_funding_ms is None else from_ms(update.next_funding_ms)
+    return [
+        FundingRecord(
+            pair_id, time, update.funding_rate, None, update.mark_price, update.index_price, None, None, next_funding
+        )  # fmt: skip
+        for pair_id in trading_pair_ids
+    ]
+
+
+def open_interest_records(update, period_end_ms, trading_pair_ids):
+    """Open-interest rows of one sampled OpenInterestUpdate; notional is open interest x mark, as for Hyperliquid."""
+    time = from_ms(period_end_ms)
+    notional = None if update.mark_price is None else _EXACT.multiply(update.open_interest, update.mark_price)
+    return [OpenInterestRecord(pair_id, time, update.open_interest, notional) for pair_id in trading_pair_ids]

@@ -2,7 +2,9 @@
 
 Built from the active starlistings and trading pairs of one exchange, sorted
 so every process computes the same split into connections of at most the
-exchange's subscriptions-per-connection.
+exchange's subscriptions-per-connection. An exchange with several endpoints
+(Binance: USD-M futures and spot) gets connections per endpoint
+(``protocol.endpoint(name)``); stream ``index`` counts across them.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ class Plan:
     contexts: dict = field(default_factory=dict)  # coin -> [trading pair id]
     unsupported: list = field(default_factory=list)  # starlistings the exchange cannot serve
     connections: int = 0
+    endpoint: str = ""  # which of the exchange's endpoints this connection talks to
 
 
 def _key(subscription):
@@ -26,7 +29,10 @@ def _key(subscription):
 
 
 def all_subscriptions(adapter):
-    """([(subscription, kind, route)] sorted, candle routes, context routes, unsupported) for the exchange."""
+    """([(subscription, kind, route)] sorted, candle routes, context routes, unsupported) for the exchange.
+
+    Sorted by endpoint first, so each endpoint's subscriptions are contiguous.
+    """
     protocol, symbols = adapter.protocol, adapter.symbols
     candles, contexts, unsupported, wanted = {}, {}, [], {}
     starlistings = Starlisting.objects.filter(
@@ -41,7 +47,7 @@ def all_subscriptions(adapter):
         name = symbols.coin_name(coin, quote, market_type)
         candles.setdefault((name, interval), []).append(starlisting_id)
         subscription = protocol.candle_subscription(name, interval)
-        wanted[_key(subscription)] = (subscription, "candle", (name, interval))
+        wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, "candle", (name, interval))
     pairs = TradingPair.objects.filter(active=True, exchange__name=adapter.name, exchange__active=True)
     for pair_id, coin, quote, market_type in pairs.values_list(
         "id", "coin__symbol", "quote__symbol", "market_type__name"
@@ -50,16 +56,29 @@ def all_subscriptions(adapter):
             name = symbols.coin_name(coin, quote, market_type)
             contexts.setdefault(name, []).append(pair_id)
             subscription = protocol.context_subscription(name)
-            wanted[_key(subscription)] = (subscription, "context", name)
-    return [wanted[k] for k in sorted(wanted)], candles, contexts, sorted(unsupported)
+            wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, "context", name)
+    return [(k[0], *wanted[k]) for k in sorted(wanted)], candles, contexts, sorted(unsupported)
+
+
+def _connections(adapter, subscriptions):
+    """[(endpoint, [(subscription, kind, route)])], one entry per connection, in stream index order."""
+    size = adapter.protocol.subscriptions_per_connection()
+    by_endpoint = {}
+    for endpoint, *rest in subscriptions:
+        by_endpoint.setdefault(endpoint, []).append(rest)
+    return [
+        (endpoint, items[start : start + size])
+        for endpoint, items in by_endpoint.items()
+        for start in range(0, len(items), size)
+    ]
 
 
 def plan_for(adapter, index):
     """The plan of connection ``index`` (0-based); ``connections`` tells how many there are."""
     subscriptions, candles, contexts, unsupported = all_subscriptions(adapter)
-    size = adapter.protocol.subscriptions_per_connection()
-    mine = subscriptions[index * size : (index + 1) * size]
-    plan = Plan(unsupported=unsupported, connections=-(-len(subscriptions) // size))
+    connections = _connections(adapter, subscriptions)
+    endpoint, mine = connections[index] if index < len(connections) else ("", [])
+    plan = Plan(unsupported=unsupported, connections=len(connections), endpoint=endpoint)
     for subscription, kind, route in mine:
         plan.subscriptions[_key(subscription)] = subscription
         if kind == "candle":
@@ -70,6 +89,4 @@ def plan_for(adapter, index):
 
 
 def connections_needed(adapter):
-    subscriptions = all_subscriptions(adapter)[0]
-    size = adapter.protocol.subscriptions_per_connection()
-    return -(-len(subscriptions) // size)
+    return len(_connections(adapter, all_subscriptions(adapter)[0]))

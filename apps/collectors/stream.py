@@ -1,10 +1,16 @@
-"""One exchange connection, kept alive forever.
+"""One exchange connection, kept alive forever, for any exchange adapter.
 
-Connects, subscribes to its share of the plan, parses every frame into
-records for the batcher, pings, and reconnects with exponential backoff and
-jitter whenever the connection drops, errors or stays quiet longer than
-normal. Plan changes (starlistings added, removed, deactivated) are applied
-by subscribing / unsubscribing on the live connection.
+Connects to its endpoint, subscribes to its share of the plan (paced to the
+exchange's message rate), parses every frame into records for the batcher,
+pings when the exchange wants client pings, polls over REST what the
+exchange does not stream (Binance open interest), and reconnects with
+exponential backoff and jitter whenever the connection drops, errors or
+stays quiet longer than normal. An exchange that ends connections at a
+maximum age (Binance, 24 hours) gets a replacement first: the new
+connection is subscribed while the old one still delivers, then the old one
+is closed, so no push falls between them. Plan changes (starlistings added,
+removed, deactivated) are applied by subscribing / unsubscribing on the
+live connection.
 """
 
 import asyncio
@@ -18,12 +24,20 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.collectors.closing import CandleCloser
-from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
-from apps.collectors.normalize import candle_records, context_records
+from apps.collectors.exchanges.events import (
+    AssetContext,
+    CandleUpdate,
+    Control,
+    FundingUpdate,
+    MalformedFrame,
+    OpenInterestUpdate,
+)
+from apps.collectors.normalize import candle_records, context_records, funding_records, open_interest_records
 from apps.collectors.plan import plan_for
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_reporter import StreamStatus
+from lib.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +46,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 # Series that have not pushed this long after a connect are read back from REST history.
 QUIET_SERIES_REPAIR_SECONDS = 5
+# How long the old connection keeps being read after its replacement has subscribed.
+ROLLOVER_OVERLAP_SECONDS = 2.0
 
 
 def _read_plan(adapter, index):
@@ -50,6 +66,10 @@ class Retired(Exception):
     """This stream's share of subscriptions no longer exists."""
 
 
+class _Rollover(Exception):
+    """The connection reached its maximum age: replace it."""
+
+
 class Stream:
     def __init__(self, adapter, index, batcher, stop, *, on_tick=None):
         self.adapter = adapter
@@ -64,6 +84,8 @@ class Stream:
         self.plan = None
         self._last_close = {}  # (coin, interval) -> close time of the latest push on this connection
         self._repairs = asyncio.Queue()
+        self._marks = {}  # coin -> latest mark price (values polled open interest)
+        self.rollovers = 0
 
     async def run(self):
         backoff = 0.5
@@ -114,23 +136,53 @@ class Stream:
         return plan
 
     async def _session(self):
-        protocol = self.adapter.protocol
         self.plan = await self._load_plan()
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.ws_connect(protocol.ws_url(), autoping=True, max_msg_size=16 * 2**20) as ws:
-                self.status.connected_now()
-                # Rollover across a disconnect proves nothing about final values:
-                # what was missed is read back from the REST history instead.
-                self.closer = CandleCloser()
-                self._last_close = {}
-                subscribed = {}
-                await self._apply(ws, self.plan, subscribed)
-                repairs = asyncio.create_task(self._repair_loop())
-                try:
-                    await self._read(ws, subscribed)
-                finally:
-                    repairs.cancel()
+            ws, subscribed = await self._connect(session)
+            # Rollover across a disconnect proves nothing about final values:
+            # what was missed is read back from the REST history instead.
+            self.closer = CandleCloser()
+            self._last_close = {}
+            helpers = [asyncio.create_task(self._repair_loop())]
+            if self.adapter.protocol.poll_seconds() is not None:
+                helpers.append(asyncio.create_task(self._poll_loop()))
+            try:
+                while True:
+                    lifetime = self.adapter.protocol.connection_seconds()
+                    try:
+                        await self._read(ws, subscribed, None if lifetime is None else time.monotonic() + lifetime)
+                        return  # stopped
+                    except _Rollover:
+                        pass
+                    # The replacement subscribes while the old connection still delivers; both feed
+                    # the same closer and batcher (the write path makes the repeats harmless).
+                    replacement, replacement_subscribed = await self._connect(session)
+                    try:
+                        await self._read(ws, subscribed, time.monotonic() + ROLLOVER_OVERLAP_SECONDS)
+                    except (_Rollover, Reconnect):
+                        pass
+                    await ws.close()
+                    ws, subscribed = replacement, replacement_subscribed
+                    self.rollovers += 1
+                    self.status.rolled_over()
+                    log.info("stream %s: connection replaced before its maximum age", self.name)
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await ws.close()
+
+    async def _connect(self, session):
+        url = self.adapter.protocol.ws_url(self.plan.endpoint)
+        ws = await session.ws_connect(url, autoping=True, max_msg_size=16 * 2**20)
+        try:
+            self.status.connected_now()
+            subscribed = {}
+            await self._apply(ws, self.plan, subscribed)
+        except BaseException:
+            await ws.close()
+            raise
+        return ws, subscribed
 
     def _check_continuity(self, update):
         key = (update.coin, update.interval)
@@ -165,15 +217,44 @@ class Stream:
 
     async def _apply(self, ws, plan, subscribed):
         protocol = self.adapter.protocol
-        for key in [k for k in subscribed if k not in plan.subscriptions]:
-            await ws.send_str(protocol.unsubscribe_frame(subscribed.pop(key)))
-        for key, subscription in plan.subscriptions.items():
-            if key not in subscribed:
-                await ws.send_str(protocol.subscribe_frame(subscription))
-                subscribed[key] = subscription
+        gone = [k for k in subscribed if k not in plan.subscriptions]
+        frames = protocol.unsubscribe_frames([subscribed.pop(k) for k in gone]) if gone else []
+        new = [k for k in plan.subscriptions if k not in subscribed]
+        if new:
+            frames += protocol.subscribe_frames([plan.subscriptions[k] for k in new])
+            subscribed.update((k, plan.subscriptions[k]) for k in new)
+        rate = protocol.messages_per_second(plan.endpoint)
+        for position, frame in enumerate(frames):
+            if rate and position:  # the exchange disconnects a client sending faster than it allows
+                await asyncio.sleep(1 / rate)
+            await ws.send_str(frame)
         self.status.subscriptions = len(subscribed)
 
-    async def _read(self, ws, subscribed):
+    async def _poll_loop(self):
+        """Ask REST for what the exchange does not stream, once per ``poll_seconds`` per series, a quarter in."""
+        every = self.adapter.protocol.poll_seconds()
+        poll = sync_to_async(self._poll, thread_sensitive=False)
+        while True:
+            now = time.time()
+            await asyncio.sleep((now // every + 1.25) * every - now)
+            for coin in list(self.plan.contexts):
+                try:
+                    events = await poll(coin)
+                except MalformedFrame as error:
+                    self.status.malformed_frame(coin, error)
+                    continue
+                except Exception as error:  # the exchange or the budget is away: the next round tries again
+                    log.warning("stream %s: polling %s failed: %s", self.name, coin, error)
+                    continue
+                received_ms = int(time.time() * 1000)
+                for event in events:
+                    self._event(event, received_ms)
+
+    def _poll(self, coin):
+        return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
+
+    async def _read(self, ws, subscribed, until=None):
+        """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails."""
         ping_every = settings.KIRBY_COLLECTOR_PING_SECONDS
         quiet_after = settings.KIRBY_COLLECTOR_QUIET_SECONDS
         refresh_every = settings.KIRBY_COLLECTOR_REFRESH_SECONDS
@@ -200,15 +281,22 @@ class Stream:
                         raise Reconnect(f"connection error: {ws.exception()}")
                 if now - last_heard > quiet_after:
                     raise Reconnect(f"quiet for {now - last_heard:.1f} s")
+                if until is not None and now >= until:
+                    raise _Rollover
                 if now >= next_ping:
-                    await ws.send_str(self.adapter.protocol.ping_frame())
+                    ping = self.adapter.protocol.ping_frame()
+                    if ping is not None:
+                        await ws.send_str(ping)
                     next_ping = now + ping_every
                 # Read in the background: with the database away a read can take the pool's whole timeout,
                 # and this loop must keep renewing the lease and receiving meanwhile.
                 if now >= next_refresh and refresh is None:
                     refresh = asyncio.ensure_future(self._load_plan())
                 if refresh is not None and refresh.done():
-                    self.plan, refresh = refresh.result(), None
+                    plan, refresh = refresh.result(), None
+                    if plan.endpoint != self.plan.endpoint:
+                        raise Reconnect(f"this stream moved to endpoint {plan.endpoint!r}")
+                    self.plan = plan
                     await self._apply(ws, self.plan, subscribed)
                     next_refresh = time.monotonic() + refresh_every
                 if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
@@ -229,24 +317,46 @@ class Stream:
     def _handle(self, raw):
         received_ms = int(time.time() * 1000)
         try:
-            events = self.adapter.parser.parse_frame(raw)
+            events = self.adapter.parser.parse_frame(raw, self.plan.endpoint)
         except MalformedFrame as error:
             self.status.malformed_frame(raw, error)
             return
         self.status.message()
-        counts = self.status.events
         for event in events:
-            if isinstance(event, CandleUpdate):
-                counts["candle"] += 1
-                self._check_continuity(event)
-                self._store(self._candles(self.closer.feed(event, received_ms)))
-            elif isinstance(event, AssetContext):
-                counts["asset_ctx"] += 1
-                self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))
-            elif isinstance(event, Control):
-                counts["control"] += 1
-                if event.kind == "error":
-                    self.status.exchange_error(event.detail)
+            if self._routed(event):
+                self._event(event, received_ms)
+            else:  # a symbol or interval this connection did not subscribe to: bad input, counted and skipped
+                self.status.malformed_frame(raw, f"not subscribed here: {getattr(event, 'coin', '?')}")
+
+    def _routed(self, event):
+        if self.plan is None or isinstance(event, Control):
+            return True
+        if isinstance(event, CandleUpdate):
+            return (event.coin, event.interval) in self.plan.candles
+        return event.coin in self.plan.contexts
+
+    def _event(self, event, received_ms):
+        counts = self.status.events
+        if isinstance(event, CandleUpdate):
+            counts["candle"] += 1
+            self._check_continuity(event)
+            self._store(self._candles(self.closer.feed(event, received_ms)))
+        elif isinstance(event, AssetContext):
+            counts["asset_ctx"] += 1
+            self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))
+        elif isinstance(event, FundingUpdate):
+            counts["asset_ctx"] += 1
+            if event.mark_price is not None:
+                self._marks[event.coin] = event.mark_price
+            self._store(self._sampled(self.sampler.feed(("funding", event.coin), event, received_ms)))
+        elif isinstance(event, OpenInterestUpdate):
+            counts["asset_ctx"] += 1
+            event = event._replace(mark_price=event.mark_price or self._marks.get(event.coin))
+            self._store(self._sampled(self.sampler.feed(("open_interest", event.coin), event, received_ms)))
+        elif isinstance(event, Control):
+            counts["control"] += 1
+            if event.kind == "error":
+                self.status.exchange_error(event.detail)
 
     def _candles(self, updates):
         records = []
@@ -258,9 +368,14 @@ class Stream:
 
     def _sampled(self, samples):
         records = []
-        for coin, end_ms, context, received_ms in samples:
-            pair_ids = self.plan.contexts.get(coin, ()) if self.plan else ()
-            records.extend(context_records(context, end_ms, received_ms, pair_ids))
+        for _, end_ms, context, received_ms in samples:
+            pair_ids = self.plan.contexts.get(context.coin, ()) if self.plan else ()
+            if isinstance(context, FundingUpdate):
+                records.extend(funding_records(context, end_ms, pair_ids))
+            elif isinstance(context, OpenInterestUpdate):
+                records.extend(open_interest_records(context, end_ms, pair_ids))
+            else:
+                records.extend(context_records(context, end_ms, received_ms, pair_ids))
         return records
 
     def _store(self, records):

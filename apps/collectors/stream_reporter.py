@@ -30,6 +30,7 @@ class StreamStatus:
             "messages": 0,
             "malformed": 0,
             "reconnects": 0,
+            "rollovers": 0,
             "last_error": None,
             "last_error_at": None,
             "subscriptions": 0,
@@ -64,6 +65,11 @@ class StreamStatus:
     def reconnected(self):
         self.doc["reconnects"] += 1
         self._reconnects.inc()
+
+    def rolled_over(self):
+        """The connection was replaced before the exchange's maximum age, without a gap (not a reconnect)."""
+        self.doc["rollovers"] += 1
+        self.report()
 
     def message(self):
         self.doc["messages"] += 1

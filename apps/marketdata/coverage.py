@@ -8,7 +8,7 @@ Times are epoch milliseconds, UTC; windows half-open ``[start, end)``.
 
 from django.db import connections
 
-from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING
+from apps.marketdata.tables import BY_DATA_TYPE, CANDLES
 from lib.timeutil import from_ms, to_ms
 
 _CLOSED = {"candles": " AND closed"}
@@ -42,11 +42,14 @@ def newest_candle_ms(starlisting_id, using="default"):
 
 def stored_funding_times(trading_pair_id, times, using="default"):
     """The ones of ``times`` (datetimes) at which the pair has a funding row."""
+    return stored_times("funding", trading_pair_id, times, using)
+
+
+def stored_times(data_type, series_id, times, using="default"):
+    """The ones of ``times`` (datetimes) at which the series has a row of ``data_type``."""
+    table, column, _ = _table(data_type)
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            f"SELECT time FROM {FUNDING.name} WHERE {FUNDING.series_column} = %s AND time = ANY(%s)",
-            [trading_pair_id, list(times)],
-        )
+        cursor.execute(f"SELECT time FROM {table} WHERE {column} = %s AND time = ANY(%s)", [series_id, list(times)])
         return {row[0] for row in cursor.fetchall()}
 
 

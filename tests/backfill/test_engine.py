@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from prometheus_client import REGISTRY
 
-from apps.backfill.budget import Budget
 from apps.backfill.completeness import completeness
 from apps.backfill.jobs import create_job
 from apps.backfill.models import BackfillJob, Gap
@@ -24,6 +23,7 @@ from apps.collectors.exchanges import get_adapter
 from apps.collectors.repair import repair_missed
 from apps.collectors.simulator import binance as simulated
 from apps.marketdata.models import Candle
+from lib.budget import Budget
 from lib.redis import client as redis_client
 from lib.timeutil import from_ms
 from tests.backfill.conftest import MINUTE, START, at, stored, truth

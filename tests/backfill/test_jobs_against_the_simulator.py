@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from apps.backfill.budget import Budget
 from apps.backfill.jobs import create_job
 from apps.backfill.models import BackfillJob, Gap
 from apps.backfill.runner import run_job
@@ -14,6 +13,7 @@ from apps.collectors.simulator.context import funding_rate
 from apps.marketdata.models import FundingRate
 from apps.marketdata.records import FundingRecord
 from apps.marketdata.writer import write_funding
+from lib.budget import Budget
 from tests.backfill.conftest import HOUR, MINUTE, START, at, stored, truth
 from tests.collectors.harness import control
 

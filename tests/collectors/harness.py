@@ -89,6 +89,10 @@ class Processes:
             "DATABASE_URL": database_url(),
             "KIRBY_HYPERLIQUID_WS_URL": simulator.ws_url,
             "KIRBY_HYPERLIQUID_REST_URL": f"{simulator.url}/info",
+            "KIRBY_BINANCE_USDM_WS_URL": simulator.binance_usdm_ws_url,
+            "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
+            "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
+            "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
         }
         self.tmp_path = tmp_path
         self.processes = []
@@ -140,3 +144,24 @@ def as_wire(item):
 def truth_wire(candle):
     return {"open": candle.open, "high": candle.high, "low": candle.low, "close": candle.close,
             "volume": candle.volume, "n": candle.trades}  # fmt: skip
+
+
+class BinanceWorld:
+    """Binance BTC/USDT and ETH/USDT perpetuals and BTC/USDT spot, with 1m starlistings for BTC (committed or not)."""
+
+    def __init__(self):
+        from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+        self.exchange = Exchange.objects.create(name="binance", display_name="Binance")
+        perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
+        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
+        usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
+        btc, eth = Coin.objects.create(symbol="BTC", name="Bitcoin"), Coin.objects.create(symbol="ETH", name="Ether")
+
+        def pair(coin, market):
+            return TradingPair.objects.create(exchange=self.exchange, coin=coin, quote=usdt, market_type=market)
+
+        self.btc_perp, self.eth_perp, self.btc_spot = pair(btc, perps), pair(eth, perps), pair(btc, spot)
+        minute = Interval.objects.get(name="1m")
+        self.perp_1m = Starlisting.objects.create(trading_pair=self.btc_perp, interval=minute)
+        self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)

@@ -87,11 +87,11 @@ def test_pairs_map_to_the_market_whose_klines_they_are():
         coin_name("BTC", "USDT", "futures")
 
 
-def test_binance_is_registered_for_history_but_never_streamed():
+def test_binance_is_registered_for_history_and_streamed():
     adapter = get_adapter("binance")
 
     assert adapter.history.candle_pages is candle_pages
-    assert "binance" not in LIVE_EXCHANGES and "hyperliquid" in LIVE_EXCHANGES
+    assert "binance" in LIVE_EXCHANGES and "hyperliquid" in LIVE_EXCHANGES
 
 
 @pytest.mark.parametrize("market, page_size", [("usdm", 1500), ("spot", 1000)])

@@ -213,6 +213,7 @@ def test_the_management_command_turns_its_options_into_a_config():
     parser = Command().create_parser("manage.py", "exchange_simulator")
     argv = "--host 0.0.0.0 --port 9000 --seed 7 --speed 120 --ctx-interval 0.25 --update-interval 0.05"
     argv += " --replay a.ndjson --replay b.ndjson --history-limit 100 --page-limit 10 --coins BTC,kPEPE --start 60000"
+    argv += " --binance-connection-seconds 5"
 
     options = vars(parser.parse_args(argv.split()))
 
@@ -228,6 +229,7 @@ def test_the_management_command_turns_its_options_into_a_config():
         history_limit=100,
         page_limit=10,
         coins=("BTC", "kPEPE"),
+        binance_connection_seconds=5,
     )
 
 

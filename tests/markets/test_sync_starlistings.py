@@ -48,11 +48,16 @@ def listing():
 def test_a_fresh_database_gets_every_shipped_starlisting(db):
     output = sync()
 
+    intervals = ("1m", "15m", "4h", "1d")
     assert listing() == sorted(
-        f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in ("1m", "15m", "4h", "1d")
-    )
-    assert TradingPair.objects.count() == 2
-    assert "17 change(s)" in output
+        [f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in intervals]
+        + [f"binance/{coin}/USDT/{market}/{interval}" for coin in ("BTC", "ETH") for market in ("perps", "spot")
+           for interval in intervals]
+    )  # fmt: skip
+    assert TradingPair.objects.count() == 6
+    # Binance ships switched off: its starlistings exist, nothing is collected until the exchange is activated.
+    assert Exchange.objects.get(name="binance").active is False
+    assert "40 change(s)" in output
 
 
 def test_running_it_twice_changes_nothing(db):

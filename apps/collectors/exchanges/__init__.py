@@ -1,9 +1,42 @@
-"""Exchange adapters: one package per exchange with the same modules.
+"""Exchange adapters: one package per exchange with the same modules, and the interface they implement.
 
-``protocol`` (endpoints and frames), ``parser`` (frames -> events),
-``symbols`` (Kirby pairs -> exchange names), ``history`` (REST history).
-An adapter whose ``protocol.LIVE`` is false serves history only: no stream
-is ever started for it (``LIVE_EXCHANGES``).
+Nothing outside an adapter's folder knows an exchange: the live streams
+(apps.collectors.stream, plan), the history engine (apps.backfill.sources)
+and the simulator's clients call these functions only.
+
+``protocol``
+    ``NAME``; ``LIVE`` (false: history only, no stream is ever started);
+    ``INTERVALS`` (Kirby interval names the venue serves).
+    ``endpoint(name)``: which of the venue's WebSocket endpoints serves the
+    series ``name`` (``""`` when there is one); streams are planned per endpoint.
+    ``ws_url(endpoint)``; ``subscriptions_per_connection()``.
+    ``candle_subscription(name, interval)``, ``context_subscription(name)``:
+    JSON-able values naming one subscription.
+    ``subscribe_frames(subscriptions)`` / ``unsubscribe_frames(...)``: the text
+    frames that (un)subscribe a list of them (batched as the venue allows).
+    ``messages_per_second(endpoint)``: client messages a connection may send
+    per second (the stream paces its frames), or None.
+    ``ping_frame()``: the client's keepalive frame every
+    KIRBY_COLLECTOR_PING_SECONDS, or None when the server pings.
+    ``connection_seconds()``: replace a connection (overlapping, no gap) this
+    long after it opened, or None (no maximum age).
+    ``poll_seconds()``: how often ``history.poll_context`` runs per context
+    series (what the venue does not stream), or None.
+``parser``
+    ``parse_frame(raw, endpoint)`` -> list of events (apps.collectors.exchanges.events:
+    CandleUpdate with the venue's closed flag or None, AssetContext,
+    FundingUpdate, OpenInterestUpdate, Control); MalformedFrame for anything
+    unexpected (the stream counts it, samples it in the log and skips it).
+``symbols``
+    ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
+    ``has_asset_context(market_type)``: funding and open interest exist.
+``history``
+    ``candle_pages``, ``earliest_candle_ms``, ``funding_pages``,
+    ``earliest_funding_ms``, ``RateLimited`` (see apps.backfill.sources); optional
+    ``open_interest_pages`` / ``earliest_open_interest_ms`` /
+    ``OPEN_INTEREST_PERIOD`` where the venue keeps open-interest history, and
+    ``poll_context(name, budget=)`` when ``protocol.poll_seconds()`` is set.
+    Every REST call is paid from the ``budget`` handed in (lib.budget).
 """
 
 import importlib

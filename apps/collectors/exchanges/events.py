@@ -41,6 +41,24 @@ class AssetContext(NamedTuple):
     day_notional_volume: Decimal | None
 
 
+class FundingUpdate(NamedTuple):
+    """Funding state of a perpetual from an exchange that sends it apart from open interest (Binance markPrice)."""
+
+    coin: str
+    funding_rate: Decimal
+    mark_price: Decimal | None
+    index_price: Decimal | None
+    next_funding_ms: int | None
+
+
+class OpenInterestUpdate(NamedTuple):
+    """Open interest of a perpetual, alone (a REST poll); the stream adds the latest mark price it knows."""
+
+    coin: str
+    open_interest: Decimal
+    mark_price: Decimal | None = None
+
+
 class Control(NamedTuple):
     """Acks, pongs, greetings and exchange error notices: not market data."""
 

@@ -1,4 +1,4 @@
-"""Binance's kline REST endpoints (EXCHANGES.md sections 2.3 and 3) over the deterministic market.
+"""Binance's REST endpoints (EXCHANGES.md sections 2.3 and 3) over the deterministic market.
 
 ``GET /api/v3/klines`` (spot, at most 1000 rows) and ``GET /fapi/v1/klines``
 (USD-M perpetuals, at most 1500 rows) answer as Binance does: rows
@@ -9,14 +9,24 @@ virtual now. A minute without trades is a zero-volume candle at the last
 traded price, as on Binance. Spot and perps of one coin are different
 markets (the spot market uses another seed), so a client that asks the wrong
 API gets visibly wrong data. Quote and taker volumes are not modelled ("0").
+USD-M also answers ``/fapi/v1/openInterest`` (now), ``/fapi/v1/fundingRate``
+(every 8 hours, ``fundingTime`` a few ms past the boundary as on Binance,
+ascending, at most 1000 rows) and ``/futures/data/openInterestHist``
+(5m and longer periods, the last 30 days only, at most 500 rows), from the
+same context the live ``markPrice`` stream sends. Every answered request goes
+to the request log (``/control/rest-log``) with its Binance weight, so tests
+can hold a client to its budget.
 Errors are Binance's ``{"code", "msg"}`` with HTTP 400; the rest-429 fault
 answers 429 with ``Retry-After``.
 """
 
+from decimal import Decimal
+
 from aiohttp import web
 
 from . import intervals
-from .market import Market, decimal_text
+from .context import asset_ctx, funding_rate
+from .market import Market, decimal_text, number
 from .state import STATE
 
 SPOT, USDM = "spot", "usdm"
@@ -26,6 +36,11 @@ SPOT_SEED_OFFSET = 1_000_003
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD")
 LOOKBACK_MINUTES = 10_000
 RETRY_AFTER_SECONDS = 1
+FUNDING_PERIOD_MS = 8 * intervals.HOUR
+FUNDING_LIMIT, FUNDING_DEFAULT = 1000, 100
+OI_HISTORY_LIMIT, OI_HISTORY_DEFAULT = 500, 30
+OI_HISTORY_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+OI_HISTORY_DAYS = 30
 
 
 class Invalid(Exception):
@@ -65,9 +80,10 @@ def kline(market, coin, interval, open_ms, until_ms=None):
     return price, price, price, price, market.profile(coin).size(0), 0
 
 
-def truth(seed, market_name, symbol, interval, start_ms, end_ms):
+def truth(seed, market_name, symbol, interval, start_ms, end_ms, listing_ms=None):
     """Every complete kline with open time in ``[start_ms, end_ms)`` as (open_ms, o, h, l, c, v, trades)."""
     market, coin = market_for(seed, market_name), base_coin(symbol)
+    start_ms = max(start_ms, listing_ms or 0)
     t = intervals.floor(interval, start_ms)
     if t < start_ms:
         t = intervals.next_start(interval, t)
@@ -110,6 +126,10 @@ def klines(state, market_name, query):
             t = intervals.next_start(interval, t)
     else:
         t = intervals.shift(interval, intervals.floor(interval, last), 1 - limit)
+    listing = state.config.binance_listing_ms
+    if listing is not None and t < listing:  # nothing before the symbol was listed
+        t = intervals.floor(interval, listing)
+        t = t if t == listing else intervals.next_start(interval, t)
     market, rows = market_for(state.config.seed, market_name), []
     while t <= last and len(rows) < limit:
         o, h, low, c, v, n = kline(market, coin, interval, t, until_ms=now if t == current else None)
@@ -120,24 +140,123 @@ def klines(state, market_name, query):
     return rows
 
 
-def _handler(market_name):
+def _symbol(query):
+    symbol = query.get("symbol")
+    if not symbol:
+        raise Invalid(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    base_coin(symbol)
+    return symbol
+
+
+def funding_time(seed, symbol, boundary_ms):
+    """Binance's ``fundingTime`` of the funding at ``boundary_ms``: a few milliseconds late."""
+    return boundary_ms + number(seed, symbol, "binance-funding-time", boundary_ms) % 10
+
+
+def funding_row(seed, symbol, boundary_ms):
+    mark = asset_ctx(seed, base_coin(symbol), boundary_ms)["markPx"]
+    return {
+        "symbol": symbol, "fundingTime": funding_time(seed, symbol, boundary_ms),
+        "fundingRate": funding_rate(seed, base_coin(symbol), boundary_ms)[0], "markPrice": mark,
+    }  # fmt: skip
+
+
+def funding_truth(seed, symbol, start_ms, end_ms, listing_ms=None):
+    """Every funding row with its boundary in ``[start_ms, end_ms)``."""
+    t = -(-max(start_ms, listing_ms or 0) // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+    return [funding_row(seed, symbol, b) for b in range(t, end_ms, FUNDING_PERIOD_MS)]
+
+
+def funding_rates(state, query):
+    symbol, now = _symbol(query), state.clock.now_ms()
+    limit = _int(query, "limit", FUNDING_DEFAULT)
+    if not 1 <= limit <= FUNDING_LIMIT:
+        raise Invalid(-1130, "Invalid data sent for a parameter.")
+    end = min(_int(query, "endTime", now), now)
+    last_boundary = end // FUNDING_PERIOD_MS * FUNDING_PERIOD_MS
+    if "startTime" in query:
+        first = -(-_int(query, "startTime") // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+        # A boundary just before startTime may still be in range: its fundingTime is a few ms late.
+        first = max(0, first - FUNDING_PERIOD_MS)
+    else:
+        first = max(0, last_boundary - (limit - 1) * FUNDING_PERIOD_MS)
+    start = _int(query, "startTime", 0)
+    listing = state.config.binance_listing_ms or 0
+    rows = []
+    for boundary in range(max(first, -(-listing // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS), last_boundary + 1,
+                          FUNDING_PERIOD_MS):  # fmt: skip
+        row = funding_row(state.config.seed, symbol, boundary)
+        if start <= row["fundingTime"] <= end:
+            rows.append(row)
+        if len(rows) == limit:
+            break
+    return rows
+
+
+def open_interest_history(state, query):
+    symbol, now = _symbol(query), state.clock.now_ms()
+    period = query.get("period")
+    if period not in OI_HISTORY_PERIODS:
+        raise Invalid(-1120, "Invalid period.")
+    limit = _int(query, "limit", OI_HISTORY_DEFAULT)
+    if not 1 <= limit <= OI_HISTORY_LIMIT:
+        raise Invalid(-1130, "Invalid data sent for a parameter.")
+    oldest = now - OI_HISTORY_DAYS * intervals.DAY
+    end = min(_int(query, "endTime", now), now)
+    if "startTime" in query:
+        t = max(_int(query, "startTime"), oldest)
+        t = intervals.shift(period, intervals.floor(period, t), 0 if intervals.floor(period, t) == t else 1)
+    else:
+        t = max(intervals.shift(period, intervals.floor(period, end), 1 - limit), oldest)
+    rows = []
+    while t <= end and len(rows) < limit:
+        ctx = asset_ctx(state.config.seed, base_coin(symbol), t)
+        oi, mark = Decimal(ctx["openInterest"]), Decimal(ctx["markPx"])
+        rows.append({"symbol": symbol, "sumOpenInterest": ctx["openInterest"],
+                     "sumOpenInterestValue": decimal_text(oi * mark), "timestamp": t})  # fmt: skip
+        t = intervals.next_start(period, t)
+    return rows
+
+
+def open_interest_now(state, query):
+    symbol, now = _symbol(query), state.clock.now_ms()
+    ctx = asset_ctx(state.config.seed, base_coin(symbol), now)
+    state.log_ctx(f"binance-oi:{symbol}", {"openInterest": ctx["openInterest"], "time": now})
+    return {"symbol": symbol, "openInterest": ctx["openInterest"], "time": now}
+
+
+def _klines_weight(market_name, query):
+    if market_name == SPOT:
+        return 2
+    limit = int(query.get("limit", DEFAULT_LIMIT)) if str(query.get("limit", "")).isdigit() else DEFAULT_LIMIT
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _handler(answer, weight):
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
+        cost = weight(request.query)
         if state.faults.take_rest_429():
+            state.log_rest(request.path, dict(request.query), 429, cost)
             return web.json_response(
                 {"code": -1003, "msg": "Too many requests; current limit is exceeded."},
                 status=429,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         try:
-            rows = klines(state, market_name, request.query)
+            body = answer(state, request.query)
         except Invalid as error:
+            state.log_rest(request.path, dict(request.query), 400, cost)
             return web.json_response({"code": error.code, "msg": error.msg}, status=400)
-        return web.json_response(rows, headers={"X-MBX-USED-WEIGHT-1M": "2"})
+        state.log_rest(request.path, dict(request.query), 200, cost)
+        return web.json_response(body, headers={"X-MBX-USED-WEIGHT-1M": str(cost)})
 
     return handle
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v3/klines", _handler(SPOT))
-    app.router.add_get("/fapi/v1/klines", _handler(USDM))
+    app.router.add_get("/api/v3/klines", _handler(lambda s, q: klines(s, SPOT, q), lambda q: _klines_weight(SPOT, q)))
+    app.router.add_get("/fapi/v1/klines", _handler(lambda s, q: klines(s, USDM, q), lambda q: _klines_weight(USDM, q)))
+    app.router.add_get("/fapi/v1/openInterest", _handler(open_interest_now, lambda q: 1))
+    app.router.add_get("/fapi/v1/fundingRate", _handler(funding_rates, lambda q: 1))
+    app.router.add_get("/futures/data/openInterestHist", _handler(open_interest_history, lambda q: 1))

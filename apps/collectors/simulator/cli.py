@@ -24,6 +24,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--history-limit", type=int, default=5000, help="Candles kept per coin and interval")
     parser.add_argument("--page-limit", type=int, default=500, help="Most items in one /info response")
     parser.add_argument(
+        "--binance-connection-seconds", type=float, default=None,
+        help="Real seconds after which Binance connections are cut, its 24-hour limit (default: 86400 / speed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--coins", default=",".join(DEFAULT_COINS), help="Comma-separated coins listed by meta (default: BTC,ETH,SOL)"
     )
 
@@ -41,6 +45,7 @@ def config_from_options(options: dict) -> SimulatorConfig:
         history_limit=options["history_limit"],
         page_limit=options["page_limit"],
         coins=tuple(coin.strip() for coin in options["coins"].split(",") if coin.strip()),
+        binance_connection_seconds=options.get("binance_connection_seconds"),
     )
 
 

@@ -21,6 +21,12 @@ class SimulatorConfig:
     history_limit: int = 5000
     page_limit: int = 500
     coins: tuple[str, ...] = field(default=DEFAULT_COINS)
+    # Binance closes every connection at 24 hours; here after this many real seconds (default: 24 virtual hours).
+    binance_connection_seconds: float | None = None
+    # Binance's server pings; a client that does not pong within half of this is dropped.
+    binance_ping_seconds: float = 10.0
+    # Binance lists the simulated symbols at this time (epoch ms): no klines or funding before it. None: always.
+    binance_listing_ms: int | None = None
 
     def __post_init__(self):
         for name in ("speed", "ctx_interval", "update_interval"):
@@ -30,3 +36,7 @@ class SimulatorConfig:
             raise ValueError("history_limit and page_limit must be at least 1")
         object.__setattr__(self, "replay", tuple(Path(p) for p in self.replay))
         object.__setattr__(self, "coins", tuple(self.coins))
+        if self.binance_connection_seconds is None:
+            object.__setattr__(self, "binance_connection_seconds", 86_400 / self.speed)
+        if self.binance_connection_seconds <= 0 or self.binance_ping_seconds <= 0:
+            raise ValueError("binance_connection_seconds and binance_ping_seconds must be positive")

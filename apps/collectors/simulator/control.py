@@ -115,7 +115,10 @@ async def rest_429(state, request):
 async def flood(state, request):
     body = await _body(request)
     messages, coin, interval = _number(body, "messages", minimum=1), _coin(body), _interval(body)
-    return await state.protocol.flood(coin, interval, messages)
+    venue = body.get("venue", "hyperliquid")
+    if venue not in state.protocols:
+        raise Invalid(f"venue must be one of {' '.join(state.protocols)}")
+    return await state.protocols[venue].flood(coin, interval, messages)
 
 
 @endpoint
@@ -126,6 +129,8 @@ async def stats(state, request):
         "subscriptions": [sub for connection in connections for sub in connection.subscriptions.values()],
         "frames_sent": state.frames_sent,
         "virtual_now_ms": state.clock.now_ms(),
+        "binance_forced_closes": state.binance_forced_closes,
+        "binance_rate_closes": state.binance_rate_closes,
     }
 
 
@@ -139,6 +144,12 @@ async def ctx_log(state, request):
 async def frames(state, request):
     limit = _query_int(request.query, "limit", default=len(state.frames))
     return list(state.frames)[-limit:] if limit > 0 else []
+
+
+@endpoint
+async def rest_log(state, request):
+    """Every REST request answered (or refused) since the last reset: path, query, status, Binance weight."""
+    return list(state.rest_log)
 
 
 @endpoint
@@ -167,5 +178,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/stats", stats)
     app.router.add_get("/control/ctx-log", ctx_log)
     app.router.add_get("/control/frames", frames)
+    app.router.add_get("/control/rest-log", rest_log)
     app.router.add_post("/control/reset", reset)
     app.router.add_get("/truth/candles", truth_candles)

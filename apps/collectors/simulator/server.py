@@ -1,8 +1,9 @@
 """The aiohttp application, and the two ways to run it: in the foreground, or in a test's thread.
 
-Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's kline REST
-(``/api/v3/klines``, ``/fapi/v1/klines``, see ``binance``), ``/control/*`` and ``/truth/*`` (see ``control``).
-Another exchange would add its protocol object and routes here.
+Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's WebSockets
+(``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
+``/fapi/v1/...``, see ``binance``), ``/control/*`` and ``/truth/*`` (see ``control``).
+Another exchange adds its protocol object and routes here.
 """
 
 import asyncio
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, control
+from . import binance, binance_ws, control
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -22,13 +23,23 @@ from .state import STATE, SimulatorState
 CLOSE_TIMEOUT = 1.0
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
-    state = request.app[STATE]
-    ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT, compress=False)
+def websocket_route(protocol_name: str, heartbeat=None):
+    """A WebSocket handler speaking the protocol ``state.protocols[protocol_name]``."""
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        state = request.app[STATE]
+        return await _serve_socket(
+            request, state, state.protocols[protocol_name], heartbeat(state) if heartbeat else None
+        )
+
+    return handle
+
+
+async def _serve_socket(request, state, protocol, heartbeat) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT, compress=False, heartbeat=heartbeat)
     await ws.prepare(request)
     connection = Connection(state, ws, request.transport)
     state.connections[connection.id] = connection
-    protocol = state.protocol
     try:
         await protocol.on_open(connection)
         async for message in ws:
@@ -59,10 +70,15 @@ async def health(request: web.Request) -> web.Response:
 def create_app(config: SimulatorConfig) -> web.Application:
     state = SimulatorState(config)
     state.protocol = HyperliquidProtocol(state)
+    state.protocols = {"hyperliquid": state.protocol}
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/", health)
-    app.router.add_get("/ws", websocket)
+    app.router.add_get("/ws", websocket_route("hyperliquid"))
+    for market in (binance.USDM, binance.SPOT):
+        protocol = binance_ws.BinanceStreams(state, market)
+        state.protocols[protocol.name] = protocol
+        app.router.add_get(protocol.path, websocket_route(protocol.name, lambda s: s.config.binance_ping_seconds))
     app.router.add_post("/info", info)
     binance.add_routes(app)
     control.add_routes(app)
@@ -119,6 +135,14 @@ class SimulatorHandle:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
+
+    @property
+    def binance_usdm_ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{binance_ws.PATHS[binance.USDM]}"
+
+    @property
+    def binance_spot_ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{binance_ws.PATHS[binance.SPOT]}"
 
     @property
     def state(self) -> SimulatorState:

@@ -12,6 +12,7 @@ from .replay import load_lines
 
 FRAME_LOG_SIZE = 10_000
 CTX_LOG_SIZE = 100_000
+REST_LOG_SIZE = 100_000
 
 
 class SimulatorState:
@@ -27,6 +28,10 @@ class SimulatorState:
         self.frames_sent = 0
         self.frames = deque(maxlen=FRAME_LOG_SIZE)
         self.ctx_log = deque(maxlen=CTX_LOG_SIZE)
+        self.rest_log = deque(maxlen=REST_LOG_SIZE)
+        self.protocols = {}  # WebSocket protocols by name (the server's routes)
+        self.binance_forced_closes = 0  # connections closed at their maximum age
+        self.binance_rate_closes = 0  # connections closed for sending too many messages
 
     def record_frame(self, connection_id: int, text: str) -> None:
         self.frames_sent += 1
@@ -34,6 +39,9 @@ class SimulatorState:
 
     def log_ctx(self, coin: str, ctx: dict) -> None:
         self.ctx_log.append({"sent_at": time.time(), "coin": coin, "ctx": ctx})
+
+    def log_rest(self, path: str, query: dict, status: int, weight: int) -> None:
+        self.rest_log.append({"at": time.time(), "path": path, "query": query, "status": status, "weight": weight})
 
     def saw_coin(self, coin: str) -> None:
         self.seen_coins.setdefault(coin)
@@ -49,6 +57,7 @@ class SimulatorState:
         self.frames_sent = 0
         self.frames.clear()
         self.ctx_log.clear()
+        self.rest_log.clear()
 
 
 STATE = web.AppKey("simulator_state", SimulatorState)

@@ -1,8 +1,8 @@
-"""Binance Spot and Binance USD-M futures: REST history only (no live stream here).
+"""Binance Spot and Binance USD-M futures: live streams and REST history.
 
-Modules as in every exchange folder, minus the live parts: ``protocol``
-(REST endpoints, intervals, limits; ``LIVE = False``), ``parser`` (kline rows
-and kline stream payloads -> CandleUpdate), ``symbols`` (Kirby trading pair
--> Binance market and symbol), ``history`` (paged kline client for
-backfills). Kirby's training database is filled from here.
+Modules as in every exchange folder: ``protocol`` (endpoints, frames,
+intervals, limits), ``parser`` (frames and REST rows -> events),
+``symbols`` (Kirby trading pair -> Binance market and symbol), ``history``
+(paged REST history for backfills and repair, and the open-interest poll).
+One adapter, two endpoints: ``usdm`` for perps, ``spot`` for spot.
 """

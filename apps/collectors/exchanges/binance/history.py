@@ -1,4 +1,7 @@
-"""Binance REST kline history for backfills: spot or USD-M futures by the series name's market.
+"""Binance REST history for backfills and repair (klines, funding, open interest) and the open-interest poll.
+
+Candles from spot or USD-M futures by the series name's market; funding and
+open interest from USD-M futures only.
 
 Pages go forward: ``startTime`` = last open time + 1, ``endTime`` = the
 window's last millisecond, ``limit`` = the market's maximum, until a page
@@ -7,22 +10,25 @@ ms) is covered. A 429 or 418 is waited out for its ``Retry-After`` seconds
 (at most ``KIRBY_BINANCE_MAX_BACKOFF_SECONDS``, a few times) and the page is
 asked again; beyond that ``RateLimited`` is raised so a job can reschedule.
 
-Every request is paid for from ``budget`` (``apps.backfill.budget.Budget``)
-when one is given: the klines weight of its market and limit
-(``protocol.klines_weight``); a 429 or 418 is reported to it.
+Every request is paid for from ``budget`` (``lib.budget.Budget``)
+when one is given: the weight of the call (``protocol.klines_weight`` for
+klines); a 429 or 418 is reported to it. Funding and open-interest pages
+go forward the same way, by ``fundingTime`` / ``timestamp``.
 """
 
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import NamedTuple
 
 import orjson
 from django.conf import settings
 
 from apps.collectors.exchanges.binance import protocol
-from apps.collectors.exchanges.binance.parser import parse_kline_row
+from apps.collectors.exchanges.binance.parser import parse_kline_row, parse_open_interest
 from apps.collectors.exchanges.binance.symbols import split_name
+from apps.collectors.exchanges.events import MalformedFrame, decimal, integer
 
 RETRIES = 5
 DEFAULT_RETRY_AFTER = 1.0
@@ -49,9 +55,12 @@ class Client:
         self.used_weight = None
         self.waited_seconds = 0.0
 
-    def get(self, params):
-        url = protocol.klines_url(self.market, self.base_url) + "?" + urllib.parse.urlencode(params)
-        weight = protocol.klines_weight(self.market, params.get("limit", protocol.MAX_KLINES[self.market]))
+    def get(self, params, path=None, weight=None):
+        """GET ``path`` (default: the market's klines) with ``params``, paying ``weight`` (default: klines')."""
+        base = (self.base_url or protocol.base_url(self.market)).rstrip("/")
+        url = base + (path or protocol.KLINES_PATH[self.market]) + "?" + urllib.parse.urlencode(params)
+        if weight is None:
+            weight = protocol.klines_weight(self.market, params.get("limit", protocol.MAX_KLINES[self.market]))
         for attempt in range(RETRIES + 1):
             if self.budget is not None:
                 self.budget.take(weight)
@@ -119,3 +128,110 @@ def earliest_candle_ms(coin, interval, before_ms, *, url=None, budget=None):
     client = Client(market, url, budget=budget)
     page = client.get({"symbol": symbol, "interval": interval, "startTime": 0, "endTime": before_ms - 1, "limit": 1})
     return int(page[0][0]) if isinstance(page, list) and page else None
+
+
+HOUR_MS = 3_600_000
+
+
+def _usdm(coin):
+    market, symbol = split_name(coin)
+    if market != protocol.USDM:
+        raise HistoryError(f"{coin}: funding and open interest exist on USD-M futures only")
+    return symbol
+
+
+def poll_context(coin, *, url=None, budget=None):
+    """The open interest of a USD-M perpetual now (``GET /fapi/v1/openInterest``), as [OpenInterestUpdate]."""
+    client = Client(protocol.USDM, url, budget=budget)
+    body = client.get({"symbol": _usdm(coin)}, protocol.OPEN_INTEREST_PATH, protocol.OPEN_INTEREST_WEIGHT)
+    return [parse_open_interest(body)]
+
+
+class FundingPoint(NamedTuple):
+    time_ms: int  # the funding time floored to the hour (Binance's carry a few ms of jitter)
+    funding_rate: object
+    premium: object = None
+
+
+def parse_funding(item):
+    if not isinstance(item, dict):
+        raise MalformedFrame(f"funding row is not an object: {item!r}")
+    time_ms = integer(item.get("fundingTime"), "fundingTime")
+    return FundingPoint(time_ms // HOUR_MS * HOUR_MS, decimal(item.get("fundingRate"), "fundingRate"))
+
+
+def _forward(client, path, weight, params, start_ms, end_ms, limit, time_field, parse):
+    """Pages of ``path`` forward from ``start_ms`` by ``time_field`` (ascending); parsed rows in [start, end)."""
+    cursor = start_ms
+    while cursor < end_ms:
+        page = client.get({**params, "startTime": cursor, "endTime": end_ms - 1, "limit": limit}, path, weight)
+        if not isinstance(page, list):
+            raise HistoryError(f"{path}: expected a list, got {type(page).__name__}")
+        raw_times = [item.get(time_field) for item in page if isinstance(item, dict)]
+        if not raw_times:
+            return
+        if any(not isinstance(t, int) for t in raw_times) or raw_times != sorted(raw_times):
+            raise HistoryError(f"{path}: a page out of order or without times")
+        rows = [row for row in (parse(item) for item in page) if start_ms <= row.time_ms < end_ms]
+        if rows:
+            yield rows
+        if len(page) < limit or raw_times[-1] + 1 <= cursor:
+            return
+        cursor = raw_times[-1] + 1
+
+
+def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None):
+    """Yield lists of FundingPoint (ascending, hour-floored funding time in [start, end)), one list per page."""
+    client = Client(protocol.USDM, url, budget=budget)
+    yield from _forward(
+        client, protocol.FUNDING_PATH, protocol.FUNDING_WEIGHT, {"symbol": _usdm(coin)}, start_ms, end_ms,
+        protocol.MAX_FUNDING_ROWS, "fundingTime", parse_funding,
+    )  # fmt: skip
+
+
+def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
+    client = Client(protocol.USDM, url, budget=budget)
+    params = {"symbol": _usdm(coin), "startTime": 0, "endTime": before_ms - 1, "limit": 1}
+    page = client.get(params, protocol.FUNDING_PATH, protocol.FUNDING_WEIGHT)
+    return parse_funding(page[0]).time_ms if isinstance(page, list) and page else None
+
+
+# The finest period of Binance's open-interest history (the engine's OpenInterestSource reads at it).
+OPEN_INTEREST_PERIOD = "5m"
+
+
+class OpenInterestPoint(NamedTuple):
+    time_ms: int
+    open_interest: object
+    notional_value: object
+
+
+def parse_open_interest_row(item):
+    if not isinstance(item, dict):
+        raise MalformedFrame(f"open interest row is not an object: {item!r}")
+    return OpenInterestPoint(
+        integer(item.get("timestamp"), "timestamp"),
+        decimal(item.get("sumOpenInterest"), "sumOpenInterest"),
+        decimal(item.get("sumOpenInterestValue"), "sumOpenInterestValue", nullable=True),
+    )
+
+
+def open_interest_pages(coin, period, start_ms, end_ms, *, url=None, budget=None):
+    """Yield lists of OpenInterestPoint at ``period`` (5m and up); Binance keeps the last 30 days only."""
+    if period not in protocol.OPEN_INTEREST_HISTORY_INTERVALS:
+        raise HistoryError(f"Binance has no {period!r} open interest history")
+    client = Client(protocol.USDM, url, budget=budget)
+    yield from _forward(
+        client, protocol.OPEN_INTEREST_HISTORY_PATH, protocol.OPEN_INTEREST_HISTORY_WEIGHT,
+        {"symbol": _usdm(coin), "period": period}, start_ms, end_ms, protocol.MAX_OPEN_INTEREST_ROWS, "timestamp",
+        parse_open_interest_row,
+    )  # fmt: skip
+
+
+def earliest_open_interest_ms(coin, before_ms, *, url=None, budget=None):
+    """Time of the oldest open-interest point Binance still serves (it keeps about 30 days), or None."""
+    client = Client(protocol.USDM, url, budget=budget)
+    params = {"symbol": _usdm(coin), "period": OPEN_INTEREST_PERIOD, "startTime": 0, "endTime": before_ms - 1,
+              "limit": 1}  # fmt: skip
+    page = client.get(params, protocol.OPEN_INTEREST_HISTORY_PATH, protocol.OPEN_INTEREST_HISTORY_WEIGHT)
+    return parse_open_interest_row(page[0]).time_ms if isinstance(page, list) and page else None

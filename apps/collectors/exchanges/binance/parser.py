@@ -1,16 +1,36 @@
-"""Binance kline payloads -> CandleUpdate.
+"""Binance frames and REST rows -> events.
 
-REST rows (``/api/v3/klines``, ``/fapi/v1/klines``) are 12-element arrays
-``[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades,
-takerBuyBase, takerBuyQuote, ignore]``; stream payloads carry the same
-values by name in ``k`` (``t o h l c v T q n V Q B``) with ``x`` = closed.
-Times are epoch milliseconds; ``closeTime`` is the last millisecond of the
-candle. Prices and sizes are exact decimal strings.
+REST kline rows (``/api/v3/klines``, ``/fapi/v1/klines``) are 12-element
+arrays ``[openTime, open, high, low, close, volume, closeTime, quoteVolume,
+trades, takerBuyBase, takerBuyQuote, ignore]``. Stream pushes come in the
+combined-stream envelope ``{"stream", "data"}``: klines carry the same values
+by name in ``k`` (``t o h l c v T n i s``) with ``x`` = closed;
+``markPriceUpdate`` carries the mark price ``p``, index price ``i`` (absent
+in old payloads), funding rate ``r`` and next funding time ``T``. Times are
+epoch milliseconds; ``closeTime`` is the last millisecond of the candle.
+Prices and sizes are exact decimal strings. Series are named
+``market:SYMBOL`` (see symbols), the market being the endpoint the frame
+came from.
 """
 
-from apps.collectors.exchanges.events import CandleUpdate, MalformedFrame, decimal, integer, kline_update, text
+import orjson
+
+from apps.collectors.exchanges.binance.protocol import INTERVALS, SPOT, USDM
+from apps.collectors.exchanges.events import (
+    CandleUpdate,
+    Control,
+    FundingUpdate,
+    MalformedFrame,
+    OpenInterestUpdate,
+    decimal,
+    integer,
+    kline_update,
+    text,
+)
 
 REST_FIELDS = 12
+# Streams Kirby does not collect (yet) are valid, not malformed.
+IGNORED_STREAMS = ("@aggTrade", "@trade", "@bookTicker", "@depth")
 
 
 def parse_kline_row(row, name, interval, now_ms):
@@ -42,4 +62,59 @@ def parse_stream_kline(message, market):
     closed = fields.get("x")
     if not isinstance(closed, bool):
         raise MalformedFrame(f"x is not a boolean: {closed!r}")
-    return kline_update(fields, f"{market}:{text(fields.get('s'), 's')}", closed)
+    update = kline_update(fields, f"{market}:{text(fields.get('s'), 's')}", closed)
+    if update.interval not in INTERVALS:
+        raise MalformedFrame(f"kline of an interval Kirby does not collect: {update.interval!r}")
+    if update.close_ms <= update.open_ms:
+        raise MalformedFrame(f"kline closes before it opens: {update.open_ms}..{update.close_ms}")
+    return update
+
+
+def parse_mark_price(data, market):
+    if market != USDM:
+        raise MalformedFrame("markPriceUpdate outside USD-M futures")
+    return FundingUpdate(
+        coin=f"{market}:{text(data.get('s'), 's')}",
+        funding_rate=decimal(data.get("r"), "r"),
+        mark_price=decimal(data.get("p"), "p"),
+        index_price=decimal(data.get("i"), "i", nullable=True),
+        next_funding_ms=integer(data.get("T"), "T", nullable=True),
+    )
+
+
+def parse_open_interest(body):
+    """``GET /fapi/v1/openInterest`` -> OpenInterestUpdate (one side, in base units)."""
+    if not isinstance(body, dict):
+        raise MalformedFrame("openInterest answer is not an object")
+    return OpenInterestUpdate(
+        f"{USDM}:{text(body.get('symbol'), 'symbol')}", decimal(body.get("openInterest"), "openInterest")
+    )
+
+
+def parse_frame(raw, endpoint):
+    """Events of one text frame from ``endpoint`` (``usdm`` or ``spot``); MalformedFrame for anything unexpected."""
+    if endpoint not in (SPOT, USDM):
+        raise ValueError(f"unknown Binance endpoint {endpoint!r}")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedFrame("not JSON") from None
+    if not isinstance(message, dict):
+        raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+    if "id" in message and ("result" in message or "error" in message):
+        if message.get("error") is not None:
+            return [Control("error", message["error"])]
+        return [Control("ack", message.get("id"))]
+    stream, data = message.get("stream"), message.get("data")
+    if not isinstance(stream, str) or not isinstance(data, dict):
+        raise MalformedFrame("not a combined-stream message")
+    kind = data.get("e")
+    if kind == "kline":
+        return [parse_stream_kline(data, endpoint)]
+    if kind == "markPriceUpdate":
+        return [parse_mark_price(data, endpoint)]
+    if kind == "serverShutdown":
+        return [Control("error", "serverShutdown")]
+    if any(marker in stream for marker in IGNORED_STREAMS):
+        return []
+    raise MalformedFrame(f"unknown stream {stream!r}")

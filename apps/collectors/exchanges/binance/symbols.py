@@ -31,5 +31,5 @@ def split_name(name):
 
 
 def has_asset_context(market_type):
-    """Funding and open interest are not collected from Binance (history-only candles)."""
-    return False
+    """Funding (markPrice stream) and open interest (polled) exist for USD-M perpetuals only."""
+    return market_type == "perps"

@@ -7,7 +7,7 @@ nothing more. Funding: ``fundingHistory`` (hourly since mid-2023, 8-hourly
 before), paged the same way; its times carry millisecond jitter and are
 floored to the hour. Both yield the same events as the live parser.
 
-Every request is paid for from ``budget`` (``apps.backfill.budget.Budget``)
+Every request is paid for from ``budget`` (``lib.budget.Budget``)
 when one is given: 20 weight a request, plus 1 per 60 candles or 20
 funding rows answered; a 429 is reported to it before RateLimited is raised.
 """

@@ -14,7 +14,7 @@ from apps.collectors.exchanges.events import (
 GREETING = "Websocket connection established."
 
 
-def parse_frame(raw):
+def parse_frame(raw, endpoint=""):
     """Return a list of events for one text frame; raise MalformedFrame for anything unexpected."""
     if raw == GREETING:
         return [Control("greeting")]

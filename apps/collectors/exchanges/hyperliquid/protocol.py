@@ -12,7 +12,12 @@ NAME = "hyperliquid"
 INTERVALS = frozenset({"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M"})
 
 
-def ws_url():
+def endpoint(name):
+    """Every Hyperliquid series is served on the one WebSocket endpoint."""
+    return ""
+
+
+def ws_url(endpoint=""):
     return settings.KIRBY_HYPERLIQUID_WS_URL
 
 
@@ -34,6 +39,29 @@ def subscribe_frame(subscription):
 
 def unsubscribe_frame(subscription):
     return orjson.dumps({"method": "unsubscribe", "subscription": subscription}).decode()
+
+
+def subscribe_frames(subscriptions):
+    return [subscribe_frame(subscription) for subscription in subscriptions]
+
+
+def unsubscribe_frames(subscriptions):
+    return [unsubscribe_frame(subscription) for subscription in subscriptions]
+
+
+def messages_per_second(endpoint):
+    """Hyperliquid documents no per-connection message rate; its limit is per minute per IP (2000)."""
+    return None
+
+
+def connection_seconds():
+    """Hyperliquid connections have no maximum age."""
+    return None
+
+
+def poll_seconds():
+    """Everything Kirby collects from Hyperliquid arrives on the WebSocket."""
+    return None
 
 
 def ping_frame():
