@@ -261,6 +261,9 @@ KIRBY_BINANCE_SPOT_REST_URL = env_str("KIRBY_BINANCE_SPOT_REST_URL", "https://da
 KIRBY_BINANCE_USDM_REST_URL = env_str("KIRBY_BINANCE_USDM_REST_URL", "https://fapi.binance.com")
 # Longest wait the Binance client accepts on a 429/418 before giving up on the page (seconds).
 KIRBY_BINANCE_MAX_BACKOFF_SECONDS = env_float("KIRBY_BINANCE_MAX_BACKOFF_SECONDS", 120.0, minimum=0.0)
+# Bybit V5: the public WebSocket base (the category path /linear or /spot is appended) and REST.
+KIRBY_BYBIT_WS_URL = env_str("KIRBY_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public")
+KIRBY_BYBIT_REST_URL = env_str("KIRBY_BYBIT_REST_URL", "https://api.bybit.com")
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
@@ -356,6 +359,8 @@ KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600
 KIRBY_REST_WEIGHT_PER_MINUTE = {
     "hyperliquid": env_int("KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE", 600, minimum=1),
     "binance": env_int("KIRBY_BINANCE_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
+    # Bybit allows 600 requests per 5 s per IP (7200 a minute); every market-data request weighs 1.
+    "bybit": env_int("KIRBY_BYBIT_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
 }
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)

@@ -9,7 +9,7 @@ is ever started for it (``LIVE_EXCHANGES``).
 import importlib
 from types import SimpleNamespace
 
-EXCHANGES = ("hyperliquid", "binance")
+EXCHANGES = ("hyperliquid", "binance", "bybit")
 
 
 def get_adapter(name):
