@@ -1,7 +1,8 @@
 """The aiohttp application, and the two ways to run it: in the foreground, or in a test's thread.
 
 Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's kline REST
-(``/api/v3/klines``, ``/fapi/v1/klines``, see ``binance``), ``/control/*`` and ``/truth/*`` (see ``control``).
+(``/api/v3/klines``, ``/fapi/v1/klines``, see ``binance``), Bybit's REST history and
+public WebSocket (``/v5/...``, see ``bybit``), ``/control/*`` and ``/truth/*`` (see ``control``).
 Another exchange would add its protocol object and routes here.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, control
+from . import binance, bybit, control
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -65,6 +66,7 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app.router.add_get("/ws", websocket)
     app.router.add_post("/info", info)
     binance.add_routes(app)
+    bybit.add_routes(app)
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app
