@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, bybit, control
+from . import binance, bybit, bybit_ws, control
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -67,6 +67,7 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post("/info", info)
     binance.add_routes(app)
     bybit.add_routes(app)
+    bybit_ws.add_routes(app)
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app
