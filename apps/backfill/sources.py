@@ -6,8 +6,12 @@ funding) ``history.funding_pages(coin, start_ms, end_ms, budget=)`` yielding
 lists of points with ``time_ms``, ``funding_rate`` and ``premium``; both
 ascending, within ``[start, end)``. ``history.earliest_candle_ms(coin,
 interval, before_ms, budget=)`` and ``history.earliest_funding_ms(coin,
-before_ms, budget=)`` tell where the exchange's history begins. Every call
-is paid from the budget handed to the source.
+before_ms, budget=)`` tell where the exchange's history begins. Where the
+exchange keeps open-interest history, ``history.open_interest_pages(coin,
+start_ms, end_ms, budget=)`` yields points with ``time_ms`` and
+``open_interest`` (one side) and ``history.earliest_open_interest_ms``
+says where it begins. Every call is paid from the budget handed to the
+source.
 A source turns one page into records for the write path and says where the
 next page starts.
 """
@@ -17,8 +21,9 @@ from typing import NamedTuple
 from apps.collectors.exchanges import get_adapter
 from apps.collectors.normalize import candle_records
 from apps.marketdata import coverage
-from apps.marketdata.records import FundingRecord
-from apps.marketdata.writer import write_candles, write_funding
+from apps.marketdata.models import OpenInterest
+from apps.marketdata.records import FundingRecord, OpenInterestRecord
+from apps.marketdata.writer import write_candles, write_funding, write_open_interest
 from lib.timeutil import from_ms
 
 HOUR_MS = 3_600_000
@@ -107,4 +112,36 @@ class FundingSource(_Source):
         return Page(records, page[0].time_ms, page[-1].time_ms + HOUR_MS, True, len(page), page[-1].time_ms)
 
 
-SOURCES = {"candles": CandleSource, "funding": FundingSource}
+class OpenInterestSource(_Source):
+    """Open-interest history, where the exchange keeps it. Rows the live collector stored are kept: they carry
+    the notional value and volumes history lacks."""
+
+    write = staticmethod(write_open_interest)
+
+    def __init__(self, series, budget, final_before_ms=0, using="default"):
+        super().__init__(series, budget, using)
+        if not hasattr(self.adapter.history, "open_interest_pages"):
+            raise LookupError(f"{series.exchange} keeps no open-interest history")
+
+    def pages(self, start_ms, end_ms):
+        return self.adapter.history.open_interest_pages(self.coin, start_ms, end_ms, budget=self.budget)
+
+    def earliest(self, before_ms):
+        return self.adapter.history.earliest_open_interest_ms(self.coin, before_ms, budget=self.budget)
+
+    def convert(self, page):
+        times = [from_ms(point.time_ms) for point in page]
+        stored = set(
+            OpenInterest.objects.using(self.using)
+            .filter(trading_pair_id=self.series.trading_pair_id, time__in=times)
+            .values_list("time", flat=True)
+        )
+        records = [
+            OpenInterestRecord(self.series.trading_pair_id, time, point.open_interest)
+            for time, point in zip(times, page)
+            if time not in stored
+        ]
+        return Page(records, page[0].time_ms, page[-1].time_ms + 1, True, len(page), page[-1].time_ms)
+
+
+SOURCES = {"candles": CandleSource, "funding": FundingSource, "open_interest": OpenInterestSource}

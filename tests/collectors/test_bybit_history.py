@@ -102,7 +102,7 @@ def test_open_interest_history_by_period_is_one_side(simulator):
     end = now_of(simulator) // HOUR * HOUR
     start = end - 10 * DAY
 
-    pages = list(history.open_interest_pages("linear:BTCUSDT", "1h", start, end, url=simulator.url))
+    pages = list(history.open_interest_pages("linear:BTCUSDT", start, end, period="1h", url=simulator.url))
 
     points = [p for page in pages for p in page]
     assert [len(page) for page in pages] == [200, 40]
@@ -110,7 +110,7 @@ def test_open_interest_history_by_period_is_one_side(simulator):
     both, single = simulated.open_interest_at(SEED, "BTC", points[7].time_ms)
     assert (str(points[7].open_interest_both_sides), str(points[7].open_interest)) == (both, single)
     with pytest.raises(history.HistoryError, match="2h"):
-        list(history.open_interest_pages("linear:BTCUSDT", "2h", start, end, url=simulator.url))
+        list(history.open_interest_pages("linear:BTCUSDT", start, end, period="2h", url=simulator.url))
 
 
 def test_the_simulator_pages_open_interest_by_cursor_as_bybit_does(simulator):

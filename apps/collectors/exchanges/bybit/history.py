@@ -170,29 +170,44 @@ def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
     return min((parse_funding_row(row, coin).time_ms for row in rows), default=None)
 
 
-def open_interest_pages(coin, interval, start_ms, end_ms, *, url=None, budget=None, skipped=None):
-    """Yield lists of OpenInterestPoint (ascending, time in [start_ms, end_ms)) at period ``interval``.
+OPEN_INTEREST_PERIOD = "5m"  # the finest Bybit keeps
+
+
+def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None, skipped=None):
+    """Yield lists of OpenInterestPoint (ascending, time in [start_ms, end_ms)), one every ``period``.
 
     Bybit keeps open interest at 5m, 15m, 30m, 1h, 4h and 1d back to the
     symbol's launch; its answers are cursor-paged, which sub-windows of 200
     periods make unnecessary (a window never holds more than one page).
     """
     category, symbol = split_name(coin)
-    period = protocol.OPEN_INTEREST_PERIODS.get(interval)
-    if period is None:
-        raise HistoryError(
-            f"Bybit keeps no {interval!r} open interest; periods: {', '.join(protocol.OPEN_INTEREST_PERIODS)}"
-        )
+    bybit_period = protocol.OPEN_INTEREST_PERIODS.get(period)
+    if bybit_period is None:
+        periods = ", ".join(protocol.OPEN_INTEREST_PERIODS)
+        raise HistoryError(f"Bybit keeps no {period!r} open interest; periods: {periods}")
     skipped = [] if skipped is None else skipped
-    cursor = kirby_intervals.floor(interval, start_ms)
+    cursor = kirby_intervals.floor(period, start_ms)
     if cursor < start_ms:
-        cursor = kirby_intervals.shift(interval, cursor, 1)
+        cursor = kirby_intervals.shift(period, cursor, 1)
     while cursor < end_ms:
-        window_end = min(end_ms, kirby_intervals.shift(interval, cursor, protocol.MAX_OPEN_INTEREST_ROWS))
-        params = {"category": category, "symbol": symbol, "intervalTime": period, "startTime": cursor,
+        window_end = min(end_ms, kirby_intervals.shift(period, cursor, protocol.MAX_OPEN_INTEREST_ROWS))
+        params = {"category": category, "symbol": symbol, "intervalTime": bybit_period, "startTime": cursor,
                   "endTime": window_end - 1, "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
         rows = get(protocol.OPEN_INTEREST_PATH, params, url=url, budget=budget)
         points = _ascending([parse_open_interest_row(row, coin) for row in rows], cursor, window_end, skipped)
         if points:
             yield points
         cursor = window_end
+
+
+def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None):
+    """Time of the oldest open-interest point in the page just before ``before_ms``, or None."""
+    category, symbol = split_name(coin)
+    start = kirby_intervals.shift(
+        period, kirby_intervals.floor(period, before_ms - 1), 1 - protocol.MAX_OPEN_INTEREST_ROWS
+    )
+    period_name, limit = protocol.OPEN_INTEREST_PERIODS[period], protocol.MAX_OPEN_INTEREST_ROWS
+    params = {"category": category, "symbol": symbol, "intervalTime": period_name, "startTime": max(0, start),
+              "endTime": before_ms - 1, "limit": limit}  # fmt: skip
+    rows = get(protocol.OPEN_INTEREST_PATH, params, url=url, budget=budget)
+    return min((parse_open_interest_row(row, coin).time_ms for row in rows), default=None)
