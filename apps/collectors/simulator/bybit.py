@@ -136,7 +136,6 @@ def funding_rate_at(seed, coin, t_ms):
 
 
 def funding(state, app, query):
-    query = dict(query)
     if query.get("category") != LINEAR:
         raise Invalid("params error: category only support linear or inverse")
     category, symbol, coin, listed = _series(app, query)
