@@ -290,6 +290,9 @@ KIRBY_BINANCE_STREAMS_PER_CONNECTION = env_int("KIRBY_BINANCE_STREAMS_PER_CONNEC
 KIRBY_BINANCE_CONNECTION_SECONDS = env_float("KIRBY_BINANCE_CONNECTION_SECONDS", 84_600.0, minimum=1.0)
 # Open interest has no Binance stream: GET /fapi/v1/openInterest per perpetual this often.
 KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS = env_float("KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS", 60.0, minimum=0.1)
+# Bybit V5: the public WebSocket base (the category path /linear or /spot is appended) and REST.
+KIRBY_BYBIT_WS_URL = env_str("KIRBY_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public")
+KIRBY_BYBIT_REST_URL = env_str("KIRBY_BYBIT_REST_URL", "https://api.bybit.com")
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
@@ -390,6 +393,8 @@ KIRBY_BACKFILL_REQUEUE_SECONDS = env_float("KIRBY_BACKFILL_REQUEUE_SECONDS", 600
 KIRBY_REST_WEIGHT_PER_MINUTE = {
     "hyperliquid": env_int("KIRBY_HYPERLIQUID_REST_WEIGHT_PER_MINUTE", 600, minimum=1),
     "binance": env_int("KIRBY_BINANCE_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
+    # Bybit allows 600 requests per 5 s per IP (7200 a minute); every market-data request weighs 1.
+    "bybit": env_int("KIRBY_BYBIT_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
 }
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)

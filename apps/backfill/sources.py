@@ -6,8 +6,13 @@ funding) ``history.funding_pages(coin, start_ms, end_ms, budget=)`` yielding
 lists of points with ``time_ms``, ``funding_rate`` and ``premium``; both
 ascending, within ``[start, end)``. ``history.earliest_candle_ms(coin,
 interval, before_ms, budget=)`` and ``history.earliest_funding_ms(coin,
-before_ms, budget=)`` tell where the exchange's history begins. Every call
-is paid from the budget handed to the source.
+before_ms, budget=)`` tell where the exchange's history begins. Where the
+exchange keeps open-interest history, ``history.open_interest_pages(coin,
+start_ms, end_ms, period=, budget=)`` (``history.OPEN_INTEREST_PERIOD``, the
+finest period kept) yields points with ``time_ms``, ``open_interest`` (one
+side) and, where the exchange gives it, ``notional_value``; ``history.earliest_open_interest_ms``
+says where it begins. Every call is paid from the budget handed to the
+source.
 A source turns one page into records for the write path and says where the
 next page starts.
 """
@@ -109,7 +114,8 @@ class FundingSource(_Source):
 
 
 class OpenInterestSource(_Source):
-    """Open interest at the exchange's finest history period. Rows the live collector stored are kept."""
+    """Open-interest history, where the exchange keeps it. Rows the live collector stored are kept: they carry
+    the notional value and volumes history lacks."""
 
     write = staticmethod(write_open_interest)
 
@@ -119,7 +125,9 @@ class OpenInterestSource(_Source):
         self.step_ms = intervals.next_start(self.period, 0)
 
     def pages(self, start_ms, end_ms):
-        return self.adapter.history.open_interest_pages(self.coin, self.period, start_ms, end_ms, budget=self.budget)
+        return self.adapter.history.open_interest_pages(
+            self.coin, start_ms, end_ms, period=self.period, budget=self.budget
+        )
 
     def earliest(self, before_ms):
         return self.adapter.history.earliest_open_interest_ms(self.coin, before_ms, budget=self.budget)
@@ -129,7 +137,7 @@ class OpenInterestSource(_Source):
         pair_id = self.series.trading_pair_id
         stored = coverage.stored_times("open_interest", pair_id, times, self.using)
         records = [
-            OpenInterestRecord(pair_id, time, point.open_interest, point.notional_value)
+            OpenInterestRecord(pair_id, time, point.open_interest, getattr(point, "notional_value", None))
             for time, point in zip(times, page)
             if time not in stored
         ]

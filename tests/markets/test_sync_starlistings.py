@@ -54,10 +54,15 @@ def test_a_fresh_database_gets_every_shipped_starlisting(db):
         + [f"binance/{coin}/USDT/{market}/{interval}" for coin in ("BTC", "ETH") for market in ("perps", "spot")
            for interval in intervals]
     )  # fmt: skip
-    assert TradingPair.objects.count() == 6
+    # Bybit's USDT perps and spot ship inactive: live Bybit collection is not there yet.
+    assert sorted(str(s) for s in Starlisting.objects.filter(active=False)) == sorted(
+        f"bybit/{coin}/USDT/{market}/{interval}"
+        for coin in ("BTC", "ETH") for market in ("perps", "spot") for interval in intervals
+    )  # fmt: skip
+    assert TradingPair.objects.count() == 10
     # Binance ships switched off: its starlistings exist, nothing is collected until the exchange is activated.
     assert Exchange.objects.get(name="binance").active is False
-    assert "40 change(s)" in output
+    assert "61 change(s)" in output
 
 
 def test_running_it_twice_changes_nothing(db):

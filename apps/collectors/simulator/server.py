@@ -2,7 +2,8 @@
 
 Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's WebSockets
 (``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
-``/fapi/v1/...``, see ``binance``), ``/control/*`` and ``/truth/*`` (see ``control``).
+``/fapi/v1/...``, see ``binance``), Bybit's REST history and public WebSocket (``/v5/...``, see
+``bybit`` and ``bybit_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
 Another exchange adds its protocol object and routes here.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, control
+from . import binance, binance_ws, bybit, bybit_ws, control
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -81,6 +82,8 @@ def create_app(config: SimulatorConfig) -> web.Application:
         app.router.add_get(protocol.path, websocket_route(protocol.name, lambda s: s.config.binance_ping_seconds))
     app.router.add_post("/info", info)
     binance.add_routes(app)
+    bybit.add_routes(app)
+    bybit_ws.add_routes(app)
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

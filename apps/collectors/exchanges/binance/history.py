@@ -216,7 +216,7 @@ def parse_open_interest_row(item):
     )
 
 
-def open_interest_pages(coin, period, start_ms, end_ms, *, url=None, budget=None):
+def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None):
     """Yield lists of OpenInterestPoint at ``period`` (5m and up); Binance keeps the last 30 days only."""
     if period not in protocol.OPEN_INTEREST_HISTORY_INTERVALS:
         raise HistoryError(f"Binance has no {period!r} open interest history")

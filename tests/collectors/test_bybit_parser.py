@@ -1,0 +1,193 @@
+"""The Bybit adapter's parser over every recorded Bybit message, its symbols, and bad input."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from apps.collectors.exchanges import LIVE_EXCHANGES, get_adapter
+from apps.collectors.exchanges.bybit import protocol
+from apps.collectors.exchanges.bybit.parser import (
+    Parser,
+    parse_funding_row,
+    parse_kline_row,
+    parse_open_interest_row,
+    result_list,
+)
+from apps.collectors.exchanges.bybit.symbols import UnsupportedMarket, coin_name, pair_of, split_name
+from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges" / "bybit"
+
+
+def lines(name):
+    return (FIXTURES / name).read_text().splitlines()
+
+
+def body(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_the_recorded_kline_parses_exactly_and_is_open_until_confirmed():
+    (raw,) = lines("candles.ndjson")
+
+    (candle,) = Parser("linear", symbols={"BTCUSDT"}, intervals={"5m"}).parse(raw)
+
+    assert candle == CandleUpdate(
+        coin="linear:BTCUSDT", interval="5m", open_ms=1672324800000, close_ms=1672325099999,
+        open=Decimal("16649.5"), high=Decimal("16677"), low=Decimal("16608"), close=Decimal("16677"),
+        volume=Decimal("2.081"), num_trades=None, closed=False,
+    )  # fmt: skip
+    closing = json.loads(raw)
+    closing["data"][0]["confirm"] = True
+    assert Parser().parse(json.dumps(closing))[0].closed is True
+
+
+def test_a_tickers_delta_is_merged_into_the_last_snapshot_of_its_symbol():
+    inverse_snapshot, inverse_delta, linear_snapshot, documented = lines("funding_oi.ndjson")
+    parser = Parser("linear")
+
+    (first,) = parser.parse(inverse_snapshot)
+    (merged,) = parser.parse(inverse_delta)
+    (btcusdt,) = parser.parse(linear_snapshot)
+
+    # The delta carries only changed fields: mark and index price come from the snapshot.
+    assert merged == first._replace(open_interest=Decimal("449736674") / 2)
+    assert merged.mark_price == Decimal("28560.00") and merged.oracle_price == Decimal("28566.94")
+    assert parser.ticker("BTCUSD").next_funding_ms == 1680681600000
+    assert parser.ticker("BTCUSD").open_interest_both_sides == Decimal("449736674")
+    # openInterest counts both sides; Kirby's open interest is one side.
+    assert btcusdt == AssetContext(
+        coin="linear:BTCUSDT", funding_rate=Decimal("0.0001"), open_interest=Decimal("26387.264"),
+        mark_price=Decimal("28552.81"), oracle_price=Decimal("28562.25"), mid_price=None, premium=None,
+        day_base_volume=Decimal("151185.5160"), day_notional_volume=Decimal("4273027716.4294"),
+    )  # fmt: skip
+    (recent,) = parser.parse(documented)
+    assert recent.funding_rate == Decimal("-0.005") and parser.ticker("BTCUSDT").next_funding_ms == 1760342400000
+    assert parser.rejected == {}
+
+
+def test_single_open_interest_is_taken_when_bybit_sends_it():
+    snapshot = json.loads(lines("funding_oi.ndjson")[2])
+    snapshot["data"]["singleOpenInterest"] = "26387.3"
+    parser = Parser()
+
+    assert parser.parse(json.dumps(snapshot))[0].open_interest == Decimal("26387.3")
+
+
+def test_recorded_order_books_and_trades_are_valid_but_not_collected():
+    parser = Parser("linear")
+
+    for raw in lines("orderbook.ndjson") + lines("trades.ndjson"):
+        assert parser.parse(raw) == []
+    assert parser.rejected == {}
+
+
+def test_acks_pongs_and_refusals():
+    parser = Parser("spot")
+
+    ack = parser.parse('{"success":true,"ret_msg":"","conn_id":"c1","req_id":"k-0","op":"subscribe"}')
+    linear_pong = parser.parse('{"success":true,"ret_msg":"pong","conn_id":"c1","req_id":"","op":"ping"}')
+    spot_pong = parser.parse('{"req_id":"","op":"pong","args":["1675418560633"],"conn_id":"c1"}')
+    refused = parser.parse('{"success":false,"ret_msg":"args size >10","conn_id":"c1","op":"subscribe"}')
+
+    assert ack[0].kind == "ack" and linear_pong == spot_pong == [Control("pong")]
+    assert refused == [Control("error", "args size >10")]
+
+
+def test_rest_answers_parse_newest_first_rows_exactly():
+    klines = [
+        parse_kline_row(row, "linear:BTCUSD", "1h", now_ms=1670608800000)
+        for row in result_list(body("rest_kline.json"))
+    ]
+    funding = [parse_funding_row(row, "linear:ETHPERP") for row in result_list(body("rest_funding_history.json"))]
+    interest = [parse_open_interest_row(row, "linear:BTCUSD") for row in result_list(body("rest_open_interest.json"))]
+
+    assert [c.open_ms for c in klines] == [1670608800000, 1670605200000, 1670601600000]
+    assert klines[0].close_ms == 1670608800000 + 3_599_999 and not klines[0].closed and klines[1].closed
+    assert (klines[0].open, klines[0].close, klines[0].volume) == (
+        Decimal("17071"),
+        Decimal("17055.5"),
+        Decimal("268611"),
+    )
+    assert funding[0].time_ms == 1672041600000 and funding[0].funding_rate == Decimal("0.0001")
+    assert interest[0].open_interest == Decimal("31955346") and interest[0].open_interest_both_sides == Decimal(
+        "63910691.00000000"
+    )
+    assert [p.time_ms for p in interest] == sorted((p.time_ms for p in interest), reverse=True)
+    for name in (
+        "rest_orderbook.json",
+        "rest_recent_trade.json",
+    ):  # recorded, not used by Kirby: still well-formed answers
+        assert body(name)["retCode"] == 0
+
+
+def test_a_rest_answer_with_an_error_code_is_malformed():
+    with pytest.raises(MalformedFrame, match="10001"):
+        result_list({"retCode": 10001, "retMsg": "params error", "result": {}})
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ('{"topic":"kline.1.BTCUSDT","data":[{"start":1', "unparsable"),
+        ("[1, 2]", "unparsable"),
+        ('{"topic":"kline.1.DOGEUSDT","type":"snapshot","data":[]}', "unknown_symbol"),
+        ('{"topic":"kline.60.BTCUSDT","type":"snapshot","data":[]}', "unsubscribed_interval"),
+        ('{"topic":"kline.7.BTCUSDT","type":"snapshot","data":[]}', "unsubscribed_interval"),
+        ('{"topic":"kline.1.BTCUSDT","data":[{"start":0,"end":59999,"open":"x","high":"1","low":"1",'
+         '"close":"1","volume":"1","confirm":true}]}', "not_a_number"),
+        ('{"topic":"tickers.BTCUSDT","type":"delta","data":{"fundingRate":"0.1"}}', "delta_before_snapshot"),
+        ('{"topic":"liquidation.BTCUSDT","data":{}}', "unknown_topic"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_counted_by_reason_and_skipped_never_raised(raw, reason):
+    parser = Parser("linear", symbols={"BTCUSDT"}, intervals={"1m"})
+
+    assert parser.feed(raw) == []
+
+    assert parser.rejected == {reason: 1}
+
+
+def test_a_bad_delta_does_not_poison_the_merged_ticker():
+    parser = Parser("linear")
+    parser.feed(lines("funding_oi.ndjson")[2])
+
+    parser.feed('{"topic":"tickers.BTCUSDT","type":"delta","data":{"markPrice":"NaN"}}')
+    (after,) = parser.feed('{"topic":"tickers.BTCUSDT","type":"delta","data":{"fundingRate":"0.0002"}}')
+
+    assert parser.rejected == {"not_a_number": 1}
+    assert after.mark_price == Decimal("28552.81") and after.funding_rate == Decimal("0.0002")
+
+
+def test_pairs_map_to_category_and_symbol_both_ways():
+    assert coin_name("BTC", "USDT", "perps") == "linear:BTCUSDT"
+    assert coin_name("eth", "usdt", "spot") == "spot:ETHUSDT"
+    assert pair_of("linear:BTCUSDT") == ("BTC", "USDT", "perps")
+    assert pair_of("spot:ETHUSDC") == ("ETH", "USDC", "spot")
+    assert split_name("spot:BTCUSDT") == ("spot", "BTCUSDT")
+    with pytest.raises(UnsupportedMarket):
+        coin_name("BTC", "USD", "futures")
+    with pytest.raises(UnsupportedMarket):
+        split_name("inverse:BTCUSD")
+
+
+def test_frames_follow_the_venues_rules():
+    topics = [protocol.kline_topic(f"C{i}USDT", "1m") for i in range(23)]
+
+    spot = [json.loads(frame) for frame in protocol.subscribe_frames("spot", topics)]
+    linear = [json.loads(frame) for frame in protocol.subscribe_frames("linear", topics)]
+
+    assert [len(f["args"]) for f in spot] == [10, 10, 3] and all(f["op"] == "subscribe" for f in spot)
+    assert len(linear) == 1 and linear[0]["args"][0] == "kline.1.C0USDT"
+    assert protocol.kline_topic("BTCUSDT", "1d") == "kline.D.BTCUSDT" and protocol.ping_frame() == '{"op":"ping"}'
+
+
+def test_bybit_is_registered_for_history_and_not_streamed_yet(settings):
+    settings.KIRBY_BYBIT_WS_URL = "ws://127.0.0.1:1/v5/public/"
+    adapter = get_adapter("bybit")
+
+    assert adapter.protocol.ws_url("spot") == "ws://127.0.0.1:1/v5/public/spot"
+    assert adapter.symbols.has_asset_context("perps") and not adapter.symbols.has_asset_context("spot")
+    assert "bybit" not in LIVE_EXCHANGES

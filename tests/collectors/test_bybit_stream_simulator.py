@@ -1,0 +1,84 @@
+"""The simulator's Bybit public WebSocket, read by a real client through the Bybit parser."""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from apps.collectors.exchanges.bybit import protocol
+from apps.collectors.exchanges.bybit.parser import Parser, ticker_of
+from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control
+from apps.collectors.simulator import bybit as simulated
+from tests.collectors.harness import SEED, control, simulator_running
+
+MINUTE = 60_000
+
+
+async def read(url, frames, until, timeout=15):
+    """Send ``frames`` on a connection to ``url``; return every text frame received until ``until(received)``."""
+    received, deadline = [], time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        for frame in frames:
+            await ws.send_str(frame)
+        while not until(received) and time.monotonic() < deadline:
+            message = await ws.receive(timeout=deadline - time.monotonic())
+            if message.type == aiohttp.WSMsgType.TEXT:
+                received.append(message.data)
+    return received
+
+
+def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(settings):
+    with simulator_running(speed=60, update_interval=0.05, ctx_interval=0.1) as simulator:
+        settings.KIRBY_BYBIT_WS_URL = f"ws://{simulator.host}:{simulator.port}/v5/public"
+        topics = [protocol.kline_topic("BTCUSDT", "1m"), protocol.tickers_topic("BTCUSDT")]
+        parser = Parser("linear", symbols={"BTCUSDT"}, intervals={"1m"})
+
+        def enough(frames):
+            closed = any('"confirm":true' in f for f in frames)
+            return closed and sum('"tickers.' in f for f in frames) >= 5
+
+        frames = asyncio.run(
+            read(
+                protocol.ws_url("linear"), [*protocol.subscribe_frames("linear", topics), protocol.ping_frame()], enough
+            )
+        )
+        events = [event for frame in frames for event in parser.feed(frame)]
+        ticker_log = control(simulator, "/control/ctx-log?coin=bybit:BTCUSDT")
+
+        spot_topics = [protocol.kline_topic(symbol, "1m") for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")] * 4
+        too_many = json.dumps({"op": "subscribe", "req_id": "x", "args": spot_topics[:11]})
+        unique = [f"kline.{i}.BTCUSDT" for i in ("1", "3", "5", "15", "30", "60", "120", "240", "720", "D", "M")]
+        spot_frames = asyncio.run(
+            read(protocol.ws_url("spot"), [too_many, *protocol.subscribe_frames("spot", unique), protocol.ping_frame()],
+                 lambda received: len(received) >= 4)
+        )  # fmt: skip
+
+    assert parser.rejected == {}
+    controls = [e for e in events if isinstance(e, Control)]
+    assert [c.kind for c in controls] == ["ack", "pong"]
+    candles = [e for e in events if isinstance(e, CandleUpdate)]
+    closed = [c for c in candles if c.closed]
+    assert closed and all(c.interval == "1m" and c.coin == "linear:BTCUSDT" for c in candles)
+    (truth,) = simulated.truth_klines(SEED, "linear", "BTCUSDT", "1m", closed[0].open_ms, closed[0].open_ms + MINUTE)
+    assert (
+        closed[0].open_ms,
+        closed[0].open,
+        closed[0].high,
+        closed[0].low,
+        closed[0].close,
+        closed[0].volume,
+    ) == truth
+    assert sum(1 for c in candles if c.open_ms == closed[0].open_ms and not c.closed) >= 2  # the open candle repeats
+    # Tickers: one snapshot, then deltas with only what changed; merged, every event is the full state sent.
+    ticker_frames = [json.loads(f) for f in frames if '"tickers.' in f]
+    assert [f["type"] for f in ticker_frames][:2] == ["snapshot", "delta"]
+    assert any(set(f["data"]) < set(ticker_frames[0]["data"]) for f in ticker_frames[1:])
+    contexts = [e for e in events if isinstance(e, AssetContext)]
+    sent = [entry["ctx"] for entry in ticker_log][: len(contexts)]
+    assert contexts == [ticker_of(fields, "linear:BTCUSDT").context() for fields in sent]
+    assert contexts[-1].open_interest * 2 == ticker_of(sent[-1], "linear:BTCUSDT").open_interest_both_sides
+    # Spot: at most 10 args a request; the protocol module splits subscriptions accordingly.
+    spot_events = [event for frame in spot_frames for event in Parser("spot").feed(frame)][:4]
+    assert spot_events[0] == Control("error", "args size >10")
+    assert [e.kind for e in spot_events[1:]] == ["ack", "ack", "pong"]
