@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from apps.access.models import KEY_PREFIX, SCOPES, ApiKey
+from apps.access.models import SCOPES, ApiKey
 from lib.http.render import iso
 
 User = get_user_model()
@@ -50,7 +50,7 @@ def key_body(key: ApiKey):
     return {
         "id": key.id,
         "name": key.name,
-        "prefix": f"{KEY_PREFIX}{key.prefix}",
+        "prefix": key.display_prefix,
         "owner_id": key.owner_id,
         "scopes": list(key.scopes),
         "active": key.active,
@@ -62,6 +62,7 @@ def key_body(key: ApiKey):
         "created_at": iso(key.created),
         "last_used_at": iso(key.last_used_at),
         "replaced_by": key.replaced_by_id,
+        "legacy": key.legacy,  # imported from Kirby 1.x (accepted as it is; rotate for a key of Kirby's format)
     }
 
 
