@@ -57,7 +57,7 @@ ENTRIES = (
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 1),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
-    Entry("import_v1", "import_v1.py", (), ("--rows", "4000", "--series", "2"), 2),
+    Entry("import_v1", "import_v1.py", (), ("--rows", "4000", "--series", "2", "--again"), 2),
     Entry(
         "websocket_1k",
         "websocket_fanout.py",

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "corsheaders",
     # Its abstract key model is the base of apps.access's; its own concrete model is unused.
     "rest_framework_api_key",
     "apps.access",
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request counts and latency for /metrics (django-prometheus): first and last.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before the key check: a browser's preflight (OPTIONS) carries no key and is answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -390,6 +393,11 @@ KIRBY_STATUS_QUEUE_BACKLOG = env_int("KIRBY_STATUS_QUEUE_BACKLOG", 100, minimum=
 # and red once it is also above the backlog: the workers fall behind.
 KIRBY_STATUS_QUEUE_GROWTH = env_int("KIRBY_STATUS_QUEUE_GROWTH", 20, minimum=1)
 KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS", 180.0, minimum=1.0)
+
+# Kirby 1.x compatibility (README "Moving from Kirby 1.x").
+# Browser origins allowed to call the REST API (CORS; 1.x's defaults). Credentials allowed, as 1.x did.
+CORS_ALLOWED_ORIGINS = env_list("KIRBY_CORS_ALLOWED_ORIGINS", ["http://localhost:3000", "http://localhost:8080"])
+CORS_ALLOW_CREDENTIALS = True
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -43,11 +44,15 @@ class RootView(PublicView):
                 "name": "Kirby",
                 "version": VERSION,
                 "description": "Cryptocurrency market data: candles, funding rates, open interest",
+                "environment": "development" if settings.DEBUG else "production",
+                # 1.x's keys first (kirby-1x.md §2.1), Kirby's beside them.
+                "documentation": {"swagger": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"},
                 "endpoints": {
+                    "rest_api": "/docs",
                     "docs": "/docs",
                     "redoc": "/redoc",
                     "openapi": "/api/schema/",
-                    "websocket": "/ws",
+                    "websocket": "/ws?api_key=YOUR_API_KEY",
                     "health": "/health",
                     "status": "/api/status",
                     "metrics": "/metrics",

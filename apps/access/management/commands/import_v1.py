@@ -43,6 +43,7 @@ class Command(BaseCommand):
         with connection:
             # One snapshot for the whole read: rows 1.x writes meanwhile are left for the next run.
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            connection.execute("SET TIME ZONE 'UTC'")
             maps, counts = import_reference(connection, using=using)
             tables = TRAINING_TABLES if using == "training" else tuple(SOURCES)
             checks = []
