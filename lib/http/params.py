@@ -2,7 +2,8 @@
 
 Times: ISO-8601 (naive means UTC; ``Z`` or an offset accepted), a bare date,
 or a Unix epoch in seconds or milliseconds (above 2e10 means
-milliseconds), fractional too (``1700000000.5``), as Kirby 1.x accepted. Windows are half-open ``[start_time, end_time)``.
+milliseconds), fractional too (``1700000000.5``), as Kirby 1.x accepted.
+Windows are half-open ``[start_time, end_time)``.
 
 Times are accepted from 1970-01-01 to before 9000-01-01 UTC: wide enough for
 any "from the beginning" or "until forever" a client means, and far enough
