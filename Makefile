@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DEBUG ?= true
 
-.PHONY: run demo test lint format services migrate clean bench bench-smoke tools
+.PHONY: run demo test lint format services migrate clean bench bench-smoke tools envfile
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -23,7 +23,11 @@ migrate: services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sync_starlistings
 
-run: migrate
+# A local .env on first use (generated SECRET_KEY, DEBUG=true, local services): manage.py commands read it.
+envfile: $(STAMP)
+	@$(BIN)/python -m lib.envfile
+
+run: envfile migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Kirby is starting:"
@@ -35,7 +39,7 @@ run: migrate
 	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
 
 # Kirby against the local exchange simulator: data flows without internet access.
-demo: migrate
+demo: envfile migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"

@@ -1,12 +1,24 @@
-"""Kirby settings. Every value comes from the environment (see .env.example)."""
+"""Kirby settings. Every value comes from the environment (see .env.example).
 
+A local ``.env`` (``make run`` writes one on first use) fills in what the
+environment does not set; ``KIRBY_ENV_FILE`` names another file, or ``none``.
+"""
+
+import os
 from pathlib import Path
 
+from lib import envfile
 from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
 from lib.tasks import beat_entry
 from lib.version import VERSION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+_ENV_FILE = os.environ.get("KIRBY_ENV_FILE") or str(BASE_DIR / ".env")
+if _ENV_FILE.lower() != "none":
+    try:
+        envfile.load(_ENV_FILE)
+    except ValueError as error:
+        raise ConfigError(f"KIRBY_ENV_FILE: {error}") from None
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
