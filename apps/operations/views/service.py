@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 
 from apps.operations.checks import run_checks
 from apps.operations.health import stored_completeness
-from apps.operations.status.streams import judged_streams
+from apps.operations.status.streams import judged_streams, with_iso_times
 from lib.http.render import JsonView, iso, json_response
 from lib.http.schema import ErrorSerializer
 from lib.version import VERSION
@@ -105,7 +105,7 @@ class HealthView(LimitedProbeView):
     def get(self, request):
         database = run_checks(["database"])["database"]
         try:
-            collectors = judged_streams()
+            collectors = {name: with_iso_times(status) for name, status in judged_streams().items()}
         except Exception as error:  # Redis down must not turn /health into a 500
             log.warning("/health: collector streams unreadable: %s", error)
             collectors = {"error": "collector streams cannot be read (Redis unreachable)"}
