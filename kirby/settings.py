@@ -31,7 +31,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "apps.operations.admin_config.KirbyAdminConfig",  # django.contrib.admin, branded, with the status summary
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -410,6 +410,8 @@ KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS
 # Browser origins allowed to call the REST API (CORS; 1.x's defaults). Credentials allowed, as 1.x did.
 CORS_ALLOWED_ORIGINS = env_list("KIRBY_CORS_ALLOWED_ORIGINS", ["http://localhost:3000", "http://localhost:8080"])
 CORS_ALLOW_CREDENTIALS = True
+# Linked from the admin's index page (docker-compose runs Grafana there); empty: no link.
+KIRBY_GRAFANA_URL = env_str("KIRBY_GRAFANA_URL", "http://127.0.0.1:3000/")
 
 LOGGING = {
     "version": 1,
