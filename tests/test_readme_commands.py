@@ -79,9 +79,9 @@ def test_the_readme_commands_work_in_order_on_a_fresh_clone(tmp_path):
                      "--create-user"], clone, env)  # fmt: skip
         read_key = KEY.search(made).group(0)
         for key, path in ((read_key, "/starlistings"), (admin_key, "/admin/users")):
-            answer = _run(["curl", "-sf", "-H", f"Authorization: Bearer {key}", f"http://127.0.0.1:{port}{path}"],
-                          clone, env, timeout=30)  # fmt: skip
-            assert answer.startswith(("{", "[")), answer
+            answer = _run(["curl", "-s", "-w", "\n%{http_code}", "-H", f"Authorization: Bearer {key}",
+                           f"http://127.0.0.1:{port}{path}"], clone, env, timeout=30)  # fmt: skip
+            assert answer.endswith("\n200") and answer.startswith(("{", "[")), answer
     finally:
         os.killpg(make.pid, signal.SIGTERM)
         try:
