@@ -27,6 +27,7 @@ migrate: services
 envfile: $(STAMP)
 	@$(BIN)/python -m lib.envfile
 
+# honcho -e /dev/null: honcho would let .env override the environment; the settings read .env (the environment wins).
 run: envfile migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
@@ -36,7 +37,7 @@ run: envfile migrate
 	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (first admin user and API key: $(BIN)/python manage.py bootstrap_admin)"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
-	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
+	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile -e /dev/null
 
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: envfile migrate
@@ -50,7 +51,7 @@ demo: envfile migrate
 	KIRBY_HYPERLIQUID_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws \
 	KIRBY_HYPERLIQUID_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765}/info \
 	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
-	$(BIN)/honcho start -f Procfile.demo
+	$(BIN)/honcho start -f Procfile.demo -e /dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
