@@ -194,3 +194,35 @@ def test_a_1x_database_is_imported_verified_and_its_keys_keep_working():
     assert not V1_KEY.fullmatch(new_key) and keyed_client(new_key).get("/starlistings").status_code == 200
     keys.forget_all()
     assert keyed_client(BOT_KEY).get("/starlistings").status_code == 401
+
+
+@pytest.mark.django_db(databases=["default", "training"])
+def test_a_1x_training_database_goes_into_kirbys_training_database():
+    import psycopg
+
+    settings = connection.settings_dict
+    database_url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+    with v1_database(database_url, f"{settings['NAME']}_v1training") as url:
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("INSERT INTO exchanges (name, display_name, active) VALUES ('binance', 'Binance', true)")
+            db.execute("INSERT INTO coins (symbol, name, active) VALUES ('ETH', 'Ethereum', true)")
+            db.execute("INSERT INTO market_types (name, display_name, active) VALUES ('spot', 'Spot', true)")
+            db.execute(
+                "INSERT INTO trading_pairs (exchange_id, coin_id, quote_currency_id, market_type_id) VALUES (1,1,2,1)"
+            )
+            db.execute(
+                "INSERT INTO starlistings (exchange_id, coin_id, quote_currency_id, market_type_id, interval_id,"
+                " trading_pair_id, active) VALUES (1, 1, 2, 1, 6, 1, true)"
+            )
+            db.execute(
+                "INSERT INTO candles SELECT %s + n * interval '1 hour', 1, 3000, 3010, 2990, 3005, 12.5, 40"
+                " FROM generate_series(0, 23) n",
+                [T0],
+            )
+            db.execute("INSERT INTO users (email, username) VALUES ('x@example.com', 'x')")
+        out = io.StringIO()
+        call_command("import_v1", source=url, database="training", quiet_progress=True, stdout=out)
+
+    assert "All 1 series verified." in out.getvalue() and "users" not in out.getvalue()
+    assert Candle.objects.using("training").filter(starlisting__interval__name="1h").count() == 24
+    assert not Candle.objects.exists() and not Starlisting.objects.exists()  # production untouched
