@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DEBUG ?= true
 
-.PHONY: run demo test lint format services migrate clean bench bench-smoke tools
+.PHONY: run demo test lint format services migrate clean bench bench-smoke tools envfile
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -23,7 +23,12 @@ migrate: services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sync_starlistings
 
-run: migrate
+# A local .env on first use (generated SECRET_KEY, DEBUG=true, local services): manage.py commands read it.
+envfile: $(STAMP)
+	@$(BIN)/python -m lib.envfile
+
+# honcho -e /dev/null: honcho would let .env override the environment; the settings read .env (the environment wins).
+run: envfile migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Kirby is starting:"
@@ -32,10 +37,10 @@ run: migrate
 	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (first admin user and API key: $(BIN)/python manage.py bootstrap_admin)"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
-	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile
+	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile -e /dev/null
 
 # Kirby against the local exchange simulator: data flows without internet access.
-demo: migrate
+demo: envfile migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
 	@# The simulator speaks Binance too: the demo switches on the (shipped inactive) Binance starlistings.
 	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name='binance').update(active=True)"
@@ -55,7 +60,7 @@ demo: migrate
 	KIRBY_BYBIT_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/v5/public \
 	KIRBY_BYBIT_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
 	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
-	$(BIN)/honcho start -f Procfile.demo
+	$(BIN)/honcho start -f Procfile.demo -e /dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

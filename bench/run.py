@@ -60,6 +60,7 @@ ENTRIES = (
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),
     Entry("retention_purge", "retention_purge.py", (), ("--minutes", "300", "--seconds", "1"), 2),
+    Entry("import_v1", "import_v1.py", (), ("--rows", "4000", "--series", "2", "--again"), 2),
     Entry(
         "websocket_1k",
         "websocket_fanout.py",

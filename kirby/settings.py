@@ -1,12 +1,25 @@
-"""Kirby settings. Every value comes from the environment (see .env.example)."""
+"""Kirby settings. Every value comes from the environment (see .env.example).
 
+A local ``.env`` (``make run`` writes one on first use) fills in what the
+environment does not set; ``KIRBY_ENV_FILE`` names another file, or ``none``.
+"""
+
+import os
 from pathlib import Path
 
 from lib.env import ConfigError, database_from_url, env_bool, env_days, env_float, env_int, env_list, env_str
+from lib import envfile
+from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
 from lib.tasks import beat_entry
 from lib.version import VERSION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+_ENV_FILE = os.environ.get("KIRBY_ENV_FILE") or str(BASE_DIR / ".env")
+if _ENV_FILE.lower() != "none":
+    try:
+        envfile.load(_ENV_FILE)
+    except ValueError as error:
+        raise ConfigError(f"KIRBY_ENV_FILE: {error}") from None
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -19,7 +32,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "apps.operations.admin_config.KirbyAdminConfig",  # django.contrib.admin, branded, with the status summary
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -30,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "corsheaders",
     # Its abstract key model is the base of apps.access's; its own concrete model is unused.
     "rest_framework_api_key",
     "apps.access",
@@ -45,6 +59,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request counts and latency for /metrics (django-prometheus): first and last.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before the key check: a browser's preflight (OPTIONS) carries no key and is answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -455,6 +471,12 @@ KIRBY_BACKUP_KEEP_WEEKLY = env_int("KIRBY_BACKUP_KEEP_WEEKLY", 4, minimum=0)
 KIRBY_BACKUP_KEEP_MONTHLY = env_int("KIRBY_BACKUP_KEEP_MONTHLY", 12, minimum=0)
 # Multipart upload part size for S3 targets (MiB; S3's minimum is 5).
 KIRBY_BACKUP_PART_MB = env_int("KIRBY_BACKUP_PART_MB", 16, minimum=5)
+# Kirby 1.x compatibility (README "Moving from Kirby 1.x").
+# Browser origins allowed to call the REST API (CORS; 1.x's defaults). Credentials allowed, as 1.x did.
+CORS_ALLOWED_ORIGINS = env_list("KIRBY_CORS_ALLOWED_ORIGINS", ["http://localhost:3000", "http://localhost:8080"])
+CORS_ALLOW_CREDENTIALS = True
+# Linked from the admin's index page (docker-compose runs Grafana there); empty: no link.
+KIRBY_GRAFANA_URL = env_str("KIRBY_GRAFANA_URL", "http://127.0.0.1:3000/")
 
 LOGGING = {
     "version": 1,

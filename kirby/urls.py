@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, re_path
 from django.views.generic import RedirectView
+from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from apps.access.policy import PUBLIC, mark
@@ -24,6 +25,12 @@ urlpatterns = [
     re_path(r"^dashboard/?$", dashboard, name="dashboard"),
     re_path(r"^dashboard/status\.json$", dashboard_data, name="dashboard-data"),
     re_path(r"^api/schema/?$", mark(CachedSchemaView.as_view(), PUBLIC), name="schema"),
+    # Kirby 1.x served its schema here; clients generated from it keep working.
+    re_path(
+        r"^openapi\.json$",
+        mark(CachedSchemaView.as_view(renderer_classes=[OpenApiJsonRenderer]), PUBLIC),
+        name="openapi-json",
+    ),
     re_path(r"^docs/?$", mark(SpectacularSwaggerView.as_view(url_name="schema"), PUBLIC), name="docs"),
     re_path(r"^redoc/?$", mark(SpectacularRedocView.as_view(url_name="schema"), PUBLIC), name="redoc"),
     re_path(r"^admin$", mark(RedirectView.as_view(url="/admin/"), PUBLIC)),

@@ -7,7 +7,10 @@ running Kirby (database 0) and the tests never see each other's keys.
 
 import os
 
-from kirby.settings import *  # noqa: F403
+# A developer's .env (make run writes one) must not reach the tests, nor the servers they start.
+os.environ["KIRBY_ENV_FILE"] = "none"
+
+from kirby.settings import *  # noqa: E402, F403
 
 REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 for _cache in CACHES.values():  # noqa: F405

@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 from rest_framework_api_key.models import APIKey
 
 from apps.access import keys, usage
-from apps.access.models import KEY_PREFIX, ApiKey, ApiKeyUsage
+from apps.access.models import ApiKey, ApiKeyUsage
 
 # djangorestframework-api-key registers its own concrete model, which Kirby does not use.
 admin.site.unregister(APIKey)
@@ -31,6 +31,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "owner",
         "key_prefix",
+        "legacy",
         "scope_list",
         "active",
         "revoked",
@@ -46,7 +47,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     autocomplete_fields = ("owner",)
     actions = ("revoke_keys", "rotate_keys")
     fields = ("name", "owner", "scopes", "active", "rate_limit", "unlimited", "expiry_date")
-    readonly_on_change = ("key_prefix", "created", "last_used_at", "revoked", "revoked_at", "replaced_by", "usage")
+    readonly_on_change = (
+        "key_prefix",
+        "legacy",
+        "created",
+        "last_used_at",
+        "revoked",
+        "revoked_at",
+        "replaced_by",
+        "usage",
+    )
 
     def get_fields(self, request, obj=None):
         return self.fields if obj is None else self.fields + self.readonly_on_change
@@ -56,7 +66,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Key")
     def key_prefix(self, key):
-        return f"{KEY_PREFIX}{key.prefix}..."
+        return f"{key.display_prefix}..."
+
+    @admin.display(description="Kirby 1.x key", boolean=True)
+    def legacy(self, key):
+        """Imported by import_v1 and accepted as it is; rotate it for a key of Kirby's format."""
+        return key.legacy
 
     @admin.display(description="Scopes")
     def scope_list(self, key):

@@ -9,6 +9,7 @@ judged on every request from the cached row.
 """
 
 import hashlib
+import hmac
 import threading
 import time
 from typing import NamedTuple
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.access.models import ADMIN, READ, ApiKey, prefix_of
+from apps.access.models import ADMIN, READ, V1_KEY, ApiKey, prefix_of
 
 KEY_REQUIRED = (401, "API key required. Provide via Authorization: Bearer <key>")
 INVALID = (401, "Invalid API key")
@@ -117,6 +118,13 @@ def lookup(key, *, fresh=False):
 
 
 def _read(key):
+    if V1_KEY.fullmatch(key):
+        # 1.x kept only sha256(key): the row is found by that hash, and compared again in constant time.
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        row = ApiKey.objects.select_related("owner").filter(v1_key_hash=digest).first()
+        if row is None or not hmac.compare_digest(row.v1_key_hash, digest):
+            return None
+        return KeyInfo.of(row)
     prefix = prefix_of(key)
     if prefix is None:
         return None

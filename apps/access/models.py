@@ -6,6 +6,8 @@ hasher: fast, and safe for random high-entropy secrets). The secret itself
 is never stored, so it is shown once, when the key is made.
 """
 
+import re
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -25,6 +27,9 @@ class KirbyKeyGenerator(KeyGenerator):
         prefix = get_random_string(self.prefix_length)
         key = f"{KEY_PREFIX}{prefix}.{get_random_string(self.secret_key_length)}"
         return key, prefix, self.hash(key)
+
+
+V1_KEY = re.compile(r"kb_[0-9a-f]{40}")
 
 
 def prefix_of(key):
@@ -66,6 +71,12 @@ class ApiKey(AbstractAPIKey):
     unlimited = models.BooleanField(default=False, help_text="Exempt from rate and connection limits.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A key imported from Kirby 1.x (``kb_`` + 40 hex, stored by 1.x as its SHA-256) is accepted as it
+    # is; it cannot be made here (rotating one issues a key of Kirby's format).
+    v1_key_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False, help_text="SHA-256 of a Kirby 1.x key"
+    )
+    v1_key_prefix = models.CharField(max_length=10, blank=True, editable=False, help_text="1.x's key_prefix")
     replaced_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -78,11 +89,20 @@ class ApiKey(AbstractAPIKey):
         ordering = ("-created",)
 
     def __str__(self):
-        return f"{self.name} (kb_{self.prefix}...)"
+        return f"{self.name} ({self.display_prefix}...{', 1.x' if self.legacy else ''})"
 
     @property
     def is_admin(self):
         return ADMIN in self.scopes
+
+    @property
+    def legacy(self):
+        """Imported from Kirby 1.x."""
+        return self.v1_key_hash is not None
+
+    @property
+    def display_prefix(self):
+        return self.v1_key_prefix if self.legacy else f"{KEY_PREFIX}{self.prefix}"
 
     def revoke(self):
         """Revoke for good (the library forbids un-revoking)."""

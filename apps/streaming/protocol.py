@@ -89,6 +89,15 @@ def _is_int(value):
     return type(value) is int  # bool is an int subclass, and not an id
 
 
+def _lax(value):
+    """A numeric string as its integer, as 1.x (Pydantic's lax mode) took ``"1"`` for 1; anything else as is."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 20:
+            return int(text)
+    return value
+
+
 def _starlisting_ids(payload, max_ids):
     """Positive integers, 1..max_ids of them; duplicates dropped, order kept."""
     ids = payload.get("starlisting_ids")
@@ -98,6 +107,7 @@ def _starlisting_ids(payload, max_ids):
         raise _invalid(f"starlisting_ids must be a list of starlisting IDs, got {_show(ids)}")
     if not 1 <= len(ids) <= max_ids:
         raise _invalid(f"starlisting_ids must hold 1 to {max_ids} IDs, got {len(ids)}")
+    ids = [_lax(value) for value in ids]
     for index, value in enumerate(ids):
         if not _is_int(value) or not 0 < value <= MAX_ID:
             raise _invalid(f"starlisting_ids[{index}] must be a positive integer, got {_show(value)}")
@@ -105,7 +115,7 @@ def _starlisting_ids(payload, max_ids):
 
 
 def _history(payload):
-    history = payload.get("history")
+    history = _lax(payload.get("history"))
     if history is None:
         return 0
     if not _is_int(history) or not 0 <= history <= MAX_HISTORY:

@@ -1,8 +1,9 @@
 """Query-parameter parsing shared by every read endpoint.
 
 Times: ISO-8601 (naive means UTC; ``Z`` or an offset accepted), a bare date,
-or an integer Unix epoch in seconds or milliseconds (above 2e10 means
-milliseconds). Windows are half-open ``[start_time, end_time)``.
+or a Unix epoch in seconds or milliseconds (above 2e10 means
+milliseconds), fractional too (``1700000000.5``), as Kirby 1.x accepted.
+Windows are half-open ``[start_time, end_time)``.
 
 Times are accepted from 1970-01-01 to before 9000-01-01 UTC: wide enough for
 any "from the beginning" or "until forever" a client means, and far enough
@@ -11,7 +12,8 @@ of days) never overflows into a 500.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from lib.http.errors import InvalidParameters
 
@@ -29,21 +31,24 @@ def parse_time(raw):
     text = raw.strip()
     if not text:
         raise ValueError("must not be empty")
-    if text.isascii() and text.lstrip("-").isdigit():  # isdigit alone takes "²", which int() refuses
-        number = int(text)
+    whole, dot, fraction = text.partition(".")
+    if text.isascii() and whole.lstrip("-").isdigit() and (not dot or fraction.isdigit()):
+        # isdigit alone takes "²", which int() refuses; Decimal keeps a fraction exact to the microsecond
+        number = Decimal(text)
         if number < 0:
             raise ValueError("epoch time must not be negative")
         seconds = number / 1000 if number > MILLISECONDS_THRESHOLD else number
         try:
-            return _bounded(datetime.fromtimestamp(seconds, tz=UTC))
-        except (OverflowError, OSError, ValueError):
+            micros = int(seconds.scaleb(6).to_integral_value(ROUND_HALF_EVEN))
+            return _bounded(EARLIEST + timedelta(microseconds=micros))
+        except (OverflowError, OSError, ValueError, InvalidOperation):
             raise ValueError(f"epoch time is out of range: {_RANGE}") from None
     try:
         parsed = datetime.fromisoformat(text)  # also takes a bare date, a space separator and Z
     except ValueError:
         raise ValueError(
             "must be an ISO-8601 time (2025-11-17T22:29:00Z), a date (2025-11-17)"
-            " or a Unix epoch in seconds or milliseconds"
+            " or a Unix epoch in seconds or milliseconds (1700000000 or 1700000000.5)"
         ) from None
     if parsed.tzinfo is None:
         return _bounded(parsed.replace(tzinfo=UTC))

@@ -31,11 +31,16 @@ def test_bootstrap_admin_makes_the_first_superuser_and_an_admin_key(world):
     assert keyed_client(secret).get("/admin/users").status_code == 200
 
 
-def test_bootstrap_admin_refuses_when_users_exist_unless_forced(world):
-    get_user_model().objects.create_user("someone")
-    with pytest.raises(CommandError, match="1 user\\(s\\) exist already; use --force"):
-        run("bootstrap_admin")
-    assert "Admin API key" in run("bootstrap_admin", "--force", "--password", "given-pw-1234")
+def test_bootstrap_admin_makes_the_first_admin_beside_other_users_and_refuses_a_second_unless_forced(world):
+    get_user_model().objects.create_user("demo")  # make demo's user is no admin
+    output = run("bootstrap_admin")
+    # Kirby 1.x's deploy.sh takes the key with  grep -A 2 "API KEY" | tail -n 1
+    lines = output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "API KEY" in line)
+    assert KEY.fullmatch(lines[at + 2]) and keyed_client(lines[at + 2]).get("/admin/users").status_code == 200
+    with pytest.raises(CommandError, match="1 admin user\\(s\\) exist already; use --force"):
+        run("bootstrap_admin", "--username", "second")
+    assert "Admin API key" in run("bootstrap_admin", "--force", "--username", "x", "--password", "given-pw-1234")
     assert "given-pw-1234" not in run("bootstrap_admin", "--force", "--username", "other", "--password", "x-pw-9876")
 
 
@@ -66,6 +71,30 @@ def test_create_api_key_explains_bad_arguments(world, args, message):
     get_user_model().objects.create_user("frank")
     with pytest.raises(CommandError, match=re.escape(message)):
         run("create_api_key", *args)
+
+
+def test_create_api_key_takes_1xs_positional_form_and_an_admins_key_is_an_admin_key(world):
+    get_user_model().objects.create_user("frank")
+    output = run("create_api_key", "frank", "nightly export")
+    assert ApiKey.objects.get(name="nightly export").scopes == ["read"] and KEY.search(output)
+    get_user_model().objects.create_user("admin", is_staff=True)
+    run("create_api_key")  # 1.x's defaults: USERNAME admin, NAME "CLI Generated Key"
+    assert ApiKey.objects.get(name="CLI Generated Key").scopes == ["read", "admin"]
+    with pytest.raises(CommandError, match="give the user once"):
+        run("create_api_key", "frank", "--user", "frank")
+
+
+def test_backfill_takes_1xs_all(world):
+    from apps.backfill.models import BackfillJob
+
+    run("backfill", "--all", "--days", "1", "--background")  # the jobs wait for the workers
+    assert set(BackfillJob.objects.values_list("starlisting_id", flat=True)) == {
+        world.btc_1m.id, world.btc_1h.id, world.sol_1m.id
+    }  # fmt: skip
+    with pytest.raises(CommandError, match="--all: .*no --interval or --funding"):
+        run("backfill", "--all", "--days", "1", "--funding")
+    with pytest.raises(CommandError, match="--all means every training star"):
+        run("backfill_training", "--all", "--coin", "BTC", "--database", "production")
 
 
 def test_create_api_key_can_make_the_user(world):

@@ -65,3 +65,26 @@ def test_usage_is_visible_per_key(staff, world):
     assert "2 requests (1 errors)" in page and CANDLES in page
     listing = staff.get("/admin/access/apikeyusage/", {"q": row.name}).content.decode()
     assert listing.count(CANDLES) >= 2
+
+
+def test_the_admin_is_kirbys_and_its_index_shows_the_status_summary_and_links(staff, world):
+    page = staff.get("/admin/").content.decode()
+
+    assert "Kirby administration" in page and "Django administration" not in page
+    assert 'id="kirby-status"' in page
+    for label in ("Streams", "Starlistings behind", "Open gaps", "Backfills"):
+        assert f'<th scope="row">{label}</th>' in page, label
+    assert "of 3" in page  # the world's three active starlistings, none collected yet
+    for link in ('href="/dashboard"', 'href="/docs"', 'href="/api/status"', "Grafana"):
+        assert link in page, link
+
+
+def test_a_1x_key_is_marked_in_the_key_list(staff, world):
+    from apps.access.models import ApiKey
+
+    ApiKey.objects.create(
+        owner=get_user_model().objects.create_user("old-bot"), name="bot", prefix="1.7", hashed_key="!",
+        v1_key_hash="0" * 64, v1_key_prefix="kb_01234",
+    )  # fmt: skip
+    page = staff.get("/admin/access/apikey/").content.decode()
+    assert "Kirby 1.x key" in page and "kb_01234..." in page

@@ -29,7 +29,7 @@ def test_an_admin_creates_a_user_and_lists_and_reads_them(admin_api, world):
     assert carol["username"] == "carol" and carol["is_active"] and carol["api_key_count"] == 0
 
     listed = admin_api.get("/admin/users").json()
-    assert carol in listed["users"] and listed["total_count"] == len(listed["users"])
+    assert listed[0] == carol  # a bare list, newest first, as 1.x
     assert admin_api.get(f"/admin/users/{carol['id']}/").json() == {**carol, "api_keys": []}
 
 
@@ -43,7 +43,7 @@ def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(admin_api, world):
     row = ApiKey.objects.get(id=created["id"])
     assert secret not in (row.hashed_key, row.prefix) and row.hashed_key.startswith("sha512$$")
     listed = admin_api.get(f"/admin/users/{carol['id']}/keys").json()
-    assert listed["total_count"] == 1 and "key" not in listed["keys"][0]
+    assert len(listed) == 1 and "key" not in listed[0]
     assert keyed_client(secret).get(CANDLES).status_code == 200
 
 
@@ -98,7 +98,9 @@ def test_usage_of_each_request_is_recorded_and_summarised(admin_api, world):
 
 def test_bad_bodies_are_400s_naming_the_field(admin_api, world):
     carol = new_user(admin_api)
-    response = post(admin_api, f"/admin/users/{carol['id']}/keys", {"name": "", "rate_limit": 0, "scopes": ["write"]})
+    response = post(
+        admin_api, f"/admin/users/{carol['id']}/keys", {"name": "n" * 51, "rate_limit": 0, "scopes": ["write"]}
+    )
     assert response.status_code == 400
     fields = {error["loc"][1] for error in response.json()["errors"]}
     assert fields == {"name", "rate_limit", "scopes"}
@@ -109,11 +111,36 @@ def test_bad_bodies_are_400s_naming_the_field(admin_api, world):
 
 
 def test_unknown_and_malformed_ids(admin_api, world):
-    assert admin_api.get("/admin/users/999999").json() == {"detail": "User with ID 999999 not found"}
-    assert admin_api.delete("/admin/keys/999999").status_code == 404
+    assert admin_api.get("/admin/users/999999").json() == {"detail": "User not found"}
+    assert admin_api.delete("/admin/keys/999999").json() == {"detail": "API key not found"}
     assert admin_api.get("/admin/keys/abc/usage").json()["errors"][0]["loc"] == ["path", "key_id"]
 
 
 def test_a_user_made_here_cannot_log_in_to_the_django_admin_without_a_password(admin_api, world):
     carol = new_user(admin_api)
     assert not get_user_model().objects.get(id=carol["id"]).has_usable_password()
+
+
+USER_1X = ["email", "username", "id", "is_active", "is_admin", "created_at", "updated_at"]
+KEY_1X = ["id", "user_id", "key_prefix", "name", "is_active", "rate_limit", "expires_at", "last_used_at",
+          "created_at", "updated_at"]  # fmt: skip
+
+
+def test_1x_shapes_and_meanings_hold(admin_api, world):
+    """kirby-1x.md §2.7: UserResponse and APIKeyResponse keys (in order), is_admin, ``{}`` as a key body."""
+    boss = post(admin_api, "/admin/users", {"email": "boss@example.com", "username": "boss", "is_admin": True}).json()
+    assert list(boss)[: len(USER_1X)] == USER_1X and boss["is_admin"] is True
+    assert boss["created_at"].endswith("Z") and boss["updated_at"].endswith("Z")
+
+    created = post(admin_api, f"/admin/users/{boss['id']}/keys", {})
+    assert created.status_code == 201
+    key = created.json()
+    assert KEY_1X == [k for k in key if k in KEY_1X] and key["user_id"] == boss["id"] and key["is_active"]
+    assert key["key_prefix"] == key["key"].split(".")[0] and key["scopes"] == ["read", "admin"]  # an admin's key
+    assert keyed_client(key["key"]).get("/admin/users").status_code == 200
+
+    plain = new_user(admin_api, "dave")
+    assert post(admin_api, f"/admin/users/{plain['id']}/keys", {"name": "  "}).json()["scopes"] == ["read"]
+    admin_api.delete(f"/admin/keys/{key['id']}")
+    listed = admin_api.get(f"/admin/users/{boss['id']}/keys").json()
+    assert [k["is_active"] for k in listed] == [False]

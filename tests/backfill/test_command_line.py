@@ -68,7 +68,7 @@ def test_the_summary_says_when_the_exchange_did_not_have_everything(world_commit
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--interval", "1m"], "the following arguments are required: --coin"),
+        (["--interval", "1m"], "one of the arguments --coin --all is required"),
         (["--coin", "BTC", "--days", "many"], "argument --days: invalid int value: 'many'"),
         (["--coin", "BTC", "--days", "3", "--start-time", "2025-01-01"], "not allowed with argument"),
         (["--coin", "DOGE", "--interval", "1m"], "--coin: no trading pair matches 'DOGE'"),

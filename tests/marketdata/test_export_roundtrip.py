@@ -118,7 +118,12 @@ def test_each_format_gets_its_own_sidecar_named_after_its_file(tmp_path, market)
         sidecar = json.loads(path.with_name(path.name + ".json").read_text())
         assert sidecar["file"] == path.name and sidecar["format"] == path.suffix[1:]
         assert sidecar["row_count"] == 4 and sidecar["file_size"] == path.stat().st_size
-        assert sidecar["time_range"] == {"first": "2024-05-31T23:58:00Z", "last": "2024-06-01T00:03:00Z"}
+        first, last = "2024-05-31T23:58:00Z", "2024-06-01T00:03:00Z"
+        assert sidecar["time_range"] == {"first": first, "last": last, "start": first, "end": last}
+        # Kirby 1.x's sidecar keys too (kirby-1x.md §6.2)
+        assert (sidecar["data_type"], sidecar["trading_pair"], sidecar["interval"]) == ("candles", f"BTC/{quote}", "1m")
+        assert sidecar["file_size_bytes"] == path.stat().st_size and sidecar["null_strategy"] == "preserve"
+        assert {"export_timestamp", "exchange", "coin", "quote", "market_type"} <= set(sidecar)
         assert sidecar["query"]["start_time"] == "2024-05-31T23:58:00Z" and sidecar["query"]["database"] == database
         assert sidecar["query"]["window"].startswith("[start_time, end_time)")
         assert [c["name"] for c in sidecar["columns"]][:3] == ["time", "open", "high"]

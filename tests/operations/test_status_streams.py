@@ -93,3 +93,16 @@ def test_without_any_stream_the_streams_are_red_when_starlistings_need_collectin
     document = build_status()
 
     assert document["streams"] == {"items": [], "state": "red", "reason": "no collector stream has reported"}
+
+
+@pytest.mark.django_db
+def test_health_gives_stream_times_as_iso_8601_z_like_the_rest_of_the_api(anonymous):
+    now = time.time()
+    report_stream("hyperliquid/0", healthy(last_message_at=now - 1, heartbeat_at=now - 1, connected_since=now - 60))
+
+    health = anonymous.get("/health").json()
+
+    stream = health["collectors"]["hyperliquid/0"]
+    for field in ("last_message_at", "heartbeat_at", "connected_since"):
+        assert isinstance(stream[field], str) and stream[field].endswith("Z"), (field, stream[field])
+    assert stream["last_error_at"] is None and health["timestamp"].endswith("Z")

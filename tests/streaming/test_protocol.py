@@ -84,7 +84,7 @@ async def test_malformed_messages_get_an_error_and_the_connection_stays_open(con
 @pytest.mark.parametrize(
     "ids, field",
     [
-        ([1, "2"], "starlisting_ids[1]"),
+        ([1, "2x"], "starlisting_ids[1]"),
         ([0], "starlisting_ids[0]"),
         ([-3], "starlisting_ids[0]"),
         ([True], "starlisting_ids[0]"),
@@ -111,7 +111,7 @@ async def test_invalid_starlisting_ids_are_a_validation_error_naming_the_field(c
     await still_answers(connection)
 
 
-@pytest.mark.parametrize("history", [-1, 1001, "10", True, 2.5])
+@pytest.mark.parametrize("history", [-1, 1001, "ten", "1001", True, 2.5])
 async def test_history_must_be_an_integer_from_0_to_1000(connect, stream_world, history):
     connection = await connect()
 
@@ -120,6 +120,16 @@ async def test_history_must_be_an_integer_from_0_to_1000(connect, stream_world, 
     )
 
     assert reply["code"] == "validation_error" and reply["message"].startswith("history ")
+
+
+async def test_numeric_strings_are_taken_as_1x_took_them(connect, stream_world):
+    """1.x (Pydantic, lax) accepted "1" for 1 in starlisting_ids and history."""
+    connection = await connect()
+    star = stream_world.btc_1m.id
+
+    reply = await connection.request({"action": "subscribe", "starlisting_ids": [str(star)], "history": "0"})
+
+    assert reply == {"type": "success", "message": "Subscribed to 1 starlisting(s)", "starlisting_ids": [star]}
 
 
 @pytest.mark.parametrize("channels, field", [([], "channels"), (["trades"], "channels[0]"), ("candles", "channels")])

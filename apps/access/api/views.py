@@ -9,8 +9,15 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 
 from apps.access import keys, usage
-from apps.access.api.serializers import NewKeySerializer, NewUserSerializer, key_body, new_key_body, user_body
-from apps.access.models import ApiKey
+from apps.access.api.serializers import (
+    DEFAULT_KEY_NAME,
+    NewKeySerializer,
+    NewUserSerializer,
+    key_body,
+    new_key_body,
+    user_body,
+)
+from apps.access.models import ADMIN, READ, ApiKey
 from lib.http.errors import BadRequest, InvalidParameters, NotFound
 from lib.http.params import path_id
 from lib.http.render import JsonView, json_response
@@ -20,6 +27,7 @@ User = get_user_model()
 _USER = {"parameters": [id_parameter("user_id")]}
 _KEY = {"parameters": [id_parameter("key_id")]}
 _NOT_FOUND = {404: ErrorSerializer}
+_LIST = {"type": "array", "items": {"type": "object", "additionalProperties": {}}}  # 1.x answered bare lists
 
 
 def _valid(serializer_class, request):
@@ -42,14 +50,14 @@ def _identifier(raw, name):
 def _user(raw):
     user = User.objects.filter(id=_identifier(raw, "user_id")).first()
     if user is None:
-        raise NotFound(f"User with ID {raw} not found")
+        raise NotFound("User not found")  # 1.x's words
     return user
 
 
 def _key(raw):
     key = ApiKey.objects.filter(id=_identifier(raw, "key_id")).first()
     if key is None:
-        raise NotFound(f"API key with ID {raw} not found")
+        raise NotFound("API key not found")  # 1.x's words
     return key
 
 
@@ -58,16 +66,19 @@ class AdminView(JsonView):
 
 
 class UsersView(AdminView):
-    @extend_schema(operation_id="admin_users", summary="All users", responses={200: dict})
+    @extend_schema(operation_id="admin_users", summary="All users, newest first (a bare list, as 1.x)",
+                   responses={200: _LIST})  # fmt: skip
     def get(self, request):
-        users = [user_body(user) for user in User.objects.order_by("id")]
-        return json_response({"users": users, "total_count": len(users)})
+        return json_response([user_body(user) for user in User.objects.order_by("-date_joined", "-id")])
 
     @extend_schema(operation_id="admin_create_user", request=NewUserSerializer, responses={201: dict})
     def post(self, request):
         data = _valid(NewUserSerializer, request)
         user = User.objects.create_user(
-            username=data["username"], email=data["email"], is_staff=data["is_staff"], is_active=data["is_active"]
+            username=data["username"],
+            email=data["email"],
+            is_staff=data["is_staff"] or data["is_admin"],
+            is_active=data["is_active"],
         )
         return json_response(user_body(user), status=201)
 
@@ -84,13 +95,13 @@ class UserView(AdminView):
 class UserKeysView(AdminView):
     @extend_schema(
         operation_id="admin_user_keys",
-        summary="A user's keys (never their secrets)",
-        responses={200: dict, **_NOT_FOUND},
+        summary="A user's keys (never their secrets), newest first",
+        responses={200: _LIST, **_NOT_FOUND},
         **_USER,
     )
     def get(self, request, user_id):
-        items = [key_body(k) for k in _user(user_id).api_keys.order_by("id")]
-        return json_response({"keys": items, "total_count": len(items)})
+        # A bare list, newest first, as 1.x
+        return json_response([key_body(k) for k in _user(user_id).api_keys.order_by("-created", "-id")])
 
     @extend_schema(
         operation_id="admin_create_key",
@@ -103,10 +114,11 @@ class UserKeysView(AdminView):
         user = _user(user_id)
         data = _valid(NewKeySerializer, request)
         days = data.get("expires_in_days")
+        scopes = data.get("scopes") or ([READ, ADMIN] if user.is_staff else [READ])
         key, secret = keys.issue(
             user,
-            data["name"],
-            scopes=data["scopes"],
+            (data["name"] or "").strip() or DEFAULT_KEY_NAME,
+            scopes=scopes,
             rate_limit=data.get("rate_limit"),
             expires_at=timezone.now() + timedelta(days=days) if days else None,
             unlimited=data["unlimited"],
@@ -135,7 +147,7 @@ class KeyRotateView(AdminView):
         with transaction.atomic():
             old = ApiKey.objects.select_for_update().filter(id=_identifier(key_id, "key_id")).first()
             if old is None:
-                raise NotFound(f"API key with ID {key_id} not found")
+                raise NotFound("API key not found")
             if old.revoked:
                 raise BadRequest(f"API key {old.id} is revoked and cannot be rotated")
             new, secret = keys.rotate(old)

@@ -29,6 +29,24 @@ def iso(moment):
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _v1_keys(query, size, now):
+    """The keys of Kirby 1.x's sidecar that Kirby's lack, so scripts written for 1.x keep reading them."""
+    keys = {
+        "export_timestamp": now,
+        "data_type": query["type"],
+        "exchange": query["exchange"],
+        "coin": query["coin"],
+        "quote": query["quote"],
+        "trading_pair": f"{query['coin']}/{query['quote']}",
+        "market_type": query["market_type"],
+        "file_size_bytes": size,
+        "null_strategy": "preserve",
+    }
+    if query.get("interval"):
+        keys["interval"] = query["interval"]
+    return keys
+
+
 def sidecar(path, *, fmt, query, tracker, schema=None, numbers=None):
     """Write ``<path>.json`` describing the export file at ``path``; return the sidecar's path."""
     path = Path(path)
@@ -38,16 +56,24 @@ def sidecar(path, *, fmt, query, tracker, schema=None, numbers=None):
     else:
         columns = [{"name": field.name, "type": str(field.type)} for field in schema]
         representation = {"numbers": numbers, "nulls": "null", "compression": COMPRESSION}
+    size, now = path.stat().st_size, iso(datetime.now(UTC))
     document = {
         "file": path.name,
         "format": fmt,
         "query": query,
         "row_count": tracker.rows,
-        "time_range": {"first": tracker.first_time, "last": tracker.last_time},
-        "file_size": path.stat().st_size,
+        # first/last: Kirby's names; start/end: 1.x's (the exported rows' min and max time either way)
+        "time_range": {
+            "first": tracker.first_time,
+            "last": tracker.last_time,
+            "start": tracker.first_time,
+            "end": tracker.last_time,
+        },
+        "file_size": size,
         "columns": columns,
         **representation,
-        "created_at": iso(datetime.now(UTC)),
+        "created_at": now,
+        **_v1_keys(query, size, now),
     }
     target = path.with_name(path.name + ".json")
     target.write_text(json.dumps(document, indent=2) + "\n")

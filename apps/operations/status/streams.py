@@ -52,12 +52,15 @@ def judged_streams(now=None):
     return {name: {**status, **judge_stream(status, now)} for name, status in stream_statuses(now).items()}
 
 
+TIME_FIELDS = ("last_message_at", "heartbeat_at", "connected_since", "last_error_at")
+
+
+def with_iso_times(status):
+    """A stream's status with its times (epoch seconds in Redis) as ISO-8601 UTC ``Z``, as the rest of the API."""
+    return {**status, **{field: when(status[field]) for field in TIME_FIELDS if field in status}}
+
+
 def stream_section(now):
     """The streams as a list, times as ISO-8601 UTC, for the status document."""
-    streams = []
-    for name, status in judged_streams(now).items():
-        entry = {"name": name, **status}
-        for field in ("last_message_at", "heartbeat_at", "connected_since", "last_error_at"):
-            entry[field] = when(status.get(field))
-        streams.append(entry)
-    return streams
+    absent = dict.fromkeys(TIME_FIELDS)
+    return [{"name": name, **absent, **with_iso_times(status)} for name, status in judged_streams(now).items()]

@@ -3,13 +3,14 @@
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from apps.operations.checks import run_checks
 from apps.operations.health import stored_completeness
-from apps.operations.status.streams import judged_streams
+from apps.operations.status.streams import judged_streams, with_iso_times
 from lib.http.render import JsonView, iso, json_response
 from lib.http.schema import ErrorSerializer
 from lib.version import VERSION
@@ -43,11 +44,15 @@ class RootView(PublicView):
                 "name": "Kirby",
                 "version": VERSION,
                 "description": "Cryptocurrency market data: candles, funding rates, open interest",
+                "environment": "development" if settings.DEBUG else "production",
+                # 1.x's keys first (kirby-1x.md §2.1), Kirby's beside them.
+                "documentation": {"swagger": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"},
                 "endpoints": {
+                    "rest_api": "/docs",
                     "docs": "/docs",
                     "redoc": "/redoc",
                     "openapi": "/api/schema/",
-                    "websocket": "/ws",
+                    "websocket": "/ws?api_key=YOUR_API_KEY",
                     "health": "/health",
                     "status": "/api/status",
                     "metrics": "/metrics",
@@ -100,7 +105,7 @@ class HealthView(LimitedProbeView):
     def get(self, request):
         database = run_checks(["database"])["database"]
         try:
-            collectors = judged_streams()
+            collectors = {name: with_iso_times(status) for name, status in judged_streams().items()}
         except Exception as error:  # Redis down must not turn /health into a 500
             log.warning("/health: collector streams unreadable: %s", error)
             collectors = {"error": "collector streams cannot be read (Redis unreachable)"}

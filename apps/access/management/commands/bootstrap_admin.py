@@ -11,19 +11,23 @@ from apps.access.models import ADMIN, READ
 
 
 class Command(BaseCommand):
-    help = "Create the first admin user and an admin API key (refuses when users exist, unless --force)."
+    help = (
+        "Create the first admin user and an admin API key (refuses when an admin exists, unless --force; "
+        "users who are not admins, such as make demo's, do not count)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="Password for the Django admin; default: a random one, printed once")
         parser.add_argument("--key-name", default="bootstrap admin key")
-        parser.add_argument("--force", action="store_true", help="Run even though users exist already")
+        parser.add_argument("--force", action="store_true", help="Run even though an admin exists already")
 
     def handle(self, *args, username, email, password, key_name, force, **options):
         User = get_user_model()
-        if User.objects.exists() and not force:
-            raise CommandError(f"{User.objects.count()} user(s) exist already; use --force to add another admin")
+        admins = User.objects.filter(is_superuser=True)
+        if admins.exists() and not force:
+            raise CommandError(f"{admins.count()} admin user(s) exist already; use --force to add another admin")
         if User.objects.filter(username=username).exists():
             raise CommandError(f"a user named {username!r} exists already; choose another --username")
         password = password or secrets.token_urlsafe(18)
@@ -35,3 +39,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Password:       {password}")
         self.stdout.write(f"Admin API key:  {secret}")
         self.stdout.write("Store the password and key now: they are not shown again.")
+        # Kirby 1.x's banner: scripts (its deploy.sh) take the key with  grep -A 2 "API KEY" | tail -n 1
+        self.stdout.write("API KEY (admin scope):")
+        self.stdout.write("-" * 40)
+        self.stdout.write(secret)

@@ -18,13 +18,23 @@ def _scopes(raw):
     return scopes
 
 
+DEFAULT_USER, DEFAULT_NAME = "admin", "CLI Generated Key"  # Kirby 1.x's defaults of its positional form
+
+
 class Command(BaseCommand):
-    help = "Create an API key for a user (--create-user makes the user when missing)."
+    help = (
+        "Create an API key for a user (--create-user makes the user when missing). "
+        "Kirby 1.x's form works too: create_api_key [USERNAME] [NAME]."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--user", required=True, help="Username of the key's owner")
-        parser.add_argument("--name", required=True, help="What the key is for (50 characters at most)")
-        parser.add_argument("--scopes", default="read", help="Comma-separated: read, admin (default read)")
+        parser.add_argument("username", nargs="?", help=f"1.x form: the key's owner (default {DEFAULT_USER})")
+        parser.add_argument("key_name", nargs="?", help=f"1.x form: the key's name (default {DEFAULT_NAME!r})")
+        parser.add_argument("--user", help="Username of the key's owner")
+        parser.add_argument("--name", help="What the key is for (50 characters at most)")
+        parser.add_argument(
+            "--scopes", help="Comma-separated: read, admin (default read; read,admin for an admin user, as 1.x)"
+        )
         parser.add_argument("--rate-limit", type=int, help="Requests per minute (default: the deployment's)")
         parser.add_argument("--expires-in-days", type=int)
         parser.add_argument("--unlimited", action="store_true", help="Exempt from rate and connection limits")
@@ -32,17 +42,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         User = get_user_model()
+        for option, positional in (("user", "username"), ("name", "key_name")):
+            if options[option] and options[positional]:
+                raise CommandError(f"give the {option} once: as --{option} or as the {positional.upper()} argument")
+        options["user"] = options["user"] or options["username"] or DEFAULT_USER
+        options["name"] = options["name"] or options["key_name"] or DEFAULT_NAME
         if len(options["name"]) > 50:
             raise CommandError("--name must be at most 50 characters")
         for option, most in (("rate_limit", 1_000_000), ("expires_in_days", 3650)):  # as over REST
             if options[option] is not None and not 1 <= options[option] <= most:
                 raise CommandError(f"--{option.replace('_', '-')} must be a positive integer (at most {most})")
-        scopes = _scopes(options["scopes"])
         user = User.objects.filter(username=options["user"]).first()
         if user is None:
             if not options["create_user"]:
                 raise CommandError(f"no user named {options['user']!r} (add --create-user to make one)")
             user = User.objects.create_user(username=options["user"])
+        scopes = _scopes(options["scopes"] or ("read,admin" if user.is_staff else "read"))
         days = options["expires_in_days"]
         key, secret = keys.issue(
             user,

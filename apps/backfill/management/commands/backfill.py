@@ -3,6 +3,7 @@
     manage.py backfill --coin BTC [--exchange hyperliquid --quote USD --market-type perps]
         [--interval 1m[,1h...] | --funding] (--days N | --start-time T [--end-time T]) [--background]
         [--database production|training]
+    manage.py backfill --all [--exchange NAME] (--days N | ...)   # every active starlisting, as Kirby 1.x
 
 Without ``--interval`` every starlisting of the pair is backfilled. In the
 foreground no worker is needed: a progress bar is drawn per job and a
@@ -45,8 +46,10 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser):
-        parser.add_argument("--exchange", default="hyperliquid")
-        parser.add_argument("--coin", required=True)
+        parser.add_argument("--exchange", help="default hyperliquid; with --all, a filter")
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--coin")
+        target.add_argument("--all", action="store_true", help="candles of every active starlisting (Kirby 1.x)")
         parser.add_argument("--quote", default="USD")
         parser.add_argument("--market-type", default="perps")
         parser.add_argument("--interval", help="comma-separated intervals (default: every starlisting of the pair)")
@@ -109,7 +112,9 @@ class Command(BaseCommand):
 
     def _plan(self, options):
         """[(data_type, starlisting id, trading pair id, label)]."""
-        names = (options["exchange"], options["coin"], options["quote"], options["market_type"])
+        if options["all"]:
+            return self._plan_all(options)
+        names = (options["exchange"] or "hyperliquid", options["coin"], options["quote"], options["market_type"])
         pair = queries.resolve_trading_pair(*names, using=self.using)
         pair_id, path = pair[0], queries.pair_path(pair[2])
         plan = []
@@ -125,6 +130,23 @@ class Command(BaseCommand):
                 raise Invalid("interval", f"{path} has no starlistings")
         if options["funding"]:
             plan.append(("funding", None, pair_id, f"{path} funding"))
+        return plan
+
+    def _plan_all(self, options):
+        if options["interval"] or options["funding"]:
+            raise Invalid("all", "backfills the candles of every active starlisting: no --interval or --funding")
+        query = Starlisting.objects.using(self.using).filter(active=True, trading_pair__active=True)
+        if options["exchange"]:
+            query = query.filter(trading_pair__exchange__name=options["exchange"])
+        plan = [
+            ("candles", star.id, star.trading_pair_id, str(star))
+            for star in query.select_related(
+                "interval", "trading_pair__exchange", "trading_pair__coin", "trading_pair__quote",
+                "trading_pair__market_type",
+            ).order_by("id")
+        ]  # fmt: skip
+        if not plan:
+            raise Invalid("all", "there are no active starlistings")
         return plan
 
     def _run(self, job, label):

@@ -37,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--exchange", default=None)
         parser.add_argument("--coin", default=None)
         parser.add_argument("--market-type", default=None)
+        parser.add_argument("--all", action="store_true", help="every training star (Kirby 1.x; as no filter)")
         parser.add_argument("--database", default="training", help="training (default) or production")
 
     def handle(self, *args, **options):
@@ -45,6 +46,8 @@ class Command(BaseCommand):
             wanted = parse_intervals(options["intervals"])
         except (DatabaseUnavailable, SelectionError) as error:
             raise CommandError(str(error)) from None
+        if options["all"] and any(options[name] for name in ("exchange", "coin", "market_type")):
+            raise CommandError("--all means every training star: drop --exchange, --coin and --market-type")
         days = options["days"]
         if days is None and not options["start_time"]:
             days = 30

@@ -1,0 +1,189 @@
+"""1.x candles, funding and open interest -> Kirby, one source series at a time, then verified.
+
+Each series is streamed out of 1.x through a server-side cursor, in batches
+(``COPY ... TO STDOUT`` sends a protocol message per row, which cost this
+Python client more than the rows' parsing), decimals as text, and stored in
+batches by the one write path (writer.py, no live publish), so
+Kirby's rules apply: rows it refuses are counted with their reason and the
+import goes on. Storing the same rows again changes nothing, which makes an
+interrupted import safe to run again.
+
+Verification compares, per series, the rows Kirby accepts on the 1.x side
+with Kirby's rows over the same time span: a row count and an
+order-independent checksum of each row (epoch time and every value with
+trailing decimal zeros trimmed, so 1.x's scale-18 numerics and Kirby's match).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connections
+from django.utils import timezone
+
+from apps.marketdata import writer
+from apps.marketdata.bounds import time_range
+from apps.marketdata.models import DeadLetter
+from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, DECIMAL, FUNDING, OPEN_INTEREST, TIME
+from apps.markets import intervals
+
+BATCH = 50_000
+IMPORT_EXCHANGE = "kirby-1.x-import"  # the writer's metrics label, and the dead letters' exchange
+# What 1.x calls each table, and the Kirby columns it lacks (with the value a source row gets in checks).
+SOURCES = {
+    CANDLES.name: (CANDLES, {"closed": "true"}),
+    FUNDING.name: (FUNDING, {}),
+    OPEN_INTEREST.name: (OPEN_INTEREST, {}),
+}
+TRAINING_TABLES = (CANDLES.name,)  # 1.x's training database holds candles only
+
+
+@dataclass
+class SeriesCheck:
+    table: str
+    source_id: int
+    kirby_id: int
+    label: str
+    source_rows: int
+    kirby_rows: int
+    source_sum: int
+    kirby_sum: int
+
+    @property
+    def ok(self):
+        return self.source_rows == self.kirby_rows and self.source_sum == self.kirby_sum
+
+
+def _source_select(spec, extra):
+    """The 1.x rows of one series (``%s``) under Kirby's column names, in Kirby's column order."""
+    columns = ", ".join(extra.get(c, c) + (f" AS {c}" if c in extra else "") for c in spec.columns)
+    return f"SELECT {columns} FROM {spec.name} WHERE {spec.series_column} = %s"
+
+
+def _row_hash(spec):
+    parts = []
+    for column in spec.item_columns:
+        if column.name == "closed":  # 1.x has no such column
+            continue
+        if column.kind == TIME:
+            value = f"extract(epoch FROM {column.name})::text"
+        elif column.kind == DECIMAL:
+            value = f"trim_scale({column.name})::text"
+        else:
+            value = f"{column.name}::text"
+        parts.append(f"coalesce({value}, '-')")
+    return f"('x' || left(md5(concat_ws('|', {', '.join(parts)})), 15))::bit(60)::bigint"
+
+
+def _summary_sql(rows_sql, spec):
+    return f"SELECT count(*), coalesce(sum({_row_hash(spec)}), 0), min(time), max(time) FROM ({rows_sql}) s"
+
+
+def _accepted(spec, extra):
+    """The source rows of one series Kirby's rules take (the sanity rule and the time bounds)."""
+    earliest, latest = time_range()
+    return (
+        f"SELECT * FROM ({_source_select(spec, extra)}) s WHERE coalesce({spec.valid}, false)"
+        f" AND time BETWEEN '{earliest.isoformat()}' AND '{latest.isoformat()}'"
+    )
+
+
+def import_series(source, table, maps, counts, *, using="default", progress=print):
+    """Stream every series of ``table``; return its SeriesChecks. ``counts[table]`` gets read/written/rejected."""
+    spec, extra = SOURCES[table]
+    count = counts[table]
+    id_map = maps.starlistings if spec is CANDLES else maps.trading_pairs
+    with source.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT {spec.series_column} FROM {spec.name}")
+        present = sorted(row[0] for row in cursor.fetchall())
+    checks = []
+    for number, source_id in enumerate(present, 1):
+        label = f"{table} {number}/{len(present)} (1.x id {source_id})"
+        kirby_id = id_map.get(source_id)
+        if kirby_id is None:
+            with source.cursor() as cursor:
+                cursor.execute(f"SELECT count(*) FROM {spec.name} WHERE {spec.series_column} = %s", [source_id])
+                missing = cursor.fetchone()[0]
+            count.read += missing
+            count.reject(f"series {source_id} is not in 1.x's {spec.series_table}", missing)
+            continue
+        _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, using, progress)
+        checks.append(_verify(source, spec, extra, table, source_id, kirby_id, label, using))
+    return checks
+
+
+def _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, using, progress):
+    started = timezone.now()
+    write = {CANDLES: writer.write_candles, FUNDING: writer.write_funding}.get(spec, writer.write_open_interest)
+    columns = [c for c in spec.table_columns if c.name not in extra]
+    cutoff = None
+    if spec is CANDLES:
+        # A candle is closed once the current candle of its interval has opened after it.
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        cutoff = datetime.fromtimestamp(intervals.floor(maps.intervals[source_id], now_ms) / 1000, UTC)
+    record = spec.record
+    read = rejected = written = 0
+
+    def flush(batch):
+        nonlocal written, rejected
+        result = write(batch, publish=False, using=using, exchange=IMPORT_EXCHANGE)
+        written += result.written
+        rejected += result.rejected + result.dead_lettered
+        progress(f"{label}: {read} rows read, {written} written, {rejected} rejected")
+
+    # A server-side cursor read in batches (COPY TO would cost a client round of work per row). Decimals
+    # arrive as text: exact, and cheaper than building Decimals the write path only sends on.
+    selected = ", ".join(f"{c.name}::text" if c.kind == DECIMAL else c.name for c in columns)
+    with source.cursor(name=f"v1_{spec.name}_{source_id}") as cursor:
+        cursor.execute(f"SELECT {selected} FROM {spec.name} WHERE {spec.series_column} = %s", [source_id])
+        while rows := cursor.fetchmany(BATCH):
+            read += len(rows)
+            if cutoff is None:
+                flush([record(kirby_id, *row[1:]) for row in rows])
+            else:
+                flush([record(kirby_id, *row[1:], row[1] < cutoff) for row in rows])
+    count.read += read
+    count.written += written
+    if rejected:
+        _explain(source, spec, extra, source_id, count, rejected, started, using)
+
+
+def _explain(source, spec, extra, source_id, count, rejected, started, using):
+    """Name why rows were refused: dead letters keep their reason; the rest failed the sanity rule."""
+    reasons = {}
+    for reason in (
+        DeadLetter.objects.using(using)
+        .filter(time__gte=started, exchange=IMPORT_EXCHANGE, record_type=_record_type(spec))
+        .values_list("reason", flat=True)
+    ):
+        reasons[reason] = reasons.get(reason, 0) + 1
+    failing = rejected - sum(reasons.values())
+    if failing > 0:
+        with source.cursor() as cursor:
+            cursor.execute(
+                f"SELECT * FROM ({_source_select(spec, extra)}) s WHERE NOT coalesce({spec.valid}, false) LIMIT 3",
+                [source_id],
+            )
+            samples = "; ".join(
+                ", ".join(f"{c}={v}" for c, v in zip(spec.columns, row, strict=True) if c not in extra)
+                for row in cursor.fetchall()
+            )
+        reasons[f"fails Kirby's {spec.name} sanity rule (tables.py), e.g. {samples}"] = failing
+    for reason, number in reasons.items():
+        count.reject(reason, number)
+
+
+def _record_type(spec):
+    return next(name for name, s in BY_DATA_TYPE.items() if s is spec)
+
+
+def _verify(source, spec, extra, table, source_id, kirby_id, label, using):
+    with source.cursor() as cursor:
+        cursor.execute(_summary_sql(_accepted(spec, extra), spec), [source_id])
+        source_rows, source_sum, first, last = cursor.fetchone()
+    kirby_rows = kirby_sum = 0
+    if source_rows:
+        kirby_rows_sql = f"SELECT * FROM {spec.name} WHERE {spec.series_column} = %s AND time BETWEEN %s AND %s"
+        with connections[using].cursor() as cursor:
+            cursor.execute(_summary_sql(kirby_rows_sql, spec), [kirby_id, first, last])
+            kirby_rows, kirby_sum = cursor.fetchone()[:2]
+    return SeriesCheck(table, source_id, kirby_id, label, source_rows, kirby_rows, int(source_sum), int(kirby_sum))
