@@ -7,9 +7,8 @@ environment does not set; ``KIRBY_ENV_FILE`` names another file, or ``none``.
 import os
 from pathlib import Path
 
-from lib.env import ConfigError, database_from_url, env_bool, env_days, env_float, env_int, env_list, env_str
 from lib import envfile
-from lib.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from lib.env import ConfigError, database_from_url, env_bool, env_days, env_float, env_int, env_list, env_str
 from lib.tasks import beat_entry
 from lib.version import VERSION
 
