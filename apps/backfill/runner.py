@@ -90,7 +90,7 @@ class _Run:
             cursor = to_ms(job.checkpoint or job.start_time)
             try:
                 engine.fill(
-                    self.source, cursor, end_ms, purpose="job", publish=self.using == "default",
+                    self.source, cursor, end_ms, purpose="job", publish=self._publishes(),
                     on_page=self._store, after_page=self._stored,
                 )  # fmt: skip
                 break
@@ -102,6 +102,11 @@ class _Run:
                     raise TooManyRateLimits(f"{in_a_row} answers of 429 in a row") from None
                 self._renew()
         self._finish()
+
+    def _publishes(self):
+        # Live subscribers get what fills a recent hole of their series (a gap repair), not a year of
+        # history a new series or an operator asked for: that would flood every client of the series.
+        return self.using == "default" and self.job.source == BackfillJob.Source.GAP
 
     def _store(self, page, written, filled):
         """Inside the page's transaction: the checkpoint commits with the rows."""

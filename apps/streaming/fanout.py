@@ -1,9 +1,10 @@
 """Live fan-out: rows the writer committed become one group message per row.
 
 Connected to ``apps.marketdata.writer.market_data_written``, which the
-writer sends after commit and only for writes made with ``publish=True``: a
-backfill (``publish=False``) never reaches live subscribers, and nothing is
-announced that a rollback could take back. Runs in the writer's thread;
+writer sends after commit and only for writes made with ``publish=True``:
+history fetched for a new series or on request (``publish=False``) never
+reaches live subscribers (the reconnect repair and gap-repair jobs do), and
+nothing is announced that a rollback could take back. Runs in the writer's thread;
 failures are logged and never reach the write path.
 """
 
