@@ -47,4 +47,3 @@ KIRBY_BACKUP_TARGET = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kirby-tes
 # server: not waiting for each WAL flush makes it markedly faster (the server's own default is kept).
 for _database in DATABASES.values():  # noqa: F405
     _database["OPTIONS"].setdefault("options", "-c synchronous_commit=off")
-
