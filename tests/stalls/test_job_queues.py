@@ -100,7 +100,7 @@ def samples_taken():
 def test_supervision_runs_on_time_while_the_jobs_queue_is_full(procfile_workers):
     world = procfile_workers
     start_time = utc(2024, 1, 1)
-    write_candles([candle(world.btc_1m, start_time + timedelta(minutes=i)) for i in range(20_000)])
+    write_candles([candle(world.btc_1m, start_time + timedelta(minutes=i)) for i in range(20_000)], publish=False)
     sample_status.delay()
     wait_for(samples_taken, 60, "the worker process to take a first sample")
 

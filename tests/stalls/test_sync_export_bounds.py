@@ -47,7 +47,7 @@ def test_an_open_ended_export_counts_the_rows_it_sends(client, world):
 @pytest.fixture
 def slow_server(tmp_path, world_committed):
     start = utc(2023, 1, 1)
-    write_candles([candle(world_committed.btc_1m, start + timedelta(minutes=i)) for i in range(40_000)])
+    write_candles([candle(world_committed.btc_1m, start + timedelta(minutes=i)) for i in range(40_000)], publish=False)
     server = Daphne(tmp_path / "daphne.log", KIRBY_EXPORT_SYNC_MAX_SECONDS="0.001")
     yield server, make_key()
     server.stop()
@@ -69,7 +69,7 @@ async def test_an_export_cut_at_its_time_limit_has_fewer_rows_than_announced(slo
 
 @pytest.mark.django_db
 def test_under_wsgi_a_cut_export_raises_mid_body_so_the_chunked_transfer_never_ends(client, settings, world):
-    write_candles([candle(world.btc_1m, utc(2023, 1, 1) + timedelta(minutes=i)) for i in range(40_000)])
+    write_candles([candle(world.btc_1m, utc(2023, 1, 1) + timedelta(minutes=i)) for i in range(40_000)], publish=False)
     settings.KIRBY_EXPORT_SYNC_MAX_SECONDS = 0.001
     response = client.get(PATH)
     chunks = iter(response.streaming_content)
