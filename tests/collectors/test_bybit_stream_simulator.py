@@ -51,7 +51,7 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
         unique = [f"kline.{i}.BTCUSDT" for i in ("1", "3", "5", "15", "30", "60", "120", "240", "720", "D", "M")]
         spot_frames = asyncio.run(
             read(protocol.ws_url("spot"), [too_many, *protocol.subscribe_frames("spot", unique), protocol.ping_frame()],
-                 lambda received: len(received) >= 4)
+                 lambda received: any("pong" in frame for frame in received))
         )  # fmt: skip
 
     assert parser.rejected == {}
@@ -79,6 +79,7 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
     assert contexts == [ticker_of(fields, "linear:BTCUSDT").context() for fields in sent]
     assert contexts[-1].open_interest * 2 == ticker_of(sent[-1], "linear:BTCUSDT").open_interest_both_sides
     # Spot: at most 10 args a request; the protocol module splits subscriptions accordingly.
-    spot_events = [event for frame in spot_frames for event in Parser("spot").feed(frame)][:4]
+    # (Klines of the accepted subscriptions may arrive before the pong: only the control frames are compared.)
+    spot_events = [e for frame in spot_frames for e in Parser("spot").feed(frame) if isinstance(e, Control)]
     assert spot_events[0] == Control("error", "args size >10")
     assert [e.kind for e in spot_events[1:]] == ["ack", "ack", "pong"]
