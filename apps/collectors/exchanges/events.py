@@ -8,9 +8,34 @@ trading pairs. Numbers are exact ``Decimal``s; times are epoch milliseconds.
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+import orjson
+
 
 class MalformedFrame(ValueError):
     """A frame that does not have the shape the exchange documents."""
+
+
+class RateLimited(Exception):
+    """The exchange asked us to slow down (a 429, Binance's 418, Bybit's codes); ``retry_after`` in seconds if said."""
+
+    def __init__(self, retry_after=None):
+        self.retry_after = retry_after
+        super().__init__(f"rate limited (retry after {retry_after} s)")
+
+
+class HistoryError(Exception):
+    """A REST history answer that cannot be used."""
+
+
+def json_object(raw):
+    """The JSON object a frame holds; MalformedFrame when it is not JSON or not an object."""
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedFrame("not JSON") from None
+    if not isinstance(message, dict):
+        raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+    return message
 
 
 class CandleUpdate(NamedTuple):

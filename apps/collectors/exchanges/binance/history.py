@@ -28,7 +28,7 @@ from django.conf import settings
 from apps.collectors.exchanges.binance import protocol
 from apps.collectors.exchanges.binance.parser import parse_kline_row, parse_open_interest
 from apps.collectors.exchanges.binance.symbols import split_name
-from apps.collectors.exchanges.events import MalformedFrame, decimal, integer
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, decimal, integer
 
 RETRIES = 5
 DEFAULT_RETRY_AFTER = 1.0
@@ -40,10 +40,6 @@ class RateLimited(Exception):
     def __init__(self, status, retry_after=None):
         self.status, self.retry_after = status, retry_after
         super().__init__(f"HTTP {status}: rate limited (retry after {retry_after} s)")
-
-
-class HistoryError(Exception):
-    pass
 
 
 class Client:

@@ -13,8 +13,6 @@ Prices and sizes are exact decimal strings. Series are named
 came from.
 """
 
-import orjson
-
 from apps.collectors.exchanges.binance.protocol import INTERVALS, SPOT, USDM
 from apps.collectors.exchanges.events import (
     CandleUpdate,
@@ -24,6 +22,7 @@ from apps.collectors.exchanges.events import (
     OpenInterestUpdate,
     decimal,
     integer,
+    json_object,
     kline_update,
     text,
 )
@@ -95,12 +94,7 @@ def parse_frame(raw, endpoint):
     """Events of one text frame from ``endpoint`` (``usdm`` or ``spot``); MalformedFrame for anything unexpected."""
     if endpoint not in (SPOT, USDM):
         raise ValueError(f"unknown Binance endpoint {endpoint!r}")
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise MalformedFrame("not JSON") from None
-    if not isinstance(message, dict):
-        raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+    message = json_object(raw)
     if "id" in message and ("result" in message or "error" in message):
         if message.get("error") is not None:
             return [Control("error", message["error"])]

@@ -31,25 +31,13 @@ from apps.collectors.exchanges.bybit.parser import (
     result_list,
 )
 from apps.collectors.exchanges.bybit.symbols import split_name
-from apps.collectors.exchanges.events import CandleUpdate, MalformedFrame
+from apps.collectors.exchanges.events import CandleUpdate, HistoryError, MalformedFrame, RateLimited
 from apps.markets import intervals as kirby_intervals
 from lib.metrics import MESSAGES_RECEIVED
 
 HOUR_MS = 3_600_000
 RATE_LIMIT_CODES = (10006, 10018)  # "too many visits", "exceeded the IP rate limit"
 RESET_HEADER = "X-Bapi-Limit-Reset-Timestamp"
-
-
-class RateLimited(Exception):
-    """Bybit asked us to slow down; ``retry_after`` in seconds when it said."""
-
-    def __init__(self, retry_after=None):
-        self.retry_after = retry_after
-        super().__init__(f"rate limited (retry after {retry_after} s)")
-
-
-class HistoryError(Exception):
-    pass
 
 
 def _retry_after(headers):

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import orjson
 
-from apps.collectors.exchanges.events import MalformedFrame, decimal, integer, text
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, decimal, integer, text
 from apps.collectors.exchanges.hyperliquid import protocol
 from apps.collectors.exchanges.hyperliquid.parser import parse_candle
 
@@ -27,18 +27,6 @@ HOUR_MS = 3_600_000
 REQUEST_WEIGHT = 20
 CANDLES_PER_EXTRA_WEIGHT = 60
 FUNDING_ROWS_PER_EXTRA_WEIGHT = 20
-
-
-class RateLimited(Exception):
-    """The exchange answered 429; ``retry_after`` is in seconds when it said."""
-
-    def __init__(self, retry_after=None):
-        self.retry_after = retry_after
-        super().__init__(f"rate limited (retry after {retry_after} s)")
-
-
-class HistoryError(Exception):
-    pass
 
 
 def post_info(body, *, url=None, timeout=30):

@@ -1,12 +1,11 @@
 """Hyperliquid frames -> events. Fields are read by name: key order varies between captures."""
 
-import orjson
-
 from apps.collectors.exchanges.events import (
     AssetContext,
     Control,
     MalformedFrame,
     decimal,
+    json_object,
     kline_update,
     text,
 )
@@ -18,12 +17,7 @@ def parse_frame(raw, endpoint=""):
     """Return a list of events for one text frame; raise MalformedFrame for anything unexpected."""
     if raw == GREETING:
         return [Control("greeting")]
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise MalformedFrame("not JSON") from None
-    if not isinstance(message, dict):
-        raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+    message = json_object(raw)
     channel = message.get("channel")
     handler = _CHANNELS.get(channel)
     if handler is None:
