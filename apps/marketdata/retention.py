@@ -111,8 +111,11 @@ def _series_ids(name, using):
     return list(Starlisting.objects.using(using).filter(interval__name=interval).values_list("id", flat=True))
 
 
-def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=None, pause=None):
-    """Remove the rows of policy ``name`` (a SERIES_POLICIES entry) older than ``cutoff``; return Freed."""
+def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=None, pause=None, partitions=None):
+    """Remove the rows of policy ``name`` (a SERIES_POLICIES entry) older than ``cutoff``; return Freed.
+
+    ``partitions`` narrows the work to those partitions (default: every partition of the table).
+    """
     spec = CANDLES if name.startswith("candles:") else BY_DATA_TYPE[name]
     ids = _series_ids(name, using)
     freed = Freed()
@@ -123,7 +126,7 @@ def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=Non
     mine = "" if ids is None else f" AND {spec.series_column} = ANY(%s)"
     params = [] if ids is None else [ids]
     connection = connections[using]
-    for partition in existing_partitions(spec.name, using):
+    for partition in partitions or existing_partitions(spec.name, using):
         month = partition_month(partition)
         if month is None or month >= cutoff:
             continue
