@@ -125,9 +125,16 @@ def acquire_slot(key_id, limit):
     return Slot(key_id, member) if acquired else None
 
 
-def renew_slot(slot):
-    """Keep the slot; False when it had expired (and another connection may hold it now)."""
-    return bool(redis_client().eval(_RENEW, 1, _slots_key(slot.key_id), time.time(), _lease_seconds(), slot.member))
+def renew_slots(slots):
+    """Keep each slot (None: no slot, nothing to keep), in one round trip; False where a slot had expired
+    (and another connection may hold it now)."""
+    pipeline = redis_client().pipeline(transaction=False)
+    now, lease = time.time(), _lease_seconds()
+    for slot in slots:
+        if slot is not None:
+            pipeline.eval(_RENEW, 1, _slots_key(slot.key_id), now, lease, slot.member)
+    answers = iter(pipeline.execute() if any(slot is not None for slot in slots) else ())
+    return [True if slot is None else bool(next(answers)) for slot in slots]
 
 
 def release_slot(slot):

@@ -77,6 +77,28 @@ async def test_a_key_revoked_while_connected_is_disconnected(connect, settings):
     assert (closing["type"], closing["code"], closing["reason"]) == ("websocket.close", 4001, "API key is inactive")
 
 
+async def test_every_connection_of_a_key_revoked_while_connected_is_disconnected_and_the_others_stay(connect, settings):
+    # Re-checks of one process are done in batches (one read per key, one Redis round trip for the slots):
+    # each connection still gets its own key's verdict.
+    settings.KIRBY_WS_KEY_RECHECK_SECONDS = 0.2
+    settings.KIRBY_WS_MAX_CONNECTIONS_PER_KEY = 20
+    revoked_row, revoked = await in_thread(issue)(name="revoked")
+    kept = (await in_thread(issue)(name="kept"))[1]
+    doomed = [await connect(key=revoked) for _ in range(20)]
+    staying = [await connect(key=kept) for _ in range(5)]
+    for connection in doomed + staying:
+        assert await answers(connection)
+
+    await in_thread(revoked_row.revoke)()
+    for connection in doomed:
+        closing = await connection.communicator.receive_output(timeout=3)
+        while closing["type"] == "websocket.send":  # a heartbeat may come first
+            closing = await connection.communicator.receive_output(timeout=3)
+        assert (closing["code"], closing["reason"]) == (4001, "API key is inactive")
+    for connection in staying:
+        assert await answers(connection)
+
+
 async def test_a_key_that_expires_while_connected_is_disconnected(connect, settings):
     settings.KIRBY_WS_KEY_RECHECK_SECONDS = 0.2
     key = (await in_thread(issue)(expires_at=timezone.now() + timedelta(seconds=0.5)))[1]
