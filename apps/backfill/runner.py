@@ -59,7 +59,8 @@ def run_job(job_id, database="default", *, on_page=None):
             job.started_at = job.started_at or timezone.now()
             job.save(update_fields=["status", "attempts", "started_at", "updated_at"])
         try:
-            _Run(job, lease, on_page).run()
+            with lease.kept():  # a page slower than the lease must not let supervision start the job twice
+                _Run(job, lease, on_page).run()
         except Cancelled:
             log.info("backfill #%s cancelled", job.id)
         except Exception as error:

@@ -6,11 +6,16 @@ start the stream elsewhere. Renewal and release check the token, so a holder
 whose lease lapsed cannot extend or free someone else's.
 """
 
+import logging
 import os
 import socket
+import threading
 import uuid
+from contextlib import contextmanager
 
 from lib.redis import client
+
+log = logging.getLogger(__name__)
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -44,6 +49,34 @@ class Lease:
 
     def release(self):
         client().eval(_RELEASE, 1, self.key, self.token)
+
+    @contextmanager
+    def kept(self):
+        """Renewed by a thread three times a term while the block runs.
+
+        A holder whose work has steps longer than the lease (a slow page of
+        history) keeps it through them; a holder that dies takes the thread
+        with it, and the lease lapses as before. The thread stops at a
+        renewal that finds the lease gone: the holder's own ``renew`` then
+        tells it.
+        """
+        stop = threading.Event()
+
+        def keep():
+            while not stop.wait(self.milliseconds / 3000):
+                try:
+                    if not self.renew():
+                        return
+                except Exception as error:  # Redis away: the lease may lapse; the holder finds out on its next renew
+                    log.warning("could not renew lease %s: %s", self.key, error)
+
+        keeper = threading.Thread(target=keep, name=f"lease {self.key}", daemon=True)
+        keeper.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            keeper.join()
 
 
 def is_held(name):

@@ -84,3 +84,26 @@ def test_a_job_cut_short_by_a_killed_worker_resumes_from_its_checkpoint_without_
     assert job.attempts == 2 and job.rows_written == len(expected)
     assert holder(f"backfill/{job.id}") is None
     assert time.monotonic() - killed_at < 30, processes.logs()
+
+
+def test_a_page_slower_than_the_lease_keeps_the_job_to_its_runner(world, exchange, settings):
+    # Supervision starts a running job elsewhere once its lease lapses: a slow page (a long write, a slow
+    # exchange, here a slow progress callback) must not let it lapse while the runner is alive.
+    exchange(page_limit=20)
+    settings.KIRBY_BACKFILL_LEASE_SECONDS = 0.6
+    job = create_job("candles", starlisting_id=world.btc_1m.id, start=at(END - 60 * MINUTE), end=at(END),
+                     source="api", queue=False)  # fmt: skip
+    holders_seen = []
+
+    def slow_progress(job):
+        if job.pages == 1:
+            deadline = time.monotonic() + 2.0  # over three lease terms
+            while time.monotonic() < deadline:
+                holders_seen.append(holder(f"backfill/{job.id}"))
+                time.sleep(0.1)
+
+    finished = run_job(job.id, on_page=slow_progress)
+
+    assert finished.status == "succeeded" and finished.attempts == 1
+    assert holders_seen and None not in holders_seen
+    assert stored(world.btc_1m) == truth("BTC", "1m", END - 60 * MINUTE, END)
