@@ -25,7 +25,7 @@ import orjson
 from apps.collectors.exchanges.events import CandleUpdate, HistoryError, MalformedFrame, RateLimited
 from apps.collectors.exchanges.okx import protocol
 from apps.collectors.exchanges.okx.parser import candle_row, data_list, parse_funding_row, parse_open_interest_row
-from apps.collectors.exchanges.okx.symbols import pair_of, swap_id
+from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, pair_of, swap_id
 from apps.markets import intervals as kirby_intervals
 from lib.metrics import MESSAGES_RECEIVED
 
@@ -84,6 +84,13 @@ def _ascending(items, low, high, skipped):
     return kept
 
 
+def _swap(coin):
+    try:
+        return swap_id(coin)
+    except UnsupportedMarket as error:
+        raise HistoryError(str(error)) from None
+
+
 def _window(cursor, window_end):
     return {"after": window_end, "before": cursor - 1}
 
@@ -132,7 +139,7 @@ def earliest_candle_ms(coin, interval, before_ms, *, url=None, budget=None):
 
 def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None, skipped=None):
     """Yield lists of FundingPoint (ascending, settlement time in [start_ms, end_ms)), one list per answer."""
-    swap_id(coin)
+    _swap(coin)
     skipped = [] if skipped is None else skipped
     cursor = start_ms
     while cursor < end_ms:
@@ -147,7 +154,7 @@ def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None, skipped=None
 
 def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
     """Time of the oldest settlement in the funding page just before ``before_ms``, or None."""
-    params = {"instId": swap_id(coin), "after": before_ms, "limit": protocol.MAX_FUNDING_ROWS}
+    params = {"instId": _swap(coin), "after": before_ms, "limit": protocol.MAX_FUNDING_ROWS}
     rows = get(protocol.FUNDING_HISTORY_PATH, params, protocol.FUNDING_WEIGHT, url=url, budget=budget)
     return min((parse_funding_row(row, coin).time_ms for row in rows), default=None)
 
@@ -169,7 +176,7 @@ def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, 
     ``available_from`` where OKX's history begins.
     """
     okx_period, skipped = _period(period), [] if skipped is None else skipped
-    swap_id(coin)
+    _swap(coin)
     cursor = _first_slot(period, start_ms)
     while cursor < end_ms:
         window_end = min(end_ms, kirby_intervals.shift(period, cursor, protocol.MAX_OPEN_INTEREST_ROWS))
@@ -184,7 +191,7 @@ def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, 
 
 def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None):
     """Time of the oldest open-interest point in the page just before ``before_ms``, or None."""
-    params = {"instId": swap_id(coin), "period": _period(period), "end": before_ms - 1,
+    params = {"instId": _swap(coin), "period": _period(period), "end": before_ms - 1,
               "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
     rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
     return min((parse_open_interest_row(row).time_ms for row in rows), default=None)
