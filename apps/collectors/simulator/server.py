@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, bybit, bybit_ws, control, okx
+from . import binance, binance_ws, bybit, bybit_ws, control, okx, okx_ws
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -86,6 +86,7 @@ def create_app(config: SimulatorConfig) -> web.Application:
     bybit.add_routes(app)
     bybit_ws.add_routes(app)
     okx.add_routes(app)
+    okx_ws.add_routes(app)
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

@@ -51,7 +51,8 @@ INTERVALS = {
 KIRBY_INTERVALS = {bar: kirby for kirby, bar in INTERVALS.items()}
 CANDLE_PREFIX = "candle"
 FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL, MARK_PRICE_CHANNEL = "funding-rate", "open-interest", "mark-price"
-CONTEXT_CHANNELS = (FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL, MARK_PRICE_CHANNEL)
+# Mark prices first: an open-interest push heard before any mark price would have no notional value.
+CONTEXT_CHANNELS = (MARK_PRICE_CHANNEL, FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL)
 
 ARGS_PER_SUBSCRIBE = 100  # about 5 KB of args, far under OKX's 64 KB a message
 SUBSCRIPTIONS_PER_CONNECTION = 200  # a swap's context is three args: at most 600 args, six subscribe messages
