@@ -18,21 +18,26 @@ silence, malformed) apply: every frame goes through ``Connection``.
 
 import asyncio
 import json
+import time
 
 from aiohttp import WSMsgType, web
 
 from . import intervals
 from .connection import Connection, Sent
 from .context import asset_ctx
+from .hyperliquid import flood_states
+from .market import decimal_text
 from .okx import (
     BARS,
     FUNDING_EVERY,
     SEED_OFFSET,
+    SPOT,
     SWAP,
     Invalid,
     candle_row,
     funding_rate_at,
     instrument,
+    market,
     open_interest_at,
 )
 from .state import STATE
@@ -40,6 +45,8 @@ from .state import STATE
 PUBLIC, BUSINESS = "public", "business"
 PUBLIC_CHANNELS = ("funding-rate", "open-interest", "mark-price")
 IDLE_SECONDS = 30.0
+FLOOD_VENUE = "okx-business"
+BAR_NAMES = {kirby: bar for bar, kirby in BARS.items()}
 
 
 def dumps(value) -> str:
@@ -149,6 +156,31 @@ class OkxStream:
                 self.state.log_ctx(f"{LOG_PREFIX[channel]}:{inst_id}", fields)
             await asyncio.sleep(self.state.config.ctx_interval)
 
+    async def flood(self, coin: str, interval: str, messages: int) -> dict:
+        """Burst ``messages`` updates of ``coin``-USDT spot's open candle to its subscribers (as the others' floods)."""
+        inst_id = f"{coin}-USDT"
+        arg = {"channel": "candle" + BAR_NAMES[interval], "instId": inst_id}
+        targets = [c for c in self.state.connections.values() if dumps(arg) in c.subscriptions]
+        now = self.state.clock.now_ms()
+        open_ms = intervals.floor(interval, now)
+        simulated = market(self.state.config.seed, SPOT)
+        frames = []
+        for candle in flood_states(simulated.tick_states(coin, interval, open_ms, now, messages), messages):
+            prices = [decimal_text(x) for x in (candle.open, candle.high, candle.low, candle.close)]
+            quote = decimal_text(candle.volume * candle.close)
+            row = [str(open_ms), *prices, decimal_text(candle.volume), quote, quote, "0"]
+            frames.append(dumps({"arg": arg, "data": [row]}))
+        started = time.monotonic()
+
+        async def burst(connection: Connection) -> None:
+            async with connection.send_lock:
+                for frame in frames:
+                    await connection.send(frame, data=True)
+
+        await asyncio.gather(*(burst(connection) for connection in targets))
+        return {"sent": len(frames) if targets else 0, "connections": len(targets),
+                "seconds": time.monotonic() - started, "virtual_time_ms": now}  # fmt: skip
+
 
 def _handler(endpoint: str):
     async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -173,5 +205,7 @@ def _handler(endpoint: str):
 
 
 def add_routes(app: web.Application) -> None:
+    state = app[STATE]
+    state.protocols[FLOOD_VENUE] = OkxStream(state, BUSINESS)  # POST /control/flood {"venue": "okx-business"}
     app.router.add_get("/ws/v5/public", _handler(PUBLIC))
     app.router.add_get("/ws/v5/business", _handler(BUSINESS))
