@@ -63,9 +63,10 @@ def start_simulator(port):
 class Venue:
     """How to talk to one simulated venue: its WebSocket, its subscribe messages, the frames to count."""
 
-    def __init__(self, name, adapter, path, flood_venue, marker, subscribe):
+    def __init__(self, name, adapter, path, flood_venue, marker, subscribe, ping=None):
         self.name, self.adapter, self.path, self.flood_venue = name, adapter, path, flood_venue
         self.marker, self.subscribe = marker, subscribe
+        self.ping = ping  # a text frame the venue needs now and then, or it closes the connection (OKX: 30 s)
 
 
 VENUES = {
@@ -82,6 +83,7 @@ VENUES = {
     "okx": Venue(
         "OKX spot", "okx", "/ws/v5/business", "okx-business", '"candle1Dutc"',
         lambda coins: [{"op": "subscribe", "args": [{"channel": "candle1Dutc", "instId": f"{c}-USDT"} for c in coins]}],
+        ping="ping",
     ),
 }  # fmt: skip
 
@@ -117,13 +119,23 @@ async def bare_consumer(venue, base, coins, messages):
         expected, received = messages * len(coins), 0
         started = time.perf_counter()
         flood = asyncio.get_running_loop().run_in_executor(None, flood_all, base, coins, messages, venue.flood_venue)
+        pinger = asyncio.ensure_future(keep_alive(ws, venue.ping))
         while received < expected:
             message = await ws.receive(timeout=60)
             if message.type == aiohttp.WSMsgType.TEXT and venue.marker in message.data:
                 received += 1
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                raise RuntimeError(f"{venue.name} closed the connection after {received:,} of {expected:,} updates")
         elapsed = time.perf_counter() - started
+        pinger.cancel()
         await flood
         return received, elapsed
+
+
+async def keep_alive(ws, ping, every=5.0):
+    while ping is not None:
+        await asyncio.sleep(every)
+        await ws.send_str(ping)
 
 
 def kirby_stream(venue, base, coins, messages):
