@@ -35,6 +35,7 @@ run: envfile migrate
 	@echo "  API        http://127.0.0.1:$${PORT:-8000}/"
 	@echo "  API docs   http://127.0.0.1:$${PORT:-8000}/docs"
 	@echo "  Admin      http://127.0.0.1:$${PORT:-8000}/admin/  (first admin user and API key: $(BIN)/python manage.py bootstrap_admin)"
+	@echo "  OKX        curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/okx/BTC/USDT/perps/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} $(BIN)/honcho start -f Procfile -e /dev/null
@@ -42,12 +43,13 @@ run: envfile migrate
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: envfile migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
-	@# The simulator speaks Binance too: the demo switches on the (shipped inactive) Binance starlistings.
-	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name='binance').update(active=True)"
+	@# The simulator speaks Binance and OKX too: the demo switches on their (shipped inactive) exchanges.
+	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name__in=['binance', 'okx']).update(active=True)"
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
 	@echo "  Candles    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
 	@echo "  Binance    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/binance/BTC/USDT/spot/1m"
+	@echo "  OKX        curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/okx/BTC/USDT/perps/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} SIMULATOR_PORT=$${SIMULATOR_PORT:-8765} \
@@ -59,6 +61,9 @@ demo: envfile migrate
 	KIRBY_BINANCE_SPOT_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
 	KIRBY_BYBIT_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/v5/public \
 	KIRBY_BYBIT_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
+	KIRBY_OKX_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws/v5/public \
+	KIRBY_OKX_BUSINESS_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws/v5/business \
+	KIRBY_OKX_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
 	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
 	$(BIN)/honcho start -f Procfile.demo -e /dev/null
 

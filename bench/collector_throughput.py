@@ -1,6 +1,6 @@
 """Collector throughput: candle updates per second parsed and stored by one collector process, per venue.
 
-For each venue (Hyperliquid; Binance spot klines) the exchange simulator
+For each venue (Hyperliquid; Binance spot klines; OKX spot candles) the exchange simulator
 floods candle updates for 20 coins as fast as it can.
 Baseline: a no-op consumer (a bare WebSocket client that only counts frames)
 reading the same flood, i.e. the simulator's send rate on this machine.
@@ -10,7 +10,7 @@ update has been received and the last batch is committed. Prints both rates
 and their ratio. Target: at least 20,000 candle updates/s stored. No HTTP
 request is made, so API keys play no part.
 
-    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] [--venues hyperliquid,binance]
+    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] [--venues hyperliquid,binance,okx]
 """
 
 import argparse
@@ -63,9 +63,10 @@ def start_simulator(port):
 class Venue:
     """How to talk to one simulated venue: its WebSocket, its subscribe messages, the frames to count."""
 
-    def __init__(self, name, adapter, path, flood_venue, marker, subscribe):
+    def __init__(self, name, adapter, path, flood_venue, marker, subscribe, ping=None):
         self.name, self.adapter, self.path, self.flood_venue = name, adapter, path, flood_venue
         self.marker, self.subscribe = marker, subscribe
+        self.ping = ping  # a text frame the venue needs now and then, or it closes the connection (OKX: 30 s)
 
 
 VENUES = {
@@ -78,6 +79,11 @@ VENUES = {
         "Binance spot", "binance", "/stream", "binance-spot", '"kline"',
         lambda coins: [{"method": "SUBSCRIBE", "params": [f"{c.lower()}usdt@kline_{INTERVAL}" for c in coins],
                         "id": 1}],
+    ),
+    "okx": Venue(
+        "OKX spot", "okx", "/ws/v5/business", "okx-business", '"candle1Dutc"',
+        lambda coins: [{"op": "subscribe", "args": [{"channel": "candle1Dutc", "instId": f"{c}-USDT"} for c in coins]}],
+        ping="ping",
     ),
 }  # fmt: skip
 
@@ -113,13 +119,23 @@ async def bare_consumer(venue, base, coins, messages):
         expected, received = messages * len(coins), 0
         started = time.perf_counter()
         flood = asyncio.get_running_loop().run_in_executor(None, flood_all, base, coins, messages, venue.flood_venue)
+        pinger = asyncio.ensure_future(keep_alive(ws, venue.ping))
         while received < expected:
             message = await ws.receive(timeout=60)
             if message.type == aiohttp.WSMsgType.TEXT and venue.marker in message.data:
                 received += 1
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                raise RuntimeError(f"{venue.name} closed the connection after {received:,} of {expected:,} updates")
         elapsed = time.perf_counter() - started
+        pinger.cancel()
         await flood
         return received, elapsed
+
+
+async def keep_alive(ws, ping, every=5.0):
+    while ping is not None:
+        await asyncio.sleep(every)
+        await ws.send_str(ping)
 
 
 def kirby_stream(venue, base, coins, messages):
@@ -189,7 +205,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="updates per coin")
     parser.add_argument("--coins", type=int, default=20)
-    parser.add_argument("--venues", default="hyperliquid,binance", help="comma-separated: hyperliquid, binance")
+    parser.add_argument("--venues", default="hyperliquid,binance,okx", help="comma-separated: " + ", ".join(VENUES))
     args = parser.parse_args()
     coins = [f"FLOOD{i:02d}" for i in range(args.coins)]
     venues = [VENUES[name] for name in args.venues.split(",")]
@@ -198,6 +214,8 @@ def main():
     base = f"http://127.0.0.1:{port}"
     os.environ.update(KIRBY_HYPERLIQUID_WS_URL=f"ws://127.0.0.1:{port}/ws", KIRBY_HYPERLIQUID_REST_URL=f"{base}/info",
                       KIRBY_BINANCE_SPOT_WS_URL=f"ws://127.0.0.1:{port}/stream", KIRBY_BINANCE_SPOT_REST_URL=base,
+                      KIRBY_OKX_BUSINESS_WS_URL=f"ws://127.0.0.1:{port}/ws/v5/business",
+                      KIRBY_OKX_WS_URL=f"ws://127.0.0.1:{port}/ws/v5/public", KIRBY_OKX_REST_URL=base,
                       KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120")  # fmt: skip
     common.setup()
     simulator = start_simulator(port)

@@ -308,6 +308,10 @@ KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS = env_float("KIRBY_BINANCE_OPEN_INTERES
 # Bybit V5: the public WebSocket base (the category path /linear or /spot is appended) and REST.
 KIRBY_BYBIT_WS_URL = env_str("KIRBY_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public")
 KIRBY_BYBIT_REST_URL = env_str("KIRBY_BYBIT_REST_URL", "https://api.bybit.com")
+# OKX V5: the public WebSocket (funding, open interest, mark prices), the business one (candles), REST.
+KIRBY_OKX_WS_URL = env_str("KIRBY_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public")
+KIRBY_OKX_BUSINESS_WS_URL = env_str("KIRBY_OKX_BUSINESS_WS_URL", "wss://ws.okx.com:8443/ws/v5/business")
+KIRBY_OKX_REST_URL = env_str("KIRBY_OKX_REST_URL", "https://www.okx.com")
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
@@ -410,6 +414,9 @@ KIRBY_REST_WEIGHT_PER_MINUTE = {
     "binance": env_int("KIRBY_BINANCE_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
     # Bybit allows 600 requests per 5 s per IP (7200 a minute); every market-data request weighs 1.
     "bybit": env_int("KIRBY_BYBIT_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
+    # OKX limits each endpoint per 2 s (history-candles 20, funding and open-interest history 10); the adapter
+    # weighs the slower ones 2, so 600 a minute keeps every endpoint at half its limit or less.
+    "okx": env_int("KIRBY_OKX_REST_WEIGHT_PER_MINUTE", 600, minimum=1),
 }
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)

@@ -4,7 +4,9 @@ Built from the active starlistings and trading pairs of one exchange, sorted
 so every process computes the same split into connections of at most the
 exchange's subscriptions-per-connection. An exchange with several endpoints
 (Binance: USD-M futures and spot) gets connections per endpoint
-(``protocol.endpoint(name)``); stream ``index`` counts across them.
+(``protocol.endpoint(name)``; candles at ``protocol.candle_endpoint(name)``
+where a venue serves them apart, as OKX does); stream ``index`` counts
+across them.
 """
 
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ def all_subscriptions(adapter):
     Sorted by endpoint first, so each endpoint's subscriptions are contiguous.
     """
     protocol, symbols = adapter.protocol, adapter.symbols
+    candle_endpoint = getattr(protocol, "candle_endpoint", protocol.endpoint)
     candles, contexts, unsupported, wanted = {}, {}, [], {}
     starlistings = Starlisting.objects.filter(
         active=True, trading_pair__active=True, trading_pair__exchange__name=adapter.name,
@@ -47,7 +50,7 @@ def all_subscriptions(adapter):
         name = symbols.coin_name(coin, quote, market_type)
         candles.setdefault((name, interval), []).append(starlisting_id)
         subscription = protocol.candle_subscription(name, interval)
-        wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, "candle", (name, interval))
+        wanted[(candle_endpoint(name), _key(subscription))] = (subscription, "candle", (name, interval))
     pairs = TradingPair.objects.filter(active=True, exchange__name=adapter.name, exchange__active=True)
     for pair_id, coin, quote, market_type in pairs.values_list(
         "id", "coin__symbol", "quote__symbol", "market_type__name"

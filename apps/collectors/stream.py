@@ -30,6 +30,7 @@ from apps.collectors.exchanges.events import (
     Control,
     FundingUpdate,
     MalformedFrame,
+    MarkPrice,
     OpenInterestUpdate,
 )
 from apps.collectors.normalize import candle_records, context_records, funding_records, open_interest_records
@@ -353,6 +354,9 @@ class Stream:
             counts["asset_ctx"] += 1
             event = event._replace(mark_price=event.mark_price or self._marks.get(event.coin))
             self._store(self._sampled(self.sampler.feed(("open_interest", event.coin), event, received_ms)))
+        elif isinstance(event, MarkPrice):
+            counts["asset_ctx"] += 1
+            self._marks[event.coin] = event.mark_price
         elif isinstance(event, Control):
             counts["control"] += 1
             if event.kind == "error":

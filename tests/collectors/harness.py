@@ -93,6 +93,9 @@ class Processes:
             "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
             "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
             "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
+            "KIRBY_OKX_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/public",
+            "KIRBY_OKX_BUSINESS_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/business",
+            "KIRBY_OKX_REST_URL": simulator.url,
         }
         self.tmp_path = tmp_path
         self.processes = []

@@ -51,18 +51,18 @@ def test_a_fresh_database_gets_every_shipped_starlisting(db):
     intervals = ("1m", "15m", "4h", "1d")
     assert listing() == sorted(
         [f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in intervals]
-        + [f"binance/{coin}/USDT/{market}/{interval}" for coin in ("BTC", "ETH") for market in ("perps", "spot")
-           for interval in intervals]
+        + [f"{exchange}/{coin}/USDT/{market}/{interval}" for exchange in ("binance", "okx") for coin in ("BTC", "ETH")
+           for market in ("perps", "spot") for interval in intervals]
     )  # fmt: skip
     # Bybit's USDT perps and spot ship inactive: live Bybit collection is not there yet.
     assert sorted(str(s) for s in Starlisting.objects.filter(active=False)) == sorted(
         f"bybit/{coin}/USDT/{market}/{interval}"
         for coin in ("BTC", "ETH") for market in ("perps", "spot") for interval in intervals
     )  # fmt: skip
-    assert TradingPair.objects.count() == 10
-    # Binance ships switched off: its starlistings exist, nothing is collected until the exchange is activated.
-    assert Exchange.objects.get(name="binance").active is False
-    assert "61 change(s)" in output
+    assert TradingPair.objects.count() == 14
+    # Binance and OKX ship switched off: their starlistings exist, nothing is collected until the exchange is activated.
+    assert Exchange.objects.get(name="binance").active is False and Exchange.objects.get(name="okx").active is False
+    assert "82 change(s)" in output
 
 
 def test_running_it_twice_changes_nothing(db):

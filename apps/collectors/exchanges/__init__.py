@@ -9,6 +9,8 @@ and the simulator's clients call these functions only.
     ``INTERVALS`` (Kirby interval names the venue serves).
     ``endpoint(name)``: which of the venue's WebSocket endpoints serves the
     series ``name`` (``""`` when there is one); streams are planned per endpoint.
+    Optional ``candle_endpoint(name)``: where candles are served when apart
+    from the rest (OKX's business endpoint).
     ``ws_url(endpoint)``; ``subscriptions_per_connection()``.
     ``candle_subscription(name, interval)``, ``context_subscription(name)``:
     JSON-able values naming one subscription.
@@ -25,7 +27,7 @@ and the simulator's clients call these functions only.
 ``parser``
     ``parse_frame(raw, endpoint)`` -> list of events (apps.collectors.exchanges.events:
     CandleUpdate with the venue's closed flag or None, AssetContext,
-    FundingUpdate, OpenInterestUpdate, Control); MalformedFrame for anything
+    FundingUpdate, OpenInterestUpdate, MarkPrice, Control); MalformedFrame for anything
     unexpected (the stream counts it, samples it in the log and skips it).
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
@@ -42,7 +44,7 @@ and the simulator's clients call these functions only.
 import importlib
 from types import SimpleNamespace
 
-EXCHANGES = ("hyperliquid", "binance", "bybit")
+EXCHANGES = ("hyperliquid", "binance", "bybit", "okx")
 
 
 def get_adapter(name):

@@ -84,6 +84,13 @@ class OpenInterestUpdate(NamedTuple):
     mark_price: Decimal | None = None
 
 
+class MarkPrice(NamedTuple):
+    """A perpetual's mark price alone (OKX's mark-price channel): what open interest's notional value is made of."""
+
+    coin: str
+    mark_price: Decimal
+
+
 class Control(NamedTuple):
     """Acks, pongs, greetings and exchange error notices: not market data."""
 

@@ -3,7 +3,8 @@
 Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's WebSockets
 (``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
 ``/fapi/v1/...``, see ``binance``), Bybit's REST history and public WebSocket (``/v5/...``, see
-``bybit`` and ``bybit_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
+``bybit`` and ``bybit_ws``), OKX's REST history and WebSockets (``/api/v5/...``,
+``/ws/v5/...``, see ``okx`` and ``okx_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
 Another exchange adds its protocol object and routes here.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, bybit, bybit_ws, control
+from . import binance, binance_ws, bybit, bybit_ws, control, okx, okx_ws
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -84,6 +85,8 @@ def create_app(config: SimulatorConfig) -> web.Application:
     binance.add_routes(app)
     bybit.add_routes(app)
     bybit_ws.add_routes(app)
+    okx.add_routes(app)
+    okx_ws.add_routes(app)
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

@@ -1,0 +1,197 @@
+"""OKX V5 REST history for backfills: history-candles, funding-rate-history, rubik open interest.
+
+OKX answers newest first and pages backwards: ``after=<ts>`` asks for rows
+older than ``ts`` and ``before=<ts>`` for rows newer. The engine wants
+ascending pages, so the window ``[start_ms, end_ms)`` is walked forward in
+sub-windows that cannot hold more rows than one answer (100 candles, 100
+hours of funding, since OKX settles at most hourly, 100 open-interest
+periods), each asked with ``after`` = the sub-window's end and ``before`` =
+one millisecond before its start. Each answer is reversed; rows out of
+order, repeated or outside the sub-window are counted (``skipped``) and
+dropped. An empty sub-window (before the instrument was listed) moves on.
+
+Every request is paid for from ``budget`` (``lib.budget.Budget("okx")``)
+at the endpoint's weight (protocol). HTTP 429 or code 50011 is reported to
+the budget and raised as ``RateLimited``: the job resumes from its
+checkpoint once OKX's own budget lets it, and no other exchange waits.
+"""
+
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import orjson
+
+from apps.collectors.exchanges.events import CandleUpdate, HistoryError, MalformedFrame, RateLimited
+from apps.collectors.exchanges.okx import protocol
+from apps.collectors.exchanges.okx.parser import candle_row, data_list, parse_funding_row, parse_open_interest_row
+from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, pair_of, swap_id
+from apps.markets import intervals as kirby_intervals
+from lib.metrics import MESSAGES_RECEIVED
+
+HOUR_MS = 3_600_000
+OPEN_INTEREST_PERIOD = "5m"  # the finest OKX keeps
+
+
+def _retry_after(headers):
+    raw = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def get(path, params, weight, *, url=None, budget=None, timeout=30):
+    """``data`` of one GET, paid from ``budget``; RateLimited or HistoryError when refused."""
+    address = protocol.rest_url(path, url) + "?" + urllib.parse.urlencode(params)
+    if budget is not None:
+        budget.take(weight)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(address), timeout=timeout) as response:
+            body = orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 429:
+            limited = RateLimited(_retry_after(error.headers))
+            if budget is not None:
+                budget.rate_limited(limited.retry_after)
+            raise limited from None
+        raise HistoryError(f"{address}: HTTP {error.code}: {error.read()[:200]!r}") from None
+    except orjson.JSONDecodeError:
+        raise HistoryError(f"{address}: the response is not JSON") from None
+    if isinstance(body, dict) and body.get("code") == protocol.RATE_LIMIT_CODE:
+        if budget is not None:
+            budget.rate_limited(None)
+        raise RateLimited(None)
+    try:
+        return data_list(body)
+    except MalformedFrame as error:
+        raise HistoryError(f"{address}: {error}") from None
+
+
+def _time(item):
+    return item.open_ms if isinstance(item, CandleUpdate) else item.time_ms
+
+
+def _ascending(items, low, high, skipped):
+    """Items (newest first) -> ascending, unique, within [low, high); the rest counted in ``skipped``."""
+    kept = []
+    for item in reversed(items):
+        if not low <= _time(item) < high or (kept and _time(item) <= _time(kept[-1])):
+            skipped.append(item)
+            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
+            continue
+        kept.append(item)
+    return kept
+
+
+def _swap(coin):
+    try:
+        return swap_id(coin)
+    except UnsupportedMarket as error:
+        raise HistoryError(str(error)) from None
+
+
+def _window(cursor, window_end):
+    return {"after": window_end, "before": cursor - 1}
+
+
+def _first_slot(interval, t_ms):
+    slot = kirby_intervals.floor(interval, t_ms)
+    return slot if slot >= t_ms else kirby_intervals.shift(interval, slot, 1)
+
+
+def _bar(interval):
+    bar = protocol.INTERVALS.get(interval)
+    if bar is None:
+        raise HistoryError(f"OKX has no {interval!r} candles")
+    return bar
+
+
+def candle_pages(coin, interval, start_ms, end_ms, *, url=None, budget=None, skipped=None):
+    """Yield lists of CandleUpdate (ascending, open time in [start_ms, end_ms)), one list per answer.
+
+    ``coin`` is the instrument id (``BTC-USDT-SWAP``, ``BTC-USDT``); a candle
+    is closed as OKX's ``confirm`` says.
+    """
+    pair_of(coin)
+    bar, skipped = _bar(interval), [] if skipped is None else skipped
+    cursor = _first_slot(interval, start_ms)
+    while cursor < end_ms:
+        window_end = min(end_ms, kirby_intervals.shift(interval, cursor, protocol.MAX_CANDLES))
+        params = {"instId": coin, "bar": bar, **_window(cursor, window_end), "limit": protocol.MAX_CANDLES}
+        rows = get(protocol.HISTORY_CANDLES_PATH, params, protocol.CANDLES_WEIGHT, url=url, budget=budget)
+        candles = _ascending([candle_row(row, coin, interval) for row in rows], cursor, window_end, skipped)
+        if candles:
+            yield candles
+        cursor = window_end
+
+
+def earliest_candle_ms(coin, interval, before_ms, *, url=None, budget=None):
+    """Open time of the oldest candle in the page just before ``before_ms``, or None.
+
+    OKX publishes a candle for every interval since listing, so a page with
+    nothing before the first candle a job found means history starts there.
+    """
+    params = {"instId": coin, "bar": _bar(interval), "after": before_ms, "limit": protocol.MAX_CANDLES}
+    rows = get(protocol.HISTORY_CANDLES_PATH, params, protocol.CANDLES_WEIGHT, url=url, budget=budget)
+    return min((candle_row(row, coin, interval).open_ms for row in rows), default=None)
+
+
+def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None, skipped=None):
+    """Yield lists of FundingPoint (ascending, settlement time in [start_ms, end_ms)), one list per answer."""
+    _swap(coin)
+    skipped = [] if skipped is None else skipped
+    cursor = start_ms
+    while cursor < end_ms:
+        window_end = min(end_ms, cursor + protocol.MAX_FUNDING_ROWS * HOUR_MS)
+        params = {"instId": coin, **_window(cursor, window_end), "limit": protocol.MAX_FUNDING_ROWS}
+        rows = get(protocol.FUNDING_HISTORY_PATH, params, protocol.FUNDING_WEIGHT, url=url, budget=budget)
+        points = _ascending([parse_funding_row(row, coin) for row in rows], cursor, window_end, skipped)
+        if points:
+            yield points
+        cursor = window_end
+
+
+def earliest_funding_ms(coin, before_ms, *, url=None, budget=None):
+    """Time of the oldest settlement in the funding page just before ``before_ms``, or None."""
+    params = {"instId": _swap(coin), "after": before_ms, "limit": protocol.MAX_FUNDING_ROWS}
+    rows = get(protocol.FUNDING_HISTORY_PATH, params, protocol.FUNDING_WEIGHT, url=url, budget=budget)
+    return min((parse_funding_row(row, coin).time_ms for row in rows), default=None)
+
+
+def _period(period):
+    okx_period = protocol.OPEN_INTEREST_PERIODS.get(period)
+    if okx_period is None:
+        raise HistoryError(
+            f"OKX keeps no {period!r} open interest; periods: {', '.join(protocol.OPEN_INTEREST_PERIODS)}"
+        )
+    return okx_period
+
+
+def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None, skipped=None):
+    """Yield lists of OpenInterestPoint (ascending, time in [start_ms, end_ms)), one every ``period``.
+
+    The rubik endpoint pages with ``begin``/``end`` (both inclusive); OKX
+    keeps recent periods only, so a job over older times finds its
+    ``available_from`` where OKX's history begins.
+    """
+    okx_period, skipped = _period(period), [] if skipped is None else skipped
+    _swap(coin)
+    cursor = _first_slot(period, start_ms)
+    while cursor < end_ms:
+        window_end = min(end_ms, kirby_intervals.shift(period, cursor, protocol.MAX_OPEN_INTEREST_ROWS))
+        params = {"instId": coin, "period": okx_period, "begin": cursor, "end": window_end - 1,
+                  "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
+        rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
+        points = _ascending([parse_open_interest_row(row) for row in rows], cursor, window_end, skipped)
+        if points:
+            yield points
+        cursor = window_end
+
+
+def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None):
+    """Time of the oldest open-interest point in the page just before ``before_ms``, or None."""
+    params = {"instId": _swap(coin), "period": _period(period), "end": before_ms - 1,
+              "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
+    rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
+    return min((parse_open_interest_row(row).time_ms for row in rows), default=None)

@@ -1,0 +1,79 @@
+"""The simulator's OKX WebSockets, read by a real client through the OKX parser."""
+
+import asyncio
+import time
+
+import aiohttp
+
+from apps.collectors.exchanges.events import CandleUpdate, Control, FundingUpdate, MarkPrice, OpenInterestUpdate
+from apps.collectors.exchanges.okx import protocol
+from apps.collectors.exchanges.okx.parser import parse_frame
+from apps.collectors.simulator import okx as simulated
+from tests.collectors.harness import SEED, control, simulator_running
+
+MINUTE = 60_000
+
+
+async def read(url, frames, until, timeout=15):
+    """Send ``frames`` on a connection to ``url``; return every text frame received until ``until(received)``."""
+    received, deadline = [], time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        for frame in frames:
+            await ws.send_str(frame)
+        while not until(received) and time.monotonic() < deadline:
+            message = await ws.receive(timeout=deadline - time.monotonic())
+            if message.type == aiohttp.WSMsgType.TEXT:
+                received.append(message.data)
+    return received
+
+
+def test_the_simulated_okx_streams_speak_okxs_protocol_and_parse_exactly(settings):
+    with simulator_running(speed=60, update_interval=0.05, ctx_interval=0.1) as simulator:
+        settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
+        settings.KIRBY_OKX_BUSINESS_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/business"
+        candles = [protocol.candle_subscription("BTC-USDT-SWAP", "1m"), protocol.candle_subscription("BTC-USDT", "1m")]
+        # A candle channel on the public endpoint is refused, the rest acked one by one.
+        public = [protocol.context_subscription("BTC-USDT-SWAP"), protocol.candle_subscription("BTC-USDT", "1m")]
+
+        def closed_twice(frames):
+            return sum('"1"]]' in f for f in frames) >= 2
+
+        business_frames = asyncio.run(
+            read(protocol.ws_url("business"), [*protocol.subscribe_frames(candles), "ping"], closed_twice)
+        )
+        control(simulator, "/control/malformed", {"count": 1})
+        public_frames = asyncio.run(
+            read(protocol.ws_url("public"), [*protocol.subscribe_frames(public), "ping"],
+                 lambda frames: sum('"oiCcy"' in f for f in frames) >= 3)
+        )  # fmt: skip
+        log = {p: control(simulator, f"/control/ctx-log?coin={p}:BTC-USDT-SWAP") for p in ("okx", "okx-oi", "okx-mark")}
+
+    business = [e for frame in business_frames for e in parse_frame(frame, "business")]
+    assert [e for e in business if isinstance(e, Control)][:3] == [
+        Control("ack", candles[0]), Control("ack", candles[1]), Control("pong")
+    ]  # fmt: skip
+    closed = [e for e in business if isinstance(e, CandleUpdate) and e.closed]
+    assert {c.coin for c in closed} == {"BTC-USDT-SWAP", "BTC-USDT"}
+    for candle in closed:
+        (truth,) = simulated.truth_candles(SEED, candle.coin, "1m", candle.open_ms, candle.open_ms + MINUTE)
+        assert (candle.open_ms, candle.open, candle.high, candle.low, candle.close, candle.volume) == truth
+
+    events, malformed = [], 0
+    for frame in public_frames:
+        try:
+            events.extend(parse_frame(frame, "public"))
+        except ValueError:
+            malformed += 1
+    controls = [e for e in events if isinstance(e, Control)]
+    assert [c.kind for c in controls[:4]] == ["ack", "ack", "ack", "error"] and "60018" in controls[3].detail
+    assert malformed == 1  # the injected fault, and nothing else
+    # Every context event is exactly a push the simulator logged as sent.
+    funding = [e for e in events if isinstance(e, FundingUpdate)]
+    interest = [e for e in events if isinstance(e, OpenInterestUpdate)]
+    marks = [e for e in events if isinstance(e, MarkPrice)]
+    assert funding and interest and marks
+    assert {(str(e.funding_rate), str(e.next_funding_ms)) for e in funding} <= {
+        (c["ctx"]["fundingRate"], c["ctx"]["fundingTime"]) for c in log["okx"]
+    }
+    assert {str(e.open_interest) for e in interest} <= {c["ctx"]["oiCcy"] for c in log["okx-oi"]}
+    assert {str(e.mark_price) for e in marks} <= {c["ctx"]["markPx"] for c in log["okx-mark"]}
