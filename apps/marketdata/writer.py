@@ -90,7 +90,8 @@ def write_open_interest(records, *, publish=True, using="default", exchange=""):
 
 def write_copy_text(spec, text, *, publish=True, using="default", exchange=""):
     """Store rows of ``spec`` given as PostgreSQL COPY text (one line per row, tab-separated, ``\\N`` for
-    null, ``spec.columns`` in order), for sources that can produce it (a database: the 1.x import).
+    null, ``spec.columns`` in order; numbers, times and booleans need no escapes), for sources that can
+    produce it (a database: the 1.x import).
 
     The lines are staged as they are, without a Python object per row; the rules are the records' (the
     sanity rule, the bounds, the merge). A batch with a row out of bounds, or one the database refuses,
