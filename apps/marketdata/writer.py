@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
@@ -27,11 +28,11 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
 from apps.marketdata import record_json
-from apps.marketdata.bounds import checker
+from apps.marketdata.bounds import checker, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
-from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING, OPEN_INTEREST
+from apps.marketdata.tables import BOOLEAN, BY_DATA_TYPE, CANDLES, DECIMAL, FUNDING, INTEGER, OPEN_INTEREST, TIME
 from lib.metrics import record_dead_letters, record_write
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,70 @@ def write_funding(records, *, publish=True, using="default", exchange=""):
 
 def write_open_interest(records, *, publish=True, using="default", exchange=""):
     return _measured(OPEN_INTEREST, records, publish=publish, using=using, exchange=exchange)
+
+
+def write_copy_text(spec, text, *, publish=True, using="default", exchange=""):
+    """Store rows of ``spec`` given as PostgreSQL COPY text (one line per row, tab-separated, ``\\N`` for
+    null, ``spec.columns`` in order; numbers, times and booleans need no escapes), for sources that can
+    produce it (a database: the 1.x import).
+
+    The lines are staged as they are, without a Python object per row; the rules are the records' (the
+    sanity rule, the bounds, the merge). A batch with a row out of bounds, or one the database refuses,
+    is parsed into records and goes the records' way, which sets such rows aside with their reason.
+    """
+    if not text:
+        return WriteResult()
+    started = time.perf_counter()
+    data = text.encode() if isinstance(text, str) else text
+    try:
+        result = _store(
+            spec, lambda copy: copy.write(data), data.count(b"\n") + 1, publish=publish, using=using, bounded=False
+        )
+    except (_OutOfBounds, *REFUSED) as error:
+        log.warning("%s COPY batch goes the records' way (%s)", spec.name, _reason(error))
+        return _measured(spec, parse_copy_text(spec, data), publish=publish, using=using, exchange=exchange)
+    record_write(exchange, METRIC_TYPES[spec.name], result, time.perf_counter() - started)
+    return result
+
+
+def parse_copy_text(spec, data):
+    """COPY text lines -> records; a value that does not parse stays text, for the bounds to name."""
+    parsers = [_TEXT_PARSERS.get(c.kind, str) for c in spec.table_columns]
+    records = []
+    for line in data.decode().splitlines():
+        fields = line.split("\t")
+        values = [None if f == "\\N" else _parsed(parse, f) for parse, f in zip(parsers, fields, strict=False)]
+        records.append(tuple(values) if len(values) != len(parsers) else spec.record(*values))
+    return records
+
+
+def _parsed(parse, text):
+    try:
+        return parse(text)
+    except ValueError:
+        return text
+
+
+def _boolean(text):
+    if text in ("t", "true"):
+        return True
+    if text in ("f", "false"):
+        return False
+    raise ValueError(text)
+
+
+def _time(text):
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(text)
+    return value
+
+
+_TEXT_PARSERS = {INTEGER: int, TIME: _time, BOOLEAN: _boolean, DECIMAL: str}
+
+
+class _OutOfBounds(Exception):
+    pass
 
 
 def _measured(spec, records, *, publish, using, exchange):
@@ -149,16 +214,27 @@ def _set_aside(spec, dead, exchange, using):
 
 
 def _upsert(spec, records, *, publish, using):
-    result = WriteResult()
     if not records:
-        return result
+        return WriteResult()
+    return _store(spec, lambda copy: _copy_records(copy, records), len(records), publish=publish, using=using)
+
+
+def _store(spec, send, size, *, publish, using, bounded=True):
+    """Stage the rows ``send(copy)`` writes to a COPY, then store them; ``size`` is about how many rows.
+
+    ``bounded=False``: the rows have not been through the bounds check; _OutOfBounds is raised (and
+    the transaction rolled back) when one is out of bounds.
+    """
+    result = WriteResult()
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
         cursor = wrapper.cursor  # the psycopg cursor, for COPY
-        stage = _stage(cursor, spec, records)
-        if len(records) >= LARGE_BATCH:
+        stage = _stage(cursor, spec, send)
+        if size >= LARGE_BATCH:
             # Sorting a large batch for DISTINCT ON would otherwise spill to disk.
             cursor.execute("SET LOCAL work_mem = '256MB'")
-        series = _summarise(cursor, spec, stage)
+        series = _summarise(cursor, spec, stage, bounded)
+        if not bounded and any(s.out_of_bounds for s in series.values()):
+            raise _OutOfBounds("a row is out of bounds")
         result.received = sum(s.count for s in series.values())
         result.rejected = sum(s.bad for s in series.values())
         if result.rejected:
@@ -199,10 +275,11 @@ class _Series(NamedTuple):
     bad: int
     first: object
     last: object
+    out_of_bounds: int = 0
 
 
-def _stage(cursor, spec, records):
-    """COPY the records into a temporary table; the server evaluates the sanity rule as column ``ok``."""
+def _stage(cursor, spec, send):
+    """COPY rows into a temporary table; the server evaluates the sanity rule as column ``ok``."""
     stage = f"stage_{spec.name}_{next(_stage_numbers)}"
     column_defs = ", ".join(f"{name} {sql_type}" for name, sql_type in spec.column_types.items())
     cursor.execute(
@@ -210,19 +287,29 @@ def _stage(cursor, spec, records):
         f" ok boolean GENERATED ALWAYS AS (coalesce({spec.valid}, false)) STORED) ON COMMIT DROP"
     )
     with cursor.copy(f"COPY {stage} ({', '.join(spec.columns)}) FROM STDIN") as copy:
-        for record in records:
-            try:
-                copy.write_row(record)
-            except (psycopg.ProgrammingError, TypeError, ValueError) as error:
-                raise Unsendable(f"cannot send {record!r}: {error}") from error
+        send(copy)
     return stage
 
 
-def _summarise(cursor, spec, stage):
+def _copy_records(copy, records):
+    for record in records:
+        try:
+            copy.write_row(record)
+        except (psycopg.ProgrammingError, TypeError, ValueError) as error:
+            raise Unsendable(f"cannot send {record!r}: {error}") from error
+
+
+def _summarise(cursor, spec, stage, bounded=True):
     series, time = spec.key
+    outside = "0"
+    if not bounded:
+        earliest, latest = time_range()
+        times = [c.name for c in spec.table_columns if c.kind == TIME]
+        condition = " OR ".join(f"{c} NOT BETWEEN '{earliest.isoformat()}' AND '{latest.isoformat()}'" for c in times)
+        outside = f"count(*) FILTER (WHERE {condition})"
     cursor.execute(
         f"SELECT {series}, count(*), count(*) FILTER (WHERE NOT ok),"
-        f" min({time}) FILTER (WHERE ok), max({time}) FILTER (WHERE ok) FROM {stage} GROUP BY 1"
+        f" min({time}) FILTER (WHERE ok), max({time}) FILTER (WHERE ok), {outside} FROM {stage} GROUP BY 1"
     )
     return {row[0]: _Series(*row[1:]) for row in cursor.fetchall()}
 

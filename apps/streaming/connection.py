@@ -184,7 +184,9 @@ class StreamConnection:
             self.reply_error(error.code, error.message)
         except Exception:
             log.exception("WebSocket message failed: %.200s", text)
-            self.reply_error(protocol.INTERNAL_ERROR, "Internal error: the request was not completed, please retry")
+            self.reply_error(
+                protocol.INTERNAL_ERROR, "Internal server error: the request was not completed, please retry"
+            )
 
     def reply_error(self, code, message, **extra):
         self.outlet.put(groups.error(code, message, **extra))
@@ -203,7 +205,7 @@ class StreamConnection:
         if bad:
             listed = ", ".join(map(str, bad))
             return self.reply_error(
-                protocol.INVALID_STARLISTING, f"Unknown or inactive starlisting ID(s): {listed}", starlisting_ids=bad
+                protocol.INVALID_STARLISTING, f"Invalid or inactive starlisting IDs: [{listed}]", starlisting_ids=bad
             )
         if command.history:
             refused = await ws.charge(self.grant, _history_cost(ids, found, command.channels))

@@ -59,14 +59,17 @@ def parse(text, max_ids=100):
     try:
         payload = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise ProtocolError(INVALID_JSON, "Message is not valid JSON") from None
+        raise ProtocolError(INVALID_JSON, "Invalid JSON") from None  # 1.x's words
     if not isinstance(payload, dict):
         raise ProtocolError(INVALID_JSON, 'Message must be a JSON object such as {"action": "ping"}')
     action = payload.get("action")
-    if action is None:
-        raise ProtocolError(UNKNOWN_ACTION, f"Missing action: expected one of {', '.join(ACTIONS)}")
     if action not in ACTIONS:
-        raise ProtocolError(UNKNOWN_ACTION, f"Unknown action {_show(action)}: expected one of {', '.join(ACTIONS)}")
+        # 1.x's words ("Unknown action: None" when it is missing), then what would do.
+        printable = isinstance(action, str) and action.isprintable()
+        shown = "None" if action is None else action if printable else _show(action)
+        raise ProtocolError(
+            UNKNOWN_ACTION, f"Unknown action: {_show_text(shown)} (expected one of {', '.join(ACTIONS)})"
+        )
     if action == "ping":
         return Ping()
     ids = _starlisting_ids(payload, max_ids)
@@ -83,6 +86,10 @@ def _invalid(message):
 def _show(value, limit=40):
     shown = orjson.dumps(value).decode()
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _show_text(text, limit=40):
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_int(value):
@@ -110,7 +117,8 @@ def _starlisting_ids(payload, max_ids):
     ids = [_lax(value) for value in ids]
     for index, value in enumerate(ids):
         if not _is_int(value) or not 0 < value <= MAX_ID:
-            raise _invalid(f"starlisting_ids[{index}] must be a positive integer, got {_show(value)}")
+            # 1.x's words, then the item named.
+            raise _invalid(f"All starlisting IDs must be positive integers: starlisting_ids[{index}] is {_show(value)}")
     return list(dict.fromkeys(ids))
 
 

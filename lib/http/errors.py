@@ -10,8 +10,9 @@ class InvalidParameters(exceptions.APIException):
 
     status_code = 400
 
-    def __init__(self, errors):
+    def __init__(self, errors, sentence=None):
         self.errors = errors  # [(location, name, message)]
+        self.sentence = sentence  # the whole detail, when 1.x had words of its own for it
         super().__init__(detail="; ".join(f"{name}: {msg}" for _, name, msg in errors))
 
 
@@ -29,9 +30,12 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, InvalidParameters):
         response.data = {
-            "detail": f"Invalid request parameters: {exc.detail}",
+            # 1.x's words first ("Validation error"), then each parameter named.
+            "detail": exc.sentence or f"Validation error: {exc.detail}",
             "errors": [{"loc": [where, name], "msg": msg} for where, name, msg in exc.errors],
         }
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        response.data = {"detail": "Method Not Allowed"}  # 1.x's words
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     else:
@@ -44,4 +48,4 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    return JsonResponse({"detail": "Internal Server Error"}, status=500)
+    return JsonResponse({"detail": "Internal server error"}, status=500)  # 1.x's words

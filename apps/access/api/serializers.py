@@ -9,6 +9,10 @@ from lib.http.render import iso
 User = get_user_model()
 
 
+EMAIL_TAKEN = "Email already registered"
+USERNAME_TAKEN = "Username already taken"
+
+
 class NewUserSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150, required=False)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
@@ -21,8 +25,11 @@ class NewUserSerializer(serializers.Serializer):
         data["username"] = data.get("username") or data.get("email")
         if not data["username"]:
             raise serializers.ValidationError({"username": "username or email is required"})
+        # 1.x's words for both; its detail was the sentence alone.
+        if data["email"] and User.objects.filter(email__iexact=data["email"]).exists():
+            raise serializers.ValidationError({"email": EMAIL_TAKEN})
         if User.objects.filter(username__iexact=data["username"]).exists():
-            raise serializers.ValidationError({"username": f"a user named {data['username']!r} exists already"})
+            raise serializers.ValidationError({"username": USERNAME_TAKEN})
         return data
 
 

@@ -11,6 +11,8 @@ from drf_spectacular.utils import extend_schema
 from apps.access import keys, usage
 from apps.access.api.serializers import (
     DEFAULT_KEY_NAME,
+    EMAIL_TAKEN,
+    USERNAME_TAKEN,
     NewKeySerializer,
     NewUserSerializer,
     key_body,
@@ -39,7 +41,8 @@ def _valid(serializer_class, request):
         for name, messages in serializer.errors.items():
             for message in messages if isinstance(messages, list) else [messages]:
                 problems.append(("body", "body" if name == "non_field_errors" else name, str(message)))
-        raise InvalidParameters(problems)
+        taken = [message for _, _, message in problems if message in (EMAIL_TAKEN, USERNAME_TAKEN)]
+        raise InvalidParameters(problems, sentence=taken[0] if len(problems) == 1 and taken else None)
     return serializer.validated_data
 
 

@@ -44,6 +44,7 @@ class Command(BaseCommand):
             # One snapshot for the whole read: rows 1.x writes meanwhile are left for the next run.
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             connection.execute("SET TIME ZONE 'UTC'")
+            connection.execute("SET DateStyle = 'ISO'")  # the rows leave as COPY text, in the form COPY reads
             maps, counts = import_reference(connection, using=using)
             tables = TRAINING_TABLES if using == "training" else tuple(SOURCES)
             checks = []

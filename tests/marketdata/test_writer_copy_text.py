@@ -1,0 +1,63 @@
+"""Rows given as COPY text (the 1.x import's fast path) obey the same rules as records."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from apps.marketdata.models import Candle, DeadLetter
+from apps.marketdata.tables import CANDLES
+from apps.marketdata.writer import write_copy_text
+from tests.conftest import utc
+
+T0 = utc(2026, 11, 20, 12, 0)
+
+
+def line(starlisting, at, low="99.5", num_trades="12", closed="t"):
+    time = at.isoformat(sep=" ")
+    return "\t".join(
+        [str(starlisting.id), time, "100.000000000000000000", "101", low, "100.5", "3", num_trades, closed]
+    )
+
+
+def test_copy_text_rows_are_stored_exactly_and_writing_them_again_changes_nothing(world):
+    text = "\n".join(
+        [
+            line(world.btc_1m, T0),
+            line(world.btc_1m, T0 + timedelta(minutes=1), num_trades="\\N", closed="f"),
+            line(world.btc_1m, T0 + timedelta(minutes=2), low="102"),  # low above high: the sanity rule refuses it
+        ]
+    )
+
+    first = write_copy_text(CANDLES, text, exchange="kirby-1.x-import")
+    again = write_copy_text(CANDLES, text, exchange="kirby-1.x-import")
+
+    assert (first.received, first.inserted, first.rejected) == (3, 2, 1)
+    assert (again.written, again.unchanged, again.rejected) == (0, 2, 1)
+    stored = list(Candle.objects.order_by("time").values_list("time", "open", "num_trades", "closed"))
+    assert stored == [(T0, Decimal("100"), 12, True), (T0 + timedelta(minutes=1), Decimal("100"), None, False)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"year": 1}, "0001-11-20"),  # out of bounds: no partition for year 1 is made
+        ({"num_trades": "99999999999999999999"}, "num_trades: 99999999999999999999 is beyond the 64-bit"),  # refused
+    ],
+)
+def test_a_batch_with_a_row_out_of_bounds_or_refused_sets_that_row_aside_with_its_reason(world, bad, reason):
+    at = T0.replace(year=bad.get("year", T0.year)) + timedelta(minutes=1)
+    text = "\n".join(
+        [
+            line(world.btc_1m, T0),
+            line(world.btc_1m, at, num_trades=bad.get("num_trades", "12")),
+            line(world.btc_1m, T0 + timedelta(minutes=2)),
+        ]
+    )
+
+    result = write_copy_text(CANDLES, text, exchange="kirby-1.x-import")
+
+    assert (result.received, result.inserted, result.dead_lettered) == (3, 2, 1)
+    assert sorted(Candle.objects.values_list("time", flat=True)) == [T0, T0 + timedelta(minutes=2)]
+    (dead,) = DeadLetter.objects.all()
+    assert reason in dead.reason and dead.exchange == "kirby-1.x-import"
