@@ -76,4 +76,9 @@ def open_interest_records(update, period_end_ms, trading_pair_ids):
     """Open-interest rows of one sampled OpenInterestUpdate; notional is open interest x mark, as for Hyperliquid."""
     time = from_ms(period_end_ms)
     notional = None if update.mark_price is None else _EXACT.multiply(update.open_interest, update.mark_price)
-    return [OpenInterestRecord(pair_id, time, update.open_interest, notional) for pair_id in trading_pair_ids]
+    return [
+        OpenInterestRecord(
+            pair_id, time, update.open_interest, notional, update.day_base_volume, update.day_notional_volume
+        )  # fmt: skip
+        for pair_id in trading_pair_ids
+    ]

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import time
+from functools import partial
 
 import aiohttp
 from asgiref.sync import sync_to_async
@@ -139,7 +140,7 @@ class Stream:
         self.plan = await self._load_plan()
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            ws, subscribed = await self._connect(session)
+            ws, subscribed, parse = await self._connect(session)
             # Rollover across a disconnect proves nothing about final values:
             # what was missed is read back from the REST history instead.
             self.closer = CandleCloser()
@@ -151,19 +152,21 @@ class Stream:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
                     try:
-                        await self._read(ws, subscribed, None if lifetime is None else time.monotonic() + lifetime)
+                        await self._read(
+                            ws, subscribed, parse, None if lifetime is None else time.monotonic() + lifetime
+                        )
                         return  # stopped
                     except _Rollover:
                         pass
                     # The replacement subscribes while the old connection still delivers; both feed
                     # the same closer and batcher (the write path makes the repeats harmless).
-                    replacement, replacement_subscribed = await self._connect(session)
+                    replacement, replacement_subscribed, replacement_parse = await self._connect(session)
                     try:
-                        await self._read(ws, subscribed, time.monotonic() + ROLLOVER_OVERLAP_SECONDS)
+                        await self._read(ws, subscribed, parse, time.monotonic() + ROLLOVER_OVERLAP_SECONDS)
                     except (_Rollover, Reconnect):
                         pass
                     await ws.close()
-                    ws, subscribed = replacement, replacement_subscribed
+                    ws, subscribed, parse = replacement, replacement_subscribed, replacement_parse
                     self.rollovers += 1
                     self.status.rolled_over()
                     log.info("stream %s: connection replaced before its maximum age", self.name)
@@ -173,8 +176,10 @@ class Stream:
                 await ws.close()
 
     async def _connect(self, session):
-        url = self.adapter.protocol.ws_url(self.plan.endpoint)
+        endpoint = self.plan.endpoint
+        url = self.adapter.protocol.ws_url(endpoint)
         ws = await session.ws_connect(url, autoping=True, max_msg_size=16 * 2**20)
+        parse = self.parser_for(endpoint)
         try:
             self.status.connected_now()
             subscribed = {}
@@ -182,7 +187,13 @@ class Stream:
         except BaseException:
             await ws.close()
             raise
-        return ws, subscribed
+        return ws, subscribed, parse
+
+    def parser_for(self, endpoint):
+        """The parse function of one new connection to ``endpoint``."""
+        # A venue whose frames build on earlier ones (Bybit's ticker deltas) parses per connection.
+        make_parser = getattr(self.adapter.parser, "connection_parser", None)
+        return make_parser(endpoint) if make_parser else partial(self.adapter.parser.parse_frame, endpoint=endpoint)
 
     def _check_continuity(self, update):
         key = (update.coin, update.interval)
@@ -253,7 +264,7 @@ class Stream:
     def _poll(self, coin):
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
 
-    async def _read(self, ws, subscribed, until=None):
+    async def _read(self, ws, subscribed, parse, until=None):
         """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails."""
         ping_every = settings.KIRBY_COLLECTOR_PING_SECONDS
         quiet_after = settings.KIRBY_COLLECTOR_QUIET_SECONDS
@@ -271,7 +282,7 @@ class Stream:
                 if message is not None:
                     if message.type == aiohttp.WSMsgType.TEXT:
                         last_heard = now
-                        self._handle(message.data)
+                        self._handle(parse, message.data)
                     elif message.type == aiohttp.WSMsgType.BINARY:
                         last_heard = now
                         self.status.malformed_frame(message.data[:200], "binary frame")
@@ -314,10 +325,10 @@ class Stream:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
 
-    def _handle(self, raw):
+    def _handle(self, parse, raw):
         received_ms = int(time.time() * 1000)
         try:
-            events = self.adapter.parser.parse_frame(raw, self.plan.endpoint)
+            events = parse(raw)
         except MalformedFrame as error:
             self.status.malformed_frame(raw, error)
             return

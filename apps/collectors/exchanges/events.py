@@ -77,11 +77,14 @@ class FundingUpdate(NamedTuple):
 
 
 class OpenInterestUpdate(NamedTuple):
-    """Open interest of a perpetual, alone (a REST poll); the stream adds the latest mark price it knows."""
+    """Open interest of a perpetual apart from funding (a REST poll, a Bybit ticker); the stream adds the latest mark
+    price it knows when the update has none."""
 
     coin: str
     open_interest: Decimal
     mark_price: Decimal | None = None
+    day_base_volume: Decimal | None = None
+    day_notional_volume: Decimal | None = None
 
 
 class Control(NamedTuple):

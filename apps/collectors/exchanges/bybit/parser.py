@@ -35,7 +35,16 @@ from typing import NamedTuple
 import orjson
 
 from apps.collectors.exchanges.bybit.protocol import KIRBY_INTERVALS, LINEAR
-from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame, decimal, integer, text
+from apps.collectors.exchanges.events import (
+    CandleUpdate,
+    Control,
+    FundingUpdate,
+    MalformedFrame,
+    OpenInterestUpdate,
+    decimal,
+    integer,
+    text,
+)
 from apps.markets import intervals as kirby_intervals
 from lib.metrics import MESSAGES_RECEIVED
 
@@ -55,7 +64,7 @@ class Rejected(MalformedFrame):
 
 
 class Ticker(NamedTuple):
-    """A linear perpetual's merged ticker state (what the AssetContext event is made from)."""
+    """A linear perpetual's merged ticker state (what its funding and open-interest events are made from)."""
 
     coin: str  # adapter name, linear:BTCUSDT
     funding_rate: Decimal
@@ -68,12 +77,14 @@ class Ticker(NamedTuple):
     day_base_volume: Decimal | None
     day_notional_volume: Decimal | None
 
-    def context(self):
-        return AssetContext(
-            coin=self.coin, funding_rate=self.funding_rate, open_interest=self.open_interest,
-            mark_price=self.mark_price, oracle_price=self.index_price, mid_price=None, premium=None,
-            day_base_volume=self.day_base_volume, day_notional_volume=self.day_notional_volume,
-        )  # fmt: skip
+    def events(self):
+        """Funding (with Bybit's own next funding time, mark and index) and one-side open interest."""
+        return [
+            FundingUpdate(self.coin, self.funding_rate, self.mark_price, self.index_price, self.next_funding_ms),
+            OpenInterestUpdate(
+                self.coin, self.open_interest, self.mark_price, self.day_base_volume, self.day_notional_volume
+            ),
+        ]
 
 
 def ms(value, field, *, nullable=False):
@@ -180,12 +191,21 @@ class Parser:
             return []
         ticker = ticker_of(merged, name)  # validate before keeping: a bad delta must not poison the state
         self.snapshots[symbol] = merged
-        return [ticker.context()]
+        return ticker.events()
 
     def ticker(self, symbol):
         """The merged state of ``symbol`` (with next funding time and both-sides OI), or None."""
         fields = self.snapshots.get(symbol)
         return None if fields is None or "fundingRate" not in fields else ticker_of(fields, self.name(symbol))
+
+
+def connection_parser(endpoint):
+    """The parse function of one connection to ``endpoint`` (a category): tickers deltas need its snapshots.
+
+    Raises MalformedFrame for bad input (the stream counts and samples it);
+    the stream checks symbols and intervals against its plan.
+    """
+    return Parser(endpoint).parse
 
 
 def ticker_of(fields, name):
