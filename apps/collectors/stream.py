@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # Clock-driven work (closing ended candles, sampling periods, lease, status) runs this often.
 TICK_SECONDS = 0.25
+# The receiver lets the clock-driven work run at least this often while frames are already buffered.
+YIELD_EVERY_FRAMES = 500
 # Series that have not pushed this long after a connect are read back from REST history.
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
@@ -265,33 +267,31 @@ class Stream:
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
 
     async def _read(self, ws, subscribed, parse, until=None):
-        """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails."""
+        """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails.
+
+        Frames are received and handled by a task of their own, without a
+        timeout per frame (an asyncio timeout per receive cost as much as
+        parsing the frame); this loop wakes at least every TICK_SECONDS for
+        the clock-driven work: silence, pings, plan refreshes, the tick.
+        """
         ping_every = settings.KIRBY_COLLECTOR_PING_SECONDS
         quiet_after = settings.KIRBY_COLLECTOR_QUIET_SECONDS
         refresh_every = settings.KIRBY_COLLECTOR_REFRESH_SECONDS
         now = time.monotonic()
-        last_heard, next_ping, next_refresh, next_tick = now, now + ping_every, now + refresh_every, now
+        heard = [now]  # when the last frame arrived, kept current by the receiver
+        next_ping, next_refresh, next_tick = now + ping_every, now + refresh_every, now
         refresh = None
+        receiver = asyncio.ensure_future(self._receive(ws, parse, heard))
         try:
             while not self.stop.is_set():
-                try:
-                    message = await ws.receive(timeout=max(0.01, min(0.5, next_ping - time.monotonic())))
-                except TimeoutError:
-                    message = None
+                wake = min(next_ping, next_tick, heard[0] + quiet_after, until if until is not None else next_tick)
+                await asyncio.wait((receiver,), timeout=max(0.01, min(0.5, wake - time.monotonic())))
+                if receiver.done():
+                    receiver.result()  # raises Reconnect (or the receiver's bug)
+                    raise Reconnect("the receiver stopped")
                 now = time.monotonic()
-                if message is not None:
-                    if message.type == aiohttp.WSMsgType.TEXT:
-                        last_heard = now
-                        self._handle(parse, message.data)
-                    elif message.type == aiohttp.WSMsgType.BINARY:
-                        last_heard = now
-                        self.status.malformed_frame(message.data[:200], "binary frame")
-                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                        raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
-                    elif message.type == aiohttp.WSMsgType.ERROR:
-                        raise Reconnect(f"connection error: {ws.exception()}")
-                if now - last_heard > quiet_after:
-                    raise Reconnect(f"quiet for {now - last_heard:.1f} s")
+                if now - heard[0] > quiet_after:
+                    raise Reconnect(f"quiet for {now - heard[0]:.1f} s")
                 if until is not None and now >= until:
                     raise _Rollover
                 if now >= next_ping:
@@ -314,8 +314,28 @@ class Stream:
                     self._tick()
                     next_tick = now + TICK_SECONDS
         finally:
+            receiver.cancel()
             if refresh is not None:
                 refresh.cancel()
+
+    async def _receive(self, ws, parse, heard):
+        """Handle every frame of ``ws`` as it comes; raise Reconnect when the connection ends."""
+        handled = 0
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                heard[0] = time.monotonic()
+                self._handle(parse, message.data)
+                handled += 1
+                if handled % YIELD_EVERY_FRAMES == 0:
+                    await asyncio.sleep(0)  # frames already buffered are returned without yielding: let the clock in
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                heard[0] = time.monotonic()
+                self.status.malformed_frame(message.data[:200], "binary frame")
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                raise Reconnect(f"connection error: {ws.exception()}")
 
     def _tick(self):
         now_ms = int(time.time() * 1000)
