@@ -1,6 +1,7 @@
 """Exchange events -> Kirby records for the write path."""
 
 from decimal import Context
+from functools import lru_cache
 
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from lib.timeutil import from_ms
@@ -10,8 +11,12 @@ _HOUR_MS = 3_600_000
 _EXACT = Context(prec=100)
 
 
+# The open candle is pushed again and again: its open time is converted once (a datetime costs microseconds).
+_open_time = lru_cache(maxsize=4096)(from_ms)
+
+
 def candle_records(update, starlisting_ids):
-    time = from_ms(update.open_ms)
+    time = _open_time(update.open_ms)
     return [
         CandleRecord(
             sid,

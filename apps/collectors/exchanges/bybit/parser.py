@@ -89,6 +89,8 @@ class Ticker(NamedTuple):
 
 def ms(value, field, *, nullable=False):
     """Epoch milliseconds from an int (WebSocket) or a digit string (REST, tickers)."""
+    if type(value) is int:
+        return value
     if value is None or value == "":
         if nullable:
             return None
