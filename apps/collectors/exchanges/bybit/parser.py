@@ -8,7 +8,9 @@ WebSocket (one parser per connection, since tickers are stateful):
   open candle is pushed again and again).
 - ``tickers.{symbol}``: a ``snapshot`` then ``delta``s carrying only the
   fields that changed, so every delta is merged into the symbol's last
-  snapshot before an event is made. ``openInterest`` counts **both sides**
+  snapshot before events are made: a FundingUpdate (rate, mark, index,
+  Bybit's next funding time) and an OpenInterestUpdate (with the mark price
+  and 24-hour volumes). ``openInterest`` counts **both sides**
   of the book; Kirby's open interest is one side (as Hyperliquid's), so
   ``singleOpenInterest`` is used when Bybit sends it and half of
   ``openInterest`` (exact) otherwise. Spot tickers have no funding.
@@ -20,7 +22,9 @@ Bad input (a frame that is not JSON, an unknown topic or symbol, a number
 that is not a number, a kline of an interval not subscribed, a delta with no
 snapshot) is counted per exchange (``kirby_messages_received_total{exchange
 ="bybit", type="malformed"}`` and ``Parser.rejected`` by reason), logged as a
-rate-limited sample and skipped: ``Parser.feed`` never raises.
+rate-limited sample and skipped: ``Parser.feed`` never raises. The live
+stream calls ``Parser.parse`` through ``connection_parser`` and does the
+counting itself, like for every exchange.
 
 REST answers are ``{"retCode", "retMsg", "result": {"list": [...]}}`` with
 every number and time a string; lists come newest first.
