@@ -43,12 +43,13 @@ run: envfile migrate
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: envfile migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
-	@# The simulator speaks Binance and OKX too: the demo switches on their (shipped inactive) exchanges.
-	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name__in=['binance', 'okx']).update(active=True)"
+	@# The simulator speaks Binance, Bybit and OKX too: the demo switches on those (shipped inactive) exchanges.
+	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name__in=['binance', 'bybit', 'okx']).update(active=True)"
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
 	@echo "  Candles    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
 	@echo "  Binance    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/binance/BTC/USDT/spot/1m"
+	@echo "  Bybit      curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/funding/bybit/BTC/USDT/perps"
 	@echo "  OKX        curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/okx/BTC/USDT/perps/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo

@@ -75,7 +75,7 @@ def test_every_bench_entry_names_a_script_of_bench_and_the_smoke_covers_every_sc
     assert {entry.script for entry in run.ENTRIES if entry.smoke is not None} == scripts
     shipped = {path.name for path in run.BENCH.glob("*.py")}
     helpers = {"__init__.py", "common.py", "settings.py", "floor.py", "loadgen.py", "figures.py", "results.py"}
-    tools = {"run.py", "readme.py", "compare.py", "daphne_reuseport.py"}
+    tools = {"run.py", "readme.py", "compare.py", "daphne_reuseport.py", "frame_sender.py"}
     assert shipped - helpers - tools == scripts  # a new bench must be added to the runner
 
 

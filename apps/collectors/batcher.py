@@ -79,7 +79,8 @@ class Batcher:
                 return  # as in the database: a closed candle is never reopened
             buffer[key] = record
             full = self._size >= self.batch_size
-            self._idle.clear()
+            if self._idle.is_set():  # set under this lock only: clearing it on every add was a lock of its own
+                self._idle.clear()
         if full:
             self._wake.set()
 

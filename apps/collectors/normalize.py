@@ -1,6 +1,7 @@
 """Exchange events -> Kirby records for the write path."""
 
 from decimal import Context
+from functools import lru_cache
 
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from lib.timeutil import from_ms
@@ -10,8 +11,12 @@ _HOUR_MS = 3_600_000
 _EXACT = Context(prec=100)
 
 
+# The open candle is pushed again and again: its open time is converted once (a datetime costs microseconds).
+_open_time = lru_cache(maxsize=4096)(from_ms)
+
+
 def candle_records(update, starlisting_ids):
-    time = from_ms(update.open_ms)
+    time = _open_time(update.open_ms)
     return [
         CandleRecord(
             sid,
@@ -76,4 +81,9 @@ def open_interest_records(update, period_end_ms, trading_pair_ids):
     """Open-interest rows of one sampled OpenInterestUpdate; notional is open interest x mark, as for Hyperliquid."""
     time = from_ms(period_end_ms)
     notional = None if update.mark_price is None else _EXACT.multiply(update.open_interest, update.mark_price)
-    return [OpenInterestRecord(pair_id, time, update.open_interest, notional) for pair_id in trading_pair_ids]
+    return [
+        OpenInterestRecord(
+            pair_id, time, update.open_interest, notional, update.day_base_volume, update.day_notional_volume
+        )  # fmt: skip
+        for pair_id in trading_pair_ids
+    ]

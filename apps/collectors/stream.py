@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import time
+from functools import partial
 
 import aiohttp
 from asgiref.sync import sync_to_async
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # Clock-driven work (closing ended candles, sampling periods, lease, status) runs this often.
 TICK_SECONDS = 0.25
+# The receiver lets the clock-driven work run at least this often while frames are already buffered.
+YIELD_EVERY_FRAMES = 500
 # Series that have not pushed this long after a connect are read back from REST history.
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
@@ -140,7 +143,7 @@ class Stream:
         self.plan = await self._load_plan()
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            ws, subscribed = await self._connect(session)
+            ws, subscribed, parse = await self._connect(session)
             # Rollover across a disconnect proves nothing about final values:
             # what was missed is read back from the REST history instead.
             self.closer = CandleCloser()
@@ -152,19 +155,21 @@ class Stream:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
                     try:
-                        await self._read(ws, subscribed, None if lifetime is None else time.monotonic() + lifetime)
+                        await self._read(
+                            ws, subscribed, parse, None if lifetime is None else time.monotonic() + lifetime
+                        )
                         return  # stopped
                     except _Rollover:
                         pass
                     # The replacement subscribes while the old connection still delivers; both feed
                     # the same closer and batcher (the write path makes the repeats harmless).
-                    replacement, replacement_subscribed = await self._connect(session)
+                    replacement, replacement_subscribed, replacement_parse = await self._connect(session)
                     try:
-                        await self._read(ws, subscribed, time.monotonic() + ROLLOVER_OVERLAP_SECONDS)
+                        await self._read(ws, subscribed, parse, time.monotonic() + ROLLOVER_OVERLAP_SECONDS)
                     except (_Rollover, Reconnect):
                         pass
                     await ws.close()
-                    ws, subscribed = replacement, replacement_subscribed
+                    ws, subscribed, parse = replacement, replacement_subscribed, replacement_parse
                     self.rollovers += 1
                     self.status.rolled_over()
                     log.info("stream %s: connection replaced before its maximum age", self.name)
@@ -174,8 +179,10 @@ class Stream:
                 await ws.close()
 
     async def _connect(self, session):
-        url = self.adapter.protocol.ws_url(self.plan.endpoint)
+        endpoint = self.plan.endpoint
+        url = self.adapter.protocol.ws_url(endpoint)
         ws = await session.ws_connect(url, autoping=True, max_msg_size=16 * 2**20)
+        parse = self.parser_for(endpoint)
         try:
             self.status.connected_now()
             subscribed = {}
@@ -183,7 +190,13 @@ class Stream:
         except BaseException:
             await ws.close()
             raise
-        return ws, subscribed
+        return ws, subscribed, parse
+
+    def parser_for(self, endpoint):
+        """The parse function of one new connection to ``endpoint``."""
+        # A venue whose frames build on earlier ones (Bybit's ticker deltas) parses per connection.
+        make_parser = getattr(self.adapter.parser, "connection_parser", None)
+        return make_parser(endpoint) if make_parser else partial(self.adapter.parser.parse_frame, endpoint=endpoint)
 
     def _check_continuity(self, update):
         key = (update.coin, update.interval)
@@ -254,34 +267,32 @@ class Stream:
     def _poll(self, coin):
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
 
-    async def _read(self, ws, subscribed, until=None):
-        """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails."""
+    async def _read(self, ws, subscribed, parse, until=None):
+        """Read until stopped; raise _Rollover at ``until`` (monotonic), Reconnect when the connection fails.
+
+        Frames are received and handled by a task of their own, without a
+        timeout per frame (an asyncio timeout per receive cost as much as
+        parsing the frame); this loop wakes at least every TICK_SECONDS for
+        the clock-driven work: silence, pings, plan refreshes, the tick.
+        """
         ping_every = settings.KIRBY_COLLECTOR_PING_SECONDS
         quiet_after = settings.KIRBY_COLLECTOR_QUIET_SECONDS
         refresh_every = settings.KIRBY_COLLECTOR_REFRESH_SECONDS
         now = time.monotonic()
-        last_heard, next_ping, next_refresh, next_tick = now, now + ping_every, now + refresh_every, now
+        heard = [now]  # when the last frame arrived, kept current by the receiver
+        next_ping, next_refresh, next_tick = now + ping_every, now + refresh_every, now
         refresh = None
+        receiver = asyncio.ensure_future(self._receive(ws, parse, heard))
         try:
             while not self.stop.is_set():
-                try:
-                    message = await ws.receive(timeout=max(0.01, min(0.5, next_ping - time.monotonic())))
-                except TimeoutError:
-                    message = None
+                wake = min(next_ping, next_tick, heard[0] + quiet_after, until if until is not None else next_tick)
+                await asyncio.wait((receiver,), timeout=max(0.01, min(0.5, wake - time.monotonic())))
+                if receiver.done():
+                    receiver.result()  # raises Reconnect (or the receiver's bug)
+                    raise Reconnect("the receiver stopped")
                 now = time.monotonic()
-                if message is not None:
-                    if message.type == aiohttp.WSMsgType.TEXT:
-                        last_heard = now
-                        self._handle(message.data)
-                    elif message.type == aiohttp.WSMsgType.BINARY:
-                        last_heard = now
-                        self.status.malformed_frame(message.data[:200], "binary frame")
-                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                        raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
-                    elif message.type == aiohttp.WSMsgType.ERROR:
-                        raise Reconnect(f"connection error: {ws.exception()}")
-                if now - last_heard > quiet_after:
-                    raise Reconnect(f"quiet for {now - last_heard:.1f} s")
+                if now - heard[0] > quiet_after:
+                    raise Reconnect(f"quiet for {now - heard[0]:.1f} s")
                 if until is not None and now >= until:
                     raise _Rollover
                 if now >= next_ping:
@@ -304,8 +315,28 @@ class Stream:
                     self._tick()
                     next_tick = now + TICK_SECONDS
         finally:
+            receiver.cancel()
             if refresh is not None:
                 refresh.cancel()
+
+    async def _receive(self, ws, parse, heard):
+        """Handle every frame of ``ws`` as it comes; raise Reconnect when the connection ends."""
+        handled = 0
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                heard[0] = time.monotonic()
+                self._handle(parse, message.data)
+                handled += 1
+                if handled % YIELD_EVERY_FRAMES == 0:
+                    await asyncio.sleep(0)  # frames already buffered are returned without yielding: let the clock in
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                heard[0] = time.monotonic()
+                self.status.malformed_frame(message.data[:200], "binary frame")
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                raise Reconnect(f"connection error: {ws.exception()}")
 
     def _tick(self):
         now_ms = int(time.time() * 1000)
@@ -315,10 +346,10 @@ class Stream:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
 
-    def _handle(self, raw):
+    def _handle(self, parse, raw):
         received_ms = int(time.time() * 1000)
         try:
-            events = self.adapter.parser.parse_frame(raw, self.plan.endpoint)
+            events = parse(raw)
         except MalformedFrame as error:
             self.status.malformed_frame(raw, error)
             return

@@ -93,6 +93,8 @@ class Processes:
             "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
             "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
             "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
+            "KIRBY_BYBIT_WS_URL": f"ws://{simulator.host}:{simulator.port}/v5/public",
+            "KIRBY_BYBIT_REST_URL": simulator.url,
             "KIRBY_OKX_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/public",
             "KIRBY_OKX_BUSINESS_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/business",
             "KIRBY_OKX_REST_URL": simulator.url,
@@ -150,12 +152,13 @@ def truth_wire(candle):
 
 
 class BinanceWorld:
-    """Binance BTC/USDT and ETH/USDT perpetuals and BTC/USDT spot, with 1m starlistings for BTC (committed or not)."""
+    """BTC/USDT and ETH/USDT perpetuals and BTC/USDT spot of one USDT venue (Binance unless told), with 1m
+    starlistings for BTC (committed or not)."""
 
-    def __init__(self):
+    def __init__(self, exchange="binance", display_name="Binance"):
         from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
 
-        self.exchange = Exchange.objects.create(name="binance", display_name="Binance")
+        self.exchange = Exchange.objects.create(name=exchange, display_name=display_name)
         perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
         spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
         usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")

@@ -130,8 +130,9 @@ def test_a_stream_counts_and_skips_bad_frames_and_goes_on_storing_good_ones():
     unknown_symbol, unsubscribed_interval = KLINE.replace("BTCUSDT", "XYZUSDT"), KLINE.replace('"i":"1m"', '"i":"5m"')
     bad = [KLINE[:40], KLINE.replace('"v":"3"', '"v":[3]'), KLINE[:-2], unknown_symbol, unsubscribed_interval]
 
+    parse = stream.parser_for("usdm")
     for frame in [*bad, KLINE]:
-        stream._handle(frame)
+        stream._handle(parse, frame)
 
     assert stream.status.doc["malformed"] == 5
     assert [(r.starlisting_id, r.open, r.closed) for r in stream.batcher.records] == [(11, Decimal("1.5"), True)]

@@ -16,7 +16,7 @@ from apps.collectors.exchanges.bybit.parser import (
     result_list,
 )
 from apps.collectors.exchanges.bybit.symbols import UnsupportedMarket, coin_name, pair_of, split_name
-from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame
+from apps.collectors.exchanges.events import CandleUpdate, Control, FundingUpdate, MalformedFrame, OpenInterestUpdate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges" / "bybit"
 
@@ -48,22 +48,25 @@ def test_a_tickers_delta_is_merged_into_the_last_snapshot_of_its_symbol():
     inverse_snapshot, inverse_delta, linear_snapshot, documented = lines("funding_oi.ndjson")
     parser = Parser("linear")
 
-    (first,) = parser.parse(inverse_snapshot)
-    (merged,) = parser.parse(inverse_delta)
-    (btcusdt,) = parser.parse(linear_snapshot)
+    first, first_interest = parser.parse(inverse_snapshot)
+    merged, merged_interest = parser.parse(inverse_delta)
+    btcusdt, btcusdt_interest = parser.parse(linear_snapshot)
 
-    # The delta carries only changed fields: mark and index price come from the snapshot.
-    assert merged == first._replace(open_interest=Decimal("449736674") / 2)
-    assert merged.mark_price == Decimal("28560.00") and merged.oracle_price == Decimal("28566.94")
+    # The delta carries only changed fields: funding, mark and index price come from the snapshot.
+    assert merged == first and merged_interest.open_interest == Decimal("449736674") / 2
+    assert merged.mark_price == Decimal("28560.00") and merged.index_price == Decimal("28566.94")
     assert parser.ticker("BTCUSD").next_funding_ms == 1680681600000
     assert parser.ticker("BTCUSD").open_interest_both_sides == Decimal("449736674")
     # openInterest counts both sides; Kirby's open interest is one side.
-    assert btcusdt == AssetContext(
-        coin="linear:BTCUSDT", funding_rate=Decimal("0.0001"), open_interest=Decimal("26387.264"),
-        mark_price=Decimal("28552.81"), oracle_price=Decimal("28562.25"), mid_price=None, premium=None,
+    assert btcusdt == FundingUpdate(
+        coin="linear:BTCUSDT", funding_rate=Decimal("0.0001"), mark_price=Decimal("28552.81"),
+        index_price=Decimal("28562.25"), next_funding_ms=parser.ticker("BTCUSDT").next_funding_ms,
+    )  # fmt: skip
+    assert btcusdt_interest == OpenInterestUpdate(
+        coin="linear:BTCUSDT", open_interest=Decimal("26387.264"), mark_price=Decimal("28552.81"),
         day_base_volume=Decimal("151185.5160"), day_notional_volume=Decimal("4273027716.4294"),
     )  # fmt: skip
-    (recent,) = parser.parse(documented)
+    recent, _ = parser.parse(documented)
     assert recent.funding_rate == Decimal("-0.005") and parser.ticker("BTCUSDT").next_funding_ms == 1760342400000
     assert parser.rejected == {}
 
@@ -73,7 +76,7 @@ def test_single_open_interest_is_taken_when_bybit_sends_it():
     snapshot["data"]["singleOpenInterest"] = "26387.3"
     parser = Parser()
 
-    assert parser.parse(json.dumps(snapshot))[0].open_interest == Decimal("26387.3")
+    assert parser.parse(json.dumps(snapshot))[1].open_interest == Decimal("26387.3")
 
 
 def test_recorded_order_books_and_trades_are_valid_but_not_collected():
@@ -155,7 +158,7 @@ def test_a_bad_delta_does_not_poison_the_merged_ticker():
     parser.feed(lines("funding_oi.ndjson")[2])
 
     parser.feed('{"topic":"tickers.BTCUSDT","type":"delta","data":{"markPrice":"NaN"}}')
-    (after,) = parser.feed('{"topic":"tickers.BTCUSDT","type":"delta","data":{"fundingRate":"0.0002"}}')
+    after, _ = parser.feed('{"topic":"tickers.BTCUSDT","type":"delta","data":{"fundingRate":"0.0002"}}')
 
     assert parser.rejected == {"not_a_number": 1}
     assert after.mark_price == Decimal("28552.81") and after.funding_rate == Decimal("0.0002")
@@ -176,18 +179,27 @@ def test_pairs_map_to_category_and_symbol_both_ways():
 def test_frames_follow_the_venues_rules():
     topics = [protocol.kline_topic(f"C{i}USDT", "1m") for i in range(23)]
 
-    spot = [json.loads(frame) for frame in protocol.subscribe_frames("spot", topics)]
-    linear = [json.loads(frame) for frame in protocol.subscribe_frames("linear", topics)]
+    spot = [json.loads(frame) for frame in protocol.subscribe_frames([["spot", topic] for topic in topics])]
+    linear = [json.loads(frame) for frame in protocol.subscribe_frames([["linear", topic] for topic in topics])]
+    (gone,) = [json.loads(frame) for frame in protocol.unsubscribe_frames([["linear", topics[0]]])]
 
     assert [len(f["args"]) for f in spot] == [10, 10, 3] and all(f["op"] == "subscribe" for f in spot)
     assert len(linear) == 1 and linear[0]["args"][0] == "kline.1.C0USDT"
+    assert (gone["op"], gone["args"]) == ("unsubscribe", ["kline.1.C0USDT"])
     assert protocol.kline_topic("BTCUSDT", "1d") == "kline.D.BTCUSDT" and protocol.ping_frame() == '{"op":"ping"}'
 
 
-def test_bybit_is_registered_for_history_and_not_streamed_yet(settings):
+def test_bybit_is_streamed_per_category_with_candles_and_tickers(settings):
     settings.KIRBY_BYBIT_WS_URL = "ws://127.0.0.1:1/v5/public/"
     adapter = get_adapter("bybit")
+    perp, spot = coin_name("BTC", "USDT", "perps"), coin_name("BTC", "USDT", "spot")
 
-    assert adapter.protocol.ws_url("spot") == "ws://127.0.0.1:1/v5/public/spot"
+    assert "bybit" in LIVE_EXCHANGES
+    assert adapter.protocol.ws_url(adapter.protocol.endpoint(spot)) == "ws://127.0.0.1:1/v5/public/spot"
+    assert adapter.protocol.ws_url(adapter.protocol.endpoint(perp)) == "ws://127.0.0.1:1/v5/public/linear"
+    assert adapter.protocol.candle_subscription(perp, "4h") == ["linear", "kline.240.BTCUSDT"]
+    assert adapter.protocol.context_subscription(perp) == ["linear", "tickers.BTCUSDT"]
     assert adapter.symbols.has_asset_context("perps") and not adapter.symbols.has_asset_context("spot")
-    assert "bybit" not in LIVE_EXCHANGES
+    # The client pings (Bybit wants one every 20 s); no maximum connection age, nothing polled over REST.
+    assert adapter.protocol.ping_frame() == '{"op":"ping"}' and settings.KIRBY_COLLECTOR_PING_SECONDS <= 20
+    assert adapter.protocol.connection_seconds() is None and adapter.protocol.poll_seconds() is None

@@ -8,7 +8,7 @@ import aiohttp
 
 from apps.collectors.exchanges.bybit import protocol
 from apps.collectors.exchanges.bybit.parser import Parser, ticker_of
-from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control
+from apps.collectors.exchanges.events import CandleUpdate, Control, FundingUpdate, OpenInterestUpdate
 from apps.collectors.simulator import bybit as simulated
 from tests.collectors.harness import SEED, control, simulator_running
 
@@ -39,9 +39,7 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
             return closed and sum('"tickers.' in f for f in frames) >= 5
 
         frames = asyncio.run(
-            read(
-                protocol.ws_url("linear"), [*protocol.subscribe_frames("linear", topics), protocol.ping_frame()], enough
-            )
+            read(protocol.ws_url("linear"), [*protocol.topic_frames("linear", topics), protocol.ping_frame()], enough)
         )
         events = [event for frame in frames for event in parser.feed(frame)]
         ticker_log = control(simulator, "/control/ctx-log?coin=bybit:BTCUSDT")
@@ -50,7 +48,7 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
         too_many = json.dumps({"op": "subscribe", "req_id": "x", "args": spot_topics[:11]})
         unique = [f"kline.{i}.BTCUSDT" for i in ("1", "3", "5", "15", "30", "60", "120", "240", "720", "D", "M")]
         spot_frames = asyncio.run(
-            read(protocol.ws_url("spot"), [too_many, *protocol.subscribe_frames("spot", unique), protocol.ping_frame()],
+            read(protocol.ws_url("spot"), [too_many, *protocol.topic_frames("spot", unique), protocol.ping_frame()],
                  lambda received: any("pong" in frame for frame in received))
         )  # fmt: skip
 
@@ -74,9 +72,9 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
     ticker_frames = [json.loads(f) for f in frames if '"tickers.' in f]
     assert [f["type"] for f in ticker_frames][:2] == ["snapshot", "delta"]
     assert any(set(f["data"]) < set(ticker_frames[0]["data"]) for f in ticker_frames[1:])
-    contexts = [e for e in events if isinstance(e, AssetContext)]
-    sent = [entry["ctx"] for entry in ticker_log][: len(contexts)]
-    assert contexts == [ticker_of(fields, "linear:BTCUSDT").context() for fields in sent]
+    contexts = [e for e in events if isinstance(e, FundingUpdate | OpenInterestUpdate)]
+    sent = [entry["ctx"] for entry in ticker_log][: len(contexts) // 2]
+    assert contexts == [e for fields in sent for e in ticker_of(fields, "linear:BTCUSDT").events()]
     assert contexts[-1].open_interest * 2 == ticker_of(sent[-1], "linear:BTCUSDT").open_interest_both_sides
     # Spot: at most 10 args a request; the protocol module splits subscriptions accordingly.
     # (Klines of the accepted subscriptions may arrive before the pong: only the control frames are compared.)

@@ -29,6 +29,10 @@ and the simulator's clients call these functions only.
     CandleUpdate with the venue's closed flag or None, AssetContext,
     FundingUpdate, OpenInterestUpdate, MarkPrice, Control); MalformedFrame for anything
     unexpected (the stream counts it, samples it in the log and skips it).
+    Optional ``connection_parser(endpoint)`` -> a ``parse(raw)`` function
+    for one connection, for a venue whose frames build on earlier ones
+    (Bybit's ticker deltas); the stream makes one per connection and uses it
+    instead of ``parse_frame``.
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
     ``has_asset_context(market_type)``: funding and open interest exist.

@@ -77,11 +77,14 @@ class FundingUpdate(NamedTuple):
 
 
 class OpenInterestUpdate(NamedTuple):
-    """Open interest of a perpetual, alone (a REST poll); the stream adds the latest mark price it knows."""
+    """Open interest of a perpetual apart from funding (a REST poll, a Bybit ticker); the stream adds the latest mark
+    price it knows when the update has none."""
 
     coin: str
     open_interest: Decimal
     mark_price: Decimal | None = None
+    day_base_volume: Decimal | None = None
+    day_notional_volume: Decimal | None = None
 
 
 class MarkPrice(NamedTuple):
@@ -100,6 +103,14 @@ class Control(NamedTuple):
 
 def decimal(value, field, *, nullable=False):
     """Exact decimal from an exchange string (or int); refuse floats' neighbours NaN and infinity."""
+    if type(value) is str:  # the common case, first: five of these per candle update
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise MalformedFrame(f"{field} is not a number: {value!r}") from None
+        if number.is_finite():
+            return number
+        raise MalformedFrame(f"{field} is not finite: {value!r}")
     if value is None:
         if nullable:
             return None

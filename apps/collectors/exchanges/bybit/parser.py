@@ -8,7 +8,9 @@ WebSocket (one parser per connection, since tickers are stateful):
   open candle is pushed again and again).
 - ``tickers.{symbol}``: a ``snapshot`` then ``delta``s carrying only the
   fields that changed, so every delta is merged into the symbol's last
-  snapshot before an event is made. ``openInterest`` counts **both sides**
+  snapshot before events are made: a FundingUpdate (rate, mark, index,
+  Bybit's next funding time) and an OpenInterestUpdate (with the mark price
+  and 24-hour volumes). ``openInterest`` counts **both sides**
   of the book; Kirby's open interest is one side (as Hyperliquid's), so
   ``singleOpenInterest`` is used when Bybit sends it and half of
   ``openInterest`` (exact) otherwise. Spot tickers have no funding.
@@ -20,7 +22,9 @@ Bad input (a frame that is not JSON, an unknown topic or symbol, a number
 that is not a number, a kline of an interval not subscribed, a delta with no
 snapshot) is counted per exchange (``kirby_messages_received_total{exchange
 ="bybit", type="malformed"}`` and ``Parser.rejected`` by reason), logged as a
-rate-limited sample and skipped: ``Parser.feed`` never raises.
+rate-limited sample and skipped: ``Parser.feed`` never raises. The live
+stream calls ``Parser.parse`` through ``connection_parser`` and does the
+counting itself, like for every exchange.
 
 REST answers are ``{"retCode", "retMsg", "result": {"list": [...]}}`` with
 every number and time a string; lists come newest first.
@@ -35,7 +39,16 @@ from typing import NamedTuple
 import orjson
 
 from apps.collectors.exchanges.bybit.protocol import KIRBY_INTERVALS, LINEAR
-from apps.collectors.exchanges.events import AssetContext, CandleUpdate, Control, MalformedFrame, decimal, integer, text
+from apps.collectors.exchanges.events import (
+    CandleUpdate,
+    Control,
+    FundingUpdate,
+    MalformedFrame,
+    OpenInterestUpdate,
+    decimal,
+    integer,
+    text,
+)
 from apps.markets import intervals as kirby_intervals
 from lib.metrics import MESSAGES_RECEIVED
 
@@ -55,7 +68,7 @@ class Rejected(MalformedFrame):
 
 
 class Ticker(NamedTuple):
-    """A linear perpetual's merged ticker state (what the AssetContext event is made from)."""
+    """A linear perpetual's merged ticker state (what its funding and open-interest events are made from)."""
 
     coin: str  # adapter name, linear:BTCUSDT
     funding_rate: Decimal
@@ -68,16 +81,20 @@ class Ticker(NamedTuple):
     day_base_volume: Decimal | None
     day_notional_volume: Decimal | None
 
-    def context(self):
-        return AssetContext(
-            coin=self.coin, funding_rate=self.funding_rate, open_interest=self.open_interest,
-            mark_price=self.mark_price, oracle_price=self.index_price, mid_price=None, premium=None,
-            day_base_volume=self.day_base_volume, day_notional_volume=self.day_notional_volume,
-        )  # fmt: skip
+    def events(self):
+        """Funding (with Bybit's own next funding time, mark and index) and one-side open interest."""
+        return [
+            FundingUpdate(self.coin, self.funding_rate, self.mark_price, self.index_price, self.next_funding_ms),
+            OpenInterestUpdate(
+                self.coin, self.open_interest, self.mark_price, self.day_base_volume, self.day_notional_volume
+            ),
+        ]
 
 
 def ms(value, field, *, nullable=False):
     """Epoch milliseconds from an int (WebSocket) or a digit string (REST, tickers)."""
+    if type(value) is int:
+        return value
     if value is None or value == "":
         if nullable:
             return None
@@ -180,12 +197,21 @@ class Parser:
             return []
         ticker = ticker_of(merged, name)  # validate before keeping: a bad delta must not poison the state
         self.snapshots[symbol] = merged
-        return [ticker.context()]
+        return ticker.events()
 
     def ticker(self, symbol):
         """The merged state of ``symbol`` (with next funding time and both-sides OI), or None."""
         fields = self.snapshots.get(symbol)
         return None if fields is None or "fundingRate" not in fields else ticker_of(fields, self.name(symbol))
+
+
+def connection_parser(endpoint):
+    """The parse function of one connection to ``endpoint`` (a category): tickers deltas need its snapshots.
+
+    Raises MalformedFrame for bad input (the stream counts and samples it);
+    the stream checks symbols and intervals against its plan.
+    """
+    return Parser(endpoint).parse
 
 
 def ticker_of(fields, name):

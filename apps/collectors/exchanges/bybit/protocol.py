@@ -16,7 +16,7 @@ import orjson
 from django.conf import settings
 
 NAME = "bybit"
-LIVE = False  # history only until the live stream is wired through the venue-neutral stream machinery
+LIVE = True
 
 LINEAR, SPOT = "linear", "spot"
 CATEGORIES = (LINEAR, SPOT)
@@ -48,6 +48,9 @@ REQUEST_WEIGHT = 1
 SPOT_ARGS_PER_SUBSCRIBE = 10
 ARGS_CHARACTERS_PER_CONNECTION = 21_000
 PING_SECONDS = 20
+# Topics per connection: the longest Kirby topic (``kline.240.`` + a 20-character symbol) times this
+# stays well under the 21,000 characters of args Bybit accepts on one connection.
+TOPICS_PER_CONNECTION = 500
 
 KLINE_PATH = "/v5/market/kline"
 FUNDING_PATH = "/v5/market/funding/history"
@@ -79,18 +82,67 @@ def args_per_subscribe(category):
     return SPOT_ARGS_PER_SUBSCRIBE if category == SPOT else None
 
 
-def subscribe_frames(category, topics, req_id="kirby"):
-    """Subscribe messages for ``topics``, each within the category's args limit."""
+def topic_frames(category, topics, op="subscribe", req_id="kirby"):
+    """(Un)subscribe messages for ``topics``, each within the category's args limit."""
     size = args_per_subscribe(category) or max(1, len(topics))
     return [
-        orjson.dumps({"req_id": f"{req_id}-{n}", "op": "subscribe", "args": topics[i : i + size]}).decode()
+        orjson.dumps({"req_id": f"{req_id}-{n}", "op": op, "args": topics[i : i + size]}).decode()
         for n, i in enumerate(range(0, len(topics), size))
     ]
 
 
-def unsubscribe_frame(topics, req_id="kirby"):
-    return orjson.dumps({"req_id": req_id, "op": "unsubscribe", "args": list(topics)}).decode()
-
-
 def ping_frame():
+    """Bybit closes a connection that has not pinged for a while: the client pings (every 20 s is asked)."""
     return '{"op":"ping"}'
+
+
+# --- live (the adapter interface, apps.collectors.exchanges) -------------------------------------
+
+
+def endpoint(name):
+    """``linear:BTCUSDT`` is served by ``/linear``, ``spot:BTCUSDT`` by ``/spot``."""
+    return name.partition(":")[0]
+
+
+def candle_subscription(name, interval):
+    category, _, symbol = name.partition(":")
+    return [category, kline_topic(symbol, interval)]
+
+
+def context_subscription(name):
+    category, _, symbol = name.partition(":")
+    return [category, tickers_topic(symbol)]
+
+
+def _frames(op, subscriptions):
+    if not subscriptions:
+        return []
+    category = subscriptions[0][0]  # one connection, one category (streams are planned per endpoint)
+    return topic_frames(category, [topic for _, topic in subscriptions], op)
+
+
+def subscribe_frames(subscriptions):
+    return _frames("subscribe", subscriptions)
+
+
+def unsubscribe_frames(subscriptions):
+    return _frames("unsubscribe", subscriptions)
+
+
+def messages_per_second(endpoint):
+    """None: Bybit documents no limit on client messages per connection (only args per message)."""
+    return None
+
+
+def subscriptions_per_connection():
+    return TOPICS_PER_CONNECTION
+
+
+def connection_seconds():
+    """None: Bybit keeps a pinged connection open without a maximum age."""
+    return None
+
+
+def poll_seconds():
+    """None: open interest comes with ``tickers``; nothing is polled."""
+    return None

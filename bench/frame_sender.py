@@ -1,0 +1,175 @@
+"""A WebSocket server that replays pre-rendered candle frames of one venue as fast as the socket takes them.
+
+collector_throughput's sender: the exchange simulator renders and sends
+every frame through Python's WebSocket layer (about 8,000 frames/s on this
+machine), so it, not the collector, would set the pace. Here each frame is
+rendered to its WebSocket bytes (a server's text frame: FIN, opcode 1,
+unmasked) before the clock starts, and a flood writes them onto the
+connection's transport in large chunks. Clients are ordinary WebSocket
+clients (the Kirby stream, a bare aiohttp reader); what they send
+(subscribes, pings) is read and ignored, since the frames to send are named
+by ``/prepare``, not by subscriptions.
+
+    .venv/bin/python bench/frame_sender.py --port 0     # prints "frame sender listening on PORT"
+
+``POST /prepare {"venue", "coins", "messages", "open_ms"}`` renders
+``messages`` updates of the open day candle of every coin, interleaved
+coin by coin; ``POST /flood`` writes them to every open connection and
+answers once the transports have taken them. WebSocket paths: ``/ws``
+(Hyperliquid), ``/stream`` (Binance spot), ``/v5/public/spot`` (Bybit spot),
+``/ws/v5/business`` (OKX spot candles).
+"""
+
+import argparse
+import asyncio
+import json
+import time
+from decimal import Decimal
+
+from aiohttp import WSMsgType, web
+
+DAY_MS = 86_400_000
+CHUNK_BYTES = 1 << 20
+HIGH_WATER_BYTES = 4 << 20
+CENT = Decimal("0.01")
+
+
+def websocket_frame(text):
+    """The bytes of one unmasked text frame from a server (RFC 6455 section 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+def candle_states(messages):
+    """``messages`` successive states of one open candle: (open, high, low, close, volume, trades) as text."""
+    opening = Decimal(100)
+    high = low = opening
+    for i in range(messages):
+        close = opening + ((i * 37) % 201 - 100) * CENT
+        high, low = max(high, close), min(low, close)
+        yield str(opening), str(high), str(low), str(close), f"{(i + 1) / 1000:.3f}", i + 1
+
+
+def hyperliquid(coin, open_ms, state):
+    o, h, low, c, v, n = state
+    data = {"t": open_ms, "T": open_ms + DAY_MS - 1, "s": coin, "i": "1d", "o": o, "c": c, "h": h, "l": low,
+            "v": v, "n": n}  # fmt: skip
+    return {"channel": "candle", "data": data}
+
+
+def binance(coin, open_ms, state):
+    o, h, low, c, v, n = state
+    symbol = f"{coin}USDT"
+    k = {"t": open_ms, "T": open_ms + DAY_MS - 1, "s": symbol, "i": "1d", "f": 0, "L": 0, "o": o, "c": c, "h": h,
+         "l": low, "v": v, "n": n, "x": False, "q": "0", "V": "0", "Q": "0", "B": "0"}  # fmt: skip
+    return {"stream": f"{symbol.lower()}@kline_1d", "data": {"e": "kline", "E": open_ms, "s": symbol, "k": k}}
+
+
+def bybit(coin, open_ms, state):
+    o, h, low, c, v, _ = state
+    item = {"start": open_ms, "end": open_ms + DAY_MS - 1, "interval": "D", "open": o, "close": c, "high": h,
+            "low": low, "volume": v, "turnover": "0", "confirm": False, "timestamp": open_ms}  # fmt: skip
+    return {"topic": f"kline.D.{coin}USDT", "data": [item], "ts": open_ms, "type": "snapshot"}
+
+
+def okx(coin, open_ms, state):
+    o, h, low, c, v, _ = state
+    row = [str(open_ms), o, h, low, c, v, "0", "0", "0"]  # the ninth field: "0" while the candle is open
+    return {"arg": {"channel": "candle1Dutc", "instId": f"{coin}-USDT"}, "data": [row]}
+
+
+RENDER = {"hyperliquid": hyperliquid, "binance": binance, "bybit": bybit, "okx": okx}
+CONNECTIONS = web.AppKey("connections", set)
+PREPARED = web.AppKey("prepared", dict)
+
+
+def render(venue, coins, messages, open_ms):
+    """The flood's bytes in chunks of about CHUNK_BYTES, and how many frames they hold."""
+    make = RENDER[venue]
+    states = list(candle_states(messages))
+    chunks, chunk = [], bytearray()
+    for state in states:
+        for coin in coins:
+            chunk += websocket_frame(json.dumps(make(coin, open_ms, state), separators=(",", ":")))
+            if len(chunk) >= CHUNK_BYTES:
+                chunks.append(bytes(chunk))
+                chunk = bytearray()
+    if chunk:
+        chunks.append(bytes(chunk))
+    return chunks, len(states) * len(coins)
+
+
+async def websocket(request):
+    ws = web.WebSocketResponse(compress=False, autoping=True)
+    await ws.prepare(request)
+    request.app[CONNECTIONS].add((ws, request.transport))
+    try:
+        async for message in ws:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+            if message.type == WSMsgType.TEXT and message.data == "ping":
+                await ws.send_str("pong")  # OKX's text keepalive: a stream without pongs reconnects
+    finally:
+        request.app[CONNECTIONS].discard((ws, request.transport))
+    return ws
+
+
+async def prepare(request):
+    body = await request.json()
+    chunks, frames = render(body["venue"], body["coins"], int(body["messages"]), int(body["open_ms"]))
+    request.app[PREPARED].update(chunks=chunks, frames=frames)
+    return web.json_response({"frames": frames, "bytes": sum(map(len, chunks))})
+
+
+async def _write(transport, chunks):
+    for chunk in chunks:
+        if transport.is_closing():
+            return
+        transport.write(chunk)
+        while transport.get_write_buffer_size() > HIGH_WATER_BYTES and not transport.is_closing():
+            await asyncio.sleep(0.0005)  # the client reads: the buffer drains
+
+
+async def flood(request):
+    prepared, targets = request.app[PREPARED], list(request.app[CONNECTIONS])
+    started = time.perf_counter()
+    await asyncio.gather(*(_write(transport, prepared.get("chunks", ())) for _, transport in targets))
+    seconds = time.perf_counter() - started
+    return web.json_response({"frames": prepared.get("frames", 0), "connections": len(targets), "seconds": seconds})
+
+
+def application():
+    app = web.Application()
+    app[CONNECTIONS], app[PREPARED] = set(), {}
+    for path in ("/ws", "/stream", "/v5/public/spot", "/ws/v5/business"):
+        app.router.add_get(path, websocket)
+    app.router.add_post("/prepare", prepare)
+    app.router.add_post("/flood", flood)
+    return app
+
+
+async def serve(port):
+    runner = web.AppRunner(application())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    print(f"frame sender listening on {bound}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    asyncio.run(serve(parser.parse_args().port))
+
+
+if __name__ == "__main__":
+    main()
