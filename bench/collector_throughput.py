@@ -16,7 +16,7 @@ update has been received and the last batch is committed. Prints both rates
 and their ratio. Targets: at least 20,000 candle updates/s stored, and at
 least half the send rate. No HTTP request is made, so API keys play no part.
 
-    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] [--venues hyperliquid,binance,bybit,okx]
+    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] [--venues hyperliquid,okx]
 """
 
 import argparse

@@ -51,8 +51,8 @@ def test_a_fresh_database_gets_every_shipped_starlisting(db):
     intervals = ("1m", "15m", "4h", "1d")
     assert listing() == sorted(
         [f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in intervals]
-        + [f"{venue}/{coin}/USDT/{market}/{interval}" for venue in ("binance", "bybit", "okx") for coin in ("BTC", "ETH")
-           for market in ("perps", "spot") for interval in intervals]
+        + [f"{venue}/{coin}/USDT/{market}/{interval}" for venue in ("binance", "bybit", "okx")
+           for coin in ("BTC", "ETH") for market in ("perps", "spot") for interval in intervals]
     )  # fmt: skip
     assert not Starlisting.objects.filter(active=False).exists()
     assert TradingPair.objects.count() == 14
