@@ -308,6 +308,11 @@ KIRBY_BINANCE_OPEN_INTEREST_POLL_SECONDS = env_float("KIRBY_BINANCE_OPEN_INTERES
 # Bybit V5: the public WebSocket base (the category path /linear or /spot is appended) and REST.
 KIRBY_BYBIT_WS_URL = env_str("KIRBY_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public")
 KIRBY_BYBIT_REST_URL = env_str("KIRBY_BYBIT_REST_URL", "https://api.bybit.com")
+# Coinbase Advanced Trade: the public market-data WebSocket and the public REST base.
+KIRBY_COINBASE_WS_URL = env_str("KIRBY_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+KIRBY_COINBASE_REST_URL = env_str("KIRBY_COINBASE_REST_URL", "https://api.coinbase.com")
+# A candle built from Coinbase trades closes this long after its interval ends (trades arrive batched).
+KIRBY_COINBASE_CLOSE_GRACE_SECONDS = env_float("KIRBY_COINBASE_CLOSE_GRACE_SECONDS", 2.0, minimum=0.0)
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
@@ -410,6 +415,8 @@ KIRBY_REST_WEIGHT_PER_MINUTE = {
     "binance": env_int("KIRBY_BINANCE_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
     # Bybit allows 600 requests per 5 s per IP (7200 a minute); every market-data request weighs 1.
     "bybit": env_int("KIRBY_BYBIT_REST_WEIGHT_PER_MINUTE", 1200, minimum=1),
+    # Coinbase allows 10 public REST requests per second per IP; every candles request weighs 1.
+    "coinbase": env_int("KIRBY_COINBASE_REST_WEIGHT_PER_MINUTE", 300, minimum=1),
 }
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)

@@ -42,7 +42,7 @@ and the simulator's clients call these functions only.
 import importlib
 from types import SimpleNamespace
 
-EXCHANGES = ("hyperliquid", "binance", "bybit")
+EXCHANGES = ("hyperliquid", "binance", "bybit", "coinbase")
 
 
 def get_adapter(name):
