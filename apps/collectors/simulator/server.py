@@ -3,7 +3,8 @@
 Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's WebSockets
 (``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
 ``/fapi/v1/...``, see ``binance``), Bybit's REST history and public WebSocket (``/v5/...``, see
-``bybit`` and ``bybit_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
+``bybit`` and ``bybit_ws``), Coinbase's REST candles and WebSocket (``coinbase``,
+``coinbase_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
 Another exchange adds its protocol object and routes here.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, bybit, bybit_ws, control
+from . import binance, binance_ws, bybit, bybit_ws, coinbase, coinbase_ws, control
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -84,6 +85,9 @@ def create_app(config: SimulatorConfig) -> web.Application:
     binance.add_routes(app)
     bybit.add_routes(app)
     bybit_ws.add_routes(app)
+    coinbase.add_routes(app)
+    state.protocols["coinbase"] = coinbase_ws.add_routes(app, state)
+    app.router.add_get(coinbase_ws.PATH, websocket_route("coinbase"))
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -146,6 +150,10 @@ class SimulatorHandle:
     @property
     def binance_spot_ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{binance_ws.PATHS[binance.SPOT]}"
+
+    @property
+    def coinbase_ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{coinbase_ws.PATH}"
 
     @property
     def state(self) -> SimulatorState:
