@@ -93,6 +93,8 @@ class Processes:
             "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
             "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
             "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
+            "KIRBY_COINBASE_WS_URL": simulator.coinbase_ws_url,
+            "KIRBY_COINBASE_REST_URL": simulator.url,
         }
         self.tmp_path = tmp_path
         self.processes = []
