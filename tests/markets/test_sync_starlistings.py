@@ -53,16 +53,19 @@ def test_a_fresh_database_gets_every_shipped_starlisting(db):
         [f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in intervals]
         + [f"binance/{coin}/USDT/{market}/{interval}" for coin in ("BTC", "ETH") for market in ("perps", "spot")
            for interval in intervals]
+        + [f"coinbase/{coin}/USD/spot/{interval}" for coin in ("BTC", "ETH") for interval in intervals]
     )  # fmt: skip
     # Bybit's USDT perps and spot ship inactive: live Bybit collection is not there yet.
     assert sorted(str(s) for s in Starlisting.objects.filter(active=False)) == sorted(
         f"bybit/{coin}/USDT/{market}/{interval}"
         for coin in ("BTC", "ETH") for market in ("perps", "spot") for interval in intervals
     )  # fmt: skip
-    assert TradingPair.objects.count() == 10
-    # Binance ships switched off: its starlistings exist, nothing is collected until the exchange is activated.
+    assert TradingPair.objects.count() == 12
+    # Binance and Coinbase ship switched off: their starlistings exist, nothing is collected until the exchange is
+    # activated.
     assert Exchange.objects.get(name="binance").active is False
-    assert "61 change(s)" in output
+    assert Exchange.objects.get(name="coinbase").active is False
+    assert "72 change(s)" in output
 
 
 def test_running_it_twice_changes_nothing(db):
