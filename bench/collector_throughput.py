@@ -1,7 +1,9 @@
 """Collector throughput: candle updates per second parsed and stored by one collector process, per venue.
 
-For each venue (Hyperliquid; Binance spot klines) the exchange simulator
-floods candle updates for 20 coins as fast as it can.
+For each venue (Hyperliquid; Binance spot klines; Coinbase spot trades,
+which Kirby aggregates into candles itself) the exchange simulator floods
+updates for 20 coins as fast as it can (for Coinbase: market_trades messages
+of one trade each, so the figure is trades aggregated per second).
 Baseline: a no-op consumer (a bare WebSocket client that only counts frames)
 reading the same flood, i.e. the simulator's send rate on this machine.
 Kirby: the real stream (parse, candle closing, batching) and batcher (the one
@@ -10,7 +12,8 @@ update has been received and the last batch is committed. Prints both rates
 and their ratio. Target: at least 20,000 candle updates/s stored. No HTTP
 request is made, so API keys play no part.
 
-    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] [--venues hyperliquid,binance]
+    .venv/bin/python bench/collector_throughput.py [--messages 20000] [--coins 20] \
+        [--venues hyperliquid,binance,coinbase]
 """
 
 import argparse
@@ -78,6 +81,12 @@ VENUES = {
         "Binance spot", "binance", "/stream", "binance-spot", '"kline"',
         lambda coins: [{"method": "SUBSCRIBE", "params": [f"{c.lower()}usdt@kline_{INTERVAL}" for c in coins],
                         "id": 1}],
+    ),
+    # Coinbase publishes trades, not candles: every message is one trade for Kirby to aggregate.
+    "coinbase": Venue(
+        "Coinbase spot", "coinbase", "/coinbase/ws", "coinbase", '"market_trades","client_id"',
+        lambda coins: [{"type": "subscribe", "channel": channel, "product_ids": [f"{c}-USD" for c in coins]}
+                       for channel in ("market_trades", "heartbeats")],
     ),
 }  # fmt: skip
 
@@ -165,7 +174,7 @@ def ensure_series(venue, coins):
         name=venue.adapter, defaults={"display_name": venue.name, "active": True}
     )
     quote, _ = QuoteCurrency.objects.get_or_create(
-        symbol="USD" if venue.adapter == "hyperliquid" else "USDT", defaults={"name": "quote"}
+        symbol="USDT" if venue.adapter == "binance" else "USD", defaults={"name": "quote"}
     )
     market_type = "perps" if venue.adapter == "hyperliquid" else "spot"
     perps, _ = MarketType.objects.get_or_create(name=market_type, defaults={"display_name": market_type})
@@ -189,7 +198,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="updates per coin")
     parser.add_argument("--coins", type=int, default=20)
-    parser.add_argument("--venues", default="hyperliquid,binance", help="comma-separated: hyperliquid, binance")
+    parser.add_argument(
+        "--venues", default="hyperliquid,binance,coinbase", help="comma-separated: hyperliquid, binance, coinbase"
+    )
     args = parser.parse_args()
     coins = [f"FLOOD{i:02d}" for i in range(args.coins)]
     venues = [VENUES[name] for name in args.venues.split(",")]
@@ -198,6 +209,7 @@ def main():
     base = f"http://127.0.0.1:{port}"
     os.environ.update(KIRBY_HYPERLIQUID_WS_URL=f"ws://127.0.0.1:{port}/ws", KIRBY_HYPERLIQUID_REST_URL=f"{base}/info",
                       KIRBY_BINANCE_SPOT_WS_URL=f"ws://127.0.0.1:{port}/stream", KIRBY_BINANCE_SPOT_REST_URL=base,
+                      KIRBY_COINBASE_WS_URL=f"ws://127.0.0.1:{port}/coinbase/ws", KIRBY_COINBASE_REST_URL=base,
                       KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120")  # fmt: skip
     common.setup()
     simulator = start_simulator(port)

@@ -25,6 +25,7 @@ REST check settles it.
 """
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from apps.collectors.exchanges.coinbase import protocol
@@ -46,31 +47,45 @@ IGNORED_CHANNELS = ("l2_data", "candles", "ticker", "ticker_batch", "level2", "s
 
 
 @lru_cache(maxsize=4096)
-def _minute_us(prefix):
+def _second_us(prefix):
+    """``2025-10-27T16:44:39`` -> epoch microseconds (cached: a stream's times share their seconds)."""
+    if len(prefix) != 19 or prefix[10] != "T" or not prefix[17:].isdigit():
+        raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}")
     try:
-        moment = datetime.strptime(prefix, "%Y-%m-%dT%H:%M")
+        moment = datetime.strptime(prefix[:16], "%Y-%m-%dT%H:%M")
     except ValueError:
         raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}") from None
-    return int(moment.replace(tzinfo=UTC).timestamp()) * 1_000_000
+    return (int(moment.replace(tzinfo=UTC).timestamp()) + int(prefix[17:])) * 1_000_000
 
 
 def time_us(value, field):
     """``2025-10-27T16:44:39.600153Z`` (fraction optional, up to nanoseconds, UTC) -> epoch microseconds."""
-    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or value[16] != ":":
+    if type(value) is not str or len(value) < 20 or value[-1] != "Z":
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
-    seconds, fraction = value[17:19], value[19:-1]
-    if not seconds.isdigit() or (fraction and (fraction[0] != "." or not fraction[1:].isdigit())):
+    fraction = value[19:-1]
+    if fraction and (fraction[0] != "." or not fraction[1:].isdigit()):
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
-    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    return _minute_us(value[:16]) + int(seconds) * 1_000_000 + micros
+    return _second_us(value[:19]) + (int((fraction[1:] + "000000")[:6]) if fraction else 0)
+
+
+def _number(value, field):
+    """An exact decimal from a Coinbase decimal string (the only form Coinbase sends numbers in)."""
+    if type(value) is str:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite():
+            return number
+    return decimal(value, field)  # anything else: refused with the shared messages
 
 
 def _trade(item):
     if not isinstance(item, dict):
         raise MalformedFrame("trade is not an object")
     trade_id = text(item.get("trade_id"), "trade_id")
-    price = decimal(item.get("price"), "price")
-    size = decimal(item.get("size"), "size")
+    price = _number(item.get("price"), "price")
+    size = _number(item.get("size"), "size")
     if price <= 0 or size < 0:
         raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
     return Trade(text(item.get("product_id"), "product_id"), trade_id, time_us(item.get("time"), "time"), price, size)
