@@ -27,6 +27,14 @@ and the simulator's clients call these functions only.
     CandleUpdate with the venue's closed flag or None, AssetContext,
     FundingUpdate, OpenInterestUpdate, Control); MalformedFrame for anything
     unexpected (the stream counts it, samples it in the log and skips it).
+    Optional ``connection_parser(endpoint, wanted)``: where parsing needs
+    state per connection (Coinbase builds candles from trades and checks
+    ``sequence_num``), an object whose ``feed(raw)`` replaces ``parse_frame``
+    for one connection; ``wanted()`` gives the plan's (series, interval)
+    keys. It may return BuiltCandle (a candle Kirby built: the stream stores
+    it open, and once closed checks it against ``history.candle_pages``
+    before storing it final, apps.collectors.reconcile) and Control
+    ``resync`` (messages were lost: the stream reconnects and repairs).
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
     ``has_asset_context(market_type)``: funding and open interest exist.
