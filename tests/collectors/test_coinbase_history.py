@@ -66,10 +66,10 @@ def test_intervals_coinbase_does_not_publish_are_built_exactly_from_published_on
 
 
 def test_a_candle_is_closed_only_once_its_interval_has_ended(simulator):
-    now = now_of(simulator)
-    last_hour = now // HOUR * HOUR - HOUR
+    end = now_of(simulator) // HOUR * HOUR
+    last_hour = end - HOUR
 
-    pages = list(history.candle_pages("BTC-USD", "1h", now - 5 * HOUR, now, url=simulator.url, now_ms=last_hour + 1))
+    pages = list(history.candle_pages("BTC-USD", "1h", end - 5 * HOUR, end, url=simulator.url, now_ms=last_hour + 1))
 
     candles = [c for page in pages for c in page]
     assert candles[-1].open_ms == last_hour and not candles[-1].closed

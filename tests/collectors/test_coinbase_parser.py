@@ -182,6 +182,10 @@ def test_products_and_intervals_outside_the_plan_build_nothing():
     feed.plan = {("SOL-USD", "1h"): [2]}  # the plan changed: only SOL-USD hourly now
     (built,) = feed.trades(T0 + 2000, [_trade(2, T0 + 1000, "5", "1", product="SOL-USD")])
     assert isinstance(built, BuiltCandle) and built.interval == "1h" and built.update.open_ms == T0 - T0 % 3_600_000
+    feed.trades(T0 + 3000, [_trade(3, T0 + 2000, "6", "1", product="BTC-USD")])
+    feed.plan = {("BTC-USD", "1m"): [1]}  # SOL-USD went: its open hour is forgotten, not closed
+    closing = feed.heartbeat(T0 + 3_600_000 + 5000)
+    assert [(e.coin, e.interval) for e in closing] == []
 
 
 def test_symbols_and_protocol():

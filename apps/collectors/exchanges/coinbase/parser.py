@@ -276,7 +276,8 @@ class TradeCandles:
                 if deadline <= stamp_us:
                     del open_candles[open_ms]
                     self.closed_through[key] = max(open_ms, self.closed_through.get(key, open_ms))
-                    out.append(BuiltCandle(candle.update(key[0], key[1], True), candle.complete))
+                    if key[1] in self._intervals_of(key[0]):  # a series the plan has dropped meanwhile: forgotten
+                        out.append(BuiltCandle(candle.update(key[0], key[1], True), candle.complete))
                 elif next_close is None or deadline < next_close:
                     next_close = deadline
         self._next_close_us = next_close
