@@ -168,6 +168,14 @@ def test_the_interval_a_connection_starts_in_is_marked_incomplete():
     assert not first.complete and second.complete
 
 
+def test_an_empty_snapshot_still_marks_where_the_connection_began():
+    feed = Feed()
+    feed.trades(T0 + 20_000, [], kind="snapshot")  # a quiet product: no recent trades
+    (first,) = feed.trades(T0 + 40_000, [_trade(2, T0 + 39_000, "100", "1")])
+    (second,) = feed.trades(T0 + MINUTE + 10, [_trade(3, T0 + MINUTE + 1, "100", "1")])
+    assert not first.complete and second.complete
+
+
 def test_a_sequence_num_gap_asks_for_a_resubscribe():
     feed = Feed()
     feed.heartbeat(T0)

@@ -199,6 +199,7 @@ class TradeCandles:
         self.grace_ms = protocol.close_grace_ms() if grace_ms is None else grace_ms
         self.sequence = None
         self.since_us = {}  # product -> server time of its snapshot: later intervals are complete
+        self.first_snapshot_us = None  # for products whose snapshot held no trades
         self.building = {}  # (product, interval) -> {open_ms: _Building}
         self.closed_through = {}  # (product, interval) -> open time of the newest closed candle
         self.late = 0
@@ -225,6 +226,8 @@ class TradeCandles:
         out = []
         if channel == protocol.TRADES_CHANNEL:
             snapshot, updates = trade_events(events)
+            if any(event.get("type") == "snapshot" for event in events) and self.first_snapshot_us is None:
+                self.first_snapshot_us = stamp_us
             for trade in snapshot:
                 self.since_us.setdefault(trade.coin, stamp_us)
             out = self._fold(updates)
@@ -253,7 +256,7 @@ class TradeCandles:
                 candle = open_candles.get(open_ms)
                 if candle is None:
                     close_ms = kirby_intervals.shift(interval, open_ms, 1) - 1
-                    since = self.since_us.get(trade.coin)
+                    since = self.since_us.get(trade.coin, self.first_snapshot_us)
                     complete = since is not None and open_ms * 1000 > since
                     candle = open_candles[open_ms] = _Building(open_ms, close_ms, trade, complete)
                     deadline = (close_ms + 1 + self.grace_ms) * 1000
