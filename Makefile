@@ -43,14 +43,15 @@ run: envfile migrate
 # Kirby against the local exchange simulator: data flows without internet access.
 demo: envfile migrate
 	@$(BIN)/python manage.py create_api_key --user demo --name "make demo" --create-user
-	@# The simulator speaks Binance, Bybit and OKX too: the demo switches on those (shipped inactive) exchanges.
-	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name__in=['binance', 'bybit', 'okx']).update(active=True)"
+	@# The simulator speaks Binance, Bybit, OKX and Coinbase too: the demo switches on those (shipped inactive) exchanges.
+	@$(BIN)/python manage.py shell -c "from apps.markets.models import Exchange; Exchange.objects.filter(name__in=['binance', 'bybit', 'okx', 'coinbase']).update(active=True)"
 	@echo
 	@echo "Kirby demo: collecting from the exchange simulator (ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws)"
 	@echo "  Candles    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/hyperliquid/BTC/USD/perps/1m"
 	@echo "  Binance    curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/binance/BTC/USDT/spot/1m"
 	@echo "  Bybit      curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/funding/bybit/BTC/USDT/perps"
 	@echo "  OKX        curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/okx/BTC/USDT/perps/1m"
+	@echo "  Coinbase   curl -H 'Authorization: Bearer <the key above>' http://127.0.0.1:$${PORT:-8000}/candles/coinbase/BTC/USD/spot/1m"
 	@echo "  Health     http://127.0.0.1:$${PORT:-8000}/health"
 	@echo
 	WEB_PORT=$${PORT:-8000} SIMULATOR_PORT=$${SIMULATOR_PORT:-8765} \
@@ -65,6 +66,8 @@ demo: envfile migrate
 	KIRBY_OKX_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws/v5/public \
 	KIRBY_OKX_BUSINESS_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/ws/v5/business \
 	KIRBY_OKX_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
+	KIRBY_COINBASE_WS_URL=ws://127.0.0.1:$${SIMULATOR_PORT:-8765}/coinbase/ws \
+	KIRBY_COINBASE_REST_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8765} \
 	KIRBY_COLLECTOR_SUPERVISE_SECONDS=2 \
 	$(BIN)/honcho start -f Procfile.demo -e /dev/null
 

@@ -1,6 +1,8 @@
 """Collector throughput: candle updates per second parsed and stored by one collector process, per venue.
 
-For each venue (Hyperliquid; Binance and Bybit spot klines; OKX spot candles) a
+For each venue (Hyperliquid; Binance and Bybit spot klines; OKX spot candles;
+Coinbase spot trades, one per message, which Kirby aggregates into candles
+itself, so its figure is trades aggregated per second) a
 flood of updates of the open day candle of 20 coins is sent over a real
 WebSocket by ``bench/frame_sender.py``: frames pre-rendered to their
 WebSocket bytes, written as fast as the socket takes them, in a process of
@@ -107,6 +109,11 @@ VENUES = {
         "OKX spot", "okx", "/ws/v5/business", '"candle1Dutc"',
         lambda coins: [{"op": "subscribe", "args": [{"channel": "candle1Dutc", "instId": f"{c}-USDT"} for c in coins]}],
     ),
+    "coinbase": Venue(
+        "Coinbase spot", "coinbase", "/coinbase/ws", '"market_trades","client_id"',
+        lambda coins: [{"type": "subscribe", "channel": channel, "product_ids": [f"{c}-USD" for c in coins]}
+                       for channel in ("market_trades", "heartbeats")],
+    ),
 }  # fmt: skip
 
 
@@ -191,7 +198,7 @@ def ensure_series(venue, coins):
         name=venue.adapter, defaults={"display_name": venue.name, "active": True}
     )
     quote, _ = QuoteCurrency.objects.get_or_create(
-        symbol="USD" if venue.adapter == "hyperliquid" else "USDT", defaults={"name": "quote"}
+        symbol="USD" if venue.adapter in ("hyperliquid", "coinbase") else "USDT", defaults={"name": "quote"}
     )
     market_type = "perps" if venue.adapter == "hyperliquid" else "spot"
     perps, _ = MarketType.objects.get_or_create(name=market_type, defaults={"display_name": market_type})
@@ -216,7 +223,7 @@ def main():
     parser.add_argument("--messages", type=int, default=20_000, help="updates per coin")
     parser.add_argument("--coins", type=int, default=20)
     parser.add_argument(
-        "--venues", default="hyperliquid,binance,bybit,okx", help="comma-separated: " + ", ".join(VENUES)
+        "--venues", default="hyperliquid,binance,bybit,okx,coinbase", help="comma-separated: " + ", ".join(VENUES)
     )
     args = parser.parse_args()
     coins = [f"FLOOD{i:02d}" for i in range(args.coins)]
@@ -230,7 +237,8 @@ def main():
                       KIRBY_BINANCE_SPOT_WS_URL=f"{frames}/stream", KIRBY_BINANCE_SPOT_REST_URL=base,
                       KIRBY_BYBIT_WS_URL=f"{frames}/v5/public", KIRBY_BYBIT_REST_URL=base,
                       KIRBY_OKX_BUSINESS_WS_URL=f"{frames}/ws/v5/business", KIRBY_OKX_WS_URL=f"{frames}/ws/v5/public",
-                      KIRBY_OKX_REST_URL=base,
+                      KIRBY_OKX_REST_URL=base, KIRBY_COINBASE_WS_URL=f"{frames}/coinbase/ws",
+                      KIRBY_COINBASE_REST_URL=base,
                       KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120")  # fmt: skip
     common.setup()
     simulator = start_simulator(port)

@@ -17,14 +17,18 @@ by ``/prepare``, not by subscriptions.
 coin by coin; ``POST /flood`` writes them to every open connection and
 answers once the transports have taken them. WebSocket paths: ``/ws``
 (Hyperliquid), ``/stream`` (Binance spot), ``/v5/public/spot`` (Bybit spot),
-``/ws/v5/business`` (OKX spot candles).
+``/ws/v5/business`` (OKX spot candles), ``/coinbase/ws`` (Coinbase trades, with
+``sequence_num`` running on from one flood to the next).
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from aiohttp import WSMsgType, web
 
@@ -85,14 +89,31 @@ def okx(coin, open_ms, state):
     return {"arg": {"channel": "candle1Dutc", "instId": f"{coin}-USDT"}, "data": [row]}
 
 
+def coinbase(coin, open_ms, state, sequence):
+    """One market_trades message of one trade (Coinbase sends trades, not candles: Kirby builds the candle)."""
+    _, _, _, c, _, n = state
+    moment = datetime.fromtimestamp((open_ms + n) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    trade = {"trade_id": str(sequence), "product_id": f"{coin}-USD", "price": c, "size": "0.001", "side": "BUY",
+             "time": moment}  # fmt: skip
+    return {"channel": "market_trades", "client_id": "", "timestamp": moment, "sequence_num": sequence,
+            "events": [{"type": "update", "trades": [trade]}]}  # fmt: skip
+
+
 RENDER = {"hyperliquid": hyperliquid, "binance": binance, "bybit": bybit, "okx": okx}
+# Venues whose messages carry a sequence number per connection: it runs on from one flood to the next.
+SEQUENCED = {"coinbase": coinbase}
 CONNECTIONS = web.AppKey("connections", set)
 PREPARED = web.AppKey("prepared", dict)
+SEQUENCE = web.AppKey("sequence", int)
 
 
-def render(venue, coins, messages, open_ms):
+def render(venue, coins, messages, open_ms, sequence=0):
     """The flood's bytes in chunks of about CHUNK_BYTES, and how many frames they hold."""
-    make = RENDER[venue]
+    if venue in SEQUENCED:
+        numbers = itertools.count(sequence)
+        make = partial(lambda coin, open_ms, state: SEQUENCED[venue](coin, open_ms, state, next(numbers)))
+    else:
+        make = RENDER[venue]
     states = list(candle_states(messages))
     chunks, chunk = [], bytearray()
     for state in states:
@@ -123,8 +144,10 @@ async def websocket(request):
 
 async def prepare(request):
     body = await request.json()
-    chunks, frames = render(body["venue"], body["coins"], int(body["messages"]), int(body["open_ms"]))
+    sequence = request.app[SEQUENCE]
+    chunks, frames = render(body["venue"], body["coins"], int(body["messages"]), int(body["open_ms"]), sequence)
     request.app[PREPARED].update(chunks=chunks, frames=frames)
+    request.app[SEQUENCE] = sequence + frames
     return web.json_response({"frames": frames, "bytes": sum(map(len, chunks))})
 
 
@@ -147,8 +170,8 @@ async def flood(request):
 
 def application():
     app = web.Application()
-    app[CONNECTIONS], app[PREPARED] = set(), {}
-    for path in ("/ws", "/stream", "/v5/public/spot", "/ws/v5/business"):
+    app[CONNECTIONS], app[PREPARED], app[SEQUENCE] = set(), {}, 0
+    for path in ("/ws", "/stream", "/v5/public/spot", "/ws/v5/business", "/coinbase/ws"):
         app.router.add_get(path, websocket)
     app.router.add_post("/prepare", prepare)
     app.router.add_post("/flood", flood)

@@ -56,7 +56,7 @@ ENTRIES = (
     Entry("upsert", "upsert.py", (), ("--series", "2", "--candles", "500"), 2),
     Entry("candles_api", "candles_api.py", (), HTTP_SMOKE, 7),
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
-    Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 8),
+    Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 10),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),

@@ -312,6 +312,11 @@ KIRBY_BYBIT_REST_URL = env_str("KIRBY_BYBIT_REST_URL", "https://api.bybit.com")
 KIRBY_OKX_WS_URL = env_str("KIRBY_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public")
 KIRBY_OKX_BUSINESS_WS_URL = env_str("KIRBY_OKX_BUSINESS_WS_URL", "wss://ws.okx.com:8443/ws/v5/business")
 KIRBY_OKX_REST_URL = env_str("KIRBY_OKX_REST_URL", "https://www.okx.com")
+# Coinbase Advanced Trade: the public market-data WebSocket and the public REST base.
+KIRBY_COINBASE_WS_URL = env_str("KIRBY_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+KIRBY_COINBASE_REST_URL = env_str("KIRBY_COINBASE_REST_URL", "https://api.coinbase.com")
+# A candle built from Coinbase trades closes this long after its interval ends (trades arrive batched).
+KIRBY_COINBASE_CLOSE_GRACE_SECONDS = env_float("KIRBY_COINBASE_CLOSE_GRACE_SECONDS", 2.0, minimum=0.0)
 # Hyperliquid allows 1000 subscriptions per IP over at most 10 connections.
 KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION = env_int(
     "KIRBY_HYPERLIQUID_SUBSCRIPTIONS_PER_CONNECTION", 200, minimum=1, maximum=1000
@@ -417,6 +422,8 @@ KIRBY_REST_WEIGHT_PER_MINUTE = {
     # OKX limits each endpoint per 2 s (history-candles 20, funding and open-interest history 10); the adapter
     # weighs the slower ones 2, so 600 a minute keeps every endpoint at half its limit or less.
     "okx": env_int("KIRBY_OKX_REST_WEIGHT_PER_MINUTE", 600, minimum=1),
+    # Coinbase allows 10 public REST requests per second per IP; every candles request weighs 1.
+    "coinbase": env_int("KIRBY_COINBASE_REST_WEIGHT_PER_MINUTE", 300, minimum=1),
 }
 # After a 429 everyone pauses this long and the rate halves, doubling back every RECOVERY seconds.
 KIRBY_REST_BURST_SECONDS = env_float("KIRBY_REST_BURST_SECONDS", 10.0, minimum=0.0)

@@ -26,6 +26,18 @@ MESSAGES_RECEIVED = Counter(
     "Exchange messages received by collector streams, by parsed event type (malformed: skipped frames).",
     ["exchange", "type"],
 )
+BUILT_CANDLES = Counter(
+    "kirby_built_candles_total",
+    "Closed candles Kirby built from trades (Coinbase), by how they compared with the exchange's REST candle "
+    "(equal; differed: REST's values were stored; partial: built from part of the trades, REST stored; "
+    "unconfirmed: REST had none, the built candle was stored).",
+    ["exchange", "outcome"],
+)
+LATE_TRADES = Counter(
+    "kirby_late_trades_total",
+    "Trades that arrived for a built candle already closed: counted, not applied (the candle is not reopened).",
+    ["exchange"],
+)
 RECORDS_WRITTEN = Counter(
     "kirby_records_written_total",
     "Rows inserted or changed by the write path, by source exchange ('' when unnamed) and type.",

@@ -27,6 +27,7 @@ from django.db import close_old_connections
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
+    BuiltCandle,
     CandleUpdate,
     Control,
     FundingUpdate,
@@ -36,6 +37,7 @@ from apps.collectors.exchanges.events import (
 )
 from apps.collectors.normalize import candle_records, context_records, funding_records, open_interest_records
 from apps.collectors.plan import plan_for
+from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, settle
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_reporter import StreamStatus
@@ -88,6 +90,8 @@ class Stream:
         self.plan = None
         self._last_close = {}  # (coin, interval) -> close time of the latest push on this connection
         self._repairs = asyncio.Queue()
+        # Closed candles built from trades, waiting for their REST check; kept across connections.
+        self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.rollovers = 0
 
@@ -148,7 +152,7 @@ class Stream:
             # what was missed is read back from the REST history instead.
             self.closer = CandleCloser()
             self._last_close = {}
-            helpers = [asyncio.create_task(self._repair_loop())]
+            helpers = [asyncio.create_task(self._repair_loop()), asyncio.create_task(self._reconcile_loop())]
             if self.adapter.protocol.poll_seconds() is not None:
                 helpers.append(asyncio.create_task(self._poll_loop()))
             try:
@@ -196,7 +200,11 @@ class Stream:
         """The parse function of one new connection to ``endpoint``."""
         # A venue whose frames build on earlier ones (Bybit's ticker deltas) parses per connection.
         make_parser = getattr(self.adapter.parser, "connection_parser", None)
-        return make_parser(endpoint) if make_parser else partial(self.adapter.parser.parse_frame, endpoint=endpoint)
+        return (
+            make_parser(endpoint, lambda: self.plan.candles)
+            if make_parser
+            else partial(self.adapter.parser.parse_frame, endpoint=endpoint)
+        )
 
     def _check_continuity(self, update):
         key = (update.coin, update.interval)
@@ -228,6 +236,28 @@ class Stream:
                     await repair(self.adapter, coin, interval, starlisting_ids, start_ms, before_ms, now_ms)
                 except Exception:  # the database is away: the periodic gap scan finds the hole later
                     log.exception("stream %s: repairing %s %s failed", self.name, coin, interval)
+
+    async def _reconcile_loop(self):
+        """Store each closed built candle once the exchange's REST candle has confirmed or replaced it."""
+        check = sync_to_async(self._rest_candle, thread_sensitive=False)
+        while True:
+            built, attempt = await self._reconciles.get()
+            try:
+                rest = await check(built.update)
+            except Exception as error:  # the exchange or the budget is away: try again later
+                log.warning("stream %s: checking %s %s failed: %s", self.name, built.coin, built.interval, error)
+                rest = None
+            final, outcome = settle(built, rest, exchange=self.adapter.name, last_attempt=attempt >= ATTEMPTS)
+            if final is None:
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self._reconciles.put_nowait, (built, attempt + 1))
+                continue
+            if outcome == "differed":
+                log.info("stream %s: built %s %s at %s differed from REST; stored REST's",
+                         self.name, built.coin, built.interval, built.update.open_ms)  # fmt: skip
+            self._store(self._candles([final]))
+
+    def _rest_candle(self, update):
+        return rest_candle(self.adapter, update, Budget(self.adapter.name))
 
     async def _apply(self, ws, plan, subscribed):
         protocol = self.adapter.protocol
@@ -363,7 +393,7 @@ class Stream:
     def _routed(self, event):
         if self.plan is None or isinstance(event, Control):
             return True
-        if isinstance(event, CandleUpdate):
+        if isinstance(event, CandleUpdate | BuiltCandle):
             return (event.coin, event.interval) in self.plan.candles
         return event.coin in self.plan.contexts
 
@@ -373,6 +403,13 @@ class Stream:
             counts["candle"] += 1
             self._check_continuity(event)
             self._store(self._candles(self.closer.feed(event, received_ms)))
+        elif isinstance(event, BuiltCandle):
+            counts["candle"] += 1
+            self._check_continuity(event.update)
+            if event.update.closed:  # final only once checked against the exchange's REST candle
+                self._reconciles.put_nowait((event, 1))
+            else:
+                self._store(self._candles([event.update]))
         elif isinstance(event, AssetContext):
             counts["asset_ctx"] += 1
             self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))
@@ -392,6 +429,8 @@ class Stream:
             counts["control"] += 1
             if event.kind == "error":
                 self.status.exchange_error(event.detail)
+            elif event.kind == "resync":  # the exchange says messages were lost on this connection
+                raise Reconnect(f"resubscribing: {event.detail}")
 
     def _candles(self, updates):
         records = []

@@ -98,6 +98,8 @@ class Processes:
             "KIRBY_OKX_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/public",
             "KIRBY_OKX_BUSINESS_WS_URL": f"ws://{simulator.host}:{simulator.port}/ws/v5/business",
             "KIRBY_OKX_REST_URL": simulator.url,
+            "KIRBY_COINBASE_WS_URL": simulator.coinbase_ws_url,
+            "KIRBY_COINBASE_REST_URL": simulator.url,
         }
         self.tmp_path = tmp_path
         self.processes = []

@@ -53,14 +53,15 @@ def test_a_fresh_database_gets_every_shipped_starlisting(db):
         [f"hyperliquid/{coin}/USD/perps/{interval}" for coin in ("BTC", "SOL") for interval in intervals]
         + [f"{venue}/{coin}/USDT/{market}/{interval}" for venue in ("binance", "bybit", "okx")
            for coin in ("BTC", "ETH") for market in ("perps", "spot") for interval in intervals]
+        + [f"coinbase/{coin}/USD/spot/{interval}" for coin in ("BTC", "ETH") for interval in intervals]
     )  # fmt: skip
     assert not Starlisting.objects.filter(active=False).exists()
-    assert TradingPair.objects.count() == 14
-    # Binance, Bybit and OKX ship switched off: their starlistings exist, nothing is collected until the exchange is
-    # activated.
-    for venue in ("binance", "bybit", "okx"):
+    assert TradingPair.objects.count() == 16
+    # Binance, Bybit, OKX and Coinbase ship switched off: their starlistings exist, nothing is collected until the
+    # exchange is activated.
+    for venue in ("binance", "bybit", "okx", "coinbase"):
         assert Exchange.objects.get(name=venue).active is False
-    assert "82 change(s)" in output
+    assert "93 change(s)" in output
 
 
 def test_running_it_twice_changes_nothing(db):

@@ -29,10 +29,16 @@ and the simulator's clients call these functions only.
     CandleUpdate with the venue's closed flag or None, AssetContext,
     FundingUpdate, OpenInterestUpdate, MarkPrice, Control); MalformedFrame for anything
     unexpected (the stream counts it, samples it in the log and skips it).
-    Optional ``connection_parser(endpoint)`` -> a ``parse(raw)`` function
-    for one connection, for a venue whose frames build on earlier ones
-    (Bybit's ticker deltas); the stream makes one per connection and uses it
-    instead of ``parse_frame``.
+    Optional ``connection_parser(endpoint, wanted)`` -> a ``parse(raw)``
+    function for one connection, for a venue whose frames build on earlier
+    ones: Bybit's ticker deltas; Coinbase builds candles from trades and
+    checks ``sequence_num``. The stream makes one per connection and uses it
+    instead of ``parse_frame``; ``wanted()`` gives the plan's (series,
+    interval) keys. It may return BuiltCandle (a candle Kirby built: the
+    stream stores it open, and once closed checks it against
+    ``history.candle_pages`` before storing it final, apps.collectors.reconcile)
+    and Control ``resync`` (messages were lost: the stream reconnects and
+    repairs).
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
     ``has_asset_context(market_type)``: funding and open interest exist.
@@ -48,7 +54,7 @@ and the simulator's clients call these functions only.
 import importlib
 from types import SimpleNamespace
 
-EXCHANGES = ("hyperliquid", "binance", "bybit", "okx")
+EXCHANGES = ("hyperliquid", "binance", "bybit", "okx", "coinbase")
 
 
 def get_adapter(name):

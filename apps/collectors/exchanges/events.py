@@ -97,7 +97,7 @@ class MarkPrice(NamedTuple):
 class Control(NamedTuple):
     """Acks, pongs, greetings and exchange error notices: not market data."""
 
-    kind: str  # "ack", "pong", "greeting", "error"
+    kind: str  # "ack", "pong", "greeting", "error", "resync" (messages were lost: reconnect and repair)
     detail: object = None
 
 
@@ -160,3 +160,35 @@ def kline_update(data, coin, closed):
         num_trades=integer(data.get("n"), "n", nullable=True),
         closed=closed,
     )
+
+
+class Trade(NamedTuple):
+    """One trade of a spot product (Coinbase ``market_trades``); ``time_us`` orders trades exactly."""
+
+    coin: str
+    trade_id: str
+    time_us: int
+    price: Decimal
+    size: Decimal
+
+
+class BuiltCandle(NamedTuple):
+    """A candle Kirby built from trades, not one the exchange published.
+
+    ``update.closed`` says the builder will take no more trades for it;
+    ``complete`` says the connection saw every trade of its interval (false
+    for the interval a connection started in). Before a closed one is
+    stored as final it is checked against the exchange's REST candles
+    (apps.collectors.reconcile).
+    """
+
+    update: CandleUpdate
+    complete: bool
+
+    @property
+    def coin(self):
+        return self.update.coin
+
+    @property
+    def interval(self):
+        return self.update.interval

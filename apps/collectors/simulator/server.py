@@ -4,7 +4,8 @@ Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), 
 (``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
 ``/fapi/v1/...``, see ``binance``), Bybit's REST history and public WebSocket (``/v5/...``, see
 ``bybit`` and ``bybit_ws``), OKX's REST history and WebSockets (``/api/v5/...``,
-``/ws/v5/...``, see ``okx`` and ``okx_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
+``/ws/v5/...``, see ``okx`` and ``okx_ws``), Coinbase's REST candles and WebSocket (``coinbase``,
+``coinbase_ws``), ``/control/*`` and ``/truth/*`` (see ``control``).
 Another exchange adds its protocol object and routes here.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, bybit, bybit_ws, control, okx, okx_ws
+from . import binance, binance_ws, bybit, bybit_ws, coinbase, coinbase_ws, control, okx, okx_ws
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -87,6 +88,9 @@ def create_app(config: SimulatorConfig) -> web.Application:
     bybit_ws.add_routes(app)
     okx.add_routes(app)
     okx_ws.add_routes(app)
+    coinbase.add_routes(app)
+    state.protocols["coinbase"] = coinbase_ws.add_routes(app, state)
+    app.router.add_get(coinbase_ws.PATH, websocket_route("coinbase"))
     control.add_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -149,6 +153,10 @@ class SimulatorHandle:
     @property
     def binance_spot_ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{binance_ws.PATHS[binance.SPOT]}"
+
+    @property
+    def coinbase_ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{coinbase_ws.PATH}"
 
     @property
     def state(self) -> SimulatorState:

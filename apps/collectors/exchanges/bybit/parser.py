@@ -205,7 +205,7 @@ class Parser:
         return None if fields is None or "fundingRate" not in fields else ticker_of(fields, self.name(symbol))
 
 
-def connection_parser(endpoint):
+def connection_parser(endpoint, wanted=None):
     """The parse function of one connection to ``endpoint`` (a category): tickers deltas need its snapshots.
 
     Raises MalformedFrame for bad input (the stream counts and samples it);

@@ -1,0 +1,320 @@
+"""Coinbase frames and REST candles -> events, and the candles Kirby builds from trades.
+
+Every WebSocket message has the envelope ``{"channel", "client_id",
+"timestamp", "sequence_num", "events": [...]}``; ``subscriptions`` acks,
+``heartbeats`` (``heartbeat_counter`` a number in captures, a string in the
+docs: both accepted) and ``market_trades`` (``events[].type`` ``snapshot``
+then ``update``, each with ``trades[]`` of ``{trade_id, product_id, price,
+size, side, time}``) are understood; ``l2_data`` and ``candles`` are valid
+but not collected; an error message (``{"type": "error", "message"}``) is a
+Control. Times are RFC 3339 with up to nanoseconds; prices and sizes exact
+decimal strings. REST candles are ``{"start" (unix seconds), "low", "high",
+"open", "close", "volume"}``, all strings.
+
+``parse_frame`` is stateless. ``TradeCandles`` is the per-connection state
+the live stream uses instead (``connection_parser``): it checks that
+``sequence_num`` grows by one per message (a jump asks the stream to
+reconnect and repair), folds every ``update`` trade into the open candle of
+each planned interval (open = first trade by time, close = last, exact
+sums), and closes a candle once a message stamped later than its interval's
+end plus the grace has arrived: Coinbase sends messages in order, so no
+trade for it can follow. A trade for a candle already closed is counted as
+late and dropped. Snapshot trades happened before the subscription and are
+not used: the candle a connection starts in is marked incomplete, and the
+REST check settles it.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from apps.collectors.exchanges.coinbase import protocol
+from apps.collectors.exchanges.events import (
+    BuiltCandle,
+    CandleUpdate,
+    Control,
+    MalformedFrame,
+    Trade,
+    decimal,
+    json_object,
+    text,
+)
+from apps.markets import intervals as kirby_intervals
+from lib.metrics import LATE_TRADES
+
+EXCHANGE = "coinbase"
+IGNORED_CHANNELS = ("l2_data", "candles", "ticker", "ticker_batch", "level2", "status")
+
+
+@lru_cache(maxsize=4096)
+def _second_us(prefix):
+    """``2025-10-27T16:44:39`` -> epoch microseconds (cached: a stream's times share their seconds)."""
+    if len(prefix) != 19 or prefix[10] != "T" or not prefix[17:].isdigit():
+        raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}")
+    try:
+        moment = datetime.strptime(prefix[:16], "%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}") from None
+    return (int(moment.replace(tzinfo=UTC).timestamp()) + int(prefix[17:])) * 1_000_000
+
+
+def time_us(value, field):
+    """``2025-10-27T16:44:39.600153Z`` (fraction optional, up to nanoseconds, UTC) -> epoch microseconds."""
+    if type(value) is not str or len(value) < 20 or value[-1] != "Z":
+        raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
+    fraction = value[19:-1]
+    if fraction and (fraction[0] != "." or not fraction[1:].isdigit()):
+        raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
+    return _second_us(value[:19]) + (int((fraction[1:] + "000000")[:6]) if fraction else 0)
+
+
+def _number(value, field):
+    """An exact decimal from a Coinbase decimal string (the only form Coinbase sends numbers in)."""
+    if type(value) is str:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite():
+            return number
+    return decimal(value, field)  # anything else: refused with the shared messages
+
+
+def _trade(item):
+    if not isinstance(item, dict):
+        raise MalformedFrame("trade is not an object")
+    trade_id = text(item.get("trade_id"), "trade_id")
+    price = _number(item.get("price"), "price")
+    size = _number(item.get("size"), "size")
+    if price <= 0 or size < 0:
+        raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
+    return Trade(text(item.get("product_id"), "product_id"), trade_id, time_us(item.get("time"), "time"), price, size)
+
+
+def _envelope(message):
+    sequence = message.get("sequence_num")
+    if isinstance(sequence, bool) or not isinstance(sequence, int):
+        raise MalformedFrame(f"sequence_num is not an integer: {sequence!r}")
+    events = message.get("events")
+    if not isinstance(events, list):
+        raise MalformedFrame("events is not a list")
+    return sequence, time_us(message.get("timestamp"), "timestamp"), events
+
+
+def trade_events(events):
+    """(snapshot trades, update trades) of a market_trades message's events."""
+    snapshot, updates = [], []
+    for event in events:
+        if not isinstance(event, dict) or not isinstance(event.get("trades"), list):
+            raise MalformedFrame("market_trades event without a trades list")
+        kind = event.get("type")
+        if kind not in ("snapshot", "update"):
+            raise MalformedFrame(f"market_trades event type {kind!r}")
+        (snapshot if kind == "snapshot" else updates).extend(_trade(item) for item in event["trades"])
+    return snapshot, updates
+
+
+def _heartbeat(events):
+    for event in events:
+        counter = event.get("heartbeat_counter") if isinstance(event, dict) else None
+        if isinstance(counter, bool) or not (
+            isinstance(counter, int) or (isinstance(counter, str) and counter.isdigit())
+        ):
+            raise MalformedFrame(f"heartbeat_counter is not a number: {counter!r}")
+
+
+def parse_message(raw):
+    """(channel, sequence_num, timestamp_us, events) of one frame; Control for errors; MalformedFrame otherwise."""
+    message = json_object(raw)
+    if message.get("type") == "error":
+        return Control("error", message.get("message"))
+    channel = message.get("channel")
+    if not isinstance(channel, str):
+        raise MalformedFrame("no channel")
+    sequence, stamp, events = _envelope(message)
+    return channel, sequence, stamp, events
+
+
+def parse_frame(raw, endpoint=""):
+    """Events of one frame, without connection state: Trade for every trade, Control for acks and errors."""
+    parsed = parse_message(raw)
+    if isinstance(parsed, Control):
+        return [parsed]
+    channel, _, _, events = parsed
+    if channel == "subscriptions":
+        return [Control("ack", events)]
+    if channel == protocol.HEARTBEATS_CHANNEL:
+        _heartbeat(events)
+        return []
+    if channel == protocol.TRADES_CHANNEL:
+        snapshot, updates = trade_events(events)
+        return snapshot + updates
+    if channel in IGNORED_CHANNELS:
+        return []
+    raise MalformedFrame(f"unknown channel {channel!r}")
+
+
+def _order(trade):
+    # Trade ids are decimal counters: by length first, so that "10" follows "9".
+    return trade.time_us, len(trade.trade_id), trade.trade_id
+
+
+class _Building:
+    __slots__ = ("open_ms", "close_ms", "first", "last", "open", "high", "low", "close", "volume", "trades", "complete")
+
+    def __init__(self, open_ms, close_ms, trade, complete):
+        self.open_ms, self.close_ms, self.complete = open_ms, close_ms, complete
+        key = _order(trade)
+        self.first = self.last = key
+        self.open = self.high = self.low = self.close = trade.price
+        self.volume, self.trades = trade.size, 1
+
+    def add(self, trade):
+        key = _order(trade)
+        if key < self.first:
+            self.first, self.open = key, trade.price
+        if key > self.last:
+            self.last, self.close = key, trade.price
+        if trade.price > self.high:
+            self.high = trade.price
+        if trade.price < self.low:
+            self.low = trade.price
+        self.volume += trade.size
+        self.trades += 1
+
+    def update(self, coin, interval, closed):
+        return CandleUpdate(coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low, self.close,
+                            self.volume, self.trades, closed)  # fmt: skip
+
+
+class TradeCandles:
+    """One connection's frames -> BuiltCandle events for the planned (product, interval) series.
+
+    ``wanted()`` returns the current plan's candle series (a mapping or set
+    of ``(product_id, interval)``); it is read again whenever it changes.
+    """
+
+    def __init__(self, wanted, grace_ms=None):
+        self.wanted = wanted
+        self.grace_ms = protocol.close_grace_ms() if grace_ms is None else grace_ms
+        self.sequence = None
+        self.since_us = {}  # product -> server time of its snapshot: later intervals are complete
+        self.first_snapshot_us = None  # for products whose snapshot held no trades
+        self.building = {}  # (product, interval) -> {open_ms: _Building}
+        self.closed_through = {}  # (product, interval) -> open time of the newest closed candle
+        self.late = 0
+        self._plan, self._intervals = None, {}
+        self._next_close_us = None
+
+    def _intervals_of(self, product):
+        plan = self.wanted()
+        if plan is not self._plan:
+            self._plan, self._intervals = plan, {}
+            for coin, interval in plan:
+                self._intervals.setdefault(coin, []).append(interval)
+        return self._intervals.get(product, ())
+
+    def feed(self, raw):
+        parsed = parse_message(raw)
+        if isinstance(parsed, Control):
+            return [parsed]
+        channel, sequence, stamp_us, events = parsed
+        if self.sequence is not None and sequence != self.sequence + 1:
+            expected, self.sequence = self.sequence + 1, sequence
+            return [Control("resync", f"sequence_num {sequence} after {expected - 1}: messages were lost")]
+        self.sequence = sequence
+        out = []
+        if channel == protocol.TRADES_CHANNEL:
+            snapshot, updates = trade_events(events)
+            if any(event.get("type") == "snapshot" for event in events) and self.first_snapshot_us is None:
+                self.first_snapshot_us = stamp_us
+            for trade in snapshot:
+                self.since_us.setdefault(trade.coin, stamp_us)
+            out = self._fold(updates)
+        elif channel == protocol.HEARTBEATS_CHANNEL:
+            _heartbeat(events)
+        elif channel == "subscriptions":
+            out = [Control("ack", events)]
+        elif channel not in IGNORED_CHANNELS:
+            raise MalformedFrame(f"unknown channel {channel!r}")
+        if self._next_close_us is not None and stamp_us >= self._next_close_us:
+            out.extend(self._close(stamp_us))
+        return out
+
+    def _fold(self, trades):
+        touched = {}
+        for trade in trades:
+            late = False
+            for interval in self._intervals_of(trade.coin):
+                key = (trade.coin, interval)
+                open_ms = kirby_intervals.floor(interval, trade.time_us // 1000)
+                closed = self.closed_through.get(key)
+                if closed is not None and open_ms <= closed:
+                    late = True
+                    continue
+                open_candles = self.building.setdefault(key, {})
+                candle = open_candles.get(open_ms)
+                if candle is None:
+                    close_ms = kirby_intervals.shift(interval, open_ms, 1) - 1
+                    since = self.since_us.get(trade.coin, self.first_snapshot_us)
+                    complete = since is not None and open_ms * 1000 > since
+                    candle = open_candles[open_ms] = _Building(open_ms, close_ms, trade, complete)
+                    deadline = (close_ms + 1 + self.grace_ms) * 1000
+                    if self._next_close_us is None or deadline < self._next_close_us:
+                        self._next_close_us = deadline
+                else:
+                    candle.add(trade)
+                touched[(key, open_ms)] = candle
+            if late:  # once per trade, however many of its intervals were closed
+                self.late += 1
+                LATE_TRADES.labels(EXCHANGE).inc()
+        return [BuiltCandle(c.update(key[0], key[1], False), c.complete) for (key, _), c in touched.items()]
+
+    def _close(self, stamp_us):
+        out, next_close = [], None
+        for key, open_candles in self.building.items():
+            for open_ms in sorted(open_candles):
+                candle = open_candles[open_ms]
+                deadline = (candle.close_ms + 1 + self.grace_ms) * 1000
+                if deadline <= stamp_us:
+                    del open_candles[open_ms]
+                    self.closed_through[key] = max(open_ms, self.closed_through.get(key, open_ms))
+                    if key[1] in self._intervals_of(key[0]):  # a series the plan has dropped meanwhile: forgotten
+                        out.append(BuiltCandle(candle.update(key[0], key[1], True), candle.complete))
+                elif next_close is None or deadline < next_close:
+                    next_close = deadline
+        self._next_close_us = next_close
+        return out
+
+
+def connection_parser(endpoint, wanted):
+    """The per-connection parser the live stream feeds (see TradeCandles); raises MalformedFrame for bad input."""
+    return TradeCandles(wanted).feed
+
+
+# --- REST answers -------------------------------------------------------------------------------
+
+
+def candle_rows(body):
+    if not isinstance(body, dict) or not isinstance(body.get("candles"), list):
+        raise MalformedFrame("the answer has no candles list")
+    return body["candles"]
+
+
+def parse_candle_row(row, product, interval, now_ms):
+    """One REST candle (``start`` in unix seconds, strings); closed once its interval ended before ``now_ms``."""
+    if not isinstance(row, dict):
+        raise MalformedFrame("candle is not an object")
+    start = row.get("start")
+    if not isinstance(start, str) or not start.isdigit():
+        raise MalformedFrame(f"start is not unix seconds: {start!r}")
+    open_ms = int(start) * 1000
+    if kirby_intervals.floor(interval, open_ms) != open_ms:
+        raise MalformedFrame(f"start {start} is not the open of a {interval} candle")
+    close_ms = kirby_intervals.shift(interval, open_ms, 1) - 1
+    return CandleUpdate(
+        coin=product, interval=interval, open_ms=open_ms, close_ms=close_ms,
+        open=decimal(row.get("open"), "open"), high=decimal(row.get("high"), "high"),
+        low=decimal(row.get("low"), "low"), close=decimal(row.get("close"), "close"),
+        volume=decimal(row.get("volume"), "volume"), num_trades=None, closed=close_ms < now_ms,
+    )  # fmt: skip
