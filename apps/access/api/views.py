@@ -11,7 +11,6 @@ from drf_spectacular.utils import extend_schema
 from apps.access import keys, usage
 from apps.access.api.serializers import (
     DEFAULT_KEY_NAME,
-    EMAIL_TAKEN,
     USERNAME_TAKEN,
     NewKeySerializer,
     NewUserSerializer,
@@ -41,8 +40,8 @@ def _valid(serializer_class, request):
         for name, messages in serializer.errors.items():
             for message in messages if isinstance(messages, list) else [messages]:
                 problems.append(("body", "body" if name == "non_field_errors" else name, str(message)))
-        taken = [message for _, _, message in problems if message in (EMAIL_TAKEN, USERNAME_TAKEN)]
-        raise InvalidParameters(problems, sentence=taken[0] if len(problems) == 1 and taken else None)
+        taken = len(problems) == 1 and problems[0][2] == USERNAME_TAKEN
+        raise InvalidParameters(problems, sentence=USERNAME_TAKEN if taken else None)
     return serializer.validated_data
 
 
