@@ -171,9 +171,9 @@ def _period(period):
 def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, url=None, budget=None, skipped=None):
     """Yield lists of OpenInterestPoint (ascending, time in [start_ms, end_ms)), one every ``period``.
 
-    The rubik endpoint pages with ``begin``/``end`` (both inclusive); OKX
-    keeps recent periods only, so a job over older times finds its
-    ``available_from`` where OKX's history begins.
+    The rubik endpoint pages with ``begin``/``end`` (both inclusive). How far
+    back OKX keeps each period is not documented in Kirby's sources; a job
+    over older times records ``available_from`` where OKX's answers begin.
     """
     okx_period, skipped = _period(period), [] if skipped is None else skipped
     _swap(coin)
