@@ -1,13 +1,8 @@
 """Backups against real PostgreSQL and a real S3-compatible server (moto's server mode, over HTTP)."""
 
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-import boto3
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -24,39 +19,6 @@ from apps.operations.models import Backup
 from apps.operations.status.keeping import backups_section
 from lib.metrics import BACKUP_AGE, BACKUP_FAILED
 from tests.conftest import candle, utc
-from tests.waiting import wait_for
-
-
-def _port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3(settings, monkeypatch):
-    port = _port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
-        monkeypatch.setenv(name, value)
-    settings.KIRBY_BACKUP_S3_ENDPOINT_URL = f"http://127.0.0.1:{port}"
-    settings.KIRBY_BACKUP_PART_MB = 5
-    client = boto3.client("s3", endpoint_url=settings.KIRBY_BACKUP_S3_ENDPOINT_URL, region_name="us-east-1")
-
-    def ready():
-        try:
-            client.create_bucket(Bucket="kirby-backups")
-            return True
-        except Exception:
-            return False
-
-    wait_for(ready, 20, "moto server did not start")
-    yield client
-    server.terminate()
-    server.wait(10)
 
 
 def _contents(dbname, table):
@@ -66,6 +28,7 @@ def _contents(dbname, table):
 
 def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, settings):
     world = world_committed
+    s3.create_bucket(Bucket="kirby-backups")
     target = S3Target("s3://kirby-backups/nightly")
     now = timezone.now()
     old_month = [candle(world.btc_1m, utc(2021, 1, 1) + timedelta(minutes=i)) for i in range(500)]
