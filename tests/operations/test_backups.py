@@ -17,8 +17,10 @@ from apps.operations.backups.rotation import gfs_keep
 from apps.operations.backups.targets import LocalTarget, S3Target
 from apps.operations.models import Backup
 from apps.operations.status.keeping import backups_section
+from apps.operations.tasks import run_backups
 from lib.metrics import BACKUP_AGE, BACKUP_FAILED
 from tests.conftest import candle, utc
+from tests.training import BOTH, TRAINING, TrainingWorld
 
 
 def _contents(dbname, table):
@@ -115,3 +117,30 @@ def test_rotation_keeps_the_grandfather_father_son_set():
     weekly = set(sorted(weekly)[-4:])
     monthly = {max(m for m in runs if (m.year, m.month) == month) for month in [(2026, 4), (2026, 3), (2026, 2)]}
     assert last in kept and kept == daily | weekly | monthly
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True, databases=BOTH)
+def test_the_training_database_is_backed_up_on_schedule_and_on_demand_and_restores_equal(settings, tmp_path):
+    settings.KIRBY_BACKUP_TARGET = str(tmp_path / "backups")
+    world = TrainingWorld()
+    write_candles([candle(world.perp_1m, utc(2019, 3, 1, 0, m)) for m in range(20)], publish=False, using=TRAINING)
+
+    assert run_backups() == []  # the daily task: every configured database, none failed
+    scheduled = Backup.objects.get(database=TRAINING)
+    write_candles([candle(world.spot_1m, utc(2019, 3, 2, 0, 0))], publish=False, using=TRAINING)
+    call_command("backup", "--database", "training")
+    on_demand = Backup.objects.filter(database=TRAINING).order_by("-created_at").first()
+
+    assert {b.database for b in Backup.objects.all()} == {"default", TRAINING}
+    assert on_demand.id != scheduled.id and on_demand.status == Backup.DONE
+    assert on_demand.manifest["pieces"][1]["tables"]["candles_p2019_03"]["rows"] == 21
+    training = settings.DATABASES[TRAINING]["NAME"]
+    restored = f"{training}_restored"
+    try:
+        call_command("restore", "--backup", on_demand.id, "--database", restored)
+        for table in ("candles", "starlistings", "trading_pairs", "exchanges"):
+            assert _contents(restored, table) == _contents(training, table), table
+        assert len(_contents(restored, "candles")) == 21
+    finally:
+        with connect("postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{restored}"')
