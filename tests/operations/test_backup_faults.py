@@ -217,3 +217,24 @@ def test_a_fresh_machine_restores_a_backup_it_finds_on_the_s3_target(world_commi
             call_command("restore", "--backup", "no-such-backup", "--database", f"{dbname}_never")
     finally:
         _drop(restored, f"{dbname}_never")
+
+
+def test_a_failed_production_backup_is_not_hidden_by_a_good_training_backup_after_it(db):
+    def run(database, status, minute):
+        return Backup.objects.create(
+            id=f"{database}-{minute}", database=database, target="/backups", status=status,
+            created_at=utc(2026, 12, 1, 2, minute), error="cannot write /backups: No space left on device",
+        )  # fmt: skip
+
+    run("default", Backup.DONE, 0)
+    failed = run("default", Backup.FAILED, 1)
+    run("training", Backup.DONE, 2)  # the same nightly run, a smaller database: it fitted
+    run("training", Backup.RUNNING, 3)
+
+    refresh_backup_age(time.time())
+    assert BACKUP_FAILED._value.get() == 1
+    assert backups_section(time.time())["last_failed"]["id"] == failed.id
+
+    run("default", Backup.DONE, 4)  # the next good run clears it
+    refresh_backup_age(time.time())
+    assert BACKUP_FAILED._value.get() == 0 and backups_section(time.time())["last_failed"] is None
