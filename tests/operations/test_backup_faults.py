@@ -201,14 +201,24 @@ def test_a_fresh_machine_restores_a_backup_it_finds_on_the_s3_target(world_commi
     write_candles([candle(world_committed.btc_1m, utc(2024, 5, 1, 0, minute)) for minute in range(30)])
     call_command("backup", "--database", "production")
     backup_id = Backup.objects.get().id
-    Backup.objects.all().delete()  # the machine that knew the backup is gone: only the target knows it
     dbname = connection.settings_dict["NAME"]
     restored = f"{dbname}_fresh"
+    listed = StringIO()
+    call_command("restore", "--list", stdout=listed)  # reads only the target
+    assert listed.getvalue().split() == [backup_id]
+    # The new machine's DATABASE_URL names a database that does not exist yet: only the target knows the backup.
+    fresh = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url().replace(dbname, restored),
+        "KIRBY_TEST_BACKUP_TARGET": settings.KIRBY_BACKUP_TARGET, "KIRBY_BACKUP_S3_ENDPOINT_URL": s3.meta.endpoint_url,
+    }  # fmt: skip
     try:
-        listed = StringIO()
-        call_command("restore", "--list", stdout=listed)
-        assert listed.getvalue().split() == [backup_id]
-        call_command("restore", "--backup", backup_id, "--database", restored)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "restore", "--backup", backup_id, "--database", restored],
+            cwd=django_settings.BASE_DIR, env=fresh, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"restored {backup_id} into {restored}: every table matches the manifest"
         for table in ("candles", "trading_pairs", "starlistings", "intervals"):
             with connect(dbname) as live, connect(restored) as copy:
                 query = f"SELECT * FROM {table} ORDER BY 1, 2"
