@@ -98,6 +98,10 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, setting
     assert verify(second, target) is False
     second.refresh_from_db()
     assert second.status == Backup.FAILED and "corrupt or truncated" in second.error
+    # Its manifest is gone from the target: a machine that knows only the target is not offered it either.
+    assert f"nightly/manifests/{second.id}.json" not in {
+        k["Key"] for k in s3.list_objects_v2(Bucket="kirby-backups")["Contents"]
+    }
     with pytest.raises(BackupError, match="is failed, not restorable"):
         restore(second, f"{dbname}_never")
     section = backups_section(time.time())
