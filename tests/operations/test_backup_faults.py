@@ -248,3 +248,17 @@ def test_a_failed_production_backup_is_not_hidden_by_a_good_training_backup_afte
     run("default", Backup.DONE, 4)  # the next good run clears it
     refresh_backup_age(time.time())
     assert BACKUP_FAILED._value.get() == 0 and backups_section(time.time())["last_failed"] is None
+
+
+def test_an_upload_cut_short_by_its_producer_leaves_no_object_and_says_why(s3):
+    s3.create_bucket(Bucket="kirby-cut")
+    target = S3Target("s3://kirby-cut/nightly")
+
+    def dump():
+        yield b"x" * (6 << 20)  # a first 5 MB part is uploaded
+        raise BackupError("pg_dump: error: connection to server was lost")
+
+    with pytest.raises(BackupError, match="^pg_dump: error: connection to server was lost$"):
+        target.put("pieces/default/base/cut.dump", dump())
+    assert _objects(s3, "kirby-cut") == {}  # the multipart upload was aborted, never completed
+    assert s3.list_multipart_uploads(Bucket="kirby-cut").get("Uploads", []) == []
