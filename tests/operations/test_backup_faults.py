@@ -10,8 +10,10 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from io import StringIO
 
@@ -262,3 +264,63 @@ def test_an_upload_cut_short_by_its_producer_leaves_no_object_and_says_why(s3):
         target.put("pieces/default/base/cut.dump", dump())
     assert _objects(s3, "kirby-cut") == {}  # the multipart upload was aborted, never completed
     assert s3.list_multipart_uploads(Bucket="kirby-cut").get("Uploads", []) == []
+
+
+class CuttingProxy:
+    """A TCP relay to the S3 server that goes away for good (connections dropped, port closed) once
+    ``limit`` bytes went upstream: an object store vanishing in the middle of an upload."""
+
+    def __init__(self, upstream_port, limit):
+        self.upstream, self.limit, self.sent = upstream_port, limit, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets, self.lock, self.cut_done = [self.listener], threading.Lock(), False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source, sink, upstream):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+                if upstream:
+                    with self.lock:
+                        self.sent += len(data)
+                    if self.sent >= self.limit:
+                        self.cut()
+        except OSError:
+            pass
+
+    def cut(self):
+        with self.lock:
+            self.cut_done, sockets = True, list(self.sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def test_an_object_store_vanishing_mid_upload_fails_the_run_and_stores_nothing(db, s3, settings):
+    s3.create_bucket(Bucket="kirby-vanishing")
+    proxy = CuttingProxy(int(s3.meta.endpoint_url.rsplit(":", 1)[1]), limit=20_000)
+    settings.KIRBY_BACKUP_S3_ENDPOINT_URL = f"http://127.0.0.1:{proxy.port}"
+
+    backup = take_backup("default", S3Target("s3://kirby-vanishing/nightly"))
+
+    assert proxy.cut_done and backup.status == Backup.FAILED and "\n" not in backup.error
+    assert backup.error.startswith("upload of s3://kirby-vanishing/nightly/pieces/default/base/")
+    assert _objects(s3, "kirby-vanishing") == {}  # neither the piece nor a manifest
+    refresh_backup_age(time.time())
+    assert BACKUP_FAILED._value.get() == 1
