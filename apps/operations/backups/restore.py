@@ -138,6 +138,8 @@ def _restore_into(backup, dbname, alias, target=None):
             paths = [_fetch(target, piece, directory) for piece in pieces]
         except TargetError as error:
             raise BackupError(str(error)) from None
+        except OSError as error:  # the download directory (TMPDIR) is full or not writable
+            raise BackupError(f"cannot download the pieces to {directory}: {error.strerror or error}") from None
         tool = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
         run([*tool, str(paths[0])], env)  # the base piece: schema, partitions included, and small tables
         with connect(dbname, alias, autocommit=True) as conn, conn.cursor() as cursor:
