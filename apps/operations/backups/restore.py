@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import tempfile
 import threading
 from pathlib import Path
@@ -14,6 +15,8 @@ from apps.operations.backups.dump import manifest_name
 from apps.operations.backups.postgres import BackupError, connect, measure, run, server, tables
 from apps.operations.backups.targets import TargetError, target_from
 from apps.operations.models import Backup
+
+log = logging.getLogger(__name__)
 
 
 def _fetch(target, piece, directory):
@@ -198,8 +201,8 @@ def verify(backup, target=None):
         backup.save(update_fields=["status", "error"])
         try:  # nor is it offered for a restore on a machine that knows only the target
             (target or target_from(backup.target)).delete(manifest_name(backup.id))
-        except TargetError:
-            pass
+        except (TargetError, OSError) as problem:
+            log.warning("manifest of failed backup %s not removed: %s", backup.id, problem)
         return False
     finally:
         with connect("postgres", alias, autocommit=True) as conn:
