@@ -221,7 +221,7 @@ BACKUP_AGE = Gauge(
 
 BACKUP_FAILED = Gauge(
     "kirby_backup_last_run_failed",
-    "1 when the newest backup run (or its restore check) failed; set when the status is read.",
+    "1 when the newest backup run of any database (or its restore check) failed; set when the status is read.",
     multiprocess_mode="mostrecent",
 )
 

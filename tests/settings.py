@@ -42,7 +42,10 @@ KIRBY_SCHEMA_CACHE_SECONDS = 0.0
 # tests set their policies themselves.
 KIRBY_RETENTION_DAYS = {}
 # Backups of a test go to a directory of its own (tests/operations/test_backups.py sets it).
-KIRBY_BACKUP_TARGET = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kirby-test-backups-{os.getpid()}")
+# A process a test starts is given its test's directory in KIRBY_TEST_BACKUP_TARGET.
+KIRBY_BACKUP_TARGET = os.environ.get("KIRBY_TEST_BACKUP_TARGET") or os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"kirby-test-backups-{os.getpid()}"
+)
 # The suite commits thousands of short transactions and never needs them to survive a crash of the
 # server: not waiting for each WAL flush makes it markedly faster (the server's own default is kept).
 for _database in DATABASES.values():  # noqa: F405

@@ -28,7 +28,12 @@ from apps.marketdata.tables import BY_DATA_TYPE, CANDLES
 from apps.markets.intervals import STANDARD_INTERVALS
 from apps.markets.models import Starlisting
 
-SERIES_POLICIES = [f"candles:{interval}" for interval in STANDARD_INTERVALS] + ["funding", "open_interest"]
+# One policy per candle interval, and one per other time-series table: a new data type (trades, order-book
+# snapshots) gets its policy by joining tables.BY_DATA_TYPE (monthly partitions, a ``time`` column), its
+# default from KIRBY_RETENTION_DAYS (e.g. ``trades=30``), forever when not listed.
+SERIES_POLICIES = [f"candles:{interval}" for interval in STANDARD_INTERVALS] + [
+    data_type for data_type in BY_DATA_TYPE if data_type != "candles"
+]
 OTHER_POLICIES = ["api_usage", "export_files", "backups"]
 POLICIES = SERIES_POLICIES + OTHER_POLICIES
 _PARTITION = re.compile(r"_p(\d{4})_(\d{2})$")

@@ -1,9 +1,16 @@
-"""Status tests start from Redis without any status keys and leave none behind."""
+"""Status tests start from Redis without any status keys and leave none behind; a real S3 server for backups."""
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
 import pytest
 
 from apps.operations.status.services import PRIORITY_SUFFIXES, QUEUES
 from lib.redis import client as redis_client
+from tests.waiting import wait_for
 
 STATUS_KEYS = ("kirby:streams", "kirby:beat", "kirby:errors", "kirby:samples", "kirby:samples:lock",
                "kirby:ws:processes", "kirby:ingested")  # fmt: skip
@@ -24,3 +31,46 @@ def clean_status():
     clear_status()
     yield
     clear_status()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A real S3-compatible server (moto's server mode, over HTTP), one per test module: its endpoint URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")  # fmt: skip
+
+    def ready():
+        try:
+            client.list_buckets()
+            return True
+        except Exception:
+            return False
+
+    try:
+        wait_for(ready, 20, "moto server did not start")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def s3(moto_endpoint, settings, monkeypatch):
+    """A boto3 client of the module's S3 server, with Kirby's backup settings and credentials pointing at it."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        monkeypatch.setenv(name, value)
+    settings.KIRBY_BACKUP_S3_ENDPOINT_URL = moto_endpoint
+    settings.KIRBY_BACKUP_PART_MB = 5
+    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")

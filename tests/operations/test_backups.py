@@ -1,13 +1,8 @@
 """Backups against real PostgreSQL and a real S3-compatible server (moto's server mode, over HTTP)."""
 
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-import boto3
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -22,41 +17,10 @@ from apps.operations.backups.rotation import gfs_keep
 from apps.operations.backups.targets import LocalTarget, S3Target
 from apps.operations.models import Backup
 from apps.operations.status.keeping import backups_section
+from apps.operations.tasks import run_backups
 from lib.metrics import BACKUP_AGE, BACKUP_FAILED
 from tests.conftest import candle, utc
-from tests.waiting import wait_for
-
-
-def _port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3(settings, monkeypatch):
-    port = _port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
-        monkeypatch.setenv(name, value)
-    settings.KIRBY_BACKUP_S3_ENDPOINT_URL = f"http://127.0.0.1:{port}"
-    settings.KIRBY_BACKUP_PART_MB = 5
-    client = boto3.client("s3", endpoint_url=settings.KIRBY_BACKUP_S3_ENDPOINT_URL, region_name="us-east-1")
-
-    def ready():
-        try:
-            client.create_bucket(Bucket="kirby-backups")
-            return True
-        except Exception:
-            return False
-
-    wait_for(ready, 20, "moto server did not start")
-    yield client
-    server.terminate()
-    server.wait(10)
+from tests.training import BOTH, TRAINING, TrainingWorld
 
 
 def _contents(dbname, table):
@@ -66,6 +30,7 @@ def _contents(dbname, table):
 
 def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, settings):
     world = world_committed
+    s3.create_bucket(Bucket="kirby-backups")
     target = S3Target("s3://kirby-backups/nightly")
     now = timezone.now()
     old_month = [candle(world.btc_1m, utc(2021, 1, 1) + timedelta(minutes=i)) for i in range(500)]
@@ -133,6 +98,10 @@ def test_backup_restore_reuse_and_a_truncated_piece(world_committed, s3, setting
     assert verify(second, target) is False
     second.refresh_from_db()
     assert second.status == Backup.FAILED and "corrupt or truncated" in second.error
+    # Its manifest is gone from the target: a machine that knows only the target is not offered it either.
+    assert f"nightly/manifests/{second.id}.json" not in {
+        k["Key"] for k in s3.list_objects_v2(Bucket="kirby-backups")["Contents"]
+    }
     with pytest.raises(BackupError, match="is failed, not restorable"):
         restore(second, f"{dbname}_never")
     section = backups_section(time.time())
@@ -152,3 +121,30 @@ def test_rotation_keeps_the_grandfather_father_son_set():
     weekly = set(sorted(weekly)[-4:])
     monthly = {max(m for m in runs if (m.year, m.month) == month) for month in [(2026, 4), (2026, 3), (2026, 2)]}
     assert last in kept and kept == daily | weekly | monthly
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True, databases=BOTH)
+def test_the_training_database_is_backed_up_on_schedule_and_on_demand_and_restores_equal(settings, tmp_path):
+    settings.KIRBY_BACKUP_TARGET = str(tmp_path / "backups")
+    world = TrainingWorld()
+    write_candles([candle(world.perp_1m, utc(2019, 3, 1, 0, m)) for m in range(20)], publish=False, using=TRAINING)
+
+    assert run_backups() == []  # the daily task: every configured database, none failed
+    scheduled = Backup.objects.get(database=TRAINING)
+    write_candles([candle(world.spot_1m, utc(2019, 3, 2, 0, 0))], publish=False, using=TRAINING)
+    call_command("backup", "--database", "training")
+    on_demand = Backup.objects.filter(database=TRAINING).order_by("-created_at").first()
+
+    assert {b.database for b in Backup.objects.all()} == {"default", TRAINING}
+    assert on_demand.id != scheduled.id and on_demand.status == Backup.DONE
+    assert on_demand.manifest["pieces"][1]["tables"]["candles_p2019_03"]["rows"] == 21
+    training = settings.DATABASES[TRAINING]["NAME"]
+    restored = f"{training}_restored"
+    try:
+        call_command("restore", "--backup", on_demand.id, "--database", restored)
+        for table in ("candles", "starlistings", "trading_pairs", "exchanges"):
+            assert _contents(restored, table) == _contents(training, table), table
+        assert len(_contents(restored, "candles")) == 21
+    finally:
+        with connect("postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{restored}"')

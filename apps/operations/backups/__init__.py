@@ -9,4 +9,9 @@ KIRBY_BACKUP_SEAL_DAYS ago and whose change counters did not move since the
 last backup is not dumped again: the manifest references the earlier piece.
 The manifest (written last: a run without one never counts) lists every
 piece with its size, SHA-256, and each table's row count and content checksum.
+
+Whatever stops a run (an unreachable target, a full disk, pg_dump) marks it
+failed with one line and removes what it wrote; a restore goes through a
+staging database that takes the requested name only once every table
+matched the manifest.
 """

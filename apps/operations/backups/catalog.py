@@ -11,18 +11,26 @@ def refresh_backup_age(now):
     verified = Backup.objects.filter(status=Backup.DONE, verified_at__isnull=False).order_by("-created_at").first()
     age = None if verified is None else max(0.0, now - verified.created_at.timestamp())
     set_backup_age(age)
-    newest = Backup.objects.exclude(status=Backup.RUNNING).order_by("-created_at").values_list("status", flat=True)
-    set_backup_failed(newest.first() == Backup.FAILED)
+    set_backup_failed(bool(newest_failures()))
     return verified, age
+
+
+def newest_failures():
+    """The failed backups that are the newest finished run of their database, newest first: a good training
+    backup after a failed production one does not hide the failure."""
+    newest = (
+        Backup.objects.exclude(status=Backup.RUNNING).order_by("database", "-created_at").distinct("database")
+    )  # fmt: skip
+    return sorted((b for b in newest if b.status == Backup.FAILED), key=lambda b: b.created_at, reverse=True)
 
 
 def backup_summary(now):
     """The newest backups, the newest verified one and its age (seconds, None before the first)."""
     recent = list(Backup.objects.order_by("-created_at")[:5])
     verified, age = refresh_backup_age(now)
-    # Amber while the newest finished run (or its check) failed; a later good run clears it.
-    finished = next((b for b in recent if b.status != Backup.RUNNING), None)
-    failed = finished if finished is not None and finished.status == Backup.FAILED else None
+    # Amber while the newest finished run (or its check) of any database failed; a later good run clears it.
+    failures = newest_failures()
+    failed = failures[0] if failures else None
     return {
         "target": settings.KIRBY_BACKUP_TARGET,  # credentials come from the environment, never from this URL
         "newest_verified": None if verified is None else verified.id,

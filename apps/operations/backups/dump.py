@@ -7,12 +7,13 @@ import threading
 import uuid
 from datetime import timedelta
 
+import psycopg
 from django.conf import settings
 from django.utils import timezone
 
 from apps.marketdata.partitions import next_month
 from apps.marketdata.retention import partition_month
-from apps.operations.backups.postgres import BackupError, connect, fingerprint, measure, server, tables
+from apps.operations.backups.postgres import BackupError, connect, fingerprint, measure, one_line, server, tables
 from apps.operations.backups.targets import CHUNK, TargetError, target_from
 from apps.operations.models import Backup
 
@@ -25,17 +26,23 @@ def manifest_name(backup_id):
 
 
 def _stream(command, env):
-    """Yield pg_dump's output in chunks; BackupError if it fails."""
+    """Yield pg_dump's output in chunks; BackupError if it fails. Closed early (the target failed), pg_dump is
+    stopped rather than left blocked on a full pipe."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    complete = False
     try:
         while chunk := process.stdout.read(CHUNK):
             yield chunk
+        complete = True
     finally:
+        if not complete:
+            process.kill()
         process.stdout.close()
         stderr = process.stderr.read().decode(errors="replace").strip()
         process.stderr.close()
-        if process.wait() != 0:
-            raise BackupError(f"pg_dump: {(stderr.splitlines() or ['failed'])[-1]}")
+        status = process.wait()
+    if status != 0:
+        raise BackupError(f"pg_dump: {(stderr.splitlines() or ['failed'])[-1]}")
 
 
 def _previous_pieces(alias):
@@ -71,16 +78,29 @@ def take_backup(alias="default", target=None, now=None):
     try:
         manifest = _dump(backup, alias, target, now)
         target.put(manifest_name(backup.id), [_json(manifest)])
-    except (BackupError, TargetError, OSError) as error:
-        backup.status, backup.error, backup.finished_at = Backup.FAILED, str(error)[:2000], timezone.now()
+    except Exception as error:  # whatever stopped it, the run is marked failed: never left "running"
+        expected = isinstance(error, BackupError | TargetError | OSError | psycopg.Error)
+        message = one_line(error if expected else f"{type(error).__name__}: {error}")
+        backup.status, backup.error, backup.finished_at = Backup.FAILED, message[:2000], timezone.now()
         backup.save(update_fields=["status", "error", "finished_at"])
-        log.error("backup %s failed: %s", backup.id, error)
+        log.error("backup %s failed: %s", backup.id, message, exc_info=not expected)
+        _discard(backup, target)
         return backup
     backup.manifest, backup.status, backup.finished_at = manifest, Backup.DONE, timezone.now()
     backup.size = sum(p["size"] for p in manifest["pieces"])
     backup.written = sum(p["size"] for p in manifest["pieces"] if not p["reused"])
     backup.save(update_fields=["manifest", "status", "finished_at", "size", "written"])
     return backup
+
+
+def _discard(backup, target):
+    """Remove what a failed run wrote (on a full disk its pieces would take what little room is left)."""
+    try:
+        for name in target.names(f"pieces/{backup.database}/"):
+            if name.endswith(f"/{backup.id}.dump"):
+                target.delete(name)
+    except (TargetError, OSError) as error:  # an unreachable target: the rotation removes them later
+        log.warning("pieces of failed backup %s not removed: %s", backup.id, error)
 
 
 def _json(document):

@@ -7,7 +7,7 @@ from django.conf import settings
 from apps.operations.backups.dump import take_backup
 from apps.operations.backups.restore import verify
 from apps.operations.backups.rotation import rotate
-from apps.operations.backups.targets import target_from
+from apps.operations.backups.targets import TargetError, target_from
 from apps.operations.models import Backup
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,10 @@ def back_up_all(aliases=None, target=None):
         backup = take_backup(alias, target)
         backups.append(backup)
         if backup.status == Backup.DONE:  # a failed run leaves everything before it untouched
-            rotate(alias, target)
+            try:
+                rotate(alias, target)
+            except (TargetError, OSError) as error:  # the backup stands; what rotation left is removed next time
+                log.error("rotation of %s backups failed: %s", alias, error)
     return backups
 
 

@@ -14,6 +14,14 @@ SERIES_TABLES = tuple(spec.name for spec in ALL_TABLES)
 class BackupError(Exception):
     """A backup or restore failed; the message is one line for the operator."""
 
+    def __init__(self, message):
+        super().__init__(one_line(message))
+
+
+def one_line(message):
+    """A message (or an exception: a database's often spans lines) as one line."""
+    return " ".join(str(message).split())
+
 
 def server(alias="default"):
     """(libpq environment, database name) of a Django alias."""

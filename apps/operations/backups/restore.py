@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import logging
 import tempfile
 import threading
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.utils import timezone
 
@@ -13,6 +15,8 @@ from apps.operations.backups.dump import manifest_name
 from apps.operations.backups.postgres import BackupError, connect, measure, run, server, tables
 from apps.operations.backups.targets import TargetError, target_from
 from apps.operations.models import Backup
+
+log = logging.getLogger(__name__)
 
 
 def _fetch(target, piece, directory):
@@ -49,32 +53,87 @@ def from_target(backup_id, target=None):
                   manifest=manifest)  # fmt: skip
 
 
-def _prepare(dbname, alias, force):
-    """Create ``dbname``; an existing one only with ``force`` if it holds tables, and never while in use."""
-    with connect("postgres", alias, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
-        if exists:
-            with connect(dbname, alias) as target:
-                filled = target.execute(
-                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-                ).fetchone()[0]  # fmt: skip
-            if filled and not force:
-                raise BackupError(f"database {dbname} is not empty ({filled} tables); use --force to replace it")
-            users = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]
-            ).fetchone()[0]
-            if users:
-                raise BackupError(f"database {dbname} is in use by {users} other session(s); stop them first")
-            conn.execute(f'DROP DATABASE "{dbname}"')
-        conn.execute(f'CREATE DATABASE "{dbname}"')
+def on_target(target=None):
+    """Ids of the backups whose manifest the target holds (written last: complete runs only), newest first."""
+    target = target or target_from()
+    try:
+        names = target.names("manifests/")
+    except TargetError as error:
+        raise BackupError(str(error)) from None
+    return sorted((n.removeprefix("manifests/").removesuffix(".json") for n in names if n.endswith(".json")),
+                  reverse=True)  # fmt: skip
+
+
+def _users(conn, dbname):
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]
+    ).fetchone()[0]
+
+
+def _check_destination(conn, dbname, alias, force):
+    """True if ``dbname`` exists; BackupError if it holds tables (without ``force``) or anyone is connected."""
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+        return False
+    users = _users(conn, dbname)
+    if users:  # even with --force: replacing a database under a running Kirby would corrupt what it does
+        raise BackupError(f"database {dbname} is in use by {users} other session(s); stop them first")
+    with connect(dbname, alias) as existing:
+        filled = existing.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+    if filled and not force:
+        raise BackupError(f"database {dbname} is not empty ({filled} tables); use --force to replace it")
+    return True
+
+
+def _fresh(conn, dbname):
+    """An empty database ``dbname``, dropping one left behind by an interrupted run (refused while in use)."""
+    users = _users(conn, dbname)
+    if users:
+        raise BackupError(f"database {dbname} is in use by {users} other session(s): is a restore running?")
+    conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+    conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def _database_error(dbname, error):
+    if isinstance(error, psycopg.errors.ObjectInUse):
+        return BackupError(f"database {dbname} is in use by other sessions; stop them first")
+    return BackupError(f"database {dbname}: {error}")
 
 
 def restore(backup, dbname, *, force=False, target=None):
-    """Restore ``backup`` into database ``dbname`` and compare every table with the manifest."""
+    """Restore ``backup`` into database ``dbname`` and compare every table with the manifest.
+
+    The restore goes into a staging database that replaces ``dbname`` only once every table matched: a
+    failed restore leaves no half-restored database behind, and a database replaced with ``force`` is kept.
+    """
     if backup.status != Backup.DONE:
         raise BackupError(f"backup {backup.id} is {backup.status}, not restorable")
-    target = target or target_from(backup.target)
     alias = backup.database if backup.database in settings.DATABASES else "default"
+    staging = f"{dbname[:52]}_restoring"
+    try:
+        with connect("postgres", alias, autocommit=True) as conn:
+            _check_destination(conn, dbname, alias, force)
+            _fresh(conn, staging)
+        try:
+            _restore_into(backup, staging, alias, target)
+        except BaseException:
+            with connect("postgres", alias, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{staging}"')
+            raise
+        with connect("postgres", alias, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+                users = _users(conn, dbname)  # again: a session may have connected meanwhile
+                if users:
+                    conn.execute(f'DROP DATABASE "{staging}"')
+                    raise BackupError(f"database {dbname} is in use by {users} other session(s); stop them first")
+                conn.execute(f'DROP DATABASE "{dbname}"')
+            conn.execute(f'ALTER DATABASE "{staging}" RENAME TO "{dbname}"')
+    except psycopg.Error as error:
+        raise _database_error(dbname, error) from None
+
+
+def _restore_into(backup, dbname, alias, target=None):
+    """Restore into the empty database ``dbname`` and compare every table with the manifest."""
+    target = target or target_from(backup.target)
     env, _ = server(alias)
     pieces = backup.manifest["pieces"]
     with tempfile.TemporaryDirectory(prefix="kirby-restore-") as directory:
@@ -82,7 +141,8 @@ def restore(backup, dbname, *, force=False, target=None):
             paths = [_fetch(target, piece, directory) for piece in pieces]
         except TargetError as error:
             raise BackupError(str(error)) from None
-        _prepare(dbname, alias, force)
+        except OSError as error:  # the download directory (TMPDIR) is full or not writable
+            raise BackupError(f"cannot download the pieces to {directory}: {error.strerror or error}") from None
         tool = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
         run([*tool, str(paths[0])], env)  # the base piece: schema, partitions included, and small tables
         with connect(dbname, alias, autocommit=True) as conn, conn.cursor() as cursor:
@@ -132,11 +192,17 @@ def verify(backup, target=None):
     alias = backup.database
     _, dbname = server(alias)
     scratch = f"{dbname}_verify"[:63]
+    with connect("postgres", alias, autocommit=True) as conn:
+        _fresh(conn, scratch)  # refused (BackupError) while another check runs: that is not the backup's fault
     try:
-        restore(backup, scratch, force=True, target=target)
+        _restore_into(backup, scratch, alias, target)
     except BackupError as error:
         backup.status, backup.error = Backup.FAILED, f"restore check failed: {error}"[:2000]
         backup.save(update_fields=["status", "error"])
+        try:  # nor is it offered for a restore on a machine that knows only the target
+            (target or target_from(backup.target)).delete(manifest_name(backup.id))
+        except (TargetError, OSError) as problem:
+            log.warning("manifest of failed backup %s not removed: %s", backup.id, problem)
         return False
     finally:
         with connect("postgres", alias, autocommit=True) as conn:

@@ -12,13 +12,27 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 CHUNK = 1 << 20
+# An endpoint that is down fails the run within seconds instead of retrying for minutes.
+S3_CLIENT = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=120)
 
 
 class TargetError(Exception):
     """The target cannot be reached or written (one line for the operator)."""
+
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split()))
+
+
+def _close(chunks):
+    """Stop the producer of the chunks (a pg_dump stops at once instead of blocking on a full pipe)."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 class LocalTarget:
@@ -43,9 +57,11 @@ class LocalTarget:
             partial.replace(path)
         except OSError as error:
             partial.unlink(missing_ok=True)
+            _close(chunks)
             raise TargetError(f"cannot write {path}: {error.strerror or error}") from None
         except BaseException:
             partial.unlink(missing_ok=True)
+            _close(chunks)
             raise
         return size, digest.hexdigest()
 
@@ -74,10 +90,12 @@ class S3Target:
     def __init__(self, url):
         parts = urlsplit(url)
         self.url, self.bucket, self.prefix = url, parts.netloc, parts.path.strip("/")
-        self.client = boto3.client(
+        # A session of its own: the credentials are read from the environment now, not cached from the first.
+        self.client = boto3.session.Session().client(
             "s3",
             endpoint_url=settings.KIRBY_BACKUP_S3_ENDPOINT_URL or None,
             region_name=settings.KIRBY_BACKUP_S3_REGION,
+            config=S3_CLIENT,
         )
 
     def _key(self, name):
@@ -89,6 +107,7 @@ class S3Target:
         try:
             upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
         except Exception as error:
+            _close(chunks)
             raise TargetError(f"cannot reach s3://{self.bucket}: {error}") from None
 
         def send(data):
@@ -111,8 +130,12 @@ class S3Target:
                 Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
             )
         except BaseException as error:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
-            if isinstance(error, Exception) and not isinstance(error, TargetError):
+            _close(chunks)
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            except Exception:  # the endpoint went away: an upload never completed is not an object
+                pass
+            if isinstance(error, BotoCoreError | ClientError):  # a failing producer (pg_dump) speaks for itself
                 raise TargetError(f"upload of s3://{self.bucket}/{key} failed: {error}") from None
             raise
         return size, digest.hexdigest()
@@ -122,18 +145,27 @@ class S3Target:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
         except Exception as error:
             raise TargetError(f"cannot read s3://{self.bucket}/{self._key(name)}: {error}") from None
-        while chunk := body.read(CHUNK):
-            yield chunk
+        try:
+            while chunk := body.read(CHUNK):
+                yield chunk
+        except Exception as error:
+            raise TargetError(f"cannot read s3://{self.bucket}/{self._key(name)}: {error}") from None
 
     def delete(self, name):
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+        except Exception as error:
+            raise TargetError(f"cannot delete s3://{self.bucket}/{self._key(name)}: {error}") from None
 
     def names(self, prefix=""):
         found = []
         start = self._key(prefix)
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-            for item in page.get("Contents", []):
-                found.append(item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"])
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    found.append(item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"])
+        except Exception as error:
+            raise TargetError(f"cannot list s3://{self.bucket}/{start}: {error}") from None
         return sorted(found)
 
 
