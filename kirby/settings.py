@@ -28,6 +28,12 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Behind a proxy that terminates TLS and always sets X-Forwarded-Proto (deploy/nginx does): Django then
+# knows which requests came over HTTPS, and its session and CSRF cookies travel only over HTTPS.
+KIRBY_BEHIND_TLS_PROXY = env_bool("KIRBY_BEHIND_TLS_PROXY", False)
+if KIRBY_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("KIRBY_SECURE_COOKIES", KIRBY_BEHIND_TLS_PROXY)
 
 INSTALLED_APPS = [
     "daphne",
