@@ -19,7 +19,7 @@ from tests.processes import database_url
 from tests.streaming.servers import server_environment
 
 # The suite's test database must exist (the primary copies its schema); the tests leave it unchanged.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 CANDLES = "/candles/hyperliquid/BTC/USD/perps/1m"
 # When the last query reading the candles table started, by the clients of one cluster.
@@ -109,10 +109,7 @@ def replicated(tmp_path_factory, django_db_setup, django_db_blocker):
         primary.start()
         with django_db_blocker.unblock():
             primary.load(database_url())  # the suite's schema and seed rows (intervals)
-        setup = Replicated(primary, replica, None, {})
-        setup.keys = json.loads(setup.run_writer("setup").strip().splitlines()[-1])
-        basebackup(primary, replica)
-        replica.start()
+        # gunicorn starts meanwhile: until its check finds the standby, it reads from the primary.
         web = gunicorn(
             root / "gunicorn.log",
             workers=1,
@@ -122,8 +119,12 @@ def replicated(tmp_path_factory, django_db_setup, django_db_blocker):
             KIRBY_REPLICA_CHECK_SECONDS="0.2",
             KIRBY_CACHE_ENABLED="false",  # every read reaches a database
             KIRBY_USAGE_FLUSH_SECONDS="0.2",
-        ).ready()
-        setup.web = web
+        )
+        setup = Replicated(primary, replica, web, {})
+        setup.keys = json.loads(setup.run_writer("setup").strip().splitlines()[-1])
+        basebackup(primary, replica)
+        replica.start()
+        web.ready()
         yield setup
     finally:
         if web is not None:
