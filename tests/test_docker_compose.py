@@ -12,6 +12,7 @@ import importlib
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -746,3 +747,62 @@ def test_prometheus_scrapes_every_kirby_process_on_the_port_it_serves_metrics_on
         assert port and targets[service] == (int(port), "/metrics"), f"{service}'s metrics port is not scraped"
     assert targets["node-exporter"][0] == MONITORING_PORTS["node-exporter"]
     assert environment("web").get("PROMETHEUS_MULTIPROC_DIR"), "gunicorn's workers would each report alone"
+
+
+def test_first_start_creates_and_migrates_both_databases_and_prints_the_first_admin_once():
+    env = yaml.safe_load(COMPOSE_FILE.read_text())["x-app"]["environment"]
+    training = urlsplit(without_interpolation(env["TRAINING_DATABASE_URL"]))
+    assert training.hostname == "postgres" and training.path == "/kirby_training"
+    initdb = dict((target, source) for source, target in mounts("postgres"))["/docker-entrypoint-initdb.d"]
+    scripts = "".join(path.read_text() for path in (ROOT / initdb).glob("*.sh"))
+    assert re.search(r'CREATE DATABASE kirby_training OWNER \\"\$POSTGRES_USER\\"', scripts)
+    steps = [argv[2:] for argv in programs(command("migrate")) if argv[:2] == ["python", "manage.py"]]
+    assert ["migrate", "--noinput"] in steps and ["migrate", "--noinput", "--database", "training"] in steps
+    assert ["bootstrap_admin", "--if-none"] in steps, "the first admin is not made (or a second start would fail)"
+
+
+def test_exports_share_one_volume_owned_by_the_process_user_between_writers_and_web():
+    export_dir = environment("web")["KIRBY_EXPORT_DIR"]
+    export_workers = [name for name, argv in celery_workers().items() if "export" in worker_queues(argv)]
+    assert export_workers, "no worker consumes the export queue"
+    for name in ["web", *export_workers]:
+        assert environment(name)["KIRBY_EXPORT_DIR"] == export_dir
+        assert ("exports", export_dir) in mounts(name), f"{name} does not mount the exports volume at {export_dir}"
+    user = [rest for keyword, rest in dockerfile_instructions() if keyword == "USER"][-1]
+    created = [rest for keyword, rest in dockerfile_instructions() if keyword == "RUN" and export_dir in rest]
+    # A new named volume takes the ownership of the image's directory it is mounted on.
+    assert any(re.search(rf"install -d -o {user} -g {user} .*{re.escape(export_dir)}", rest) for rest in created)
+
+
+def test_alertmanager_runs_beside_prometheus_with_the_receiver_from_the_environment():
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [t for am in scrape["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    assert targets == ["alertmanager:9093"]
+    assert depends_on("prometheus").get("alertmanager") == "service_healthy"
+    template = (ROOT / "deploy/alertmanager/alertmanager.yml.template").read_text()
+    config = yaml.safe_load(template.replace("__KIRBY_ALERT_WEBHOOK_URL__", "https://hooks.example.com/x"))
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    assert receivers[config["route"]["receiver"]]["webhook_configs"][0]["url"] == "https://hooks.example.com/x"
+    started = " ".join(as_list(SERVICES["alertmanager"]["command"]))
+    assert '"s|__KIRBY_ALERT_WEBHOOK_URL__|$${KIRBY_ALERT_WEBHOOK_URL}|"' in started
+    assert "/etc/alertmanager/alertmanager.yml.template" in started and (
+        "./deploy/alertmanager",
+        "/etc/alertmanager",
+    ) in mounts("alertmanager")
+    assert environment("alertmanager")["KIRBY_ALERT_WEBHOOK_URL"].startswith("${KIRBY_ALERT_WEBHOOK_URL:?")
+
+
+def test_every_container_has_bounded_logs_and_a_memory_limit():
+    for name, service in SERVICES.items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file" and logging["options"].get("max-size"), f"{name}: unbounded logs"
+        assert service.get("mem_limit"), f"service {name!r} has no memory limit"
+
+
+def test_the_deploy_script_migrates_collects_static_and_rolls_web_and_ws():
+    script = (ROOT / "deploy/deploy.sh").read_text()
+    update = script[script.index("update)") : script.index(";;", script.index("update)"))]
+    order = [update.index(step) for step in ("run --rm migrate", "run --rm static", 'roll web "$web"', 'roll ws "$ws"')]
+    assert order == sorted(order), "update must migrate and refresh static files before replacing web and ws"
+    assert "--no-recreate --scale" in script and "wait_healthy $new" in script, "old instances stop before new ones"
+    assert subprocess.run(["sh", "-n", str(ROOT / "deploy/deploy.sh")], capture_output=True).returncode == 0
