@@ -15,14 +15,12 @@ class ReplicaReadsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.kirby_replica_reads = None
         try:
             return self.get_response(request)
         finally:
-            if request.kirby_replica_reads is not None:
-                replicas.end_replica_reads(request.kirby_replica_reads)
+            replicas.end_replica_reads()
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method in ("GET", "HEAD") and level_of(request, view_func) == READ:
-            request.kirby_replica_reads = replicas.begin_replica_reads()
+            replicas.begin_replica_reads()
         return None

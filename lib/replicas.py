@@ -46,22 +46,24 @@ def is_replica(alias):
 
 
 def begin_replica_reads():
-    """From now on reads go to a serving replica, when there is one; pass the result to ``end_replica_reads``."""
-    return _reading.set(True)
+    """From now on reads in this context go to a serving replica, when there is one."""
+    _reading.set(True)
 
 
-def end_replica_reads(token):
-    _reading.reset(token)
+def end_replica_reads():
+    # Set, not reset with a token: under ASGI the request's middleware and its view may run in
+    # different copies of the context, and a token only resets the context it came from.
+    _reading.set(False)
 
 
 @contextmanager
 def reads_from_replicas():
     """Reads made inside go to a serving replica, when there is one."""
-    token = begin_replica_reads()
+    token = _reading.set(True)
     try:
         yield
     finally:
-        end_replica_reads(token)
+        _reading.reset(token)
 
 
 def replica_for_read():
