@@ -9,6 +9,7 @@ import asyncio
 import re
 import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -150,13 +151,15 @@ def test_requests_spread_over_both_http_instances_and_none_fails_when_one_dies(d
         session = getattr(session_local, "session", None) or deployment.session()
         session_local.session = session
         # One request in four carries its key in the query string; the others in the header.
+        url, headers = f"{deployment.base}{paths[n]}", {"Authorization": f"Bearer {key}"}
         if n % 4 == 0:
-            response = session.get(f"{deployment.base}{paths[n]}&api_key={key}", timeout=30)
-        else:
-            response = session.get(f"{deployment.base}{paths[n]}", headers={"Authorization": f"Bearer {key}"},
-                                   timeout=30)  # fmt: skip
-        done.release()
-        return response.status_code
+            url, headers = f"{url}&api_key={key}", {}
+        try:
+            return session.get(url, headers=headers, timeout=30).status_code
+        except requests.exceptions.ChunkedEncodingError:
+            return "cut"
+        finally:
+            done.release()
 
     victim = deployment.webs[0]
     with ThreadPoolExecutor(8) as pool:
@@ -167,11 +170,17 @@ def test_requests_spread_over_both_http_instances_and_none_fails_when_one_dies(d
         victim.kill()
         statuses = [future.result() for future in futures]
     try:
-        assert statuses.count(200) == 1000, {status: statuses.count(status) for status in set(statuses)}
+        # Every GET is answered, by the other instance when its own died before answering. The one thing
+        # no proxy can retry: an answer the dying worker had begun (gunicorn writes the head, then the
+        # body), of which nginx already passed the head on. At most one per worker of the killed instance.
+        cut = statuses.count("cut")
+        assert statuses.count(200) + cut == 1000, {status: statuses.count(status) for status in set(statuses)}
+        assert cut <= 2, f"{cut} answers cut off"
         served = f"127.0.0.1:{victim.port}"
         survivor = f"127.0.0.1:{deployment.webs[1].port}"
         assert before.get(served, 0) > 50 and before.get(survivor, 0) > 50, before  # both served
         errors = deployment.nginx.error_log.read_text()
+        assert errors.count("prematurely closed connection while reading upstream") >= cut
         assert re.search(rf"(connect\(\) failed|prematurely closed).*{served}", errors), errors[-3000:]
         assert key not in deployment.nginx.logs()
         assert "api_key=***" in deployment.nginx.access_log.read_text()
@@ -229,3 +238,35 @@ async def _stream_survives(deployment, world, key):
                 await client.close()
         finally:
             await sync_to_async(victim.restart)()
+
+
+def test_a_keys_rate_limit_holds_across_both_instances_behind_nginx(deployment, world_committed):
+    key = make_key("limited", rate_limit=6)
+    session = deployment.session()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def get(with_headers=headers):
+        return session.get(f"{deployment.base}{CANDLES}?limit=1", headers=with_headers, timeout=10)
+
+    # nginx rests an instance it saw fail (another test kills one) for 10 s: wait until it uses both again.
+    probe, deadline = {"Authorization": f"Bearer {make_key('probe', unlimited=True)}"}, time.monotonic() + 20
+    while True:
+        since = deployment.access_log_lines()
+        for _ in range(4):
+            get(probe)
+        if len(deployment.upstreams_in_access_log(since)) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    first_line = deployment.access_log_lines()
+
+    first = get()
+    reset_in = int(first.headers["X-RateLimit-Reset"]) - time.time()
+    if reset_in < 5:  # the minute ends before the run would: start in the next one
+        time.sleep(max(0.0, reset_in) + 0.5)
+        first = get()
+    responses = [first, *(get() for _ in range(6))]
+
+    assert [r.status_code for r in responses] == [200] * 6 + [429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses[:6]] == ["5", "4", "3", "2", "1", "0"]
+    served = deployment.upstreams_in_access_log(first_line)
+    assert len(served) == 2 and min(served.values()) >= 2, served  # one count, whichever instance answered
