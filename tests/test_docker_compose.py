@@ -398,7 +398,7 @@ def test_the_image_runs_as_a_non_root_user_and_bakes_in_no_secret():
 
 
 def test_the_build_context_excludes_secrets_and_local_state_but_keeps_the_code():
-    for path in (".env", ".venv", ".git"):
+    for path in (".env", ".venv", ".git", "deploy/certs/tls.key", "deploy/certs/ca.key"):
         assert dockerignored(path), f"{path} would be sent into the image"
     packages = [path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests"]
     starlistings = Path(settings.KIRBY_STARLISTINGS_FILE).resolve()
