@@ -659,6 +659,8 @@ def test_nginx_terminates_tls_with_the_mounted_certificate_and_redirects_plain_h
     assert "tls.crt" in MAKE_CERTS.read_text() and "tls.key" in MAKE_CERTS.read_text(), (
         "`make certs` writes other names"
     )
+    # Rendered to conf.d/default.conf: it replaces the image's welcome server on port 80.
+    assert nginx_conf_path().name == "default.conf.template"
     assert re.search(r"ssl_protocols\s+TLSv1\.2\s+TLSv1\.3;", https), "only TLS 1.2 and 1.3 (Mozilla intermediate)"
     assert re.search(r'add_header\s+Strict-Transport-Security\s+"max-age=\d{8,}"\s+always;', https)
     assert re.search(r"return\s+301\s+https://\$host:443\$request_uri;", http), "plain HTTP is not redirected"

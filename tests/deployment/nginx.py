@@ -1,6 +1,6 @@
 """nginx with the shipped template and TLS, on ephemeral ports: for the deployment tests and the bench.
 
-The config is rendered from deploy/nginx/templates/kirby.conf.template the way
+The config is rendered from deploy/nginx/templates/default.conf.template the way
 the nginx image does it (every ``${KIRBY_...}`` replaced from the environment),
 so what is tested and measured is the file docker-compose ships. No Django here:
 bench/ imports this module too.
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATE = ROOT / "deploy" / "nginx" / "templates" / "kirby.conf.template"
+TEMPLATE = ROOT / "deploy" / "nginx" / "templates" / "default.conf.template"
 MAKE_CERTS = ROOT / "deploy" / "make-certs.sh"
 NGINX = os.environ.get("KIRBY_NGINX_BIN", "/usr/sbin/nginx")
 VARIABLE = re.compile(r"\$\{(KIRBY_\w+)\}")
