@@ -17,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends postgresql-clie
 
 RUN groupadd --system kirby \
     && useradd --system --gid kirby --home-dir /app --no-create-home --shell /usr/sbin/nologin kirby \
-    && install -d -o kirby -g kirby /srv/static /srv/backups
+    && install -d -o kirby -g kirby /srv/static /srv/backups /srv/exports
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt .

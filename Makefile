@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DEBUG ?= true
 
-.PHONY: run demo test lint format services migrate clean bench bench-smoke tools envfile
+.PHONY: run demo test lint format services migrate clean bench bench-smoke tools envfile certs
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -81,14 +81,15 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Test tools from Debian's packages: headless Chromium and its driver (dashboard browser test),
-# promtool and the node exporter (deploy/prometheus checks). Installed once, as root.
-TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/promtool /usr/bin/prometheus-node-exporter
+# promtool and the node exporter (deploy/prometheus checks), nginx (the TLS deployment tests).
+# Installed once, as root.
+TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/promtool /usr/bin/prometheus-node-exporter /usr/sbin/nginx
 tools:
 	@for tool in $(TOOLS); do test -x $$tool || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing chromium, chromium-driver, prometheus, prometheus-node-exporter (Debian packages)"; \
+		echo "installing chromium, chromium-driver, prometheus, prometheus-node-exporter, nginx (Debian packages)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver prometheus prometheus-node-exporter >/dev/null \
+			chromium chromium-driver prometheus prometheus-node-exporter nginx >/dev/null \
 		|| { echo "could not install the test tools: run as root on Debian, or install those packages"; exit 1; }; \
 	fi
 
@@ -105,6 +106,10 @@ bench: services
 # Every bench at a tiny scale, in its own database: fails when one no longer runs to the end.
 bench-smoke: services
 	$(BIN)/python bench/run.py --smoke
+
+# A local CA and a certificate signed by it for nginx (deploy/certs; KIRBY_TLS_HOSTS: the names it is for).
+certs:
+	sh deploy/make-certs.sh deploy/certs $${KIRBY_TLS_HOSTS:-localhost 127.0.0.1}
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

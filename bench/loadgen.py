@@ -5,7 +5,7 @@ interpreter with the server it measures:
 
     python bench/loadgen.py < job.json > result.json
 
-The job names host, port, a list of request paths (each request takes a
+The job names host, port (HTTPS with ``cafile``: the CA to trust), a list of request paths (each request takes a
 random one), optional request headers, the number of concurrent connections, a warm-up and a measured
 duration in seconds, and an optional cap on measured requests. Connections
 are kept alive while the server allows it and reopened when it answers
@@ -17,6 +17,7 @@ request to reading the last byte of the body, reconnects included.
 import asyncio
 import json
 import random
+import ssl
 import sys
 import time
 
@@ -72,7 +73,7 @@ async def _worker(job, state, rng):
                 return
             started = now
             if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await asyncio.open_connection(host, port, ssl=state["tls"])
             writer.write(rng.choice(requests))
             try:
                 status, length, keep_alive = await _read_response(reader)
@@ -114,6 +115,7 @@ async def run(job):
         "measured": 0,
         "completed": 0,  # warm-up included: what the server's CPU time was spent on
         "reconnects": 0,
+        "tls": ssl.create_default_context(cafile=job["cafile"]) if job.get("cafile") else None,
     }
     workers = [_worker(job, state, random.Random(rng.random())) for _ in range(job["concurrency"])]
     await asyncio.gather(*workers)

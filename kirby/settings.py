@@ -8,7 +8,17 @@ import os
 from pathlib import Path
 
 from lib import envfile
-from lib.env import ConfigError, database_from_url, env_bool, env_days, env_float, env_int, env_list, env_str
+from lib.env import (
+    ConfigError,
+    database_from_url,
+    database_from_url_value,
+    env_bool,
+    env_days,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 from lib.tasks import beat_entry
 from lib.version import VERSION
 
@@ -28,6 +38,12 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Behind a proxy that terminates TLS and always sets X-Forwarded-Proto (deploy/nginx does): Django then
+# knows which requests came over HTTPS, and its session and CSRF cookies travel only over HTTPS.
+KIRBY_BEHIND_TLS_PROXY = env_bool("KIRBY_BEHIND_TLS_PROXY", False)
+if KIRBY_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("KIRBY_SECURE_COOKIES", KIRBY_BEHIND_TLS_PROXY)
 
 INSTALLED_APPS = [
     "daphne",
@@ -67,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.access.middleware.ApiAccessMiddleware",
+    # After the key check (its reads and writes stay on the primary): the read API's views read from replicas.
+    "kirby.replica_middleware.ReplicaReadsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -109,7 +127,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # same schema as default. Unset: no "training" alias, and commands that need it say so.
 if env_str("TRAINING_DATABASE_URL"):
     DATABASES["training"] = database_from_url("TRAINING_DATABASE_URL", None)
-# Nothing reaches the training database without an explicit using="training".
+# Read replicas (README "Read replicas"): streaming standbys of the default database, comma-separated
+# URLs. The read API's queries go to one that is reachable and lags at most KIRBY_REPLICA_MAX_LAG_SECONDS,
+# checked in the background every KIRBY_REPLICA_CHECK_SECONDS; with none fit, reads go to the primary.
+KIRBY_REPLICA_ALIASES = []
+for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
+    _replica = database_from_url_value("DATABASE_REPLICA_URLS", _url)
+    _replica["ENGINE"] = DATABASES["default"]["ENGINE"]
+    _replica["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], **_replica["OPTIONS"]}
+    # Tests use the default test database under this alias: nothing is created or migrated for it.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_index}"] = _replica
+    KIRBY_REPLICA_ALIASES.append(f"replica{_index}")
+KIRBY_REPLICA_MAX_LAG_SECONDS = env_float("KIRBY_REPLICA_MAX_LAG_SECONDS", 5.0, minimum=0.0)
+KIRBY_REPLICA_CHECK_SECONDS = env_float("KIRBY_REPLICA_CHECK_SECONDS", 2.0, minimum=0.1)
+# Nothing reaches the training database without an explicit using="training"; replicas serve only
+# the read API's reads.
 DATABASE_ROUTERS = ["kirby.routers.LiveDatabaseRouter"]
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -99,7 +99,11 @@ def database_from_url(name, default):
 
     Query parameters become connection OPTIONS (e.g. ``sslmode=require``).
     """
-    url = env_str(name, default)
+    return database_from_url_value(name, env_str(name, default))
+
+
+def database_from_url_value(name, url):
+    """``database_from_url`` for a URL already read (one of a list); errors name ``name``."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         raise ConfigError(f"{name} must be a postgres:// URL, got scheme {parts.scheme!r}")

@@ -113,6 +113,20 @@ DATABASE_SIZE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# Read replicas (lib/replicas.py): measured by every web process's background check.
+REPLICA_LAG = Gauge(
+    "kirby_replica_lag_seconds",
+    "Replay lag of a read replica (time since the last replayed commit while WAL is waiting to be replayed).",
+    ["replica"],
+    multiprocess_mode="max",
+)
+REPLICA_SERVING = Gauge(
+    "kirby_replica_serving",
+    "1 while a read replica is reachable and within KIRBY_REPLICA_MAX_LAG_SECONDS (it then serves reads), else 0.",
+    ["replica"],
+    multiprocess_mode="min",
+)
+
 # --- serving -----------------------------------------------------------------------
 WS_CONNECTIONS = Gauge("kirby_ws_connections", "Open /ws connections in this process.", multiprocess_mode="livesum")
 WS_SENT = Counter("kirby_ws_messages_sent_total", "Messages sent to /ws clients.")

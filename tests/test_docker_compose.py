@@ -12,6 +12,7 @@ import importlib
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+MAKE_CERTS = ROOT / "deploy" / "make-certs.sh"
 
 KIRBY_PROGRAMS = {"python", "celery", "gunicorn", "daphne"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|(^|_)KEY$", re.IGNORECASE)
@@ -39,6 +41,14 @@ QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 def without_interpolation(value):
     """`value` with each `${VAR...}` replaced by a URL-safe `__env_VAR__`, as compose would fill it in."""
     return INTERPOLATION.sub(lambda match: f"__env_{match.group('name')}__", value)
+
+
+def with_compose_defaults(value):
+    """`value` as compose fills it in when the variables are unset: `${VAR:-default}` is default."""
+    return INTERPOLATION.sub(
+        lambda match: match.group(0).split("-", 1)[1][:-1] if match.group("operator") in ("-", ":-") else "",
+        value,
+    )
 
 
 def load_compose():
@@ -203,23 +213,42 @@ def is_path(source):
 
 
 def nginx_conf_path():
+    """The Kirby site template the nginx image renders at start (its templates directory is mounted)."""
     for source, target in mounts("nginx"):
-        if is_path(source) and target.startswith("/etc/nginx/"):
-            return (ROOT / source).resolve()
+        if is_path(source) and target == "/etc/nginx/templates":
+            templates = sorted((ROOT / source).glob("*.conf.template"))
+            return templates[0] if templates else None
     return None
 
 
-def nginx_config():
-    """([(modifier, pattern, body)] in file order, {variable: value}) of the nginx config."""
-    text = re.sub(r"#[^\n]*", "", nginx_conf_path().read_text())
-    variables = dict(re.findall(r"\bset\s+\$(\w+)\s+(\S+?);", text))
-    locations = re.findall(r"\blocation\s+(=|~\*|~|\^~)?\s*(\S+)\s*\{([^{}]*)\}", text, flags=re.DOTALL)
-    return locations, variables
+def nginx_rendered():
+    """The template as the nginx image renders it, from the nginx service's environment (compose defaults)."""
+    env = {name: with_compose_defaults(value) for name, value in environment("nginx").items()}
+    return re.sub(r"\$\{(KIRBY_\w+)\}", lambda match: env[match.group(1)], nginx_conf_path().read_text())
 
 
-def nginx_route(path):
+def nginx_servers():
+    """{"http" | "https": text of that server block} of the rendered config."""
+    text = re.sub(r"#[^\n]*", "", nginx_rendered())
+    blocks = re.split(r"(?m)^server\s*\{", text)[1:]
+    return {("https" if re.search(r"\blisten\s+\S+\s+ssl\b", block) else "http"): block for block in blocks}
+
+
+def nginx_config(server="https"):
+    """([(modifier, pattern, body)] in file order, {upstream: [host:port]}) of one server of the nginx config."""
+    text = re.sub(r"#[^\n]*", "", nginx_rendered())
+    upstreams = {
+        name: re.findall(r"\bserver\s+(\S+?)[\s;]", body)
+        for name, body in re.findall(r"\bupstream\s+(\w+)\s*\{([^{}]*)\}", text)
+    }
+    body = nginx_servers()[server]
+    locations = re.findall(r"\blocation\s+(=|~\*|~|\^~)?\s*(\S+)\s*\{([^{}]*)\}", body, flags=re.DOTALL)
+    return locations, upstreams
+
+
+def nginx_route(path, server="https"):
     """The body of the location block nginx picks for a request to `path` (nginx's matching order)."""
-    locations, _ = nginx_config()
+    locations, _ = nginx_config(server)
     for modifier, pattern, body in locations:
         if modifier == "=" and pattern == path:
             return body
@@ -233,16 +262,18 @@ def nginx_route(path):
     return prefixes[0][2] if prefixes else None
 
 
-def nginx_upstream(path):
+def nginx_upstream(path, server="https"):
     """(service, port) that nginx proxies a request for `path` to, or None."""
-    body = nginx_route(path) or ""
+    body = nginx_route(path, server) or ""
     match = re.search(r"\bproxy_pass\s+(\S+?);", body)
     if match is None:
         return None
-    target = match.group(1)
-    if target.startswith("$"):
-        target = nginx_config()[1].get(target[1:], "")
-    parts = urlsplit(target)
+    parts = urlsplit(match.group(1))
+    servers = nginx_config(server)[1].get(parts.hostname)
+    if servers:
+        assert len(servers) == 1, f"upstream {parts.hostname} lists several servers: scale with Docker instead"
+        host, _, port = servers[0].rpartition(":")
+        return host, int(port)
     return parts.hostname, parts.port or 80
 
 
@@ -367,7 +398,7 @@ def test_the_image_runs_as_a_non_root_user_and_bakes_in_no_secret():
 
 
 def test_the_build_context_excludes_secrets_and_local_state_but_keeps_the_code():
-    for path in (".env", ".venv", ".git"):
+    for path in (".env", ".venv", ".git", "deploy/certs/tls.key", "deploy/certs/ca.key"):
         assert dockerignored(path), f"{path} would be sent into the image"
     packages = [path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests"]
     starlistings = Path(settings.KIRBY_STARLISTINGS_FILE).resolve()
@@ -481,7 +512,7 @@ def test_http_health_checks_probe_a_url_that_answers():
         url = urlsplit(match.group(0))
         target, port = name, url.port or 80
         if name == "nginx":
-            target, port = nginx_upstream(url.path) or (None, None)
+            target, port = nginx_upstream(url.path, url.scheme) or (None, None)
         assert bound_port(target) == port, f"service {name!r} probes port {port} but {target!r} listens elsewhere"
         try:
             view = resolve(url.path).func
@@ -590,11 +621,11 @@ def test_every_django_process_gets_its_secret_key_from_the_environment_with_debu
         )
 
 
-def test_nginx_masks_api_keys_in_its_access_log():
-    """The map that builds the logged request line hides ?api_key= (the PCRE used reads the same in Python)."""
-    text = nginx_conf_path().read_text()
+def test_nginx_masks_api_keys_and_download_tokens_in_its_access_log():
+    """The map that builds the logged request line hides ?api_key= and ?token= (the PCRE reads the same in Python)."""
+    text = nginx_rendered()
     pattern, replacement = re.search(r'map \$request \$(\w+) \{\s*"~([^"]+)" "([^"]+)";', text).group(1, 2, 3)[1:]
-    assert re.search(r"access_log \S+ kirby;", text) and "$kirby_masked_request" in text
+    assert len(re.findall(r"access_log \S+ kirby;", text)) == 2 and "$kirby_masked_request" in text
 
     def logged(request):
         match = re.match(pattern.replace("(?<", "(?P<"), request)
@@ -602,10 +633,66 @@ def test_nginx_masks_api_keys_in_its_access_log():
 
     assert logged("GET /ws?api_key=kb_Ab3dEf9h.secretpart HTTP/1.1") == "GET /ws?api_key=*** HTTP/1.1"
     assert logged("GET /ws?x=1&api_key=kb_Ab3dEf9h.secret&y=2 HTTP/1.1") == "GET /ws?x=1&api_key=***&y=2 HTTP/1.1"
+    assert logged("GET /exports/7/files/a.csv?token=7%2Fa.csv:1tX:sig HTTP/1.1") == (
+        "GET /exports/7/files/a.csv?token=*** HTTP/1.1"
+    )
     assert (
         logged("GET /candles/hyperliquid/BTC/USD/perps/1m HTTP/1.1")
         == "GET /candles/hyperliquid/BTC/USD/perps/1m HTTP/1.1"
     )
+
+
+def test_nginx_terminates_tls_with_the_mounted_certificate_and_redirects_plain_http():
+    https, http = nginx_servers()["https"], nginx_servers()["http"]
+    env = {name: with_compose_defaults(value) for name, value in environment("nginx").items()}
+    tls_dir = dict((target, source) for source, target in mounts("nginx"))["/etc/kirby/tls"]
+    for directive, variable in (
+        ("ssl_certificate", "KIRBY_TLS_CERT_FILE"),
+        ("ssl_certificate_key", "KIRBY_TLS_KEY_FILE"),
+    ):
+        assert re.search(rf"\b{directive}\s+{re.escape(env[variable])};", https), f"{directive} is not {variable}"
+        assert env[variable].startswith("/etc/kirby/tls/") and tls_dir == "./deploy/certs"
+    assert (env["KIRBY_TLS_CERT_FILE"], env["KIRBY_TLS_KEY_FILE"]) == (
+        "/etc/kirby/tls/tls.crt",
+        "/etc/kirby/tls/tls.key",
+    )
+    assert "tls.crt" in MAKE_CERTS.read_text() and "tls.key" in MAKE_CERTS.read_text(), (
+        "`make certs` writes other names"
+    )
+    # Rendered to conf.d/default.conf: it replaces the image's welcome server on port 80.
+    assert nginx_conf_path().name == "default.conf.template"
+    assert re.search(r"ssl_protocols\s+TLSv1\.2\s+TLSv1\.3;", https), "only TLS 1.2 and 1.3 (Mozilla intermediate)"
+    assert re.search(r'add_header\s+Strict-Transport-Security\s+"max-age=\d{8,}"\s+always;', https)
+    assert re.search(r"return\s+301\s+https://\$host:443\$request_uri;", http), "plain HTTP is not redirected"
+    assert SERVICES["nginx"]["ports"] == ["${KIRBY_HTTP_PORT:-80}:80", "${KIRBY_HTTPS_PORT:-443}:443"]
+    assert environment("nginx")["KIRBY_HTTPS_PORT"] == "${KIRBY_HTTPS_PORT:-443}"
+
+
+def test_web_and_ws_scale_out_behind_nginx_through_dockers_dns():
+    _, upstreams = nginx_config()
+    text = nginx_rendered()
+    for name, service in (("kirby_web", "web"), ("kirby_ws", "ws")):
+        assert upstreams[name] == [f"{service}:{bound_port(service)}"]
+        assert re.search(rf"upstream {name} \{{\s*zone ", text), f"{name} needs a zone to re-resolve"
+        assert re.search(rf"server {service}:\d+ resolve;", text), f"nginx would resolve {service} only once"
+        assert "container_name" not in SERVICES[service] and "ports" not in SERVICES[service], (
+            f"{service} could not be scaled: a fixed name or host port"
+        )
+    assert re.search(r"resolver 127\.0\.0\.11\b", text), "nginx does not ask Docker's DNS"
+    image_version = tuple(int(part) for part in SERVICES["nginx"]["image"].split(":")[1].split("-")[0].split("."))
+    assert image_version >= (1, 27, 3), "`resolve` in an upstream needs nginx 1.27.3"
+    web = nginx_route("/candles/hyperliquid/BTC/USD/perps/1m")
+    assert re.search(r"proxy_next_upstream\s+error\s+timeout", web), "a GET on a dead instance is not retried"
+    for path in ("/", "/ws"):
+        assert re.search(r"proxy_http_version\s+1\.1;", nginx_route(path)), f"{path} is proxied over HTTP/1.0"
+
+
+def test_django_trusts_the_proxys_https_and_sends_cookies_only_over_it():
+    env = yaml.safe_load(COMPOSE_FILE.read_text())["x-app"]["environment"]
+    assert env["KIRBY_BEHIND_TLS_PROXY"] == "true" and env["KIRBY_SECURE_COOKIES"] == "true"
+    assert env["CSRF_TRUSTED_ORIGINS"].startswith("${CSRF_TRUSTED_ORIGINS")
+    for path in ("/", "/ws"):
+        assert re.search(r"proxy_set_header\s+X-Forwarded-Proto\s+\$scheme;", nginx_route(path))
 
 
 def test_the_app_reads_the_client_address_nginx_sends():
@@ -662,3 +749,62 @@ def test_prometheus_scrapes_every_kirby_process_on_the_port_it_serves_metrics_on
         assert port and targets[service] == (int(port), "/metrics"), f"{service}'s metrics port is not scraped"
     assert targets["node-exporter"][0] == MONITORING_PORTS["node-exporter"]
     assert environment("web").get("PROMETHEUS_MULTIPROC_DIR"), "gunicorn's workers would each report alone"
+
+
+def test_first_start_creates_and_migrates_both_databases_and_prints_the_first_admin_once():
+    env = yaml.safe_load(COMPOSE_FILE.read_text())["x-app"]["environment"]
+    training = urlsplit(without_interpolation(env["TRAINING_DATABASE_URL"]))
+    assert training.hostname == "postgres" and training.path == "/kirby_training"
+    initdb = dict((target, source) for source, target in mounts("postgres"))["/docker-entrypoint-initdb.d"]
+    scripts = "".join(path.read_text() for path in (ROOT / initdb).glob("*.sh"))
+    assert re.search(r'CREATE DATABASE kirby_training OWNER \\"\$POSTGRES_USER\\"', scripts)
+    steps = [argv[2:] for argv in programs(command("migrate")) if argv[:2] == ["python", "manage.py"]]
+    assert ["migrate", "--noinput"] in steps and ["migrate", "--noinput", "--database", "training"] in steps
+    assert ["bootstrap_admin", "--if-none"] in steps, "the first admin is not made (or a second start would fail)"
+
+
+def test_exports_share_one_volume_owned_by_the_process_user_between_writers_and_web():
+    export_dir = environment("web")["KIRBY_EXPORT_DIR"]
+    export_workers = [name for name, argv in celery_workers().items() if "export" in worker_queues(argv)]
+    assert export_workers, "no worker consumes the export queue"
+    for name in ["web", *export_workers]:
+        assert environment(name)["KIRBY_EXPORT_DIR"] == export_dir
+        assert ("exports", export_dir) in mounts(name), f"{name} does not mount the exports volume at {export_dir}"
+    user = [rest for keyword, rest in dockerfile_instructions() if keyword == "USER"][-1]
+    created = [rest for keyword, rest in dockerfile_instructions() if keyword == "RUN" and export_dir in rest]
+    # A new named volume takes the ownership of the image's directory it is mounted on.
+    assert any(re.search(rf"install -d -o {user} -g {user} .*{re.escape(export_dir)}", rest) for rest in created)
+
+
+def test_alertmanager_runs_beside_prometheus_with_the_receiver_from_the_environment():
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [t for am in scrape["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    assert targets == ["alertmanager:9093"]
+    assert depends_on("prometheus").get("alertmanager") == "service_healthy"
+    template = (ROOT / "deploy/alertmanager/alertmanager.yml.template").read_text()
+    config = yaml.safe_load(template.replace("__KIRBY_ALERT_WEBHOOK_URL__", "https://hooks.example.com/x"))
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    assert receivers[config["route"]["receiver"]]["webhook_configs"][0]["url"] == "https://hooks.example.com/x"
+    started = " ".join(as_list(SERVICES["alertmanager"]["command"]))
+    assert '"s|__KIRBY_ALERT_WEBHOOK_URL__|$${KIRBY_ALERT_WEBHOOK_URL}|"' in started
+    assert "/etc/alertmanager/alertmanager.yml.template" in started and (
+        "./deploy/alertmanager",
+        "/etc/alertmanager",
+    ) in mounts("alertmanager")
+    assert environment("alertmanager")["KIRBY_ALERT_WEBHOOK_URL"].startswith("${KIRBY_ALERT_WEBHOOK_URL:?")
+
+
+def test_every_container_has_bounded_logs_and_a_memory_limit():
+    for name, service in SERVICES.items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file" and logging["options"].get("max-size"), f"{name}: unbounded logs"
+        assert service.get("mem_limit"), f"service {name!r} has no memory limit"
+
+
+def test_the_deploy_script_migrates_collects_static_and_rolls_web_and_ws():
+    script = (ROOT / "deploy/deploy.sh").read_text()
+    update = script[script.index("update)") : script.index(";;", script.index("update)"))]
+    order = [update.index(step) for step in ("run --rm migrate", "run --rm static", 'roll web "$web"', 'roll ws "$ws"')]
+    assert order == sorted(order), "update must migrate and refresh static files before replacing web and ws"
+    assert "--no-recreate --scale" in script and "wait_healthy $new" in script, "old instances stop before new ones"
+    assert subprocess.run(["sh", "-n", str(ROOT / "deploy/deploy.sh")], capture_output=True).returncode == 0

@@ -1,6 +1,8 @@
 """API keys in the Django admin: create (secret shown once), revoke, rotate, usage per key."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework_api_key.models import APIKey
 
@@ -11,18 +13,20 @@ from apps.access.models import ApiKey, ApiKeyUsage
 admin.site.unregister(APIKey)
 
 
-def _announce_secret(modeladmin, request, key, secret, verb):
-    modeladmin.message_user(
+def _secret_page(modeladmin, request, shown):
+    """The page that shows new secrets: in this response only, never in a message (a cookie) or the session."""
+    response = TemplateResponse(
         request,
-        format_html(
-            "{} key “{}” for {}: <code>{}</code> — copy it now, it cannot be shown again.",
-            verb,
-            key.name,
-            key.owner,
-            secret,
-        ),
-        level=messages.WARNING,
+        "admin/access/apikey/secret_shown.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "shown": shown,
+            "back": reverse("admin:access_apikey_changelist"),
+            "opts": modeladmin.model._meta,
+            "title": "New API key secret",
+        },
     )
+    return response
 
 
 @admin.register(ApiKey)
@@ -102,7 +106,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         secret = ApiKey.objects.assign_key(obj)
         obj.save()
-        _announce_secret(self, request, obj, secret, "Created")
+        request.kirby_new_secret = {"verb": "Created", "key": obj, "secret": secret}
+
+    def response_add(self, request, obj, post_url_continue=None):
+        shown = getattr(request, "kirby_new_secret", None)
+        if shown is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _secret_page(self, request, [shown])
 
     @admin.action(description="Revoke the selected keys (for good)")
     def revoke_keys(self, request, queryset):
@@ -112,9 +122,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the selected keys (new secret; the old one is revoked)")
     def rotate_keys(self, request, queryset):
+        shown = []
         for key in queryset.filter(revoked=False).select_related("owner"):
             new, secret = keys.rotate(key)
-            _announce_secret(self, request, new, secret, "Rotated")
+            shown.append({"verb": "Rotated", "key": new, "secret": secret})
+        if shown:
+            return _secret_page(self, request, shown)
 
 
 @admin.register(ApiKeyUsage)

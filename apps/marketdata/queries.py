@@ -15,6 +15,7 @@ from psycopg.types.datetime import TimestamptzLoader
 from apps.marketdata.tables import ALL_TABLES, CANDLES, DECIMAL, FUNDING, OPEN_INTEREST
 from apps.markets.intervals import STANDARD_INTERVALS
 from apps.markets.models import Starlisting, TradingPair
+from lib import replicas
 from lib.metrics import CACHE_HITS, CACHE_MISSES
 
 # Fields of the API's items, from the table specs: ``time``, then the values.
@@ -86,7 +87,7 @@ def find_starlisting(exchange, coin, quote, market_type, interval, using="defaul
 
 
 def _find_trading_pair(exchange, coin, quote, market_type, using):
-    with connections[using].cursor() as cursor:
+    with connections[replicas.read_alias(using)].cursor() as cursor:
         cursor.execute(_PAIR_SQL, [exchange, coin, quote, market_type])
         row = cursor.fetchone()
     if row is None:
@@ -95,7 +96,7 @@ def _find_trading_pair(exchange, coin, quote, market_type, using):
 
 
 def _find_starlisting(exchange, coin, quote, market_type, interval, using):
-    with connections[using].cursor() as cursor:
+    with connections[replicas.read_alias(using)].cursor() as cursor:
         cursor.execute(_STARLISTING_SQL, [exchange, coin, quote, market_type, interval])
         row = cursor.fetchone()
     if row is None:
@@ -253,13 +254,13 @@ CROSS JOIN LATERAL (SELECT max(time) AS t FROM candles WHERE starlisting_id = s.
 
 def latest_candle_times(starlisting_ids, using="default"):
     """{starlisting id: open time of its newest stored candle, or None}, in one query (for /health's status)."""
-    with connections[using].cursor() as cursor:
+    with connections[replicas.read_alias(using)].cursor() as cursor:
         cursor.execute(_LATEST_CANDLE_SQL, [list(starlisting_ids)])
         return dict(cursor.fetchall())
 
 
 def _fetch(sql, params, using):
-    with connections[using].cursor() as cursor:
+    with connections[replicas.read_alias(using)].cursor() as cursor:
         _fast_timestamps(cursor)
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -119,3 +119,13 @@ def test_usage_older_than_the_retention_is_purged(world, settings):
                                    status=200, latency_ms=1.0)  # fmt: skip
     assert purge_api_usage() == 1
     assert [u.time.date() for u in ApiKeyUsage.objects.all()] == [(now - timedelta(days=29)).date()]
+
+
+def test_bootstrap_admin_if_none_makes_the_first_admin_once_and_then_succeeds_quietly(world):
+    """docker-compose runs it on every start: the key appears once, later starts do not fail."""
+    first = run("bootstrap_admin", "--if-none")
+    again = run("bootstrap_admin", "--if-none", "--username", "someone-else")
+
+    assert KEY.search(first) and keyed_client(KEY.search(first).group(0)).get("/admin/users").status_code == 200
+    assert not KEY.search(again) and "An admin exists already" in again
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 
 from apps.access.models import ApiKey
 from apps.access.usage import recorder
@@ -25,9 +26,12 @@ def test_a_key_created_in_the_admin_shows_its_secret_once(staff, world):
     response = staff.post(
         "/admin/access/apikey/add/",
         {"name": "notebook", "owner": owner.id, "scopes": "read", "active": "on", "rate_limit": "60"},
-        follow=True,
     )
+    # In the answer to the POST itself: not carried to a next page in a message cookie or the session.
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     secret = SECRET.search(response.content.decode()).group(1)
+    assert all(secret not in morsel.value for morsel in response.cookies.values())
+    assert all(secret not in str(session.get_decoded()) for session in Session.objects.all())
     key = ApiKey.objects.get(name="notebook")
     assert (key.owner, key.scopes, key.rate_limit) == (owner, ["read"], 60)
     assert keyed_client(secret).get(CANDLES).status_code == 200
@@ -49,8 +53,10 @@ def test_the_revoke_action_stops_the_key(staff, world):
 
 def test_the_rotate_action_shows_the_new_secret_and_revokes_the_old(staff, world):
     row, old = issue()
-    response = staff.post("/admin/access/apikey/", {"action": "rotate_keys", "_selected_action": [row.id]}, follow=True)
+    response = staff.post("/admin/access/apikey/", {"action": "rotate_keys", "_selected_action": [row.id]})
+    assert response.status_code == 200
     new = SECRET.search(response.content.decode()).group(1)
+    assert all(new not in morsel.value for morsel in response.cookies.values())
     assert keyed_client(new).get(CANDLES).status_code == 200
     assert keyed_client(old).get(CANDLES).status_code == 401
 

@@ -11,7 +11,7 @@ from apps.backfill import reporting as backfill_status
 from apps.operations import errorlog, samples, workers
 from apps.operations.status.judge import AMBER, GREEN, RED, duration, verdict, when
 from apps.streaming import presence
-from lib import cache
+from lib import cache, replicas
 from lib.metrics import set_backfill_jobs
 from lib.redis import client
 
@@ -127,11 +127,29 @@ def database_section(now, history):
     size = newest["db_bytes"] if fresh else samples.database_size()
     day = [sample for sample in history if sample["t"] >= now - DAY]
     growth, window = (size - day[0]["db_bytes"], now - day[0]["t"]) if day else (None, None)
+    replica_states = replicas.status()
+    skipped = [f"replica {alias} {state['reason']}" for alias, state in replica_states.items() if not state["serving"]]
+    judged = (
+        verdict(AMBER, f"{size / 2**30:.2f} GiB; " + "; ".join(skipped) + " (its reads go elsewhere)")
+        if skipped
+        else verdict(GREEN, f"{size / 2**30:.2f} GiB")
+    )
     return {
         "size_bytes": size,
         "growth_bytes": growth,
         "growth_window_seconds": None if window is None else round(window),
-        **verdict(GREEN, f"{size / 2**30:.2f} GiB"),
+        # As this web process's background check last found them (lib/replicas.py).
+        "replicas": [
+            {
+                "name": alias,
+                "serving": state["serving"],
+                "lag_seconds": None if state["lag_seconds"] is None else round(state["lag_seconds"], 3),
+                "checked_at": None if state["checked_at"] is None else when(state["checked_at"]),
+                "reason": state["reason"],
+            }
+            for alias, state in replica_states.items()
+        ],
+        **judged,
     }
 
 

@@ -22,10 +22,18 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Password for the Django admin; default: a random one, printed once")
         parser.add_argument("--key-name", default="bootstrap admin key")
         parser.add_argument("--force", action="store_true", help="Run even though an admin exists already")
+        parser.add_argument(
+            "--if-none",
+            action="store_true",
+            help="Do nothing (and succeed) when an admin exists: for a deployment's every start (docker-compose)",
+        )
 
-    def handle(self, *args, username, email, password, key_name, force, **options):
+    def handle(self, *args, username, email, password, key_name, force, if_none=False, **options):
         User = get_user_model()
         admins = User.objects.filter(is_superuser=True)
+        if if_none and admins.exists():
+            self.stdout.write("An admin exists already: no new admin or key.")
+            return
         if admins.exists() and not force:
             raise CommandError(f"{admins.count()} admin user(s) exist already; use --force to add another admin")
         if User.objects.filter(username=username).exists():
