@@ -23,16 +23,26 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.collectors.books import BookKeeper
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
+    BookDelta,
+    BookSnapshot,
     CandleUpdate,
     Control,
     FundingUpdate,
     MalformedFrame,
     OpenInterestUpdate,
+    TradeUpdate,
 )
-from apps.collectors.normalize import candle_records, context_records, funding_records, open_interest_records
+from apps.collectors.normalize import (
+    candle_records,
+    context_records,
+    funding_records,
+    open_interest_records,
+    trade_records,
+)
 from apps.collectors.plan import plan_for
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
@@ -85,6 +95,7 @@ class Stream:
         self._last_close = {}  # (coin, interval) -> close time of the latest push on this connection
         self._repairs = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
+        self.books = BookKeeper(adapter, self._store)
         self.rollovers = 0
 
     async def run(self):
@@ -310,6 +321,7 @@ class Stream:
         now_ms = int(time.time() * 1000)
         self._store(self._candles(self.closer.expire(now_ms)))
         self._store(self._sampled(self.sampler.expire(now_ms)))
+        self.books.tick()
         if self.on_tick:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
@@ -333,6 +345,10 @@ class Stream:
             return True
         if isinstance(event, CandleUpdate):
             return (event.coin, event.interval) in self.plan.candles
+        if isinstance(event, TradeUpdate):
+            return event.coin in self.plan.trades
+        if isinstance(event, BookSnapshot | BookDelta):
+            return event.coin in self.plan.books
         return event.coin in self.plan.contexts
 
     def _event(self, event, received_ms):
@@ -353,6 +369,12 @@ class Stream:
             counts["asset_ctx"] += 1
             event = event._replace(mark_price=event.mark_price or self._marks.get(event.coin))
             self._store(self._sampled(self.sampler.feed(("open_interest", event.coin), event, received_ms)))
+        elif isinstance(event, TradeUpdate):
+            counts["trade"] += 1
+            self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
+        elif isinstance(event, BookSnapshot | BookDelta):
+            counts["book"] += 1
+            self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())
         elif isinstance(event, Control):
             counts["control"] += 1
             if event.kind == "error":

@@ -265,6 +265,9 @@ def _fetch(sql, params, using):
         return cursor.fetchall()
 
 
+fetch = _fetch  # for the other read queries of this app (tick_queries.py)
+
+
 def _fast_timestamps(cursor):
     """Read timestamptz with psycopg's C loader instead of Django's Python one.
 
