@@ -58,6 +58,7 @@ ENTRIES = (
     Entry("auth_overhead", "auth_overhead.py", (), (*HTTP_SMOKE, "--workers", "1"), 2),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 3),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
+    Entry("ticks", "ticks.py", (), ("--trades", "5000", "--book-events", "2000"), 3),
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),
     Entry("retention_purge", "retention_purge.py", (), ("--minutes", "300", "--seconds", "1"), 2),

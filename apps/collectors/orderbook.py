@@ -8,23 +8,28 @@ is counted and the book waits for a fresh snapshot, reported as not in sync
 until then, so it is never served or stored while it may be wrong.
 """
 
-import heapq
 import logging
 from dataclasses import dataclass, field
+
+from sortedcontainers import SortedDict
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 10_000  # deltas kept while a snapshot is being fetched
 
 
 class OrderBook:
-    """Levels of one book: Decimal price -> Decimal size; size 0 removes a level."""
+    """Levels of one book: Decimal price -> Decimal size, kept sorted; size 0 removes a level.
+
+    Sorted, so the best levels (the crossed-book check after every event, the top N) cost a lookup, not
+    a scan of a thousand levels.
+    """
 
     def __init__(self):
-        self.bids, self.asks = {}, {}
+        self.bids, self.asks = SortedDict(), SortedDict()
 
     def replace(self, bids, asks):
-        self.bids = {price: size for price, size in bids if size}
-        self.asks = {price: size for price, size in asks if size}
+        self.bids = SortedDict({price: size for price, size in bids if size})
+        self.asks = SortedDict({price: size for price, size in asks if size})
 
     def update(self, bids, asks):
         """Apply changed levels; returns how many level updates were applied."""
@@ -38,13 +43,13 @@ class OrderBook:
 
     def top(self, depth):
         """(bids, asks) of at most ``depth`` levels each, best first, as [price, size] text pairs."""
-        bids = heapq.nlargest(depth, self.bids.items())
-        asks = heapq.nsmallest(depth, self.asks.items())
+        bids = self.bids.items()[: -depth - 1 : -1] if depth < len(self.bids) else reversed(self.bids.items())
+        asks = self.asks.items()[:depth]
         return [[_text(p), _text(s)] for p, s in bids], [[_text(p), _text(s)] for p, s in asks]
 
     @property
     def crossed(self):
-        return bool(self.bids and self.asks) and max(self.bids) >= min(self.asks)
+        return bool(self.bids and self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
 
 
 def _text(number):

@@ -280,3 +280,6 @@ def _fast_timestamps(cursor):
     psycopg_cursor = cursor.cursor
     if psycopg_cursor.connection.info.timezone is cursor.db.timezone:
         psycopg_cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+
+
+fast_timestamps = _fast_timestamps  # for the write path's RETURNING of many rows (writer.py)

@@ -31,6 +31,7 @@ from apps.marketdata.bounds import checker
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
+from apps.marketdata.queries import fast_timestamps
 from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, FUNDING, OPEN_INTEREST, ORDER_BOOKS, TRADES
 from lib.metrics import record_dead_letters, record_write
 
@@ -165,6 +166,7 @@ def _upsert(spec, records, *, publish, using):
     if not records:
         return result
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
+        fast_timestamps(wrapper)  # the rows RETURNING gives back: a million trades would spend seconds here
         cursor = wrapper.cursor  # the psycopg cursor, for COPY
         stage = _stage(cursor, spec, records)
         if len(records) >= LARGE_BATCH:

@@ -49,7 +49,7 @@ def _trade_messages(rows, using):
     by_pair = series.starlistings_of_pairs({row.trading_pair_id for row in rows}, using=using)
     items = {}
     for row in sorted(rows, key=lambda r: (r.trading_pair_id, r.time, len(r.trade_id), r.trade_id)):
-        items.setdefault(row.trading_pair_id, []).append(groups.item(groups.TRADES, row))
+        items.setdefault(row.trading_pair_id, []).append(groups.trade_item(row))
     messages = []
     for pair_id, batch in items.items():
         members = by_pair.get(pair_id)
