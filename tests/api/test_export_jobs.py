@@ -93,7 +93,7 @@ def test_a_job_that_cannot_be_written_fails_with_its_reason(client, rows):
 @pytest.mark.parametrize(
     "change, location",
     [
-        ({"type": "trades"}, "type"),
+        ({"type": "ticks"}, "type"),
         ({"format": "xlsx"}, "format"),
         ({"interval": None}, "interval"),
         ({"start_time": "later"}, "start_time"),
