@@ -299,14 +299,14 @@ class StreamConnection:
         """The newest book of ``sid``: sent now if the outlet keeps up, else it waits in the slot (replacing older)."""
         if sid in self.held:
             self.book_slots[sid] = text  # history first; the newest book after it
-        elif self.outlet.queue:
+        elif self.outlet.behind:
             self.book_slots[sid] = text
         else:
             self.book_slots.pop(sid, None)
             self.outlet.put(text)
 
     def flush_books(self):
-        if self.book_slots and not self.outlet.queue:
+        if self.book_slots and not self.outlet.behind:
             for sid in [sid for sid in self.book_slots if sid not in self.held]:
                 self.outlet.put(self.book_slots.pop(sid))
 

@@ -79,3 +79,26 @@ async def test_an_unknown_channel_is_refused_naming_the_choices(connect, stream_
     )
 
     assert reply["type"] == "error" and "trades, orderbook" in reply["message"]
+
+
+async def test_a_client_that_fell_behind_gets_the_newest_book_never_the_stale_ones():
+    from apps.streaming.connection import StreamConnection
+    from apps.streaming.outlet import Outlet
+    from tests.streaming.test_outlet import Socket, settle
+
+    socket = Socket()
+    connection = StreamConnection({}, socket.send)
+    connection.outlet = Outlet(socket.send, limit=100, on_overflow=lambda: None)
+    socket.reading.clear()  # the client stops reading
+
+    for sequence in range(1, 8):
+        connection.offer_book(7, f"book {sequence}")
+        connection.flush_books()
+        await settle()
+    socket.reading.set()  # it catches up
+    await settle()
+    connection.flush_books()
+    await settle()
+
+    assert [m["text"] for m in socket.sent] == ["book 1", "book 7"]
+    await connection.outlet.stop()
