@@ -88,6 +88,11 @@ STREAM_CONNECTED = Gauge(
     multiprocess_mode="livemax",
 )
 STREAM_RECONNECTS = Counter("kirby_stream_reconnects_total", "Reconnects of collector streams.", ["exchange"])
+BOOK_RESYNCS = Counter(
+    "kirby_orderbook_resyncs_total",
+    "Order-book breaks (sequence gap, crossed book, stale snapshot) that made a book rebuild from a snapshot.",
+    ["exchange"],
+)
 INGEST_LAG = Gauge(
     "kirby_ingest_lag_seconds",
     "Receipt to commit of the oldest record of the latest stored batch.",

@@ -28,14 +28,20 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.collectors import spool
-from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
-from apps.marketdata.writer import write_candles, write_funding, write_open_interest
+from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord, OrderBookRecord, TradeRecord
+from apps.marketdata.writer import write_candles, write_funding, write_open_interest, write_orderbooks, write_trades
 from lib.databases import wait_for_connection
 from lib.metrics import FLUSHER_RESTARTS, INGEST_LAG, count_ingested
 
 log = logging.getLogger(__name__)
 
-_WRITERS = {CandleRecord: write_candles, FundingRecord: write_funding, OpenInterestRecord: write_open_interest}
+_WRITERS = {
+    CandleRecord: write_candles,
+    FundingRecord: write_funding,
+    OpenInterestRecord: write_open_interest,
+    TradeRecord: write_trades,
+    OrderBookRecord: write_orderbooks,
+}
 
 
 class Batcher:
@@ -69,7 +75,8 @@ class Batcher:
         kind_is_candle = type(record) is CandleRecord
         with self._lock:
             buffer = self._buffers[type(record)]
-            key = (record[0], record[1])
+            # A row's key: its series and time, and for trades the venue's id (many trades share a time).
+            key = record[:3] if type(record) is TradeRecord else (record[0], record[1])
             previous = buffer.get(key)
             if previous is None:
                 if not self._size:

@@ -21,9 +21,21 @@ class Plan:
     subscriptions: dict = field(default_factory=dict)  # stable text key -> subscription
     candles: dict = field(default_factory=dict)  # (coin, interval) -> [starlisting id]
     contexts: dict = field(default_factory=dict)  # coin -> [trading pair id]
+    trades: dict = field(default_factory=dict)  # coin -> [trading pair id]
+    books: dict = field(default_factory=dict)  # coin -> [BookRoute]
     unsupported: list = field(default_factory=list)  # starlistings the exchange cannot serve
     connections: int = 0
     endpoint: str = ""  # which of the exchange's endpoints this connection talks to
+
+
+@dataclass(frozen=True)
+class BookRoute:
+    """Where a pair's book goes: Redis under its names, stored ``depth`` levels every ``every_seconds``."""
+
+    trading_pair_id: int
+    names: tuple  # (exchange, coin, quote, market_type)
+    depth: int
+    every_seconds: float
 
 
 def _key(subscription):
@@ -31,7 +43,7 @@ def _key(subscription):
 
 
 def all_subscriptions(adapter):
-    """([(subscription, kind, route)] sorted, candle routes, context routes, unsupported) for the exchange.
+    """([(subscription, kind, route)] sorted, routes by kind, unsupported) for the exchange.
 
     Sorted by endpoint first, so each endpoint's subscriptions are contiguous.
     """
@@ -52,15 +64,33 @@ def all_subscriptions(adapter):
         subscription = protocol.candle_subscription(name, interval)
         wanted[(candle_endpoint(name), _key(subscription))] = (subscription, "candle", (name, interval))
     pairs = TradingPair.objects.filter(active=True, exchange__name=adapter.name, exchange__active=True)
-    for pair_id, coin, quote, market_type in pairs.values_list(
-        "id", "coin__symbol", "quote__symbol", "market_type__name"
-    ):
+    trades, books = {}, {}
+    for pair_id, coin, quote, market_type, *ticks in pairs.values_list(
+        "id", "coin__symbol", "quote__symbol", "market_type__name",
+        "collect_trades", "collect_orderbook", "orderbook_depth", "orderbook_every_seconds",
+    ):  # fmt: skip
+        name = symbols.coin_name(coin, quote, market_type)
         if symbols.has_asset_context(market_type):
-            name = symbols.coin_name(coin, quote, market_type)
             contexts.setdefault(name, []).append(pair_id)
             subscription = protocol.context_subscription(name)
             wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, "context", name)
-    return [(k[0], *wanted[k]) for k in sorted(wanted)], candles, contexts, sorted(unsupported)
+        collect_trades, collect_book, depth, every = ticks
+        path = f"{adapter.name}/{coin}/{quote}/{market_type}"
+        for on, kind, make, routes, route in (
+            (collect_trades, "trades", "trades_subscription", trades, pair_id),
+            (collect_book, "book", "book_subscription", books,
+             BookRoute(pair_id, (adapter.name, coin, quote, market_type), depth, every)),
+        ):  # fmt: skip
+            if not on:
+                continue
+            if not hasattr(protocol, make):
+                unsupported.append(f"{path} ({kind} not collected from {adapter.name} yet)")
+                continue
+            routes.setdefault(name, []).append(route)
+            subscription = getattr(protocol, make)(name)
+            wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, kind, name)
+    routes = {"candle": candles, "context": contexts, "trades": trades, "book": books}
+    return [(k[0], *wanted[k]) for k in sorted(wanted)], routes, sorted(unsupported)
 
 
 def _connections(adapter, subscriptions):
@@ -78,16 +108,14 @@ def _connections(adapter, subscriptions):
 
 def plan_for(adapter, index):
     """The plan of connection ``index`` (0-based); ``connections`` tells how many there are."""
-    subscriptions, candles, contexts, unsupported = all_subscriptions(adapter)
+    subscriptions, routes, unsupported = all_subscriptions(adapter)
     connections = _connections(adapter, subscriptions)
     endpoint, mine = connections[index] if index < len(connections) else ("", [])
     plan = Plan(unsupported=unsupported, connections=len(connections), endpoint=endpoint)
+    targets = {"candle": plan.candles, "context": plan.contexts, "trades": plan.trades, "book": plan.books}
     for subscription, kind, route in mine:
         plan.subscriptions[_key(subscription)] = subscription
-        if kind == "candle":
-            plan.candles[route] = candles[route]
-        else:
-            plan.contexts[route] = contexts[route]
+        targets[kind][route] = routes[kind][route]
     return plan
 
 

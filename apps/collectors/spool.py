@@ -22,15 +22,27 @@ import psycopg
 from django.db import InterfaceError, OperationalError
 
 from apps.marketdata import record_json
-from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
-from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
+from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord, OrderBookRecord, TradeRecord
+from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST, ORDER_BOOKS, TRADES
 from lib.metrics import REPLAYED, SPOOLED
 from lib.redis import client
 
 log = logging.getLogger(__name__)
 
-_SPECS = {CandleRecord: CANDLES, FundingRecord: FUNDING, OpenInterestRecord: OPEN_INTEREST}
-_TYPES = {CandleRecord: "candles", FundingRecord: "funding", OpenInterestRecord: "open_interest"}
+_SPECS = {
+    CandleRecord: CANDLES,
+    FundingRecord: FUNDING,
+    OpenInterestRecord: OPEN_INTEREST,
+    TradeRecord: TRADES,
+    OrderBookRecord: ORDER_BOOKS,
+}
+_TYPES = {
+    CandleRecord: "candles",
+    FundingRecord: "funding",
+    OpenInterestRecord: "open_interest",
+    TradeRecord: "trades",
+    OrderBookRecord: "orderbook",
+}
 LOCK_SECONDS = 20  # a replayer renews it per entry; a killed one's lock lapses after this
 DATABASE_AWAY = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"

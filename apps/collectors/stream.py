@@ -24,9 +24,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.collectors.books import BookKeeper
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
+    BookDelta,
+    BookSnapshot,
     BuiltCandle,
     CandleUpdate,
     Control,
@@ -34,8 +37,15 @@ from apps.collectors.exchanges.events import (
     MalformedFrame,
     MarkPrice,
     OpenInterestUpdate,
+    TradeUpdate,
 )
-from apps.collectors.normalize import candle_records, context_records, funding_records, open_interest_records
+from apps.collectors.normalize import (
+    candle_records,
+    context_records,
+    funding_records,
+    open_interest_records,
+    trade_records,
+)
 from apps.collectors.plan import plan_for
 from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, settle
 from apps.collectors.repair import repair_missed
@@ -93,6 +103,7 @@ class Stream:
         # Closed candles built from trades, waiting for their REST check; kept across connections.
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
+        self.books = BookKeeper(adapter, self._store)
         self.rollovers = 0
 
     async def run(self):
@@ -372,6 +383,7 @@ class Stream:
         now_ms = int(time.time() * 1000)
         self._store(self._candles(self.closer.expire(now_ms)))
         self._store(self._sampled(self.sampler.expire(now_ms)))
+        self.books.tick()
         if self.on_tick:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
@@ -395,6 +407,10 @@ class Stream:
             return True
         if isinstance(event, CandleUpdate | BuiltCandle):
             return (event.coin, event.interval) in self.plan.candles
+        if isinstance(event, TradeUpdate):
+            return event.coin in self.plan.trades
+        if isinstance(event, BookSnapshot | BookDelta):
+            return event.coin in self.plan.books
         return event.coin in self.plan.contexts
 
     def _event(self, event, received_ms):
@@ -425,6 +441,12 @@ class Stream:
         elif isinstance(event, MarkPrice):
             counts["asset_ctx"] += 1
             self._marks[event.coin] = event.mark_price
+        elif isinstance(event, TradeUpdate):
+            counts["trade"] += 1
+            self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
+        elif isinstance(event, BookSnapshot | BookDelta):
+            counts["book"] += 1
+            self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())
         elif isinstance(event, Control):
             counts["control"] += 1
             if event.kind == "error":

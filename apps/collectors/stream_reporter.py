@@ -42,8 +42,8 @@ class StreamStatus:
         self._next_malformed_log = 0.0
         self._malformed_since_log = 0
         # Parsed events by type, counted by the stream; exported as differences per tick.
-        self.events = {"candle": 0, "asset_ctx": 0, "control": 0}
-        self._exported = {"candle": 0, "asset_ctx": 0, "control": 0, "malformed": 0}
+        self.events = {"candle": 0, "asset_ctx": 0, "trade": 0, "book": 0, "control": 0}
+        self._exported = {"candle": 0, "asset_ctx": 0, "trade": 0, "book": 0, "control": 0, "malformed": 0}
         self._received = {kind: MESSAGES_RECEIVED.labels(exchange, kind) for kind in self._exported}
         self._last_message = STREAM_LAST_MESSAGE.labels(name)
         self._connected = STREAM_CONNECTED.labels(name)

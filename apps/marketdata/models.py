@@ -8,6 +8,7 @@ open time.
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from apps.marketdata.fields import ExactDecimalField, StatementTimestamp
@@ -163,3 +164,46 @@ class RetentionPolicy(models.Model):
 
     def __str__(self):
         return f"{self.name}: {'forever' if self.keep_days is None else f'{self.keep_days:g} days'}"
+
+
+class Trade(models.Model):
+    """One trade as the venue published it; range-partitioned by day (migration 0007)."""
+
+    # The venue's id alone is the identity; ``time`` is in the key because PostgreSQL's unique
+    # constraints on a partitioned table must include the partition column (a replay carries the same time).
+    pk = models.CompositePrimaryKey("trading_pair_id", "time", "trade_id")
+    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    time = models.DateTimeField(help_text="When the venue matched the trade, UTC")
+    trade_id = models.TextField(help_text="The venue's id of the trade")
+    price = ExactDecimalField()
+    size = ExactDecimalField()
+    side = models.TextField(help_text="The taker's side: buy or sell")
+    ingested_at = models.DateTimeField(
+        db_default=StatementTimestamp(), editable=False, help_text="When Kirby first stored the row"
+    )
+
+    class Meta:
+        db_table = "trades"
+
+    def __str__(self):
+        return f"trade {self.trading_pair_id} {self.trade_id} @ {self.time:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+class OrderBookSnapshot(models.Model):
+    """The top of a pair's book at one moment; range-partitioned by day (migration 0007)."""
+
+    pk = models.CompositePrimaryKey("trading_pair_id", "time")
+    trading_pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    time = models.DateTimeField(help_text="Venue time of the last update in the book, UTC")
+    sequence = models.BigIntegerField(null=True)
+    bids = ArrayField(ArrayField(ExactDecimalField()), help_text="[price, size] pairs, best first")
+    asks = ArrayField(ArrayField(ExactDecimalField()), help_text="[price, size] pairs, best first")
+    ingested_at = models.DateTimeField(
+        db_default=StatementTimestamp(), editable=False, help_text="When Kirby first stored the row"
+    )
+
+    class Meta:
+        db_table = "orderbook_snapshots"
+
+    def __str__(self):
+        return f"order book {self.trading_pair_id} @ {self.time:%Y-%m-%dT%H:%M:%S.%fZ}"

@@ -1,4 +1,4 @@
-"""Monthly range partitions for the time-series tables.
+"""Range partitions for the time-series tables: by month, or by day for the tables of ticks.
 
 Partitions keep indexes small as tables grow to hundreds of millions of rows
 and let old data be dropped whole (DROP TABLE, no bloat). They are created
@@ -10,7 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connections, transaction
 
-from apps.marketdata.tables import ALL_TABLES
+from apps.marketdata.tables import ALL_TABLES, TICK_TABLES
+
+_PERIODS = {spec.name: spec.partition for spec in ALL_TABLES + TICK_TABLES}
+# Daily tables get partitions this many days ahead (the beat task runs daily; the write path covers the rest).
+DAYS_AHEAD = 7
 
 # (database alias, table, month start) of partitions known to exist; filled
 # only after the creating transaction commits, so a rollback cannot leave a
@@ -36,13 +40,35 @@ def months_between(first, last):
         month = next_month(month)
 
 
-def partition_name(table, month):
-    return f"{table}_p{month:%Y_%m}"
+def day_start(moment):
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def days_between(first, last):
+    """Day starts covering ``first`` .. ``last`` inclusive."""
+    day, end = day_start(first), day_start(last)
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _daily(table):
+    return _PERIODS.get(table) == "day"
+
+
+def _period_end(table, start):
+    return start + timedelta(days=1) if _daily(table) else next_month(start)
+
+
+def partition_name(table, start):
+    return f"{table}_p{start:%Y_%m_%d}" if _daily(table) else f"{table}_p{start:%Y_%m}"
 
 
 def ensure_partitions(table, first, last, using="default"):
-    """Make sure ``table`` has a partition for every month from ``first`` to ``last``."""
-    missing = [m for m in months_between(first, last) if (using, table, m) not in _known]
+    """Make sure ``table`` has a partition for every month (or day) from ``first`` to ``last``."""
+    periods = days_between(first, last) if _daily(table) else months_between(first, last)
+    missing = [m for m in periods if (using, table, m) not in _known]
     if not missing:
         return
     connection = connections[using]
@@ -54,7 +80,7 @@ def ensure_partitions(table, first, last, using="default"):
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
                 cursor.execute(
                     f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)',
-                    [month, next_month(month)],
+                    [month, _period_end(table, month)],
                 )
             transaction.on_commit(lambda key=(using, table, month): _known.add(key), using=using)
 
@@ -68,6 +94,9 @@ def ensure_partitions_ahead(months_ahead, now=None, using="default"):
         last = next_month(last)
     for spec in ALL_TABLES:
         ensure_partitions(spec.name, first, last, using=using)
+    for spec in TICK_TABLES:
+        today = day_start(now)
+        ensure_partitions(spec.name, today - timedelta(days=1), today + timedelta(days=DAYS_AHEAD), using=using)
 
 
 def forget_partitions():

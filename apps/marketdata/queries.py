@@ -266,6 +266,9 @@ def _fetch(sql, params, using):
         return cursor.fetchall()
 
 
+fetch = _fetch  # for the other read queries of this app (tick_queries.py)
+
+
 def _fast_timestamps(cursor):
     """Read timestamptz with psycopg's C loader instead of Django's Python one.
 
@@ -278,3 +281,6 @@ def _fast_timestamps(cursor):
     psycopg_cursor = cursor.cursor
     if psycopg_cursor.connection.info.timezone is cursor.db.timezone:
         psycopg_cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+
+
+fast_timestamps = _fast_timestamps  # for the write path's RETURNING of many rows (writer.py)

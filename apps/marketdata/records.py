@@ -6,8 +6,10 @@ False. Times are timezone-aware UTC datetimes; prices and sizes are
 ``Decimal`` (or strings in plain decimal notation), never floats.
 """
 
-from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
+from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST, ORDER_BOOKS, TRADES
 
 CandleRecord = CANDLES.record
 FundingRecord = FUNDING.record
 OpenInterestRecord = OPEN_INTEREST.record
+TradeRecord = TRADES.record
+OrderBookRecord = ORDER_BOOKS.record

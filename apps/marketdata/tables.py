@@ -21,9 +21,18 @@ from decimal import Decimal
 
 # Column kinds; the export's names for them (sidecar files record them).
 TIME, DECIMAL, INTEGER, BOOLEAN = "timestamp", "decimal", "integer", "boolean"
-SQL_TYPES = {TIME: "timestamptz", DECIMAL: "numeric", INTEGER: "bigint", BOOLEAN: "boolean"}
+# TEXT: an identifier as the venue wrote it; LEVELS: book levels, an n x 2 array of [price, size].
+TEXT, LEVELS = "text", "levels"
+SQL_TYPES = {
+    TIME: "timestamptz",
+    DECIMAL: "numeric",
+    INTEGER: "bigint",
+    BOOLEAN: "boolean",
+    TEXT: "text",
+    LEVELS: "numeric[]",
+}
 # What a record accepts: decimals also as strings in plain decimal notation, never floats.
-PYTHON_TYPES = {TIME: datetime, DECIMAL: Decimal | str, INTEGER: int, BOOLEAN: bool}
+PYTHON_TYPES = {TIME: datetime, DECIMAL: Decimal | str, INTEGER: int, BOOLEAN: bool, TEXT: str, LEVELS: list}
 DECIMAL_TEXT = "Exact decimal as a string in plain notation"
 _REQUIRED = object()
 
@@ -54,6 +63,10 @@ class TableSpec:
     valid: str
     series_table: str  # the rows' series must exist there
     keep_existing: str = "false"
+    # Columns of the key: the series, ``time``, then (trades) the venue's own id.
+    key_size: int = 2
+    # Range partitions of one "month" or one "day" (tables of ticks grow by millions of rows a day).
+    partition: str = "month"
     record: type = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -75,11 +88,11 @@ class TableSpec:
 
     @property
     def key(self):
-        return self.columns[:2]
+        return self.columns[: self.key_size]
 
     @property
     def values(self):
-        return self.columns[2:]
+        return self.columns[self.key_size :]
 
     @property
     def item_columns(self):
@@ -197,6 +210,59 @@ OPEN_INTEREST = TableSpec(
     ),
 )
 
+
+def _levels_valid(side):
+    """Every price and size positive and finite, as [price, size] pairs (or no level at all)."""
+    return (
+        f"(cardinality({side}) = 0 OR (array_ndims({side}) = 2 AND array_length({side}, 2) = 2"
+        f" AND 0 < ALL({side}) AND 'Infinity' > ALL({side})))"
+    )
+
+
+TRADES = TableSpec(
+    name="trades",
+    record_name="TradeRecord",
+    series_table="trading_pairs",
+    table_columns=(
+        Column("trading_pair_id", INTEGER, help_text="The trading pair"),
+        Column("time", TIME, help_text="When the venue matched the trade, UTC, to the venue's precision"),
+        Column("trade_id", TEXT, help_text="The venue's id of the trade (an integer on some venues), as text"),
+        _decimal("price", "Price of the trade"),
+        _decimal("size", "Size of the trade in the base currency"),
+        Column("side", TEXT, help_text="The taker's side: buy or sell"),
+    ),
+    valid=(
+        "trading_pair_id IS NOT NULL AND time IS NOT NULL AND trade_id <> ''"
+        " AND price > 0 AND price < 'Infinity' AND size > 0 AND size < 'Infinity'"
+        " AND side IN ('buy', 'sell')"
+    ),
+    # A trade is a fact: a replay after a reconnect never changes the stored one.
+    keep_existing="true",
+    key_size=3,
+    partition="day",
+)
+
+ORDER_BOOKS = TableSpec(
+    name="orderbook_snapshots",
+    record_name="OrderBookRecord",
+    series_table="trading_pairs",
+    table_columns=(
+        Column("trading_pair_id", INTEGER, help_text="The trading pair"),
+        Column("time", TIME, help_text="Venue time of the last update in the book, UTC"),
+        Column("sequence", INTEGER, null=True, help_text="The venue's sequence number of the book, when it has one"),
+        Column("bids", LEVELS, help_text=f"Best bids first, as [price, size] pairs. {DECIMAL_TEXT}s"),
+        Column("asks", LEVELS, help_text=f"Best asks first, as [price, size] pairs. {DECIMAL_TEXT}s"),
+    ),
+    valid=(
+        f"trading_pair_id IS NOT NULL AND time IS NOT NULL AND {_levels_valid('bids')} AND {_levels_valid('asks')}"
+        # A crossed book is a broken book, never a stored one.
+        " AND (cardinality(bids) = 0 OR cardinality(asks) = 0 OR bids[1][1] < asks[1][1])"
+    ),
+    partition="day",
+)
+
 ALL_TABLES = (CANDLES, FUNDING, OPEN_INTEREST)
+# Tables of ticks: keyed and partitioned differently, with their own queries, views and export.
+TICK_TABLES = (TRADES, ORDER_BOOKS)
 # The data types Kirby names in jobs, gaps, exports and the API, and the table of each.
 BY_DATA_TYPE = {"candles": CANDLES, "funding": FUNDING, "open_interest": OPEN_INTEREST}

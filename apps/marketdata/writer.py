@@ -32,7 +32,19 @@ from apps.marketdata.bounds import checker, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
-from apps.marketdata.tables import BOOLEAN, BY_DATA_TYPE, CANDLES, DECIMAL, FUNDING, INTEGER, OPEN_INTEREST, TIME
+from apps.marketdata.queries import fast_timestamps
+from apps.marketdata.tables import (
+    BOOLEAN,
+    BY_DATA_TYPE,
+    CANDLES,
+    DECIMAL,
+    FUNDING,
+    INTEGER,
+    OPEN_INTEREST,
+    ORDER_BOOKS,
+    TIME,
+    TRADES,
+)
 from lib.metrics import record_dead_letters, record_write
 
 log = logging.getLogger(__name__)
@@ -48,7 +60,10 @@ _stage_numbers = itertools.count()
 _INSERTED = "(ingested_at = statement_timestamp())"
 LARGE_BATCH = 100_000
 # Record type names of the metrics (the data types), by table.
-METRIC_TYPES = {spec.name: data_type for data_type, spec in BY_DATA_TYPE.items()}
+METRIC_TYPES = {spec.name: data_type for data_type, spec in BY_DATA_TYPE.items()} | {
+    TRADES.name: "trades",
+    ORDER_BOOKS.name: "orderbook",
+}
 # What the database says about a row it will not take (SQLSTATE classes 22 and 23), as opposed to
 # the database being away (OperationalError): the caller retries those, the row is never at fault.
 REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
@@ -86,6 +101,15 @@ def write_funding(records, *, publish=True, using="default", exchange=""):
 
 def write_open_interest(records, *, publish=True, using="default", exchange=""):
     return _measured(OPEN_INTEREST, records, publish=publish, using=using, exchange=exchange)
+
+
+def write_trades(records, *, publish=True, using="default", exchange=""):
+    """Trades are stored once per (pair, time, venue trade id): a replay changes nothing and is not announced."""
+    return _measured(TRADES, records, publish=publish, using=using, exchange=exchange)
+
+
+def write_orderbooks(records, *, publish=True, using="default", exchange=""):
+    return _measured(ORDER_BOOKS, records, publish=publish, using=using, exchange=exchange)
 
 
 def write_copy_text(spec, text, *, publish=True, using="default", exchange=""):
@@ -227,6 +251,7 @@ def _store(spec, send, size, *, publish, using, bounded=True):
     """
     result = WriteResult()
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
+        fast_timestamps(wrapper)  # the rows RETURNING gives back: a million trades would spend seconds here
         cursor = wrapper.cursor  # the psycopg cursor, for COPY
         stage = _stage(cursor, spec, send)
         if size >= LARGE_BATCH:
@@ -300,7 +325,7 @@ def _copy_records(copy, records):
 
 
 def _summarise(cursor, spec, stage, bounded=True):
-    series, time = spec.key
+    series, time = spec.series_column, "time"
     outside = "0"
     if not bounded:
         earliest, latest = time_range()
@@ -324,7 +349,7 @@ def _unknown_series(cursor, spec, keys):
 
 def _nothing_stored_in_range(cursor, spec, series):
     """True when no series has a stored row between its batch's first and last time (appends, backfills)."""
-    name, time = spec.key
+    name, time = spec.series_column, "time"
     cursor.execute(
         f"SELECT NOT EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])"
         f" AS s(id, first, last) WHERE EXISTS (SELECT 1 FROM {spec.name} t"
@@ -354,16 +379,16 @@ def _insert_new(cursor, spec, stage, publish, using):
 def _merge(cursor, spec, stage, publish):
     """INSERT ... ON CONFLICT: new keys inserted, changed rows updated, identical rows left alone."""
     columns = ", ".join(spec.columns)
-    series, time = spec.key
+    key = ", ".join(spec.key)
     assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.values)
     target = ", ".join(f"t.{c}" for c in spec.values)
     incoming = ", ".join(f"EXCLUDED.{c}" for c in spec.values)
     # The latest row per key wins within a batch, as it would across batches.
     insert = (
         f"INSERT INTO {spec.name} AS t ({columns})"
-        f" SELECT DISTINCT ON ({series}, {time}) {columns} FROM {stage}"
-        f" WHERE ok ORDER BY {series}, {time}, seq DESC"
-        f" ON CONFLICT ({series}, {time}) DO UPDATE SET {assignments}"
+        f" SELECT DISTINCT ON ({key}) {columns} FROM {stage}"
+        f" WHERE ok ORDER BY {key}, seq DESC"
+        f" ON CONFLICT ({key}) DO UPDATE SET {assignments}"
         f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
         f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
     )

@@ -78,8 +78,8 @@ class StarlistingInline(admin.TabularInline):
 
 @admin.register(TradingPair)
 class TradingPairAdmin(SeriesAdmin):
-    list_display = ["id", "exchange", "coin", "quote", "market_type", "active"]
-    list_filter = ["active", "exchange", "market_type", "quote"]
+    list_display = ["id", "exchange", "coin", "quote", "market_type", "active", "collect_trades", "collect_orderbook"]
+    list_filter = ["active", "collect_trades", "collect_orderbook", "exchange", "market_type", "quote"]
     search_fields = ["coin__symbol", "coin__name", "quote__symbol", "exchange__name"]
     list_select_related = ["exchange", "coin", "quote", "market_type"]
     inlines = [StarlistingInline]

@@ -2,7 +2,10 @@
 
 Sections: ``exchanges``, ``coins``, ``quote_currencies``, ``market_types``,
 optional ``intervals``, and ``starlistings`` (or ``training_stars``, as in
-training_stars.yaml), each entry with a list of ``intervals``. Validation
+training_stars.yaml), each entry with a list of ``intervals`` and optional
+per-pair switches for ticks: ``trades``, ``orderbook`` (both off unless
+true), ``orderbook_depth`` (levels stored per side, 1..1000, default 20) and
+``orderbook_every_seconds`` (snapshot cadence, 0.1..3600, default 1). Validation
 reads the whole file before anything is written and names the entry and
 field of every problem.
 """
@@ -40,6 +43,10 @@ class StarlistingEntry:
     market_type: str
     intervals: tuple
     active: bool
+    trades: bool = False
+    orderbook: bool = False
+    orderbook_depth: int = 20
+    orderbook_every_seconds: float = 1.0
 
     @property
     def pair_path(self):
@@ -90,12 +97,22 @@ class _Reader:
             return None
         return value
 
-    def flag(self, entry, where):
-        value = entry.get("active", True)
+    def flag(self, entry, where, name="active", default=True):
+        value = entry.get(name, default)
         if not isinstance(value, bool):
-            self.problem(where, f"field 'active' must be true or false, got {value!r}")
-            return True
+            self.problem(where, f"field '{name}' must be true or false, got {value!r}")
+            return default
         return value
+
+    def number(self, entry, where, name, default, low, high, kind):
+        value = entry.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+            self.problem(where, f"field '{name}' must be a {kind.__name__} from {low} to {high}, got {value!r}")
+            return default
+        if not low <= value <= high:
+            self.problem(where, f"field '{name}' must be from {low} to {high}, got {value!r}")
+            return default
+        return kind(value)
 
     def entries(self, document, section, required):
         value = document.get(section)
@@ -191,9 +208,15 @@ def parse_document(document, known_intervals):
             else:
                 names.append(name)
         active = reader.flag(entry, where)
+        ticks = {
+            "trades": reader.flag(entry, where, "trades", False),
+            "orderbook": reader.flag(entry, where, "orderbook", False),
+            "orderbook_depth": reader.number(entry, where, "orderbook_depth", 20, 1, 1000, int),
+            "orderbook_every_seconds": reader.number(entry, where, "orderbook_every_seconds", 1.0, 0.1, 3600, float),
+        }
         if None in values.values():
             continue
-        star = StarlistingEntry(intervals=tuple(names), active=active, **values)
+        star = StarlistingEntry(intervals=tuple(names), active=active, **values, **ticks)
         pair = (star.exchange, star.coin.lower(), star.quote.lower(), star.market_type)
         if pair in seen:
             reader.problem(where, f"trading pair {star.pair_path} is already listed at {seen[pair]}")

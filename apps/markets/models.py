@@ -6,6 +6,7 @@ pair and interval, so it cannot disagree with its pair about the exchange,
 coin, quote or market type.
 """
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -92,6 +93,21 @@ class TradingPair(models.Model):
     quote = models.ForeignKey(QuoteCurrency, on_delete=models.PROTECT, related_name="trading_pairs")
     market_type = models.ForeignKey(MarketType, on_delete=models.PROTECT, related_name="trading_pairs")
     active = models.BooleanField(default=True)
+    # Ticks cost disk (README, "Trades and order books"): collected only for the pairs that ask.
+    collect_trades = models.BooleanField(default=False, help_text="Collect and store every trade of the pair")
+    collect_orderbook = models.BooleanField(
+        default=False, help_text="Keep the pair's order book in sync and store snapshots of its top levels"
+    )
+    orderbook_depth = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Levels per side in each stored snapshot (1..1000)",
+    )
+    orderbook_every_seconds = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(3600)],
+        help_text="Seconds between stored snapshots (0.1..3600)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

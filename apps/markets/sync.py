@@ -112,7 +112,18 @@ class _Sync:
                 "quote": quotes[star.quote.lower()],
                 "market_type": market_types[star.market_type],
             }
-            pair = self.upsert(TradingPair, f"trading pair {star.pair_path}", identity, {"active": star.active})
+            pair = self.upsert(
+                TradingPair,
+                f"trading pair {star.pair_path}",
+                identity,
+                {
+                    "active": star.active,
+                    "collect_trades": star.trades,
+                    "collect_orderbook": star.orderbook,
+                    "orderbook_depth": star.orderbook_depth,
+                    "orderbook_every_seconds": star.orderbook_every_seconds,
+                },
+            )
             listed_pairs.add(pair.id)
             for name in star.intervals:
                 starlisting = self.upsert(

@@ -25,7 +25,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.access import ws
-from apps.streaming import daphne_fastpath, groups, presence, protocol, series
+from apps.marketdata.live_books import book_key
+from apps.streaming import books, daphne_fastpath, groups, presence, protocol, series
 from apps.streaming.hub import hub
 from apps.streaming.outlet import Outlet
 
@@ -110,6 +111,8 @@ class StreamConnection:
         self.subscriptions = {}  # starlisting id -> Subscription
         self.held = {}  # starlisting id -> live frames waiting for its history
         self.groups = set()
+        self.books = {}  # starlisting id -> Redis key of the book it follows (the orderbook channel)
+        self.book_slots = {}  # starlisting id -> the newest book not sent yet (the outlet was behind)
         self.closing = False
         self._heartbeat = None
         self._watch = None
@@ -267,14 +270,47 @@ class StreamConnection:
         for sid, subscription in self.subscriptions.items():
             if groups.CANDLES in subscription.channels:
                 wanted.add(groups.candle_group(sid))
-            if not subscription.channels.isdisjoint(groups.PAIR_CHANNELS):
+            if not subscription.channels.isdisjoint((*groups.PAIR_CHANNELS, groups.TRADES)):
                 wanted.add(groups.pair_group(subscription.series.trading_pair_id))
+        self._follow_books()
         for group in self.groups - wanted:
             self.groups.discard(group)
             await self.hub.remove(group, self)
         for group in wanted - self.groups:
             await self.hub.add(group, self)
             self.groups.add(group)
+
+    def _follow_books(self):
+        wanted = {
+            sid: book_key(s.series.exchange, s.series.coin, s.series.quote, s.series.market_type)
+            for sid, s in self.subscriptions.items()
+            if groups.ORDERBOOK in s.channels
+        }
+        feed = books.feed()
+        for sid, key in list(self.books.items()):
+            if wanted.get(sid) != key:
+                feed.unfollow(key, self, sid)
+                del self.books[sid]
+                self.book_slots.pop(sid, None)
+        for sid, key in wanted.items():
+            if sid not in self.books:
+                self.books[sid] = key
+                feed.follow(key, self, sid, self.subscriptions[sid].series)
+
+    def offer_book(self, sid, text):
+        """The newest book of ``sid``: sent now if the outlet keeps up, else it waits in the slot (replacing older)."""
+        if sid in self.held:
+            self.book_slots[sid] = text  # history first; the newest book after it
+        elif self.outlet.behind:
+            self.book_slots[sid] = text
+        else:
+            self.book_slots.pop(sid, None)
+            self.outlet.put(text)
+
+    def flush_books(self):
+        if self.book_slots and not self.outlet.behind:
+            for sid in [sid for sid in self.book_slots if sid not in self.held]:
+                self.outlet.put(self.book_slots.pop(sid))
 
     def push(self, message):
         """A group message from the hub: queue the frames of the starlistings subscribed here."""
@@ -355,6 +391,11 @@ class StreamConnection:
             await self._closer
 
     async def _detach(self):
+        if self.books:
+            feed = books.feed()
+            for sid, key in self.books.items():
+                feed.unfollow(key, self, sid)
+            self.books, self.book_slots = {}, {}
         if self.hub is not None:
             groups_joined, self.groups = list(self.groups), set()
             await self.hub.detach(self, groups_joined)

@@ -10,7 +10,7 @@ failures are logged and never reach the write path.
 
 import logging
 
-from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST
+from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST, TRADES
 from apps.streaming import groups, series
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,29 @@ def group_messages(table, rows, using="default"):
         return _candle_messages(rows, using)
     if table in _PAIR_CHANNEL:
         return _pair_messages(_PAIR_CHANNEL[table], rows, using)
+    if table == TRADES.name:
+        return _trade_messages(rows, using)
     return []
 
 
 def _series_and_time(row):
     return row[0], row[1]
+
+
+def _trade_messages(rows, using):
+    """One message per pair for the whole write: a batch of trades, not a frame per trade."""
+    by_pair = series.starlistings_of_pairs({row.trading_pair_id for row in rows}, using=using)
+    items = {}
+    for row in sorted(rows, key=lambda r: (r.trading_pair_id, r.time, len(r.trade_id), r.trade_id)):
+        items.setdefault(row.trading_pair_id, []).append(groups.trade_item(row))
+    messages = []
+    for pair_id, batch in items.items():
+        members = by_pair.get(pair_id)
+        if members:
+            texts = [[member.id, groups.trades_text(member, batch)] for member in members]
+            group = groups.pair_group(pair_id)
+            messages.append((group, groups.push(group, groups.TRADES, texts)))
+    return messages
 
 
 def _candle_messages(rows, using):

@@ -5,7 +5,9 @@ the consumer (per connection) cannot disagree:
 
 - candles of a starlisting go to group ``kirby.candles.<starlisting id>``;
 - funding and open interest belong to a trading pair and go to group
-  ``kirby.pair.<trading pair id>``.
+  ``kirby.pair.<trading pair id>``, and so do a write's trades of the pair, in one message;
+- order books do not travel through groups: each server process reads the
+  current books its clients follow from Redis (apps.streaming.books).
 
 A group message carries the client's JSON text already rendered, one text
 per starlisting it concerns (a pair's funding row names each starlisting of
@@ -25,16 +27,23 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from apps.marketdata.queries import CANDLE_FIELDS, FUNDING_FIELDS, OPEN_INTEREST_FIELDS
+from apps.marketdata.tick_queries import TRADE_FIELDS
 from lib.http.render import iso
 
 PUSH = "stream.push"
 CANDLES, FUNDING, OPEN_INTEREST = CHANNELS = ("candles", "funding", "open_interest")
 PAIR_CHANNELS = (FUNDING, OPEN_INTEREST)
+# Only when asked for by name in ``channels``: a subscribe without ``channels`` gets CHANNELS, as in 1.x.
+TRADES, ORDERBOOK = TICK_CHANNELS = ("trades", "orderbook")
+ALL_CHANNELS = CHANNELS + TICK_CHANNELS
+# Levels per side of the books sent on /ws.
+BOOK_DEPTH = 20
 
 # client message types per channel: (live, history)
 LIVE_TYPE = {CANDLES: "candle", FUNDING: "funding", OPEN_INTEREST: "open_interest"}
 HISTORY_TYPE = {CANDLES: "historical", FUNDING: "historical_funding", OPEN_INTEREST: "historical_oi"}
-ITEM_FIELDS = {CANDLES: CANDLE_FIELDS, FUNDING: FUNDING_FIELDS, OPEN_INTEREST: OPEN_INTEREST_FIELDS}
+ITEM_FIELDS = {CANDLES: CANDLE_FIELDS, FUNDING: FUNDING_FIELDS, OPEN_INTEREST: OPEN_INTEREST_FIELDS,
+               TRADES: TRADE_FIELDS}  # fmt: skip
 
 # Group sends of one batch run concurrently across groups (in order within a group).
 _CONCURRENT_GROUPS = 16
@@ -68,6 +77,12 @@ def item(channel, record):
     return {name: _plain(value) for name, value in zip(fields, record[1:])}
 
 
+def trade_item(record):
+    """A TradeRecord as the REST item, built directly: a busy pair writes thousands per batch."""
+    return {"time": record.time, "trade_id": record.trade_id, "price": _plain(record.price),
+            "size": _plain(record.size), "side": record.side}  # fmt: skip
+
+
 def _plain(value):
     # numeric::text (REST) and format(Decimal, "f") agree for values read from PostgreSQL.
     return format(value, "f") if isinstance(value, Decimal) else value
@@ -96,6 +111,25 @@ def live_text(channel, series, data):
 def history_text(channel, series, items):
     """``historical`` / ``historical_funding`` / ``historical_oi``: ``items`` ascending by time."""
     return dumps({**_header(HISTORY_TYPE[channel], series, channel), "count": len(items), "data": items})
+
+
+def trades_text(series, items):
+    """``trades``: the trades of one write of the pair, ascending, as REST items."""
+    return dumps({**_header("trades", series, TRADES), "count": len(items), "data": items})
+
+
+def book_text(series, book):
+    """``orderbook``: the pair's newest book (``in_sync`` false, no levels and the reason while it is rebuilt)."""
+    data = {
+        "in_sync": book["in_sync"],
+        "time": book["time"],
+        "sequence": book["sequence"],
+        "bids": book["bids"][:BOOK_DEPTH],
+        "asks": book["asks"][:BOOK_DEPTH],
+    }
+    if not book["in_sync"]:
+        data["reason"] = book["reason"]
+    return dumps({**_header("orderbook", series, ORDERBOOK), "data": data})
 
 
 def success(message, starlisting_ids):

@@ -42,6 +42,7 @@ class Outlet:
         self.overflowed_by = None  # "frames" or "bytes", once closed for holding too much
         self.closed = False
         self.socket = socket_behind(send)
+        self._sending = False  # a frame is in ``send`` (servers whose send waits for the socket)
         self._ready = asyncio.Event()
         self._task = asyncio.ensure_future(self._write())
 
@@ -67,6 +68,11 @@ class Outlet:
         elif len(queue) == 1:
             self._ready.set()
 
+    @property
+    def behind(self):
+        """Whether a frame put now would wait: frames queued, one in ``send``, or the transport past HIGH_WATER."""
+        return bool(self.queue) or self._sending or (self.socket is not None and self.socket.pending() > HIGH_WATER)
+
     def put_many(self, texts):
         for text in texts:
             self.put(text)
@@ -81,7 +87,11 @@ class Outlet:
                 elif socket is None:
                     text = queue.popleft()
                     self.queued_bytes -= len(text)
-                    await self.send({"type": "websocket.send", "text": text})
+                    self._sending = True
+                    try:
+                        await self.send({"type": "websocket.send", "text": text})
+                    finally:
+                        self._sending = False
                     WS_SENT.inc()
                 elif socket.pending() > HIGH_WATER:
                     await asyncio.sleep(POLL_SECONDS)

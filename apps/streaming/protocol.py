@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from apps.streaming.groups import CHANNELS
+from apps.streaming.groups import ALL_CHANNELS, CHANNELS
 
 MAX_HISTORY = 1000  # API.md: history is 0..1000
 MAX_ID = 2**63 - 1  # ids are bigint
@@ -132,15 +132,15 @@ def _history(payload):
 
 
 def _channels(payload):
-    """Optional filter (Kirby addition); all channels when absent."""
+    """Optional filter (Kirby addition); when absent, the 1.x channels (never trades or books unasked)."""
     channels = payload.get("channels")
     if channels is None:
         return frozenset(CHANNELS)
-    choices = ", ".join(CHANNELS)
+    choices = ", ".join(ALL_CHANNELS)
     if not isinstance(channels, list) or not channels:
         raise _invalid(f"channels must be a non-empty list of: {choices}")
     for index, value in enumerate(channels):
-        if value not in CHANNELS:
+        if value not in ALL_CHANNELS:
             raise _invalid(f"channels[{index}] must be one of {choices}, got {_show(value)}")
     return frozenset(channels)
 

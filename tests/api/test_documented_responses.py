@@ -94,7 +94,10 @@ def test_export_job_responses_are_as_documented(client, document, rows):
 @pytest.mark.parametrize(
     "documented, export_types",
     [
-        ("/export/{export_type}/{exchange}/{coin}/{quote}/{market_type}", ["funding", "open_interest"]),
+        (
+            "/export/{export_type}/{exchange}/{coin}/{quote}/{market_type}",
+            ["funding", "open_interest", "orderbook", "trades"],
+        ),
         ("/export/{export_type}/{exchange}/{coin}/{quote}/{market_type}/{interval}", ["candles", "merged"]),
     ],
 )

@@ -76,7 +76,7 @@ def test_export_views_are_marked_for_the_read_scope():
             ["query", "end_time"],
         ),  # fmt: skip
         ("/export/candles/hyperliquid/BTC/USD/perps/1m", {"format": "parquet", "numbers": "int"}, ["query", "numbers"]),
-        ("/export/trades/hyperliquid/BTC/USD/perps/1m", {}, ["path", "type"]),
+        ("/export/ticks/hyperliquid/BTC/USD/perps/1m", {}, ["path", "type"]),
         ("/export/candles/hyperliquid/BTC/USD/perps", {}, ["path", "interval"]),
     ],
 )

@@ -93,11 +93,13 @@ def test_a_job_that_cannot_be_written_fails_with_its_reason(client, rows):
 @pytest.mark.parametrize(
     "change, location",
     [
-        ({"type": "trades"}, "type"),
+        ({"type": "ticks"}, "type"),
         ({"format": "xlsx"}, "format"),
         ({"interval": None}, "interval"),
         ({"start_time": "later"}, "start_time"),
         ({"coin": ""}, "coin"),
+        ({"type": "trades", "coin": "BT\x00C"}, "coin"),  # PostgreSQL refuses NUL: it must never reach it
+        ({"quote": "\ud800"}, "quote"),
     ],
 )
 def test_a_bad_job_request_is_a_400_naming_the_field(client, rows, change, location):

@@ -29,7 +29,7 @@ def recorded():
                 yield folder, path.name, market, line
 
 
-def test_every_recorded_message_parses_and_only_klines_and_mark_prices_make_events():
+def test_every_recorded_message_parses_and_klines_mark_prices_trades_and_depth_make_events():
     kinds = {}
     for folder, name, market, line in recorded():
         events = parse_frame(line, market)
@@ -38,13 +38,13 @@ def test_every_recorded_message_parses_and_only_klines_and_mark_prices_make_even
     assert kinds == {
         ("binance_usdm", "candles.ndjson"): {"CandleUpdate"},
         ("binance_usdm", "funding.ndjson"): {"FundingUpdate"},
-        ("binance_usdm", "trades.ndjson"): set(),
+        ("binance_usdm", "trades.ndjson"): {"TradeUpdate"},
         ("binance_usdm", "book_ticker.ndjson"): set(),
-        ("binance_usdm", "orderbook_diff.ndjson"): set(),
+        ("binance_usdm", "orderbook_diff.ndjson"): {"BookDelta"},
         ("binance_spot", "candles.ndjson"): {"CandleUpdate"},
-        ("binance_spot", "trades.ndjson"): set(),
+        ("binance_spot", "trades.ndjson"): {"TradeUpdate"},
         ("binance_spot", "book_ticker.ndjson"): set(),
-        ("binance_spot", "orderbook_diff.ndjson"): set(),
+        ("binance_spot", "orderbook_diff.ndjson"): {"BookDelta"},
     }
 
 

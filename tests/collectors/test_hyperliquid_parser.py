@@ -86,7 +86,7 @@ def test_the_greeting_text_is_not_malformed():
     assert parse_frame(GREETING) == [Control("greeting")]
 
 
-@pytest.mark.parametrize("name", ["trades.ndjson", "orderbook.ndjson", "bbo.ndjson"])
+@pytest.mark.parametrize("name", ["bbo.ndjson"])
 def test_channels_not_collected_yet_are_valid_and_yield_nothing(name):
     assert all(parse_frame(line) == [] for line in lines(name))
 

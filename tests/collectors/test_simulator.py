@@ -175,7 +175,7 @@ async def test_unsubscribing_what_is_not_subscribed_is_an_error(simulator):
     [
         "this is not json",
         "[1, 2, 3]",
-        '{"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}',
+        '{"method": "subscribe", "subscription": {"type": "userFills", "coin": "BTC"}}',
         '{"method": "subscribe", "subscription": {"type": ["candle"], "coin": "BTC"}}',
         '{"method": "subscribe"}',
         '{"method": "subscribe", "subscription": {"type": "candle", "coin": "BTC", "interval": "7m"}}',

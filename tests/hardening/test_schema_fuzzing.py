@@ -23,11 +23,12 @@ from django.test import override_settings
 from apps.access import keys
 from apps.access.models import ApiKey
 from apps.backfill.models import BackfillJob, Gap
+from apps.marketdata import live_books
 from apps.marketdata.export.jobs import download_link
 from apps.marketdata.models import ExportJob
-from apps.marketdata.records import FundingRecord, OpenInterestRecord
+from apps.marketdata.records import FundingRecord, OpenInterestRecord, OrderBookRecord, TradeRecord
 from apps.marketdata.tasks import run_export_job
-from apps.marketdata.writer import write_candles, write_funding, write_open_interest
+from apps.marketdata.writer import write_candles, write_funding, write_open_interest, write_orderbooks, write_trades
 from tests.conftest import candle, make_key, utc
 from tests.streaming.servers import Daphne
 
@@ -91,6 +92,14 @@ def _seed_data(world, reader_key_id):
                                  None) for i in range(5)])  # fmt: skip
     write_open_interest([OpenInterestRecord(world.btc_pair.id, T0 + timedelta(minutes=i), Decimal("0"), None,
                                             Decimal("1200.5"), Decimal("109000000.25")) for i in range(5)])  # fmt: skip
+    write_trades([TradeRecord(world.btc_pair.id, T0 + timedelta(milliseconds=i // 3), str(i), "97000.5", "0.01",
+                              "buy" if i % 2 else "sell") for i in range(30)])  # fmt: skip
+    write_orderbooks([OrderBookRecord(world.btc_pair.id, T0 + timedelta(seconds=i), i, [["97000", "1.5"]],
+                                      [["97001", "2"]]) for i in range(5)])  # fmt: skip
+    # The current book, fresh for the whole run (a book its collector stopped refreshing is a 503, a 5xx).
+    live_books.put_book({"exchange": "hyperliquid", "coin": "BTC", "quote": "USD", "market_type": "perps"},
+                        time_=T0, sequence=4, bids=[["97000", "1.5"]], asks=[["97001", "2"]],
+                        published_at=time.time() + 3600)  # fmt: skip
     backfill = BackfillJob.objects.create(data_type="candles", starlisting=world.btc_1m, trading_pair=world.btc_pair,
                                      start_time=T0 - timedelta(days=1), end_time=T0, status="succeeded")  # fmt: skip
     Gap.objects.create(data_type="candles", starlisting=world.btc_1m, trading_pair=world.btc_pair, missing=2,
@@ -137,6 +146,7 @@ def server(world_committed, tmp_path):
             time.sleep(0.1)
     yield daphne, secrets, ids
     daphne.stop()
+    live_books.client().delete(live_books.book_key("hyperliquid", "BTC", "USD", "perps"))
 
 
 def _listed(names):

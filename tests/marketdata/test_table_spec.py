@@ -13,11 +13,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models
 
 from apps.marketdata.export import spec as export_spec
 from apps.marketdata.fields import ExactDecimalField
-from apps.marketdata.models import Candle, FundingRate, OpenInterest
+from apps.marketdata.models import Candle, FundingRate, OpenInterest, OrderBookSnapshot, Trade
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord
 from apps.marketdata.tables import (
     ALL_TABLES,
@@ -27,27 +28,39 @@ from apps.marketdata.tables import (
     DECIMAL,
     FUNDING,
     INTEGER,
+    LEVELS,
     OPEN_INTEREST,
+    ORDER_BOOKS,
+    TEXT,
+    TICK_TABLES,
     TIME,
+    TRADES,
 )
 from apps.marketdata.writer import write_candles, write_funding, write_open_interest
 from tests.api.openapi import assert_documented, published, response_schema
 from tests.marketdata.export_data import END, START, write_rows
 
-MODELS = {CANDLES.name: Candle, FUNDING.name: FundingRate, OPEN_INTEREST.name: OpenInterest}
+MODELS = {
+    CANDLES.name: Candle,
+    FUNDING.name: FundingRate,
+    OPEN_INTEREST.name: OpenInterest,
+    TRADES.name: Trade,
+    ORDER_BOOKS.name: OrderBookSnapshot,
+}
 # Filled in by the database when a row is first stored; no record carries it.
 STORED_ONLY = ["ingested_at"]
 FIELD_KINDS = [(ExactDecimalField, DECIMAL), (models.DateTimeField, TIME), (models.BigIntegerField, INTEGER),
-               (models.BooleanField, BOOLEAN)]  # fmt: skip
+               (models.BooleanField, BOOLEAN), (models.TextField, TEXT), (ArrayField, LEVELS)]  # fmt: skip
 SQL_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
 by_table = pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
+by_stored_table = pytest.mark.parametrize("table", ALL_TABLES + TICK_TABLES, ids=lambda t: t.name)
 
 
 def kind_of(field):
     return next(kind for field_type, kind in FIELD_KINDS if isinstance(field, field_type))
 
 
-@by_table
+@by_stored_table
 def test_the_model_declares_the_spec_columns(table):
     model = MODELS[table.name]
     fields = [f for f in model._meta.concrete_fields if f.column not in STORED_ONLY]
@@ -62,7 +75,7 @@ def test_the_model_declares_the_spec_columns(table):
     assert [f.column for f in model._meta.pk.fields] == table.key
 
 
-@by_table
+@by_stored_table
 def test_the_migrated_table_has_the_spec_columns_and_key(table, db):
     with connection.cursor() as cursor:
         cursor.execute(

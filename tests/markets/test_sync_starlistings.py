@@ -172,6 +172,18 @@ BAD_FILES = {
         "starlistings[1]: trading pair hyperliquid/btc/USD/perps is already listed at starlistings[0]",
     ),  # noqa: E501
     "not a mapping": ("- just\n- a list\n", "must be a YAML mapping"),
+    "trades not a flag": (
+        BASE + "starlistings:\n" + star("BTC", "1m").replace("}", ", trades: yes please}"),
+        "starlistings[0]: field 'trades' must be true or false",
+    ),
+    "book depth out of range": (
+        BASE + "starlistings:\n" + star("BTC", "1m").replace("}", ", orderbook: true, orderbook_depth: 5000}"),
+        "starlistings[0]: field 'orderbook_depth' must be from 1 to 1000, got 5000",
+    ),
+    "book cadence not a number": (
+        BASE + "starlistings:\n" + star("BTC", "1m").replace("}", ", orderbook_every_seconds: often}"),
+        "field 'orderbook_every_seconds' must be a float from 0.1 to 3600",
+    ),
 }
 
 
@@ -187,6 +199,23 @@ def test_a_bad_file_names_the_entry_and_field_and_changes_nothing(db, tmp_path, 
     assert message in str(raised.value)
     assert "nothing was changed" in str(raised.value)
     assert listing() == before
+
+
+def test_trades_and_books_are_switched_on_per_pair_and_off_by_default(db, tmp_path):
+    books = ", trades: true, orderbook: true, orderbook_depth: 50, orderbook_every_seconds: 0.5}"
+    sync(path=write(tmp_path, BASE + "starlistings:\n" + star("BTC", "1m").replace("}", books) + star("SOL", "1m")))
+    switches = ("collect_trades", "collect_orderbook", "orderbook_depth", "orderbook_every_seconds")
+
+    assert dict(TradingPair.objects.values_list("coin__symbol", "collect_trades")) == {
+        "BTC": True,
+        "SOL": False,
+    }
+    assert TradingPair.objects.values_list(*switches).get(coin__symbol="BTC") == (True, True, 50, 0.5)
+    assert TradingPair.objects.values_list(*switches).get(coin__symbol="SOL") == (False, False, 20, 1.0)
+
+    # The file is the truth: taking the keys out switches the pair off again.
+    sync(path=write(tmp_path, BASE + "starlistings:\n" + star("BTC", "1m") + star("SOL", "1m")))
+    assert TradingPair.objects.values_list(*switches).get(coin__symbol="BTC") == (False, False, 20, 1.0)
 
 
 def test_a_missing_file_is_a_clear_error(db, tmp_path):

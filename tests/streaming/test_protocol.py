@@ -132,7 +132,7 @@ async def test_numeric_strings_are_taken_as_1x_took_them(connect, stream_world):
     assert reply == {"type": "success", "message": "Subscribed to 1 starlisting(s)", "starlisting_ids": [star]}
 
 
-@pytest.mark.parametrize("channels, field", [([], "channels"), (["trades"], "channels[0]"), ("candles", "channels")])
+@pytest.mark.parametrize("channels, field", [([], "channels"), (["book"], "channels[0]"), ("candles", "channels")])
 async def test_channels_must_name_known_channels(connect, stream_world, channels, field):
     connection = await connect()
 

@@ -49,9 +49,16 @@ and the simulator's clients call these functions only.
     ``OPEN_INTEREST_PERIOD`` where the venue keeps open-interest history, and
     ``poll_context(name, budget=)`` when ``protocol.poll_seconds()`` is set.
     Every REST call is paid from the ``budget`` handed in (lib.budget).
+
+Trades and books (optional; a pair switched on where they are missing is listed as unsupported):
+``protocol.trades_subscription(name)`` / ``protocol.book_subscription(name)``; the parser's
+TradeUpdate, BookSnapshot and BookDelta events; a ``book`` module with ``new_book(name)`` (a
+apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMPLETE_SNAPSHOTS``
+(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot).
 """
 
 import importlib
+import importlib.util
 from types import SimpleNamespace
 
 EXCHANGES = ("hyperliquid", "binance", "bybit", "okx", "coinbase")
@@ -68,6 +75,7 @@ def get_adapter(name):
         parser=importlib.import_module(f"{package}.parser"),
         symbols=importlib.import_module(f"{package}.symbols"),
         history=importlib.import_module(f"{package}.history"),
+        book=importlib.import_module(f"{package}.book") if importlib.util.find_spec(f"{package}.book") else None,
     )
 
 

@@ -192,3 +192,51 @@ class BuiltCandle(NamedTuple):
     @property
     def interval(self):
         return self.update.interval
+
+
+class TradeUpdate(NamedTuple):
+    """One trade as the venue published it; ``side`` is the taker's (buy or sell)."""
+
+    coin: str
+    trade_id: str  # text: integers on some venues, strings on others
+    price: Decimal
+    size: Decimal
+    side: str
+    time_us: int  # microseconds: some venues publish finer than milliseconds
+
+
+class BookSnapshot(NamedTuple):
+    """A whole book (a venue's snapshot or a REST depth answer); levels are (price, size), best first."""
+
+    coin: str
+    time_ms: int | None
+    sequence: int | None  # the venue's id of the book's state (Binance lastUpdateId); None when it has none
+    bids: list
+    asks: list
+
+
+class BookDelta(NamedTuple):
+    """Changed levels of a book, with the venue's sequence fields; size 0 removes the level."""
+
+    coin: str
+    time_ms: int
+    first: int  # first update id in the event (Binance U)
+    last: int  # last update id in the event (Binance u)
+    previous: int | None  # the last id of the event before (Binance USD-M pu); None when the venue has none
+    bids: list
+    asks: list
+
+
+def levels(value, field):
+    """[[price, size], ...] as (Decimal, Decimal) pairs; a negative size or price is malformed, never applied."""
+    if not isinstance(value, list):
+        raise MalformedFrame(f"{field} is not a list of levels")
+    pairs = []
+    for level in value:
+        if not isinstance(level, list | tuple) or len(level) < 2:
+            raise MalformedFrame(f"{field} holds a level that is not [price, size]: {level!r}")
+        price, size = decimal(level[0], f"{field} price"), decimal(level[1], f"{field} size")
+        if price <= 0 or size < 0:
+            raise MalformedFrame(f"{field} holds a level with a negative price or size: {level!r}")
+        pairs.append((price, size))
+    return pairs

@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import intervals
+from . import intervals, ticks
 from .state import STATE
 
 
@@ -169,6 +169,20 @@ async def truth_candles(state, request):
     return [candle.to_wire() for candle in candles]
 
 
+@endpoint
+async def truth_trades(state, request):
+    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the Hyperliquid feed sends it."""
+    query = request.query
+    coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
+    return await asyncio.to_thread(ticks.trades, state.market, coin, start, min(end, state.clock.now_ms() + 1))
+
+
+@endpoint
+async def truth_book(state, request):
+    """The book of the block holding ``time`` (virtual ms)."""
+    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/drop", drop)
     app.router.add_post("/control/silence", silence)
@@ -181,3 +195,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/rest-log", rest_log)
     app.router.add_post("/control/reset", reset)
     app.router.add_get("/truth/candles", truth_candles)
+    app.router.add_get("/truth/trades", truth_trades)
+    app.router.add_get("/truth/book", truth_book)

@@ -10,13 +10,16 @@ import json
 import math
 import time
 
-from . import intervals
+from . import intervals, ticks
 from .connection import Connection, Sent
 from .context import asset_ctx
 from .replay import replay
 
 GREETING = "Websocket connection established."
-SUBSCRIPTION_FIELDS = {"candle": ("coin", "interval"), "activeAssetCtx": ("coin",)}
+SUBSCRIPTION_FIELDS = {"candle": ("coin", "interval"), "activeAssetCtx": ("coin",), "trades": ("coin",),
+                       "l2Book": ("coin",)}  # fmt: skip
+# A trades subscription starts with the recent trades (virtual ms), as a reconnecting collector sees them again.
+RECENT_TRADES_MS = 5 * 60_000
 
 
 def dumps(value) -> str:
@@ -106,6 +109,10 @@ class HyperliquidProtocol:
                 connection.start("replay", replay(connection, self.state.replay_lines, spacing))
         elif subscription["type"] == "candle":
             connection.start(key, self._push_candles(connection, subscription["coin"], subscription["interval"]))
+        elif subscription["type"] == "trades":
+            connection.start(key, self._push_trades(connection, subscription["coin"]))
+        elif subscription["type"] == "l2Book":
+            connection.start(key, self._push_books(connection, subscription["coin"]))
         else:
             connection.start(key, self._push_ctx(connection, subscription["coin"]))
 
@@ -137,6 +144,30 @@ class HyperliquidProtocol:
                     await self._send_candle(connection, market.candle(coin, interval, current))
                 current = open_time
                 await self._send_candle(connection, market.candle(coin, interval, open_time, until_ms=now))
+            await asyncio.sleep(self.state.config.update_interval)
+
+    async def _push_trades(self, connection: Connection, coin: str) -> None:
+        """The recent trades first, then each trade once its virtual time has come, one frame per push."""
+        market, clock = self.state.market, self.state.clock
+        sent_until = clock.now_ms() - RECENT_TRADES_MS
+        while True:
+            now = clock.now_ms()
+            tape = await asyncio.to_thread(ticks.trades, market, coin, sent_until, now + 1)
+            if tape:
+                async with connection.send_lock:
+                    await connection.send(dumps({"channel": "trades", "data": tape}), data=True)
+            sent_until = now + 1
+            await asyncio.sleep(self.state.config.update_interval)
+
+    async def _push_books(self, connection: Connection, coin: str) -> None:
+        """The book of the current block, whenever the block changed since the last push."""
+        market, clock, last = self.state.market, self.state.clock, None
+        while True:
+            data = ticks.book(market, coin, clock.now_ms())
+            if data["time"] != last:
+                last = data["time"]
+                async with connection.send_lock:
+                    await connection.send(dumps({"channel": "l2Book", "data": data}), data=True)
             await asyncio.sleep(self.state.config.update_interval)
 
     async def _push_ctx(self, connection: Connection, coin: str) -> None:

@@ -52,6 +52,9 @@ def _validated(data):
         if not isinstance(value, str) or not value.strip():
             errors.append(("body", name, "must be a non-empty string"))
             return ""
+        if "\x00" in value or not _utf8(value):  # PostgreSQL takes neither: a 500 otherwise
+            errors.append(("body", name, "must not hold NUL or unpaired surrogate characters"))
+            return ""
         return value.strip()
 
     values["export_type"] = choice("type", spec.TYPES)
@@ -73,6 +76,14 @@ def _validated(data):
     if errors:
         raise InvalidParameters(errors)
     return values
+
+
+def _utf8(value):
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _key_id(request):

@@ -20,8 +20,10 @@ def _field(column):
     options = {"allow_null": column.null, "help_text": column.help_text or None}
     if column.kind == tables.TIME:
         return serializers.DateTimeField(**options)
-    if column.kind == tables.DECIMAL:
+    if column.kind in (tables.DECIMAL, tables.TEXT):
         return serializers.CharField(**options)
+    if column.kind == tables.LEVELS:
+        return serializers.ListField(child=serializers.ListField(child=serializers.CharField()), **options)
     if column.kind == tables.INTEGER:
         return serializers.IntegerField(**options)
     if column.kind == tables.BOOLEAN:
@@ -72,6 +74,67 @@ class FundingResponseSerializer(serializers.Serializer):
 class OpenInterestResponseSerializer(serializers.Serializer):
     data = OpenInterestSerializer(many=True)
     metadata = SeriesMetadataSerializer()
+
+
+TradeSerializer = item_serializer("TradeSerializer", tables.TRADES)
+
+
+class TradesMetadataSerializer(SeriesMetadataSerializer):
+    next = serializers.CharField(
+        allow_null=True,
+        help_text="When more trades of the window follow: pass it as `cursor` to get them; null at the end",
+    )
+
+
+class TradesResponseSerializer(serializers.Serializer):
+    data = TradeSerializer(many=True)
+    metadata = TradesMetadataSerializer()
+
+
+_LEVELS = "Best first, as [price, size] pairs of exact decimal strings"
+
+
+class BookSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(allow_null=True, help_text="Venue time of the last update in the book, UTC")
+    sequence = serializers.IntegerField(
+        allow_null=True, help_text="The venue's sequence number of the book, when it has one"
+    )
+    bids = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), help_text=_LEVELS)
+    asks = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), help_text=_LEVELS)
+
+
+class BookMetadataSerializer(serializers.Serializer):
+    exchange = serializers.CharField()
+    coin = serializers.CharField()
+    quote = serializers.CharField()
+    trading_pair = serializers.CharField()
+    market_type = serializers.CharField()
+    source = serializers.ChoiceField(
+        choices=["live", "stored"], help_text="live: the collector's current book; stored: a stored snapshot"
+    )
+    in_sync = serializers.BooleanField(help_text="True: the book followed the venue's sequence without a break")
+    time = serializers.DateTimeField(allow_null=True)
+    sequence = serializers.IntegerField(allow_null=True)
+    age_seconds = serializers.FloatField(help_text="Seconds since the book was published (live) or stored time")
+    depth = serializers.IntegerField(help_text="Levels per side asked for")
+
+
+class BookResponseSerializer(serializers.Serializer):
+    data = BookSerializer()
+    metadata = BookMetadataSerializer()
+
+
+class BookHistoryMetadataSerializer(SeriesMetadataSerializer):
+    depth = serializers.IntegerField()
+
+
+class BookHistoryResponseSerializer(serializers.Serializer):
+    data = BookSerializer(many=True)
+    metadata = BookHistoryMetadataSerializer()
+
+
+class UnavailableSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the current book is not served (not in sync, stale, not collected)")
 
 
 class ExportFileSerializer(serializers.Serializer):

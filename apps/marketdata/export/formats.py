@@ -13,7 +13,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from apps.marketdata.tables import BOOLEAN, DECIMAL, INTEGER, TIME
+from apps.marketdata.tables import BOOLEAN, DECIMAL, INTEGER, LEVELS, TEXT, TIME
 
 CSV, PARQUET = "csv", "parquet"
 FORMATS = (CSV, PARQUET)
@@ -37,6 +37,8 @@ def arrow_type(kind, numbers):
         return pa.int64()
     if kind == BOOLEAN:
         return pa.bool_()
+    if kind in (TEXT, LEVELS):
+        return pa.string()  # book levels as their JSON text: exact digits, whatever the depth
     raise ValueError(kind)
 
 
@@ -46,6 +48,8 @@ def csv_type(kind):
         DECIMAL: "decimal (exact text)",
         INTEGER: "integer",
         BOOLEAN: "boolean (true/false)",
+        TEXT: "text",
+        LEVELS: "levels (JSON [[price, size], ...] of exact decimal strings, best first)",
     }[kind]
 
 

@@ -10,10 +10,14 @@ empty), times as ISO-8601 UTC with ``Z``, booleans as ``true``/``false``.
 from dataclasses import dataclass
 
 from apps.marketdata import tables
-from apps.marketdata.tables import BOOLEAN, TIME
+from apps.marketdata.tables import BOOLEAN, LEVELS, TIME
 
 CANDLES, FUNDING, OPEN_INTEREST, MERGED = "candles", "funding", "open_interest", "merged"
-TYPES = (CANDLES, FUNDING, OPEN_INTEREST, MERGED)
+TRADES, ORDERBOOK = "trades", "orderbook"
+TYPES = (CANDLES, FUNDING, OPEN_INTEREST, MERGED, TRADES, ORDERBOOK)
+_TABLES = {**tables.BY_DATA_TYPE, TRADES: tables.TRADES, ORDERBOOK: tables.ORDER_BOOKS}
+# Many trades share a millisecond: then by trade id, integer ids in numeric order (as GET /trades).
+_ORDER = {TRADES: "time, length(trade_id), trade_id"}
 WITH_INTERVAL = (CANDLES, MERGED)
 
 
@@ -26,12 +30,16 @@ CANDLE_COLUMNS = _columns(tables.CANDLES)
 FUNDING_COLUMNS = _columns(tables.FUNDING)
 OPEN_INTEREST_COLUMNS = _columns(tables.OPEN_INTEREST)
 MERGED_COLUMNS = CANDLE_COLUMNS + FUNDING_COLUMNS[1:] + OPEN_INTEREST_COLUMNS[1:]
+TRADE_COLUMNS = _columns(tables.TRADES)
+BOOK_COLUMNS = _columns(tables.ORDER_BOOKS)
 
 COLUMNS = {
     CANDLES: CANDLE_COLUMNS,
     FUNDING: FUNDING_COLUMNS,
     OPEN_INTEREST: OPEN_INTEREST_COLUMNS,
     MERGED: MERGED_COLUMNS,
+    TRADES: TRADE_COLUMNS,
+    ORDERBOOK: BOOK_COLUMNS,
 }
 
 
@@ -42,6 +50,8 @@ def _value(column, kind, table=None):
         return f"replace(({qualified} AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z'"
     if kind == BOOLEAN:
         return f"{qualified}::text"  # true / false (COPY itself would print t / f)
+    if kind == LEVELS:
+        return f"array_to_json({qualified}::text[])::text"  # [["97000.5","1.25"], ...]: exact digits as strings
     return qualified
 
 
@@ -64,11 +74,12 @@ def select(export_type, series_id, start, end):
     """The SELECT of one export: ``series_id`` is a starlisting id (candles, merged) or a trading pair id."""
     if export_type == MERGED:
         return _merged(series_id, start, end)
-    table = tables.BY_DATA_TYPE[export_type]
+    table = _TABLES[export_type]
     where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
     columns = ", ".join(f"{_value(name, kind)} AS {name}" for name, kind in COLUMNS[export_type])
-    return Query(f"SELECT {columns} FROM {table.name} WHERE {' AND '.join(where)} ORDER BY time", params)
+    order = _ORDER.get(export_type, "time")
+    return Query(f"SELECT {columns} FROM {table.name} WHERE {' AND '.join(where)} ORDER BY {order}", params)
 
 
 def _merged(series_id, start, end):
@@ -93,7 +104,7 @@ def count(export_type, series_id, start, end):
     """Rows the export will have (for progress): merged has one row per candle."""
     if export_type == MERGED:
         export_type, series_id = CANDLES, series_id[0]
-    table = tables.BY_DATA_TYPE[export_type]
+    table = _TABLES[export_type]
     where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
     return Query(f"SELECT count(*) FROM {table.name} WHERE {' AND '.join(where)}", params)
@@ -103,7 +114,7 @@ def count_up_to(export_type, series_id, start, end, limit):
     """Rows the export will have, counted no further than ``limit`` (cheap whatever the window holds)."""
     if export_type == MERGED:
         export_type, series_id = CANDLES, series_id[0]
-    table = tables.BY_DATA_TYPE[export_type]
+    table = _TABLES[export_type]
     where, params = [f"{table.series_column} = %s"], [series_id]
     _window(where, params, start, end)
     inner = f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)} LIMIT %s"

@@ -15,21 +15,25 @@ came from.
 
 from apps.collectors.exchanges.binance.protocol import INTERVALS, SPOT, USDM
 from apps.collectors.exchanges.events import (
+    BookDelta,
+    BookSnapshot,
     CandleUpdate,
     Control,
     FundingUpdate,
     MalformedFrame,
     OpenInterestUpdate,
+    TradeUpdate,
     decimal,
     integer,
     json_object,
     kline_update,
+    levels,
     text,
 )
 
 REST_FIELDS = 12
-# Streams Kirby does not collect (yet) are valid, not malformed.
-IGNORED_STREAMS = ("@aggTrade", "@trade", "@bookTicker", "@depth")
+# Streams Kirby does not collect are valid, not malformed.
+IGNORED_STREAMS = ("@trade", "@bookTicker")
 
 
 def parse_kline_row(row, name, interval, now_ms):
@@ -90,6 +94,54 @@ def parse_open_interest(body):
     )
 
 
+def parse_agg_trade(data, market):
+    """An ``aggTrade``: the fills of one taker order at one price, ``a`` its id; ``m`` true = the buyer made.
+
+    Kirby stores aggregate trades: the one trade stream USD-M futures documents, the same on spot, and
+    what a taker did at each price (``f``..``l`` are the fills inside).
+    """
+    maker_bought = data.get("m")
+    if not isinstance(maker_bought, bool):
+        raise MalformedFrame(f"m is not a boolean: {maker_bought!r}")
+    price, size = decimal(data.get("p"), "p"), decimal(data.get("q"), "q")
+    if price <= 0 or size <= 0:
+        raise MalformedFrame(f"trade with a price or size that is not positive: {price} x {size}")
+    return TradeUpdate(
+        coin=f"{market}:{text(data.get('s'), 's')}",
+        trade_id=str(integer(data.get("a"), "a")),
+        price=price,
+        size=size,
+        side="sell" if maker_bought else "buy",
+        time_us=integer(data.get("T"), "T") * 1000,
+    )
+
+
+def parse_depth_update(data, market):
+    """A diff-depth event: ``U``..``u`` the update ids it holds, ``pu`` (USD-M only) the previous event's ``u``."""
+    return BookDelta(
+        coin=f"{market}:{text(data.get('s'), 's')}",
+        time_ms=integer(data.get("T", data.get("E")), "E"),
+        first=integer(data.get("U"), "U"),
+        last=integer(data.get("u"), "u"),
+        previous=integer(data.get("pu"), "pu") if market == USDM else None,
+        bids=levels(data.get("b"), "b"),
+        asks=levels(data.get("a"), "a"),
+    )
+
+
+def parse_depth_snapshot(body, name):
+    """``GET /fapi/v1/depth`` or ``/api/v3/depth`` of series ``name`` -> BookSnapshot at ``lastUpdateId``."""
+    if not isinstance(body, dict):
+        raise MalformedFrame("depth answer is not an object")
+    return BookSnapshot(
+        coin=name,
+        time_ms=integer(body.get("T", body.get("E")), "T", nullable=True),
+        sequence=integer(body.get("lastUpdateId"), "lastUpdateId"),
+        bids=levels(body.get("bids"), "bids"),
+        asks=levels(body.get("asks"), "asks"),
+    )
+
+
 def parse_frame(raw, endpoint):
     """Events of one text frame from ``endpoint`` (``usdm`` or ``spot``); MalformedFrame for anything unexpected."""
     if endpoint not in (SPOT, USDM):
@@ -107,6 +159,10 @@ def parse_frame(raw, endpoint):
         return [parse_stream_kline(data, endpoint)]
     if kind == "markPriceUpdate":
         return [parse_mark_price(data, endpoint)]
+    if kind == "aggTrade":
+        return [parse_agg_trade(data, endpoint)]
+    if kind == "depthUpdate":
+        return [parse_depth_update(data, endpoint)]
     if kind == "serverShutdown":
         return [Control("error", "serverShutdown")]
     if any(marker in stream for marker in IGNORED_STREAMS):

@@ -102,6 +102,11 @@ def context_subscription(name):
     return [endpoint(name), f"{_symbol(name)}@markPrice@1s"]
 
 
+def trades_subscription(name):
+    """Aggregate trades: the trade stream USD-M documents (parser.parse_agg_trade says why)."""
+    return [endpoint(name), f"{_symbol(name)}@aggTrade"]
+
+
 def _frames(method, subscriptions):
     streams = [stream for _, stream in subscriptions]
     return [

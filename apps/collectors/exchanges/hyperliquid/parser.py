@@ -2,13 +2,20 @@
 
 from apps.collectors.exchanges.events import (
     AssetContext,
+    BookSnapshot,
     Control,
     MalformedFrame,
+    TradeUpdate,
     decimal,
+    integer,
     json_object,
     kline_update,
+    levels,
     text,
 )
+
+# The taker's side: B bought (lifted the ask), A sold (hit the bid).
+SIDES = {"B": "buy", "A": "sell"}
 
 GREETING = "Websocket connection established."
 
@@ -70,8 +77,74 @@ def _error(data):
 
 
 def _ignored(data):
-    # Channels Kirby does not collect yet (trades, books) are valid, not malformed.
+    # Channels Kirby does not collect (bbo, spot contexts) are valid, not malformed.
     return []
+
+
+def parse_trade(item):
+    """One fill of ``trades``: ``tid`` is the venue's id, ``time`` epoch ms, ``side`` the taker's (B/A)."""
+    if not isinstance(item, dict):
+        raise MalformedFrame("trade is not an object")
+    side = SIDES.get(item.get("side"))
+    if side is None:
+        raise MalformedFrame(f"trade side is not B or A: {item.get('side')!r}")
+    trade_id = item.get("tid")
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int | str) or trade_id in ("", None):
+        raise MalformedFrame(f"trade without an id: {trade_id!r}")
+    price, size = decimal(item.get("px"), "px"), decimal(item.get("sz"), "sz")
+    if price <= 0 or size <= 0:
+        raise MalformedFrame(f"trade with a price or size that is not positive: {price} x {size}")
+    return TradeUpdate(
+        coin=text(item.get("coin"), "coin"),
+        trade_id=str(trade_id),
+        price=price,
+        size=size,
+        side=side,
+        time_us=integer(item.get("time"), "time") * 1000,
+    )
+
+
+def _trades(data):
+    # One frame can hold several fills of one taker order (same hash, distinct tid).
+    if not isinstance(data, list):
+        raise MalformedFrame("trades data is not a list")
+    return [parse_trade(item) for item in data]
+
+
+def parse_book(data):
+    """An ``l2Book`` frame (or the REST l2Book answer): the whole top of the book, no sequence."""
+    if not isinstance(data, dict):
+        raise MalformedFrame("l2Book data is not an object")
+    sides = data.get("levels")
+    if not isinstance(sides, list) or len(sides) != 2:
+        raise MalformedFrame("l2Book levels is not [bids, asks]")
+    bids, asks = (
+        levels([[_field(level, "px"), _field(level, "sz")] for level in side], name)
+        for side, name in ((_side(sides[0]), "bids"), (_side(sides[1]), "asks"))
+    )
+    return BookSnapshot(
+        coin=text(data.get("coin"), "coin"),
+        time_ms=integer(data.get("time"), "time", nullable=True),
+        sequence=None,
+        bids=bids,
+        asks=asks,
+    )
+
+
+def _side(value):
+    if not isinstance(value, list):
+        raise MalformedFrame("l2Book side is not a list")
+    return value
+
+
+def _field(level, name):
+    if not isinstance(level, dict):
+        raise MalformedFrame(f"l2Book level is not an object: {level!r}")
+    return level.get(name)
+
+
+def _book(data):
+    return [parse_book(data)]
 
 
 _CHANNELS = {
@@ -80,8 +153,8 @@ _CHANNELS = {
     "subscriptionResponse": _ack,
     "pong": _pong,
     "error": _error,
-    "trades": _ignored,
-    "l2Book": _ignored,
+    "trades": _trades,
+    "l2Book": _book,
     "bbo": _ignored,
     "activeSpotAssetCtx": _ignored,
 }

@@ -33,6 +33,15 @@ def context_subscription(coin):
     return {"type": "activeAssetCtx", "coin": coin}
 
 
+def trades_subscription(coin):
+    return {"type": "trades", "coin": coin}
+
+
+def book_subscription(coin):
+    """Full top-20 snapshots per block (at least 0.5 s apart): no sequence to follow, no deltas."""
+    return {"type": "l2Book", "coin": coin}
+
+
 def subscribe_frame(subscription):
     return orjson.dumps({"method": "subscribe", "subscription": subscription}).decode()
 

@@ -1,0 +1,104 @@
+"""The stream's order books: one local book per series, published to Redis and stored on a cadence.
+
+Fed with the parser's BookSnapshot and BookDelta events, each book follows
+its venue's rule (the adapter's ``book`` module). A book in sync is
+published to Redis at most ``PUBLISH_SECONDS`` apart (the newest state wins,
+nothing queues up) and stored as a top-``depth`` snapshot every
+``orderbook_every_seconds`` of its pair. A book out of sync is published as
+such at once, with the reason, so the API stops serving it, and is neither
+published nor stored again until it is rebuilt. Books that need a REST
+snapshot to (re)start are listed in ``wanted``; the stream fetches them.
+"""
+
+import logging
+import time
+
+from apps.marketdata import live_books
+from apps.marketdata.records import OrderBookRecord
+from lib.metrics import BOOK_RESYNCS
+from lib.timeutil import from_ms
+
+log = logging.getLogger(__name__)
+
+# At most this often per book to Redis: a few times a second is all a reader of the current book needs.
+PUBLISH_SECONDS = 0.2
+
+
+class _State:
+    def __init__(self, book):
+        self.book = book
+        self.published_at = 0.0  # time.monotonic() of the last publish
+        self.stored_at = {}  # trading pair id -> time.monotonic() of its last stored snapshot
+        self.dirty = False
+        self.reported_out = False
+        self.breaks_seen = 0
+
+
+class BookKeeper:
+    def __init__(self, adapter, store, redis=None):
+        self.adapter = adapter
+        self.store = store  # records -> the batcher
+        self.redis = redis
+        self.states = {}  # series name -> _State
+        self.routes = {}  # series name -> [BookRoute]
+        self.wanted = set()  # series whose book waits for a REST snapshot
+        self.updates_applied = 0
+
+    def feed(self, event, routes):
+        rules = self.adapter.book
+        if rules is None or not routes:
+            return
+        self.routes[event.coin] = routes
+        state = self.states.get(event.coin)
+        if state is None:
+            state = self.states[event.coin] = _State(rules.new_book(event.coin))
+        book = state.book
+        if hasattr(event, "first"):
+            self.updates_applied += book.delta(event)
+        else:
+            self.updates_applied += book.snapshot(event, complete=rules.COMPLETE_SNAPSHOTS)
+            self.wanted.discard(event.coin)
+        if book.breaks > state.breaks_seen:
+            BOOK_RESYNCS.labels(self.adapter.name).inc(book.breaks - state.breaks_seen)
+            state.breaks_seen = book.breaks
+        if book.in_sync:
+            state.reported_out = False
+            state.dirty = True
+            self._maybe_publish(event.coin, state, time.monotonic())
+        else:
+            if not rules.COMPLETE_SNAPSHOTS and book.needs_snapshot:
+                self.wanted.add(event.coin)
+            if not state.reported_out and book.breaks:
+                state.reported_out = True
+                for route in routes:
+                    live_books.mark_out_of_sync(_names(route), book.reason, redis=self.redis)
+
+    def tick(self):
+        now = time.monotonic()
+        for coin, state in self.states.items():
+            if state.dirty and state.book.in_sync:
+                self._maybe_publish(coin, state, now)
+
+    def _maybe_publish(self, coin, state, now):
+        book, routes = state.book, self.routes.get(coin, ())
+        if now - state.published_at >= PUBLISH_SECONDS:
+            bids, asks = book.book.top(live_books.LIVE_DEPTH)
+            moment = None if book.time_ms is None else from_ms(book.time_ms)
+            for route in routes:
+                live_books.put_book(_names(route), time_=moment, sequence=book.sequence, bids=bids, asks=asks,
+                                    redis=self.redis)  # fmt: skip
+            state.published_at, state.dirty = now, False
+        if book.time_ms is None:
+            return
+        records = []
+        for route in routes:
+            if now - state.stored_at.get(route.trading_pair_id, -1e9) >= route.every_seconds:
+                bids, asks = book.book.top(route.depth)
+                records.append(OrderBookRecord(route.trading_pair_id, from_ms(book.time_ms), book.sequence, bids, asks))
+                state.stored_at[route.trading_pair_id] = now
+        if records:
+            self.store(records)
+
+
+def _names(route):
+    return dict(zip(("exchange", "coin", "quote", "market_type"), route.names, strict=True))

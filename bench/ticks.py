@@ -1,0 +1,197 @@
+"""Trades and order books: trades stored per second through the write path, book level updates applied per second.
+
+    .venv/bin/python bench/ticks.py
+
+Trades: ``write_trades`` stores 1,000,000 trades of one pair (ten to a
+millisecond, integer ids as Binance and Hyperliquid give them) in batches of
+5,000, as the collector's batcher flushes them; the baseline is a plain
+psycopg COPY of the same records into an unindexed, unpartitioned table, in
+the same run (target: at least 0.5 of it, and 50,000 trades/s). The disk
+the trades take (table and index, per million) is printed too. Books: the
+level updates of a chain of USD-M diff-depth events applied through
+``SyncedBook`` (sequence checked on every event), against plain dict
+assignments of the same updates (target: 200,000 level updates/s).
+Runs against the bench database only and removes its rows afterwards.
+"""
+
+import argparse
+import gc
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.figures import figure  # noqa: E402
+
+DAY = datetime(2019, 2, 1, tzinfo=UTC)  # one daily partition no other bench uses
+BASELINE_TABLE = "bench_trades_copy_baseline"
+BATCH = 5000
+TRADES_TARGET, TRADES_RATE_TARGET, BOOK_TARGET = 0.5, 50_000, 200_000
+
+
+def make_trades(pair_id, count, seed=15):
+    from apps.marketdata.records import TradeRecord
+
+    rng = random.Random(seed)
+    prices = [Decimal(97000 + cents / 10) for cents in range(-500, 500)]
+    sizes = [Decimal(units).scaleb(-5) for units in range(1, 2000)]
+    return [
+        TradeRecord(pair_id, DAY + timedelta(milliseconds=n // 10), str(5_000_000_000 + n), rng.choice(prices),
+                    rng.choice(sizes), "buy" if rng.random() < 0.5 else "sell")
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def drop_partition():
+    from django.db import connection
+
+    from apps.marketdata.partitions import forget_partitions, partition_name
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{partition_name("trades", DAY)}"')
+        cursor.execute(f"DROP TABLE IF EXISTS {BASELINE_TABLE}")
+    forget_partitions()
+
+
+def plain_copy(records):
+    from django.db import connection
+
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        cursor.execute(f"DROP TABLE IF EXISTS {BASELINE_TABLE}")
+        cursor.execute(
+            f"CREATE TABLE {BASELINE_TABLE} (trading_pair_id bigint, time timestamptz, trade_id text,"
+            " price numeric, size numeric, side text)"
+        )
+        started = time.perf_counter()
+        with cursor.copy(f"COPY {BASELINE_TABLE} FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(record)
+        seconds = time.perf_counter() - started
+        cursor.execute(f"DROP TABLE {BASELINE_TABLE}")
+    return seconds
+
+
+def store(records):
+    from apps.marketdata.writer import write_trades
+
+    inserted = 0
+    started = time.perf_counter()
+    for start in range(0, len(records), BATCH):
+        inserted += write_trades(records[start : start + BATCH], exchange="bench").inserted
+    return time.perf_counter() - started, inserted
+
+
+def disk_bytes():
+    from django.db import connection
+
+    from apps.marketdata.partitions import partition_name
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size(%s)", [partition_name("trades", DAY)])
+        return cursor.fetchone()[0]
+
+
+def book_events(count, seed=16):
+    """A chain of USD-M depth events around a mid price, 10 level updates each; sizes 0 remove levels."""
+    from apps.collectors.exchanges.events import BookDelta, BookSnapshot
+
+    rng = random.Random(seed)
+    ticks = [Decimal(9700000 + i).scaleb(-2) for i in range(-2000, 2000)]
+    mid = len(ticks) // 2
+    snapshot = BookSnapshot("usdm:X", 0, 100, [(ticks[mid - 1 - i], Decimal(1)) for i in range(1000)],
+                            [(ticks[mid + i], Decimal(1)) for i in range(1000)])  # fmt: skip
+    sizes = [Decimal(0), *(Decimal(units).scaleb(-3) for units in range(1, 500))]
+    events, last = [], 100
+    for n in range(count):
+        bids = [(ticks[mid - 1 - rng.randrange(1000)], rng.choice(sizes)) for _ in range(5)]
+        asks = [(ticks[mid + rng.randrange(1000)], rng.choice(sizes)) for _ in range(5)]
+        first = last + 1 if n else 100
+        events.append(BookDelta("usdm:X", n, first, first + 3, last, bids, asks))
+        last = first + 3
+    return snapshot, events
+
+
+def apply_book(snapshot, events):
+    from apps.collectors.exchanges.binance.book import usdm_book
+
+    book = usdm_book("bench")
+    book.snapshot(snapshot)
+    started = time.perf_counter()
+    applied = sum(book.delta(event) for event in events)
+    seconds = time.perf_counter() - started
+    assert book.in_sync and book.breaks == 0, book.reason
+    return seconds, applied
+
+
+def apply_dicts(snapshot, events):
+    bids, asks = dict(snapshot.bids), dict(snapshot.asks)
+    started = time.perf_counter()
+    for event in events:
+        for price, size in event.bids:
+            bids[price] = size
+        for price, size in event.asks:
+            asks[price] = size
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=1_000_000)
+    parser.add_argument("--book-events", type=int, default=200_000)
+    args = parser.parse_args()
+
+    common.setup()
+    pair_id = common.ensure_starlistings(1)[0]
+    from apps.markets.models import Starlisting
+
+    pair_id = Starlisting.objects.get(id=pair_id.id).trading_pair_id
+    records = make_trades(pair_id, args.trades)
+    gc.collect()
+    gc.freeze()
+    drop_partition()
+    try:
+        copy_seconds = [plain_copy(records)]
+        stored_seconds, inserted = store(records)
+        if inserted != len(records):
+            raise SystemExit(f"stored {inserted} of {len(records)} trades")
+        again_seconds, again = store(records)
+        if again:
+            raise SystemExit(f"a replay stored {again} trades twice")
+        size = disk_bytes()
+        copy_seconds.append(plain_copy(records))
+    finally:
+        drop_partition()
+    baseline = sum(copy_seconds) / len(copy_seconds)
+    trades_rate, copy_rate = common.rate(len(records), stored_seconds), common.rate(len(records), baseline)
+    per_million = size * 1_000_000 / len(records)
+    print(f"trades: {len(records):,} in batches of {BATCH:,}")
+    print(f"  plain COPY, unindexed (baseline) {copy_rate:12,.0f} trades/s")
+    print(f"  write_trades, new                {trades_rate:12,.0f} trades/s  ({trades_rate / copy_rate:.2f} x COPY)")
+    print(
+        f"  write_trades, replayed           {common.rate(len(records), again_seconds):12,.0f} trades/s (none stored)"
+    )
+    print(f"  disk: {per_million / 2**20:,.1f} MiB per million trades (table and primary key)")
+
+    snapshot, events = book_events(args.book_events)
+    book_seconds, applied = apply_book(snapshot, events)
+    dict_seconds = apply_dicts(snapshot, events)
+    book_rate, dict_rate = common.rate(applied, book_seconds), common.rate(applied, dict_seconds)
+    print(f"books: {applied:,} level updates in {len(events):,} chained USD-M events")
+    print(f"  plain dict assignments (baseline) {dict_rate:12,.0f} level updates/s")
+    print(f"  SyncedBook, sequence checked      {book_rate:12,.0f} level updates/s  ({book_rate / dict_rate:.2f})")
+
+    figure("ticks", f"write_trades, {len(records):,} trades", trades_rate, "trades/s", baseline=copy_rate,
+           baseline_name="plain COPY, unindexed", target=(">=", TRADES_TARGET))  # fmt: skip
+    figure("ticks", "disk per million trades", per_million / 2**20, "MiB")
+    figure("ticks", "book level updates applied", book_rate, "updates/s", baseline=dict_rate,
+           baseline_name="plain dict assignments", target=(">=", BOOK_TARGET), on="value")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
