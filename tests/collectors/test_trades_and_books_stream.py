@@ -26,9 +26,10 @@ def test_hyperliquid_trades_and_books_reach_the_batcher_and_redis():
     stream = stream_for("hyperliquid", trades={"PURR": [7]}, books={"PURR": [BookRoute(7, PURR, 5, 1.0)]})
     lines = [*(FIXTURES / "hyperliquid" / "trades.ndjson").read_text().splitlines(),
              *(FIXTURES / "hyperliquid" / "orderbook.ndjson").read_text().splitlines()]  # fmt: skip
+    parse = stream.parser_for(stream.plan.endpoint)
     try:
         for line in lines:
-            stream._handle(line)
+            stream._handle(parse, line)
         current = live_books.get_book(*PURR)
     finally:
         live_books.client().delete(live_books.book_key(*PURR))
