@@ -1,18 +1,48 @@
 """Settings for the test suite: Kirby's own, with Redis on a database of its own.
 
 Tests start real Celery workers and streams that take leases and queue
-tasks in Redis; keeping them in Redis database 15 means a developer's
-running Kirby (database 0) and the tests never see each other's keys.
+tasks in Redis; keeping them in Redis databases of their own (14, and 15 for
+the second pytest-xdist worker) means a developer's running Kirby (database 0)
+and the tests never see each other's keys.
 """
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 # A developer's .env (make run writes one) must not reach the tests, nor the servers they start.
 os.environ["KIRBY_ENV_FILE"] = "none"
 
 from kirby.settings import *  # noqa: E402, F403
 
-REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Redis has 16 databases (0-15): the default base leaves 14 and 15 to the two workers `make test` runs.
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def worker_redis_url(base_url, worker):
+    """The Redis URL of one pytest-xdist worker: the base URL's database + the worker's index (gw0 keeps it).
+
+    Each worker flushes its database at the start of its session and runs its own Celery workers and
+    streams, so two workers must never share one.
+    """
+    parts = urlsplit(base_url)
+    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if database > 15:
+        raise RuntimeError(
+            f"pytest-xdist worker {worker} would use Redis database {database} (Redis has 0-15): "
+            "run fewer workers (-n) or set KIRBY_TEST_REDIS_URL to a lower database"
+        )
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+# The worker's URL is written back to the environment, marked with the worker it was derived for, so the
+# servers a test starts (which read these settings too) use the same database instead of deriving again.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker and os.environ.get("KIRBY_TEST_REDIS_WORKER") != _worker:
+    os.environ["KIRBY_TEST_REDIS_URL"] = worker_redis_url(
+        os.environ.get("KIRBY_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL), _worker
+    )
+    os.environ["KIRBY_TEST_REDIS_WORKER"] = _worker
+REDIS_URL = os.environ.get("KIRBY_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
 for _cache in CACHES.values():  # noqa: F405
     _cache["LOCATION"] = REDIS_URL
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
