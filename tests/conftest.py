@@ -16,6 +16,20 @@ def utc(*parts):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def quick_database_reset():
+    """A transactional test's database is emptied and refilled in a few queries (tests/database_reset.py)."""
+    from django.db.backends.base.creation import BaseDatabaseCreation
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from tests.database_reset import delete_statements, load_snapshot
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseCreation, "deserialize_db_from_string", load_snapshot)
+        patch.setattr(DatabaseOperations, "sql_flush", delete_statements)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def clean_redis():
     """Start from an empty test Redis database: no leases or queued tasks from earlier runs."""
     from django.conf import settings
@@ -57,11 +71,13 @@ def pytest_runtest_teardown(item, nextitem):
         from django.db import connections
         from pytest_django.plugin import blocking_manager_key
 
+        from tests.database_reset import load
+
         with item.config.stash[blocking_manager_key].unblock():
             for connection in connections.all(initialized_only=True):
                 snapshot = getattr(connection, "_test_serialized_contents", None)
                 if snapshot:
-                    connection.creation.deserialize_db_from_string(snapshot)
+                    load(connection, snapshot)
     return result
 
 

@@ -9,6 +9,8 @@ and the tests never see each other's keys.
 import os
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import global_settings
+
 # A developer's .env (make run writes one) must not reach the tests, nor the servers they start.
 os.environ["KIRBY_ENV_FILE"] = "none"
 
@@ -77,3 +79,7 @@ KIRBY_BACKUP_TARGET = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kirby-tes
 # server: not waiting for each WAL flush makes it markedly faster (the server's own default is kept).
 for _database in DATABASES.values():  # noqa: F405
     _database["OPTIONS"].setdefault("options", "-c synchronous_commit=off")
+# Production-strength password hashing (PBKDF2, a million iterations) takes most of a second per user or
+# login here and is nothing the tests look at: the tests' users get a fast hasher first (the others stay
+# accepted, for users made by a process running Kirby's own settings).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_settings.PASSWORD_HASHERS]
