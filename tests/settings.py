@@ -58,6 +58,20 @@ KIRBY_RATE_LIMIT_ANON_PER_MINUTE = int(os.environ.get("KIRBY_TEST_ANON_PER_MINUT
 # In-process tests run inside a transaction that a background writer cannot see, so they
 # flush usage themselves; server processes started by tests pass a short period in the environment.
 KIRBY_USAGE_FLUSH_SECONDS = float(os.environ.get("KIRBY_USAGE_FLUSH_SECONDS", 3600))
+
+
+def training_name(name, worker):
+    """The training database's name beside the default database ``name``.
+
+    pytest-django names a worker's test databases test_<name>_gwN and test_<name>_training_gwN; a
+    process a test starts is given the first (DATABASE_URL) and must find the second.
+    """
+    suffix = f"_{worker}" if worker else ""
+    if suffix and name.endswith(suffix):
+        return f"{name.removesuffix(suffix)}_training{suffix}"
+    return f"{name}_training"
+
+
 # A real second database for the training alias: TRAINING_DATABASE_URL when set, else the
 # default database's name + "_training" on the same server (pytest-django creates "test_<name>"
 # for every alias a test asks for with databases=[...]).
@@ -65,7 +79,7 @@ if "training" not in DATABASES:  # noqa: F405
     _default = DATABASES["default"]  # noqa: F405
     DATABASES["training"] = {  # noqa: F405
         **_default,
-        "NAME": f"{_default['NAME']}_training",
+        "NAME": training_name(_default["NAME"], _worker),
         "OPTIONS": {k: v for k, v in _default["OPTIONS"].items() if k != "pool"},
     }
 # The schema follows each test's reference data (its path enums), so it is generated for every request.
