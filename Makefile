@@ -93,11 +93,22 @@ tools:
 		|| { echo "could not install the test tools: run as root on Debian, or install those packages"; exit 1; }; \
 	fi
 
+# pytest on every core (pytest-xdist; tests/README.md says what keeps a test parallel-safe) and, next to
+# it, the bench smoke: both spend much of their time waiting on servers they start. The smoke's output is
+# shown when pytest is done (all of it if a bench did not finish); either failing fails the target.
+PYTEST_WORKERS ?= auto
 test: services lint tools
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	@$(MAKE) --no-print-directory bench-smoke
-	$(BIN)/pytest --ds=tests.settings
+	@smoke_log=$$(mktemp); \
+	$(BIN)/python bench/run.py --smoke >$$smoke_log 2>&1 & smoke=$$!; \
+	trap 'kill $$smoke 2>/dev/null; rm -f $$smoke_log' INT TERM; \
+	$(BIN)/pytest --ds=tests.settings -n $(PYTEST_WORKERS) --dist load; tests=$$?; \
+	wait $$smoke; smoked=$$?; \
+	echo; echo "=== bench smoke (bench/run.py --smoke, run next to pytest)"; \
+	if [ $$smoked -eq 0 ]; then sed -n '/^smoke run of/,$$p' $$smoke_log; else cat $$smoke_log; fi; \
+	rm -f $$smoke_log; \
+	[ $$tests -eq 0 ] && [ $$smoked -eq 0 ]
 
 # Every bench at full scale (about an hour): one table at the end, the same as bench/results/<time>.json.
 bench: services

@@ -16,6 +16,20 @@ def utc(*parts):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def quick_database_reset():
+    """A transactional test's database is emptied and refilled in a few queries (tests/database_reset.py)."""
+    from django.db.backends.base.creation import BaseDatabaseCreation
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from tests.database_reset import delete_statements, load_snapshot
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseCreation, "deserialize_db_from_string", load_snapshot)
+        patch.setattr(DatabaseOperations, "sql_flush", delete_statements)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def clean_redis():
     """Start from an empty test Redis database: no leases or queued tasks from earlier runs."""
     from django.conf import settings
@@ -30,6 +44,41 @@ def clean_redis():
     from apps.access.usage import recorder
 
     recorder.discard()  # uses recorded by tests belong to their rolled-back keys
+
+
+def database_use(item):
+    """(uses a database, transactional) for a test, the way pytest-django decides."""
+    names = getattr(item, "fixturenames", ())
+    marker = item.get_closest_marker("django_db")
+    transactional = "transactional_db" in names or "live_server" in names
+    if marker is not None:
+        transactional = transactional or bool(marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences"))
+    return transactional or marker is not None or "db" in names, transactional
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a transactional test, bring back the migrations' data if the next test expects it.
+
+    A transactional test's database is emptied when it ends (a flush), reference data seeded by the
+    migrations (intervals), content types and permissions included; the next transactional test
+    reloads them itself (serialized rollback), but a test in a transaction does not. pytest-django
+    runs those first, yet under pytest-xdist a worker may get one after a transactional test, so the
+    snapshot taken when the test database was created is loaded again.
+    """
+    result = yield
+    if nextitem is not None and database_use(item) == (True, True) and database_use(nextitem) == (True, False):
+        from django.db import connections
+        from pytest_django.plugin import blocking_manager_key
+
+        from tests.database_reset import load
+
+        with item.config.stash[blocking_manager_key].unblock():
+            for connection in connections.all(initialized_only=True):
+                snapshot = getattr(connection, "_test_serialized_contents", None)
+                if snapshot:
+                    load(connection, snapshot)
+    return result
 
 
 @pytest.fixture(autouse=True)
