@@ -9,13 +9,10 @@ spooling every batch to Redis.
 
 import asyncio
 
-import pytest
 from django.db import connections
 
 from apps.collectors.stream import _off_loop
 from apps.markets.models import Exchange
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def checked_out():
@@ -24,7 +21,7 @@ def checked_out():
     return stats["pool_size"] - stats["pool_available"]
 
 
-def test_connections_used_off_the_loop_return_to_the_pool():
+def test_connections_used_off_the_loop_return_to_the_pool(world_committed):
     Exchange.objects.create(name="poolcheck", display_name="Pool check")
     count = _off_loop(lambda: Exchange.objects.filter(name="poolcheck").count())
     before = checked_out()
@@ -35,4 +32,4 @@ def test_connections_used_off_the_loop_return_to_the_pool():
 
     for _ in range(3):  # each run's executor threads end with its loop
         assert asyncio.run(session()) == [1, 1, 1]
-    assert checked_out() == before
+    assert checked_out() <= before  # other tests' threads may hand theirs back meanwhile
