@@ -40,6 +40,10 @@ from bench.figures import figure  # noqa: E402
 # The day's candle: open at any time of day, so the flood is all updates of one open candle.
 INTERVAL = "1d"
 DAY_MS = 86_400_000
+# The batcher's spool lives in Redis: the bench's own database, not the default one another Kirby (or another
+# bench run) spools to. A spool holding anything sends every batch through Redis and the replayer, and its
+# leftovers would be replayed into this bench's database.
+BENCH_REDIS_URL = os.environ.get("KIRBY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def free_port():
@@ -218,6 +222,14 @@ def ensure_series(venue, coins):
     )
 
 
+def empty_spool():
+    """Drop what an interrupted run left spooled: the flood's batches must not queue behind it."""
+    from apps.collectors import spool
+    from apps.marketdata.records import CandleRecord
+
+    spool.client().delete(spool.key(CandleRecord))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="updates per coin")
@@ -239,8 +251,10 @@ def main():
                       KIRBY_OKX_BUSINESS_WS_URL=f"{frames}/ws/v5/business", KIRBY_OKX_WS_URL=f"{frames}/ws/v5/public",
                       KIRBY_OKX_REST_URL=base, KIRBY_COINBASE_WS_URL=f"{frames}/coinbase/ws",
                       KIRBY_COINBASE_REST_URL=base,
-                      KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120")  # fmt: skip
+                      KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120",
+                      REDIS_URL=BENCH_REDIS_URL)  # fmt: skip
     common.setup()
+    empty_spool()
     simulator = start_simulator(port)
     try:
         total = args.messages * len(coins)

@@ -74,6 +74,24 @@ def _read_plan(adapter, index):
         raise
 
 
+def _off_loop(function):
+    """``function`` run in a worker thread of the loop's executor, its database connection returned after each call.
+
+    A connection left open in such a thread stays checked out of the pool;
+    when the loop ends, so does the thread, and the pool never gets it back.
+    A worker restarting streams (or a bench running one after another) then
+    finds the pool empty and its batcher spooling everything.
+    """
+
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()  # with the pool (CONN_MAX_AGE 0): handed back to it
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
 class Reconnect(Exception):
     """The connection must be replaced (dropped, quiet, closed by the exchange)."""
 
@@ -142,7 +160,7 @@ class Stream:
 
     async def _load_plan(self):
         try:
-            plan = await sync_to_async(_read_plan, thread_sensitive=False)(self.adapter, self.index)
+            plan = await _off_loop(_read_plan)(self.adapter, self.index)
         except Exception as error:
             if self.plan is None:
                 raise
@@ -228,7 +246,7 @@ class Stream:
             self._last_close[key] = update.close_ms
 
     async def _repair_loop(self):
-        repair = sync_to_async(repair_missed, thread_sensitive=False)
+        repair = _off_loop(repair_missed)
         quiet_check_at = time.monotonic() + QUIET_SERIES_REPAIR_SECONDS
         while True:
             try:
@@ -250,7 +268,7 @@ class Stream:
 
     async def _reconcile_loop(self):
         """Store each closed built candle once the exchange's REST candle has confirmed or replaced it."""
-        check = sync_to_async(self._rest_candle, thread_sensitive=False)
+        check = _off_loop(self._rest_candle)
         while True:
             built, attempt = await self._reconciles.get()
             try:
@@ -288,7 +306,7 @@ class Stream:
     async def _poll_loop(self):
         """Ask REST for what the exchange does not stream, once per ``poll_seconds`` per series, a quarter in."""
         every = self.adapter.protocol.poll_seconds()
-        poll = sync_to_async(self._poll, thread_sensitive=False)
+        poll = _off_loop(self._poll)
         while True:
             now = time.time()
             await asyncio.sleep((now // every + 1.25) * every - now)

@@ -46,6 +46,10 @@ EXCHANGE = "coinbase"
 IGNORED_CHANNELS = ("l2_data", "candles", "ticker", "ticker_batch", "level2", "status")
 
 
+# A fraction of fewer than six digits, scaled to microseconds ("6" is 600000).
+_SCALE = {n: 10 ** (6 - n) for n in range(1, 6)}
+
+
 @lru_cache(maxsize=4096)
 def _second_us(prefix):
     """``2025-10-27T16:44:39`` -> epoch microseconds (cached: a stream's times share their seconds)."""
@@ -62,10 +66,12 @@ def time_us(value, field):
     """``2025-10-27T16:44:39.600153Z`` (fraction optional, up to nanoseconds, UTC) -> epoch microseconds."""
     if type(value) is not str or len(value) < 20 or value[-1] != "Z":
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
-    fraction = value[19:-1]
-    if fraction and (fraction[0] != "." or not fraction[1:].isdigit()):
+    if len(value) == 20:
+        return _second_us(value[:19])
+    digits = value[20:-1]
+    if value[19] != "." or not digits.isdigit():
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
-    return _second_us(value[:19]) + (int((fraction[1:] + "000000")[:6]) if fraction else 0)
+    return _second_us(value[:19]) + (int(digits[:6]) * _SCALE[len(digits)] if len(digits) < 6 else int(digits[:6]))
 
 
 def _number(value, field):
@@ -83,12 +89,18 @@ def _number(value, field):
 def _trade(item):
     if not isinstance(item, dict):
         raise MalformedFrame("trade is not an object")
-    trade_id = text(item.get("trade_id"), "trade_id")
-    price = _number(item.get("price"), "price")
-    size = _number(item.get("size"), "size")
+    get = item.get
+    trade_id, product = get("trade_id"), get("product_id")
+    # The checks of ``text`` inline: this runs once per trade, at tens of thousands a second.
+    if type(trade_id) is not str or not trade_id:
+        text(trade_id, "trade_id")
+    price = _number(get("price"), "price")
+    size = _number(get("size"), "size")
     if price <= 0 or size < 0:
         raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
-    return Trade(text(item.get("product_id"), "product_id"), trade_id, time_us(item.get("time"), "time"), price, size)
+    if type(product) is not str or not product:
+        text(product, "product_id")
+    return Trade(product, trade_id, time_us(get("time"), "time"), price, size)
 
 
 def _envelope(message):
@@ -101,16 +113,26 @@ def _envelope(message):
     return sequence, time_us(message.get("timestamp"), "timestamp"), events
 
 
-def trade_events(events):
-    """(snapshot trades, update trades) of a market_trades message's events."""
-    snapshot, updates = [], []
+def _split_trades(events):
+    """(snapshot trades, update trades, whether a snapshot event came) of a market_trades message's events."""
+    snapshot, updates, saw_snapshot = [], [], False
     for event in events:
-        if not isinstance(event, dict) or not isinstance(event.get("trades"), list):
+        if not isinstance(event, dict) or not isinstance(trades := event.get("trades"), list):
             raise MalformedFrame("market_trades event without a trades list")
         kind = event.get("type")
-        if kind not in ("snapshot", "update"):
+        if kind == "update":
+            updates.extend(map(_trade, trades))
+        elif kind == "snapshot":
+            saw_snapshot = True
+            snapshot.extend(map(_trade, trades))
+        else:
             raise MalformedFrame(f"market_trades event type {kind!r}")
-        (snapshot if kind == "snapshot" else updates).extend(_trade(item) for item in event["trades"])
+    return snapshot, updates, saw_snapshot
+
+
+def trade_events(events):
+    """(snapshot trades, update trades) of a market_trades message's events."""
+    snapshot, updates, _ = _split_trades(events)
     return snapshot, updates
 
 
@@ -170,15 +192,19 @@ class _Building:
         self.volume, self.trades = trade.size, 1
 
     def add(self, trade):
-        key = _order(trade)
-        if key < self.first:
-            self.first, self.open = key, trade.price
-        if key > self.last:
-            self.last, self.close = key, trade.price
-        if trade.price > self.high:
-            self.high = trade.price
-        if trade.price < self.low:
-            self.low = trade.price
+        price = trade.price
+        if trade.time_us > self.last[0]:  # the usual case, trades in order: the new close, and not the open
+            self.last, self.close = _order(trade), price
+        else:
+            key = _order(trade)
+            if key < self.first:
+                self.first, self.open = key, price
+            if key > self.last:
+                self.last, self.close = key, price
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
         self.volume += trade.size
         self.trades += 1
 
@@ -201,6 +227,7 @@ class TradeCandles:
         self.since_us = {}  # product -> server time of its snapshot: later intervals are complete
         self.first_snapshot_us = None  # for products whose snapshot held no trades
         self.building = {}  # (product, interval) -> {open_ms: _Building}
+        self._current = {}  # (product, interval) -> the building candle its latest trade went to
         self.closed_through = {}  # (product, interval) -> open time of the newest closed candle
         self.late = 0
         self._plan, self._intervals = None, {}
@@ -225,8 +252,8 @@ class TradeCandles:
         self.sequence = sequence
         out = []
         if channel == protocol.TRADES_CHANNEL:
-            snapshot, updates = trade_events(events)
-            if any(event.get("type") == "snapshot" for event in events) and self.first_snapshot_us is None:
+            snapshot, updates, saw_snapshot = _split_trades(events)
+            if saw_snapshot and self.first_snapshot_us is None:
                 self.first_snapshot_us = stamp_us
             for trade in snapshot:
                 self.since_us.setdefault(trade.coin, stamp_us)
@@ -243,11 +270,19 @@ class TradeCandles:
 
     def _fold(self, trades):
         touched = {}
+        current = self._current
         for trade in trades:
             late = False
+            t_ms = trade.time_us // 1000
             for interval in self._intervals_of(trade.coin):
                 key = (trade.coin, interval)
-                open_ms = kirby_intervals.floor(interval, trade.time_us // 1000)
+                # Most trades fall in the candle the previous trade of the series fell in: no interval arithmetic.
+                candle = current.get(key)
+                if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
+                    candle.add(trade)
+                    touched[(key, candle.open_ms)] = candle
+                    continue
+                open_ms = kirby_intervals.floor(interval, t_ms)
                 closed = self.closed_through.get(key)
                 if closed is not None and open_ms <= closed:
                     late = True
@@ -264,6 +299,7 @@ class TradeCandles:
                         self._next_close_us = deadline
                 else:
                     candle.add(trade)
+                current[key] = candle
                 touched[(key, open_ms)] = candle
             if late:  # once per trade, however many of its intervals were closed
                 self.late += 1
@@ -278,6 +314,8 @@ class TradeCandles:
                 deadline = (candle.close_ms + 1 + self.grace_ms) * 1000
                 if deadline <= stamp_us:
                     del open_candles[open_ms]
+                    if self._current.get(key) is candle:
+                        del self._current[key]
                     self.closed_through[key] = max(open_ms, self.closed_through.get(key, open_ms))
                     if key[1] in self._intervals_of(key[0]):  # a series the plan has dropped meanwhile: forgotten
                         out.append(BuiltCandle(candle.update(key[0], key[1], True), candle.complete))
