@@ -1,5 +1,9 @@
 """A throwaway PostgreSQL 15 cluster on a free port, for tests that stop and start the database.
 
+PostgreSQL cannot bind port 0 and report it, and a restart must come back on the same port, so the port is
+picked in advance; a first start that finds it taken (another pytest-xdist worker got there first) picks
+another one.
+
 Made with initdb / pg_ctl (run as the ``postgres`` user when the test runs
 as root, which initdb refuses); durability settings are off, since the
 cluster lives for one test.
@@ -30,6 +34,7 @@ class Cluster:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.port = free_port()
+        self.started = False
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
 
@@ -43,12 +48,21 @@ class Cluster:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         return self
 
-    def start(self):
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c full_page_writes=off -c synchronous_commit=off"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "30", "start")
+    def start(self, attempts=5):
+        for attempt in range(attempts):
+            options = (
+                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+                " -c full_page_writes=off -c synchronous_commit=off"
+            )
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "30", "start")
+                self.started = True
+                return
+            except subprocess.CalledProcessError:
+                taken = self.log.exists() and "Address already in use" in self.log.read_text()
+                if self.started or not taken or attempt == attempts - 1:
+                    raise
+                self.port = free_port()
 
     def stop(self, mode="fast"):
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")

@@ -1,4 +1,9 @@
-"""A private redis-server on a free port, for tests that stop and start Redis under running processes."""
+"""A private redis-server on a free port, for tests that stop and start Redis under running processes.
+
+redis-server cannot bind port 0 (it means "no TCP"), and a restart must come back on the same port, so the
+port is picked in advance; a first start that finds it taken (another pytest-xdist worker got there first)
+picks another one. Ready means *this* server answers: its INFO names its own process.
+"""
 
 import shutil
 import subprocess
@@ -21,23 +26,35 @@ class RedisServer:
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self):
-        # No persistence: a restart comes back empty, the hardest case for leases and queues.
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
+    def start(self, attempts=5):
+        first = self.process is None
+        for attempt in range(attempts):
+            # No persistence: a restart comes back empty, the hardest case for leases and queues.
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", self.dir],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            if self._ready():
                 return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+            if not first or attempt == attempts - 1:
+                raise AssertionError(f"redis-server could not listen on {self.port}")
+            self.port = free_port()
+
+    def _ready(self):
+        """True once this server answers; False if it exited (its port was taken)."""
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while self.process.poll() is None:
+            try:
+                if client.info("server")["process_id"] == self.process.pid:
+                    return True
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"redis-server on {self.port} did not answer within 10 s")
+            time.sleep(0.05)
+        return False
 
     def stop(self):
         if self.process and self.process.poll() is None:

@@ -1,5 +1,6 @@
 """Status tests start from Redis without any status keys and leave none behind; a real S3 server for backups."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -40,14 +41,22 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint():
-    """A real S3-compatible server (moto's server mode, over HTTP), one per test module: its endpoint URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
+def moto_endpoint(tmp_path_factory):
+    """A real S3-compatible server (moto's server mode, over HTTP), one per test module: its endpoint URL.
+
+    It binds port 0 itself and says which port it got ("Running on http://127.0.0.1:PORT")."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def listening():
+        assert server.poll() is None, log.read_text()
+        return re.search(r"Running on (http://127\.0\.0\.1:[0-9]+)", log.read_text())
+
+    endpoint = wait_for(listening, 20, "moto server to listen").group(1)
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
                           aws_secret_access_key="test")  # fmt: skip
 

@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.access.models import ADMIN, READ
 from tests.conftest import make_key
-from tests.streaming.servers import Daphne, free_port
+from tests.streaming.servers import Daphne
+from tests.waiting import wait_for
 
 DEPLOY = Path(settings.BASE_DIR) / "deploy"
 PROMTOOL = "/usr/bin/promtool"
@@ -62,16 +63,23 @@ def fetch(url, key=None):
 
 
 @pytest.fixture
-def node_exporter_names():
-    port = free_port()
-    process = subprocess.Popen(
-        [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def node_exporter_names(tmp_path):
+    log = tmp_path / "node-exporter.log"
+    with open(log, "w") as output:  # it binds port 0 itself and logs the address it got
+        process = subprocess.Popen(
+            [NODE_EXPORTER, "--web.listen-address=127.0.0.1:0"], stdout=output, stderr=subprocess.STDOUT
+        )
     try:
+
+        def listening():
+            assert process.poll() is None, f"node exporter exited:\n{log.read_text()}"
+            return re.search(r'msg="Listening on" address=(127\.0\.0\.1:[0-9]+)', log.read_text())
+
+        address = wait_for(listening, 20, "the node exporter to listen").group(1)
         deadline = time.monotonic() + 20
         while True:
             try:
-                return published_names(fetch(f"http://127.0.0.1:{port}/metrics"))
+                return published_names(fetch(f"http://{address}/metrics"))
             except OSError:
                 assert time.monotonic() < deadline and process.poll() is None, "node exporter did not start"
                 time.sleep(0.2)

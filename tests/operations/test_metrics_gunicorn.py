@@ -1,5 +1,6 @@
 """gunicorn with several workers (docker-compose's web service): /metrics adds up every worker's values."""
 
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pytest
 from django.conf import settings
 
 from tests.operations.scrape import scrape, value
-from tests.streaming.servers import free_port, server_environment
+from tests.streaming.servers import server_environment
 from tests.waiting import wait_for
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -18,15 +19,18 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_metrics_of_all_gunicorn_workers_are_added_up_whichever_worker_answers(tmp_path):
-    port = free_port()
+    # Bound here and handed over (gunicorn's fd://): no other process can take the port in between.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     metrics_dir = tmp_path / "prometheus"
     log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [str(GUNICORN), "kirby.wsgi:application", "--config", "python:kirby.gunicorn_conf", "--workers", "3",
-         "--bind", f"127.0.0.1:{port}"],
+         "--bind", f"fd://{listener.fileno()}"],
         cwd=settings.BASE_DIR, env=server_environment(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)),
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
     )  # fmt: skip
+    listener.close()  # gunicorn holds its own copy
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

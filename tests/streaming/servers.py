@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import os
+import re
 import signal
 import socket
 import struct
@@ -15,11 +16,16 @@ import aiohttp
 from django.conf import settings
 
 from tests.processes import database_url
+from tests.waiting import wait_for
 
 DAPHNE = Path(sys.executable).parent / "daphne"
+LISTENING = re.compile(r"Listening on TCP address [0-9.]+:([0-9]+)")
 
 
 def free_port():
+    """A port free right now, for a client that must name one nothing listens on, or a server that cannot bind
+    port 0 itself. Another process may take it before a server binds it: servers the tests start bind port 0
+    and report the port they got (``Daphne.port``, the simulator's ``port: 0``)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -37,17 +43,35 @@ def server_environment(**overrides):
 
 
 class Daphne:
-    """``daphne -b 127.0.0.1 -p PORT kirby.asgi:application`` against the test database and Redis."""
+    """``daphne -b 127.0.0.1 -p 0 kirby.asgi:application`` against the test database and Redis.
+
+    Daphne binds port 0 itself, so two pytest-xdist workers never race for a port picked in advance; ``port`` is
+    the one its log says it listens on (at INFO, which the environment keeps unless a test overrides
+    KIRBY_LOG_LEVEL), waited for on first use.
+    """
 
     def __init__(self, log_path, api_key=None, application="kirby.asgi:application", **env):
         self.api_key = api_key
-        self.port = free_port()
+        self._port = None
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), application],
-            cwd=settings.BASE_DIR, env=server_environment(**env), stdout=self._log, stderr=subprocess.STDOUT,
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", "0", application],
+            cwd=settings.BASE_DIR, env=server_environment(**{"KIRBY_LOG_LEVEL": "INFO", **env}),
+            stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def _listening(self):
+        if self._port is None:
+            if found := LISTENING.search(self.log()):
+                self._port = int(found.group(1))
+            elif self.process.poll() is not None:
+                raise AssertionError(f"daphne exited with {self.process.returncode}:\n{self.log()[-5000:]}")
+        return self._port
+
+    @property
+    def port(self):
+        return self._port or wait_for(self._listening, 60, f"daphne to listen (log {self.log_path})", interval=0.05)
 
     @property
     def url(self):
@@ -58,13 +82,16 @@ class Daphne:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"daphne exited with {self.process.returncode}:\n{self.log()[-5000:]}")
+            if self._listening() is None:
+                await asyncio.sleep(0.05)
+                continue
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
                 return self
             except OSError:
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"daphne did not listen on {self.port} within {timeout} s:\n{self.log()[-5000:]}")
+        raise AssertionError(f"daphne did not listen within {timeout} s:\n{self.log()[-5000:]}")
 
     def log(self):
         return Path(self.log_path).read_text()
