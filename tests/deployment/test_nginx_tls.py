@@ -181,7 +181,8 @@ def test_requests_spread_over_both_http_instances_and_none_fails_when_one_dies(d
         assert before.get(served, 0) > 50 and before.get(survivor, 0) > 50, before  # both served
         errors = deployment.nginx.error_log.read_text()
         assert errors.count("prematurely closed connection while reading upstream") >= cut
-        assert re.search(rf"(connect\(\) failed|prematurely closed).*{served}", errors), errors[-3000:]
+        # nginx saw the instance go: refused connections, or connections reset or closed mid-answer.
+        assert re.search(rf"(connect\(\) failed|recv\(\) failed|prematurely closed).*{served}", errors), errors[-3000:]
         assert key not in deployment.nginx.logs()
         assert "api_key=***" in deployment.nginx.access_log.read_text()
     finally:
@@ -249,13 +250,15 @@ def test_a_keys_rate_limit_holds_across_both_instances_behind_nginx(deployment, 
         return session.get(f"{deployment.base}{CANDLES}?limit=1", headers=with_headers, timeout=10)
 
     # nginx rests an instance it saw fail (another test kills one) for 10 s: wait until it uses both again.
-    probe, deadline = {"Authorization": f"Bearer {make_key('probe', unlimited=True)}"}, time.monotonic() + 20
-    while True:
+    # Two rounds in a row on both: an instance restarted by that test is serving steadily, so no request of
+    # the run below is answered by a worker still starting (a retried request counts on both instances).
+    probe, deadline = {"Authorization": f"Bearer {make_key('probe', unlimited=True)}"}, time.monotonic() + 30
+    steady = 0
+    while steady < 2 and time.monotonic() < deadline:
         since = deployment.access_log_lines()
         for _ in range(4):
             get(probe)
-        if len(deployment.upstreams_in_access_log(since)) == 2 or time.monotonic() > deadline:
-            break
+        steady = steady + 1 if len(deployment.upstreams_in_access_log(since)) == 2 else 0
         time.sleep(0.5)
     first_line = deployment.access_log_lines()
 
