@@ -13,6 +13,10 @@ def from_ms(ms):
     return EPOCH + timedelta(milliseconds=ms)
 
 
+def from_us(us):
+    return EPOCH + timedelta(microseconds=us)
+
+
 def to_ms(moment):
     """Milliseconds since the epoch, rounded down (a naive datetime counts as UTC)."""
     if moment.tzinfo is None:

@@ -1,16 +1,14 @@
 """Exchange events -> Kirby records for the write path."""
 
-from datetime import UTC, datetime, timedelta
 from decimal import Context
 from functools import lru_cache
 
 from apps.marketdata.records import CandleRecord, FundingRecord, OpenInterestRecord, TradeRecord
-from lib.timeutil import from_ms
+from lib.timeutil import from_ms, from_us
 
 _HOUR_MS = 3_600_000
 # Enough digits that open interest x mark price is never rounded.
 _EXACT = Context(prec=100)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # The open candle is pushed again and again: its open time is converted once (a datetime costs microseconds).
@@ -92,7 +90,7 @@ def open_interest_records(update, period_end_ms, trading_pair_ids):
 
 
 def trade_records(update, trading_pair_ids):
-    time = _EPOCH + timedelta(microseconds=update.time_us)
+    time = from_us(update.time_us)
     return [
         TradeRecord(pair_id, time, update.trade_id, update.price, update.size, update.side)
         for pair_id in trading_pair_ids

@@ -10,6 +10,7 @@ import pytest
 
 from apps.collectors.exchanges.bybit import history
 from apps.collectors.exchanges.bybit.parser import parse_kline_row
+from apps.collectors.exchanges.events import ascending
 from apps.collectors.simulator import bybit as simulated
 from lib.budget import Budget
 from lib.redis import client as redis_client
@@ -147,7 +148,7 @@ def test_rows_out_of_order_repeated_or_outside_the_window_are_counted_and_droppe
     candles = [parse_kline_row(row, "linear:BTCUSDT", "1h", 0) for row in page]
     skipped = []
 
-    kept = history._ascending(candles, 0, 2 * HOUR, skipped)
+    kept = ascending("bybit", candles, 0, 2 * HOUR, skipped)
 
     # Read oldest first: 7200000 is past the window, the second 0 repeats the first.
     assert [c.open_ms for c in kept] == [0, 3600000]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from apps.collectors.exchanges.events import ascending
 from apps.collectors.exchanges.okx import history
 from apps.collectors.exchanges.okx.parser import candle_row
 from apps.collectors.simulator import okx as simulated
@@ -150,7 +151,7 @@ def test_rows_out_of_order_repeated_or_outside_the_window_are_counted_and_droppe
     candles = [candle_row(row, "BTC-USDT", "1h") for row in page]
     skipped = []
 
-    kept = history._ascending(candles, 0, 2 * HOUR, skipped)
+    kept = ascending("okx", candles, 0, 2 * HOUR, skipped)
 
     # Read oldest first: 7200000 is past the window, the second 0 repeats the first.
     assert [c.open_ms for c in kept] == [0, HOUR]

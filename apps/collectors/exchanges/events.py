@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import orjson
 
+from lib.metrics import MESSAGES_RECEIVED
+
 
 class MalformedFrame(ValueError):
     """A frame that does not have the shape the exchange documents."""
@@ -240,3 +242,20 @@ def levels(value, field):
             raise MalformedFrame(f"{field} holds a level with a negative price or size: {level!r}")
         pairs.append((price, size))
     return pairs
+
+
+def _event_time(item):
+    return item.open_ms if isinstance(item, CandleUpdate) else item.time_ms
+
+
+def ascending(exchange, items, low, high, skipped):
+    """A newest-first history page -> ascending, unique, within [low, high); the rest go to ``skipped``
+    and are counted as malformed messages of ``exchange``."""
+    kept = []
+    for item in reversed(items):
+        if not low <= _event_time(item) < high or (kept and _event_time(item) <= _event_time(kept[-1])):
+            skipped.append(item)
+            MESSAGES_RECEIVED.labels(exchange, "malformed").inc()
+            continue
+        kept.append(item)
+    return kept

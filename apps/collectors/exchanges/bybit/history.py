@@ -31,9 +31,8 @@ from apps.collectors.exchanges.bybit.parser import (
     result_list,
 )
 from apps.collectors.exchanges.bybit.symbols import split_name
-from apps.collectors.exchanges.events import CandleUpdate, HistoryError, MalformedFrame, RateLimited
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending
 from apps.markets import intervals as kirby_intervals
-from lib.metrics import MESSAGES_RECEIVED
 
 HOUR_MS = 3_600_000
 RATE_LIMIT_CODES = (10006, 10018)  # "too many visits", "exceeded the IP rate limit"
@@ -75,22 +74,6 @@ def get(path, params, *, url=None, budget=None, timeout=30):
         raise HistoryError(f"{address}: {error}") from None
 
 
-def _time(item):
-    return item.open_ms if isinstance(item, CandleUpdate) else item.time_ms
-
-
-def _ascending(items, low, high, skipped):
-    """Items (newest first) -> ascending, unique, within [low, high); the rest counted in ``skipped``."""
-    kept = []
-    for item in reversed(items):
-        if not low <= _time(item) < high or (kept and _time(item) <= _time(kept[-1])):
-            skipped.append(item)
-            MESSAGES_RECEIVED.labels("bybit", "malformed").inc()
-            continue
-        kept.append(item)
-    return kept
-
-
 def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, budget=None, skipped=None):
     """Yield lists of CandleUpdate (ascending, open time in [start_ms, end_ms)), one list per answer.
 
@@ -111,7 +94,9 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None, now_ms=None, bud
                   "start": cursor, "end": window_end - 1, "limit": protocol.MAX_KLINES}  # fmt: skip
         rows = get(protocol.KLINE_PATH, params, url=url, budget=budget)
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        candles = _ascending([parse_kline_row(row, coin, interval, now) for row in rows], cursor, window_end, skipped)
+        candles = ascending(
+            "bybit", [parse_kline_row(row, coin, interval, now) for row in rows], cursor, window_end, skipped
+        )
         if candles:
             yield candles
         cursor = window_end
@@ -142,7 +127,7 @@ def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None, skipped=None
         params = {"category": category, "symbol": symbol, "startTime": cursor, "endTime": window_end - 1,
                   "limit": protocol.MAX_FUNDING_ROWS}  # fmt: skip
         rows = get(protocol.FUNDING_PATH, params, url=url, budget=budget)
-        points = _ascending([parse_funding_row(row, coin) for row in rows], cursor, window_end, skipped)
+        points = ascending("bybit", [parse_funding_row(row, coin) for row in rows], cursor, window_end, skipped)
         if points:
             yield points
         cursor = window_end
@@ -182,7 +167,7 @@ def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, 
         params = {"category": category, "symbol": symbol, "intervalTime": bybit_period, "startTime": cursor,
                   "endTime": window_end - 1, "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
         rows = get(protocol.OPEN_INTEREST_PATH, params, url=url, budget=budget)
-        points = _ascending([parse_open_interest_row(row, coin) for row in rows], cursor, window_end, skipped)
+        points = ascending("bybit", [parse_open_interest_row(row, coin) for row in rows], cursor, window_end, skipped)
         if points:
             yield points
         cursor = window_end

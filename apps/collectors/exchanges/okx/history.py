@@ -22,12 +22,11 @@ import urllib.request
 
 import orjson
 
-from apps.collectors.exchanges.events import CandleUpdate, HistoryError, MalformedFrame, RateLimited
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending
 from apps.collectors.exchanges.okx import protocol
 from apps.collectors.exchanges.okx.parser import candle_row, data_list, parse_funding_row, parse_open_interest_row
 from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, pair_of, swap_id
 from apps.markets import intervals as kirby_intervals
-from lib.metrics import MESSAGES_RECEIVED
 
 HOUR_MS = 3_600_000
 OPEN_INTEREST_PERIOD = "5m"  # the finest OKX keeps
@@ -68,22 +67,6 @@ def get(path, params, weight, *, url=None, budget=None, timeout=30):
         raise HistoryError(f"{address}: {error}") from None
 
 
-def _time(item):
-    return item.open_ms if isinstance(item, CandleUpdate) else item.time_ms
-
-
-def _ascending(items, low, high, skipped):
-    """Items (newest first) -> ascending, unique, within [low, high); the rest counted in ``skipped``."""
-    kept = []
-    for item in reversed(items):
-        if not low <= _time(item) < high or (kept and _time(item) <= _time(kept[-1])):
-            skipped.append(item)
-            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
-            continue
-        kept.append(item)
-    return kept
-
-
 def _swap(coin):
     try:
         return swap_id(coin)
@@ -120,7 +103,9 @@ def candle_pages(coin, interval, start_ms, end_ms, *, url=None, budget=None, ski
         window_end = min(end_ms, kirby_intervals.shift(interval, cursor, protocol.MAX_CANDLES))
         params = {"instId": coin, "bar": bar, **_window(cursor, window_end), "limit": protocol.MAX_CANDLES}
         rows = get(protocol.HISTORY_CANDLES_PATH, params, protocol.CANDLES_WEIGHT, url=url, budget=budget)
-        candles = _ascending([candle_row(row, coin, interval) for row in rows], cursor, window_end, skipped)
+        candles = ascending(
+            protocol.NAME, [candle_row(row, coin, interval) for row in rows], cursor, window_end, skipped
+        )
         if candles:
             yield candles
         cursor = window_end
@@ -146,7 +131,7 @@ def funding_pages(coin, start_ms, end_ms, *, url=None, budget=None, skipped=None
         window_end = min(end_ms, cursor + protocol.MAX_FUNDING_ROWS * HOUR_MS)
         params = {"instId": coin, **_window(cursor, window_end), "limit": protocol.MAX_FUNDING_ROWS}
         rows = get(protocol.FUNDING_HISTORY_PATH, params, protocol.FUNDING_WEIGHT, url=url, budget=budget)
-        points = _ascending([parse_funding_row(row, coin) for row in rows], cursor, window_end, skipped)
+        points = ascending(protocol.NAME, [parse_funding_row(row, coin) for row in rows], cursor, window_end, skipped)
         if points:
             yield points
         cursor = window_end
@@ -183,7 +168,7 @@ def open_interest_pages(coin, start_ms, end_ms, *, period=OPEN_INTEREST_PERIOD, 
         params = {"instId": coin, "period": okx_period, "begin": cursor, "end": window_end - 1,
                   "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
         rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
-        points = _ascending([parse_open_interest_row(row) for row in rows], cursor, window_end, skipped)
+        points = ascending(protocol.NAME, [parse_open_interest_row(row) for row in rows], cursor, window_end, skipped)
         if points:
             yield points
         cursor = window_end
