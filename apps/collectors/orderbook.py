@@ -93,7 +93,8 @@ class SyncedBook:
         self.book.replace(snapshot.bids, snapshot.asks)
         self.sequence, self.time_ms = snapshot.sequence, snapshot.time_ms
         if complete:
-            self.snapshot_id = None
+            # The whole book: deltas buffered while it was awaited are older than it, not to be replayed.
+            self.snapshot_id, self.pending = None, []
             if self.book.crossed:
                 self._break("crossed snapshot")
                 return 0

@@ -79,14 +79,6 @@ def test_single_open_interest_is_taken_when_bybit_sends_it():
     assert parser.parse(json.dumps(snapshot))[1].open_interest == Decimal("26387.3")
 
 
-def test_recorded_order_books_and_trades_are_valid_but_not_collected():
-    parser = Parser("linear")
-
-    for raw in lines("orderbook.ndjson") + lines("trades.ndjson"):
-        assert parser.parse(raw) == []
-    assert parser.rejected == {}
-
-
 def test_acks_pongs_and_refusals():
     parser = Parser("spot")
 

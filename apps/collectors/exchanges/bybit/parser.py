@@ -15,8 +15,15 @@ WebSocket (one parser per connection, since tickers are stateful):
   ``singleOpenInterest`` is used when Bybit sends it and half of
   ``openInterest`` (exact) otherwise. Spot tickers have no funding.
 - acks ``{"success", "ret_msg", "op"}``, pongs (linear: ``op`` ping with
-  ``ret_msg`` pong; spot: ``op`` pong); ``orderbook.*`` and ``publicTrade.*``
-  are valid but not collected.
+  ``ret_msg`` pong; spot: ``op`` pong).
+- ``publicTrade.{symbol}``: ``data`` lists trades, each a TradeUpdate: ``i``
+  the venue's id (text: a UUID on linear, digits on spot), ``T`` ms, ``S``
+  the taker's side (Buy/Sell), ``p`` and ``v``.
+- ``orderbook.{depth}.{symbol}``: a ``snapshot`` (BookSnapshot, the whole
+  book) then ``delta``s (BookDelta); ``u`` is the update id, ``first`` and
+  ``last`` of every event alike (one update per message), ``ts`` its time.
+  The book rule (next ``u`` = previous + 1, a new snapshot resets) is in
+  ``book``.
 
 Bad input (a frame that is not JSON, an unknown topic or symbol, a number
 that is not a number, a kline of an interval not subscribed, a delta with no
@@ -40,13 +47,17 @@ import orjson
 
 from apps.collectors.exchanges.bybit.protocol import KIRBY_INTERVALS, LINEAR
 from apps.collectors.exchanges.events import (
+    BookDelta,
+    BookSnapshot,
     CandleUpdate,
     Control,
     FundingUpdate,
     MalformedFrame,
     OpenInterestUpdate,
+    TradeUpdate,
     decimal,
     integer,
+    levels,
     text,
 )
 from apps.markets import intervals as kirby_intervals
@@ -157,8 +168,15 @@ class Parser:
             return self._klines(rest, message.get("data"))
         if kind == "tickers":
             return self._ticker(rest, message.get("type"), message.get("data"))
-        if kind in ("orderbook", "publicTrade"):
-            return []  # valid, not collected
+        if kind == "publicTrade":
+            name = self.name(text(rest, "topic symbol"))
+            data = message.get("data")
+            if not isinstance(data, list):
+                raise MalformedFrame("publicTrade data is not a list")
+            return [parse_trade(item, name) for item in data]
+        if kind == "orderbook":
+            depth, _, symbol = rest.partition(".")
+            return [parse_book(message, self.name(text(symbol, "topic symbol")))]
         raise Rejected("unknown_topic", f"unknown topic {topic!r}")
 
     def name(self, symbol):
@@ -250,6 +268,47 @@ def kline_update(item, name, interval):
         num_trades=None,  # Bybit does not count trades per candle
         closed=closed,
     )
+
+
+SIDES = {"Buy": "buy", "Sell": "sell"}
+
+
+def parse_trade(item, name):
+    """One ``publicTrade`` item (or a REST recent-trade row: ``execId``, ``time``, ``side``, ``price``, ``size``)."""
+    if not isinstance(item, dict):
+        raise MalformedFrame("trade is not an object")
+    rest = "execId" in item
+    side = SIDES.get(item.get("side" if rest else "S"))
+    if side is None:
+        raise MalformedFrame(f"trade side is not Buy or Sell: {item.get('side' if rest else 'S')!r}")
+    price = decimal(item.get("price" if rest else "p"), "price")
+    size = decimal(item.get("size" if rest else "v"), "size")
+    if price <= 0 or size <= 0:
+        raise MalformedFrame(f"trade with a price or size that is not positive: {price} x {size}")
+    return TradeUpdate(
+        coin=name,
+        trade_id=text(item.get("execId" if rest else "i"), "trade id"),
+        price=price,
+        size=size,
+        side=side,
+        time_us=ms(item.get("time" if rest else "T"), "trade time") * 1000,
+    )
+
+
+def parse_book(message, name):
+    """An ``orderbook`` frame -> BookSnapshot or BookDelta at update id ``u`` and time ``ts``."""
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise MalformedFrame("orderbook data is not an object")
+    update = integer(data.get("u"), "u")
+    time_ms = ms(message.get("ts"), "ts")
+    bids, asks = levels(data.get("b"), "b"), levels(data.get("a"), "a")
+    kind = message.get("type")
+    if kind == "snapshot":
+        return BookSnapshot(name, time_ms, update, sorted(bids, reverse=True), sorted(asks))
+    if kind == "delta":
+        return BookDelta(name, time_ms, update, update, None, bids, asks)
+    raise MalformedFrame(f"orderbook type is {kind!r}, not snapshot or delta")
 
 
 def _control(message):

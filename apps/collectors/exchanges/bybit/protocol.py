@@ -3,8 +3,9 @@
 One symbol string (``BTCUSDT``) names a linear perpetual and a spot pair
 alike; the *category* tells them apart: the WebSocket path
 (``KIRBY_BYBIT_WS_URL`` + ``/linear`` or ``/spot``) and the REST
-``category`` parameter. Topics are ``kline.{interval}.{symbol}`` and
-``tickers.{symbol}``; a subscribe message carries many topics in ``args``
+``category`` parameter. Topics are ``kline.{interval}.{symbol}``,
+``tickers.{symbol}``, ``publicTrade.{symbol}`` and
+``orderbook.{depth}.{symbol}``; a subscribe message carries many topics in ``args``
 (spot accepts at most 10 per message, linear has no count limit but every
 connection's args together must stay under 21,000 characters). The client
 sends ``{"op":"ping"}`` every 20 s. REST: 600 requests per 5 s per IP; over
@@ -45,6 +46,12 @@ MAX_OPEN_INTEREST_ROWS = 200
 # Open-interest history periods: Kirby interval -> Bybit intervalTime.
 OPEN_INTEREST_PERIODS = {"5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h", "1d": "1d"}
 REQUEST_WEIGHT = 1
+# Book depth subscribed: 50 levels are offered on linear and spot alike, pushed every 20 ms, and hold the
+# default 20 stored levels with room; 200 would push 5-10x less often for levels rarely asked for. A pair
+# storing more than 50 levels gets 50.
+BOOK_DEPTH = 50
+RECENT_TRADES_LIMIT = {"linear": 1000, "spot": 60}  # the most /v5/market/recent-trade answers
+RECENT_TRADES_PATH = "/v5/market/recent-trade"
 SPOT_ARGS_PER_SUBSCRIBE = 10
 ARGS_CHARACTERS_PER_CONNECTION = 21_000
 PING_SECONDS = 20
@@ -75,6 +82,14 @@ def kline_topic(symbol, interval):
 
 def tickers_topic(symbol):
     return f"tickers.{symbol}"
+
+
+def trades_topic(symbol):
+    return f"publicTrade.{symbol}"
+
+
+def book_topic(symbol):
+    return f"orderbook.{BOOK_DEPTH}.{symbol}"
 
 
 def args_per_subscribe(category):
@@ -112,6 +127,16 @@ def candle_subscription(name, interval):
 def context_subscription(name):
     category, _, symbol = name.partition(":")
     return [category, tickers_topic(symbol)]
+
+
+def trades_subscription(name):
+    category, _, symbol = name.partition(":")
+    return [category, trades_topic(symbol)]
+
+
+def book_subscription(name):
+    category, _, symbol = name.partition(":")
+    return [category, book_topic(symbol)]
 
 
 def _frames(op, subscriptions):
