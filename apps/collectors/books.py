@@ -6,8 +6,9 @@ published to Redis at most ``PUBLISH_SECONDS`` apart (the newest state wins,
 nothing queues up) and stored as a top-``depth`` snapshot every
 ``orderbook_every_seconds`` of its pair. A book out of sync is published as
 such at once, with the reason, so the API stops serving it, and is neither
-published nor stored again until it is rebuilt. Books that need a REST
-snapshot to (re)start are listed in ``wanted``; the stream fetches them.
+published nor stored again until it is rebuilt. Books that need a
+snapshot to (re)start are listed in ``wanted``; the stream gets them as the
+venue's ``book.RESYNC`` says (``resync``).
 """
 
 import logging
@@ -66,7 +67,7 @@ class BookKeeper:
             state.dirty = True
             self._maybe_publish(event.coin, state, time.monotonic())
         else:
-            if not rules.COMPLETE_SNAPSHOTS and book.needs_snapshot:
+            if book.needs_snapshot and resync(rules) != "wait":
                 self.wanted.add(event.coin)
             if not state.reported_out and book.breaks:
                 state.reported_out = True
@@ -98,6 +99,11 @@ class BookKeeper:
                 state.stored_at[route.trading_pair_id] = now
         if records:
             self.store(records)
+
+
+def resync(rules):
+    """How a book of the venue gets a fresh snapshot: "rest", "resubscribe" or "wait" (every push is one)."""
+    return getattr(rules, "RESYNC", "wait" if rules.COMPLETE_SNAPSHOTS else "rest")
 
 
 def _names(route):

@@ -24,7 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from apps.collectors.books import BookKeeper
+from apps.collectors.books import BookKeeper, resync
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
@@ -64,6 +64,11 @@ YIELD_EVERY_FRAMES = 500
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
 ROLLOVER_OVERLAP_SECONDS = 2.0
+# A book waiting for a snapshot is asked for one at most this often.
+BOOK_REFRESH_SECONDS = 1.0
+# Recent trades are read over REST this long after a connect: by then its trade subscriptions deliver, so
+# the REST answer overlaps them (the writer keeps each trade once) and nothing falls between.
+RECOVER_TRADES_AFTER_SECONDS = 1.0
 
 
 def _read_plan(adapter, index):
@@ -122,6 +127,7 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
+        self._book_asked = {}  # series -> time.monotonic() its book was last asked a snapshot for
         self.rollovers = 0
 
     async def run(self):
@@ -184,6 +190,8 @@ class Stream:
             helpers = [asyncio.create_task(self._repair_loop()), asyncio.create_task(self._reconcile_loop())]
             if self.adapter.protocol.poll_seconds() is not None:
                 helpers.append(asyncio.create_task(self._poll_loop()))
+            if hasattr(self.adapter.history, "recent_trades"):
+                helpers.append(asyncio.create_task(self._recover_trades()))
             try:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
@@ -323,6 +331,49 @@ class Stream:
                 for event in events:
                     self._event(event, received_ms)
 
+    async def _recover_trades(self):
+        """Store the venue's recent trades of each trades series once after a connect: what was missed while away."""
+        await asyncio.sleep(RECOVER_TRADES_AFTER_SECONDS)
+        recent = _off_loop(self._recent_trades)
+        for coin in list(self.plan.trades):
+            try:
+                trades = await recent(coin)
+            except Exception as error:  # the exchange or the budget is away: the gap stays (logged)
+                log.warning("stream %s: reading recent %s trades failed: %s", self.name, coin, error)
+                continue
+            for trade in trades:
+                self._store(trade_records(trade, self.plan.trades.get(coin, ())))
+
+    def _recent_trades(self, coin):
+        return self.adapter.history.recent_trades(coin, budget=Budget(self.adapter.name))
+
+    async def _refresh_books(self, ws, subscribed):
+        """Get a fresh snapshot for each book that waits for one (``books.wanted``), at most once a
+        BOOK_REFRESH_SECONDS per series, as the venue's ``book.RESYNC`` says.
+
+        "resubscribe": the venue pushes a snapshot to every new subscription, so the book's
+        subscription is dropped and made again on this connection.
+        """
+        rules = self.adapter.book
+        if rules is None or not self.books.wanted:
+            return
+        now, how, protocol = time.monotonic(), resync(rules), self.adapter.protocol
+        for coin in sorted(self.books.wanted):
+            if now - self._book_asked.get(coin, -BOOK_REFRESH_SECONDS) < BOOK_REFRESH_SECONDS:
+                continue
+            self._book_asked[coin] = now
+            if how == "resubscribe":
+                subscription = protocol.book_subscription(coin)
+                if subscription not in subscribed.values():
+                    continue  # another connection holds it
+                log.info("stream %s: resubscribing the %s book for a fresh snapshot", self.name, coin)
+                rate = protocol.messages_per_second(self.plan.endpoint)
+                frames = protocol.unsubscribe_frames([subscription]) + protocol.subscribe_frames([subscription])
+                for position, frame in enumerate(frames):
+                    if rate and position:
+                        await asyncio.sleep(1 / rate)
+                    await ws.send_str(frame)
+
     def _poll(self, coin):
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
 
@@ -372,6 +423,7 @@ class Stream:
                     next_refresh = time.monotonic() + refresh_every
                 if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
                     self._tick()
+                    await self._refresh_books(ws, subscribed)
                     next_tick = now + TICK_SECONDS
         finally:
             receiver.cancel()

@@ -10,9 +10,14 @@ connection); ``{"op":"ping"}`` answered by a pong (linear: ``op`` ping with
 the open candle (``confirm: false``) repeated every update interval, and on
 rollover the finished candle once with ``confirm: true``; linear
 ``tickers.{symbol}``: a ``snapshot`` first, then ``delta``s carrying only
-the fields that changed. Every full ticker state sent is kept in the
-simulator's ctx log under ``bybit:{symbol}``. The shared faults (drop,
-silence, malformed) apply, since every frame goes through ``Connection``.
+the fields that changed; ``publicTrade.{symbol}``: each trade once its
+virtual time has come (nothing from before the subscription, as on Bybit);
+``orderbook.{depth}.{symbol}``: a ``snapshot`` of the true book, then one
+``delta`` per book update, ``u`` growing by one (``bybit_ticks``). Every
+full ticker state sent is kept in the simulator's ctx log under
+``bybit:{symbol}``. The shared faults (drop, silence, malformed) apply,
+since every frame goes through ``Connection``; so do the book faults
+(``/control/book-fault``): a skipped ``u``, a crossed delta, a lost snapshot.
 """
 
 import asyncio
@@ -21,7 +26,7 @@ from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
-from . import binance, intervals
+from . import binance, bybit_ticks, intervals
 from .bybit import KLINE_INTERVALS, LINEAR, SEED_OFFSET, SPOT, Invalid, base_coin, market, open_interest_at
 from .connection import Connection, Sent
 from .context import asset_ctx
@@ -32,6 +37,9 @@ SPOT_ARGS_PER_REQUEST = 10
 ARGS_CHARACTERS = 21_000
 FUNDING_EVERY = 8 * intervals.HOUR
 BYBIT_NAMES = {kirby: bybit for bybit, kirby in KLINE_INTERVALS.items()}
+BOOK_DEPTHS = {LINEAR: ("1", "50", "200", "500", "1000"), SPOT: ("1", "50", "200", "1000")}
+# More book updates than this behind (a stalled loop, a jump of the clock): a fresh snapshot instead.
+BOOK_CATCH_UP_STEPS = 1000
 
 
 def dumps(value) -> str:
@@ -49,6 +57,12 @@ def topic_problem(category: str, topic) -> str | None:
             return None
         if parts[0] == "tickers" and len(parts) == 2 and category == LINEAR:
             base_coin(parts[1])
+            return None
+        if parts[0] == "publicTrade" and len(parts) == 2:
+            base_coin(parts[1])
+            return None
+        if parts[0] == "orderbook" and len(parts) == 3 and parts[1] in BOOK_DEPTHS[category]:
+            base_coin(parts[2])
             return None
     except Invalid:
         pass
@@ -139,6 +153,10 @@ class BybitStream:
             kind, *rest = topic.split(".")
             if kind == "kline":
                 connection.start(topic, self._push_klines(connection, topic, KLINE_INTERVALS[rest[0]], rest[1]))
+            elif kind == "publicTrade":
+                connection.start(topic, self._push_trades(connection, topic, rest[0]))
+            elif kind == "orderbook":
+                connection.start(topic, self._push_book(connection, topic, int(rest[0]), rest[1]))
             else:
                 connection.start(topic, self._push_tickers(connection, topic, rest[0]))
 
@@ -166,6 +184,57 @@ class BybitStream:
                     frame = {"topic": topic, "data": [item], "ts": now, "type": "snapshot"}
                     await connection.send(dumps(frame), data=True)
             await asyncio.sleep(self.state.config.update_interval)
+
+    async def _push_trades(self, connection: Connection, topic: str, symbol: str) -> None:
+        seed, clock = self.state.config.seed, self.state.clock
+        sent_until = clock.now_ms() + 1
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            now = clock.now_ms()
+            tape = await asyncio.to_thread(bybit_ticks.trades, seed, self.category, symbol, sent_until, now + 1)
+            sent_until = now + 1
+            if tape:
+                frame = {"topic": topic, "type": "snapshot", "ts": now, "data": tape}
+                async with connection.send_lock:
+                    await connection.send(dumps(frame), data=True)
+
+    def _book_frame(self, topic, kind, book):
+        data = {k: book[k] for k in ("s", "b", "a", "u")}
+        time_ms = book["u"] * bybit_ticks.BOOK_STEP_MS
+        return dumps({"topic": topic, "type": kind, "ts": time_ms, "data": {**data, "seq": book["u"] * 7},
+                      "cts": time_ms})  # fmt: skip
+
+    async def _push_book(self, connection: Connection, topic: str, depth: int, symbol: str) -> None:
+        """A snapshot of the true book, then one delta per book update since the last push."""
+        seed, clock, faults = self.state.config.seed, self.state.clock, self.state.faults
+
+        def book(step):
+            return bybit_ticks.book(seed, self.category, symbol, step, depth)
+
+        last = book(clock.now_ms() // bybit_ticks.BOOK_STEP_MS)
+        if not faults.take_book_fault("lost-snapshot"):
+            async with connection.send_lock:
+                await connection.send(self._book_frame(topic, "snapshot", last), data=True)
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            step = clock.now_ms() // bybit_ticks.BOOK_STEP_MS
+            if step - last["u"] > BOOK_CATCH_UP_STEPS:
+                last = book(step)
+                frames = [self._book_frame(topic, "snapshot", last)]
+            else:
+                frames = []
+                while last["u"] < step:
+                    current = book(last["u"] + 1)
+                    change = bybit_ticks.delta(last, current)
+                    last = current
+                    if faults.take_book_fault("gap"):
+                        continue  # this update is never sent: the next u skips one
+                    if faults.take_book_fault("crossed"):  # a bid above the best ask: the book crosses
+                        change["b"] = [*change["b"], [current["a"][0][0], "1"]]
+                    frames.append(self._book_frame(topic, "delta", change))
+            async with connection.send_lock:
+                for frame in frames:
+                    await connection.send(frame, data=True)
 
     async def _push_tickers(self, connection: Connection, topic: str, symbol: str) -> None:
         seed, last = self.state.config.seed, None

@@ -9,7 +9,8 @@ import json
 
 from aiohttp import web
 
-from . import intervals, ticks
+from . import bybit, bybit_ticks, intervals, ticks
+from .faults import BOOK_FAULTS
 from .state import STATE
 
 
@@ -112,6 +113,17 @@ async def rest_429(state, request):
 
 
 @endpoint
+async def book_fault(state, request):
+    """The next ``count`` book messages (any venue, any connection) carry fault ``kind`` (faults.BOOK_FAULTS)."""
+    body = await _body(request)
+    kind, count = body.get("kind"), _number(body, "count")
+    if kind not in BOOK_FAULTS:
+        raise Invalid(f"kind must be one of {' '.join(BOOK_FAULTS)}")
+    state.faults.book_faults[kind] = count
+    return {"kind": kind, "count": count}
+
+
+@endpoint
 async def flood(state, request):
     body = await _body(request)
     messages, coin, interval = _number(body, "messages", minimum=1), _coin(body), _interval(body)
@@ -169,18 +181,41 @@ async def truth_candles(state, request):
     return [candle.to_wire() for candle in candles]
 
 
+def _bybit_series(coin):
+    """``linear:BTCUSDT`` -> (category, symbol): Bybit's truth is named as the collector names the series."""
+    category, _, symbol = coin.partition(":")
+    if category not in bybit.SEED_OFFSET or not symbol:
+        raise Invalid("coin must be category:SYMBOL for bybit (linear:BTCUSDT)")
+    return category, symbol
+
+
+def _exchange(query) -> str:
+    exchange = query.get("exchange", "hyperliquid")
+    if exchange not in ("hyperliquid", "bybit"):
+        raise Invalid("exchange must be one of hyperliquid bybit")
+    return exchange
+
+
 @endpoint
 async def truth_trades(state, request):
-    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the Hyperliquid feed sends it."""
+    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the venue's feed sends it (``exchange``,
+    default hyperliquid)."""
     query = request.query
     coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
-    return await asyncio.to_thread(ticks.trades, state.market, coin, start, min(end, state.clock.now_ms() + 1))
+    end = min(end, state.clock.now_ms() + 1)
+    if _exchange(query) == "bybit":
+        return await asyncio.to_thread(bybit_ticks.trades, state.config.seed, *_bybit_series(coin), start, end)
+    return await asyncio.to_thread(ticks.trades, state.market, coin, start, end)
 
 
 @endpoint
 async def truth_book(state, request):
-    """The book of the block holding ``time`` (virtual ms)."""
-    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
+    """The book at ``time`` (virtual ms): Hyperliquid's block, Bybit's update in force then."""
+    query = request.query
+    coin, moment = _coin(query), _query_int(query, "time")
+    if _exchange(query) == "bybit":
+        return bybit_ticks.book_at(state.config.seed, *_bybit_series(coin), moment)
+    return ticks.book(state.market, coin, moment)
 
 
 def add_routes(app: web.Application) -> None:
@@ -189,6 +224,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/malformed", malformed)
     app.router.add_post("/control/rest-429", rest_429)
     app.router.add_post("/control/flood", flood)
+    app.router.add_post("/control/book-fault", book_fault)
     app.router.add_get("/control/stats", stats)
     app.router.add_get("/control/ctx-log", ctx_log)
     app.router.add_get("/control/frames", frames)

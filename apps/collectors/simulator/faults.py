@@ -9,6 +9,9 @@ import json
 import time
 
 MALFORMED_KINDS = ("invalid-json", "json-array", "bad-open-time", "missing-close", "unknown-channel", "null-data")
+# Order-book faults a venue's book pushes apply: an update id skipped, a delta crossing the book, no snapshot
+# for a new subscription (its deltas come alone).
+BOOK_FAULTS = ("gap", "crossed", "lost-snapshot")
 TEMPLATE_CANDLE = {"t": 0, "T": 59_999, "s": "BTC", "i": "1m", "o": "1", "c": "1", "h": "1", "l": "1", "v": "1", "n": 1}
 
 
@@ -54,6 +57,7 @@ class Faults:
         self.silent_until = 0.0
         self.rest_429_remaining = 0
         self.pending_malformed = 0
+        self.book_faults = dict.fromkeys(BOOK_FAULTS, 0)
 
     def silence(self, seconds: float) -> None:
         self.silent_until = time.monotonic() + seconds
@@ -66,6 +70,13 @@ class Faults:
         if self.rest_429_remaining <= 0:
             return False
         self.rest_429_remaining -= 1
+        return True
+
+    def take_book_fault(self, kind: str) -> bool:
+        """Whether the next book message sent (on any connection) carries fault ``kind`` (BOOK_FAULTS)."""
+        if self.book_faults[kind] <= 0:
+            return False
+        self.book_faults[kind] -= 1
         return True
 
     def take_pending_malformed(self) -> int:

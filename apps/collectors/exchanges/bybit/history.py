@@ -1,4 +1,4 @@
-"""Bybit V5 REST history for backfills: kline, funding/history, open-interest.
+"""Bybit V5 REST history for backfills: kline, funding/history, open-interest; recent-trade for the stream.
 
 Bybit answers every range newest first, capped at the endpoint's page size,
 and refuses ``startTime`` without ``endTime`` on funding. The engine wants
@@ -28,11 +28,13 @@ from apps.collectors.exchanges.bybit.parser import (
     parse_funding_row,
     parse_kline_row,
     parse_open_interest_row,
+    parse_trade,
     result_list,
 )
 from apps.collectors.exchanges.bybit.symbols import split_name
 from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending
 from apps.markets import intervals as kirby_intervals
+from lib.metrics import MESSAGES_RECEIVED
 
 HOUR_MS = 3_600_000
 RATE_LIMIT_CODES = (10006, 10018)  # "too many visits", "exceeded the IP rate limit"
@@ -184,3 +186,19 @@ def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, u
               "endTime": before_ms - 1, "limit": limit}  # fmt: skip
     rows = get(protocol.OPEN_INTEREST_PATH, params, url=url, budget=budget)
     return min((parse_open_interest_row(row, coin).time_ms for row in rows), default=None)
+
+
+def recent_trades(coin, *, url=None, budget=None):
+    """The latest trades of ``coin`` (``linear:BTCUSDT``), oldest first: the most Bybit answers (1000 linear,
+    60 spot), so a stream that reconnects stores what it missed while away. A bad row is counted and skipped."""
+    category, symbol = split_name(coin)
+    limit = protocol.RECENT_TRADES_LIMIT[category]
+    rows = get(protocol.RECENT_TRADES_PATH, {"category": category, "symbol": symbol, "limit": limit}, url=url,
+               budget=budget)  # fmt: skip
+    trades = []
+    for row in rows:
+        try:
+            trades.append(parse_trade(row, coin))
+        except MalformedFrame:
+            MESSAGES_RECEIVED.labels("bybit", "malformed").inc()
+    return sorted(trades, key=lambda trade: trade.time_us)
