@@ -359,6 +359,9 @@ class Stream:
             return
         now, how, protocol = time.monotonic(), resync(rules), self.adapter.protocol
         for coin in sorted(self.books.wanted):
+            if coin not in self.plan.books:  # switched off meanwhile: nothing to rebuild
+                self.books.wanted.discard(coin)
+                continue
             if now - self._book_asked.get(coin, -BOOK_REFRESH_SECONDS) < BOOK_REFRESH_SECONDS:
                 continue
             self._book_asked[coin] = now

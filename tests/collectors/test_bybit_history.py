@@ -153,3 +153,17 @@ def test_rows_out_of_order_repeated_or_outside_the_window_are_counted_and_droppe
     # Read oldest first: 7200000 is past the window, the second 0 repeats the first.
     assert [c.open_ms for c in kept] == [0, 3600000]
     assert sorted(c.open_ms for c in skipped) == [0, 7200000]
+
+
+@pytest.mark.parametrize("name, limit", [("linear:BTCUSDT", 1000), ("spot:ETHUSDT", 60)])
+def test_recent_trades_are_the_latest_the_venue_keeps_oldest_first_as_the_tape_has_them(simulator, name, limit):
+    category, _, symbol = name.partition(":")
+    trades = history.recent_trades(name, url=simulator.url)
+    now = now_of(simulator)
+    tape = control(simulator, f"/truth/trades?exchange=bybit&coin={name}&start={now - 2 * DAY}&end={now + 1}")
+
+    assert len(trades) == limit and [t.time_us for t in trades] == sorted(t.time_us for t in trades)
+    assert [(t.trade_id, t.time_us // 1000, format(t.price, "f"), format(t.size, "f"), t.side) for t in trades] == [
+        (t["i"], t["T"], t["p"], t["v"], t["S"].lower()) for t in tape[-limit:]
+    ]
+    assert all(t.coin == name for t in trades)

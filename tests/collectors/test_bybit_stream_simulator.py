@@ -6,9 +6,10 @@ import time
 
 import aiohttp
 
+from apps.collectors.exchanges.bybit import book as bybit_book
 from apps.collectors.exchanges.bybit import protocol
 from apps.collectors.exchanges.bybit.parser import Parser, ticker_of
-from apps.collectors.exchanges.events import CandleUpdate, Control, FundingUpdate, OpenInterestUpdate
+from apps.collectors.exchanges.events import BookSnapshot, CandleUpdate, Control, FundingUpdate, OpenInterestUpdate
 from apps.collectors.simulator import bybit as simulated
 from tests.collectors.harness import SEED, control, simulator_running
 
@@ -81,3 +82,33 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
     spot_events = [e for frame in spot_frames for e in Parser("spot").feed(frame) if isinstance(e, Control)]
     assert spot_events[0] == Control("error", "args size >10")
     assert [e.kind for e in spot_events[1:]] == ["ack", "ack", "pong"]
+
+
+def test_the_simulated_bybit_book_is_a_snapshot_then_deltas_one_u_apart_and_the_gap_fault_skips_one(settings):
+    with simulator_running(speed=60, update_interval=0.05) as simulator:
+        settings.KIRBY_BYBIT_WS_URL = f"ws://{simulator.host}:{simulator.port}/v5/public"
+        subscribe = protocol.subscribe_frames(
+            [protocol.book_subscription("linear:BTCUSDT"), ["linear", "orderbook.7.BTCUSDT"]]
+        )
+        refused = asyncio.run(read(protocol.ws_url("linear"), subscribe, lambda received: len(received) >= 1))
+        frames = asyncio.run(read(protocol.ws_url("linear"), protocol.subscribe_frames(
+            [protocol.book_subscription("linear:BTCUSDT")]), lambda received: len(received) >= 30))  # fmt: skip
+        control(simulator, "/control/book-fault", {"kind": "gap", "count": 1})
+        gapped = asyncio.run(read(protocol.ws_url("linear"), protocol.subscribe_frames(
+            [protocol.book_subscription("linear:BTCUSDT")]), lambda received: len(received) >= 10))  # fmt: skip
+        parser, book = Parser("linear"), bybit_book.new_book("linear:BTCUSDT")
+        events = [event for frame in frames for event in parser.parse(frame)]
+        for event in events:
+            if isinstance(event, BookSnapshot):
+                book.snapshot(event, complete=True)
+            elif not isinstance(event, Control):
+                book.delta(event)
+        truth = control(simulator, f"/truth/book?exchange=bybit&coin=linear:BTCUSDT&time={book.time_ms}")
+
+    assert json.loads(refused[0])["success"] is False and "orderbook.7.BTCUSDT" in json.loads(refused[0])["ret_msg"]
+    books = [e for e in events if not isinstance(e, Control)]
+    assert isinstance(books[0], BookSnapshot) and len(books[0].bids) == len(books[0].asks) == 50
+    assert [d.first for d in books[1:]] == list(range(books[0].sequence + 1, books[0].sequence + len(books)))
+    assert book.in_sync and book.breaks == 0 and book.book.top(50) == (truth["b"], truth["a"])
+    updates = [json.loads(f)["data"]["u"] for f in gapped if '"orderbook.' in f]
+    assert sorted(b - a for a, b in zip(updates, updates[1:], strict=False))[-1] == 2  # one u never sent

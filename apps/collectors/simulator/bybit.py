@@ -2,9 +2,7 @@
 
 ``GET /v5/market/kline`` (at most 1000 rows), ``/v5/market/funding/history``
 (at most 200, linear only, ``startTime`` alone refused) and
-``/v5/market/open-interest`` (at most 200, cursor-paged) and
-``/v5/market/recent-trade`` (the latest trades, at most 1000 linear / 60
-spot, see ``bybit_ticks``) answer as Bybit
+``/v5/market/open-interest`` (at most 200, cursor-paged) answer as Bybit
 does: ``{"retCode": 0, "retMsg": "OK", "result": {..., "list": [...]}}``,
 rows newest first, every number and time a string, the newest ``limit``
 rows of the asked range, nothing past virtual now (the current kline
@@ -41,9 +39,9 @@ KLINE_INTERVALS = {
 }  # fmt: skip
 OI_PERIODS = {"5min": "5m", "15min": "15m", "30min": "30m", "1h": "1h", "4h": "4h", "1d": "1d"}
 FUNDING_EVERY = 8 * intervals.HOUR
+# (default, maximum) rows per answer; trades: /v5/market/recent-trade, served by bybit_ticks.
 LIMITS = {"kline": (200, 1000), "funding": (200, 200), "oi": (50, 200), "linear-trades": (500, 1000),
           "spot-trades": (60, 60)}  # fmt: skip
-RECENT_TRADES_HORIZON_MS = 7 * intervals.DAY
 REQUEST_LOG_SIZE = 100_000
 RETRY_AFTER_MS = 1000
 
@@ -187,17 +185,6 @@ def open_interest(state, app, query):
     return {"symbol": symbol, "category": category, "list": rows, "nextPageCursor": next_cursor}
 
 
-def recent_trades(state, app, query):
-    from .bybit_ticks import recent_trades as latest  # bybit_ticks builds on this module
-
-    category, symbol, _, _ = _series(app, query)
-    limit, now = _limit(query, f"{category}-trades"), state.clock.now_ms()
-    return {
-        "category": category,
-        "list": latest(state.config.seed, category, symbol, now, limit, RECENT_TRADES_HORIZON_MS),
-    }
-
-
 def truth_klines(seed, category, symbol, interval, start_ms, end_ms, listed_ms=0):
     """Every complete kline with open time in ``[max(start, listing), end)``: (open_ms, o, h, l, c, v), ascending."""
     simulated, coin = market(seed, category), base_coin(symbol)
@@ -264,6 +251,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v5/market/kline", _rest(klines))
     app.router.add_get("/v5/market/funding/history", _rest(funding))
     app.router.add_get("/v5/market/open-interest", _rest(open_interest))
-    app.router.add_get("/v5/market/recent-trade", _rest(recent_trades))
     app.router.add_get("/control/bybit/requests", requests)
     app.router.add_post("/control/bybit/listing", listing)

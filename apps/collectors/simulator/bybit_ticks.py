@@ -10,14 +10,19 @@ moment. 50 levels a side around the minute's price, never crossed; each
 level's size changes every 4 steps at a phase of its own, so a delta holds
 about a quarter of the levels (all of them when the minute's price moves).
 The collector's stored rows are compared with these (``/truth/trades``,
-``/truth/book`` with ``exchange=bybit``).
+``/truth/book`` with ``exchange=bybit``). ``GET /v5/market/recent-trade``
+answers the latest trades (at most 1000 linear, 60 spot) as Bybit does.
 """
 
 import uuid
 
-from .bybit import LINEAR, SEED_OFFSET, base_coin, market
+from aiohttp import web
+
+from . import intervals
+from .bybit import LINEAR, SEED_OFFSET, _limit, _rest, _series, base_coin, market
 from .market import MINUTE, decimal_text, digest, number, price_ticks, profile
 
+RECENT_TRADES_HORIZON_MS = 7 * intervals.DAY
 BOOK_STEP_MS = 500
 BOOK_LEVELS = 50
 SIZE_PERIOD_STEPS = 4
@@ -93,3 +98,14 @@ def delta(before: dict, after: dict) -> dict:
         changed = [[price, size] for price, size in after[side] if old.get(price) != size]
         changes[side] = changed + [[price, "0"] for price in old if price not in new]
     return {"s": after["s"], **changes, "u": after["u"]}
+
+
+def _recent_trades_answer(state, app, query):
+    category, symbol, _, _ = _series(app, query)
+    limit, now = _limit(query, f"{category}-trades"), state.clock.now_ms()
+    rows = recent_trades(state.config.seed, category, symbol, now, limit, RECENT_TRADES_HORIZON_MS)
+    return {"category": category, "list": rows}
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v5/market/recent-trade", _rest(_recent_trades_answer))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import binance, binance_ws, bybit, bybit_ws, coinbase, coinbase_ws, control, okx, okx_ws
+from . import binance, binance_ws, bybit, bybit_ticks, bybit_ws, coinbase, coinbase_ws, control, okx, okx_ws
 from .config import SimulatorConfig
 from .connection import Connection
 from .hyperliquid import HyperliquidProtocol
@@ -85,6 +85,7 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post("/info", info)
     binance.add_routes(app)
     bybit.add_routes(app)
+    bybit_ticks.add_routes(app)
     bybit_ws.add_routes(app)
     okx.add_routes(app)
     okx_ws.add_routes(app)
