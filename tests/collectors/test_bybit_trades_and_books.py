@@ -182,3 +182,14 @@ def test_the_subscriptions_name_bybit_topics_on_the_series_category():
     assert protocol.book_subscription("spot:ETHUSDT") == ["spot", "orderbook.50.ETHUSDT"]
     (frame,) = protocol.unsubscribe_frames([protocol.book_subscription("linear:BTCUSDT")])
     assert json.loads(frame)["op"] == "unsubscribe" and json.loads(frame)["args"] == ["orderbook.50.BTCUSDT"]
+
+
+def test_a_snapshot_older_than_the_book_is_dropped_and_counted():
+    parser, book = Parser("linear"), bybit_book.new_book("linear:BTCUSDT")
+    feed(book, parser, synthetic(10, [("100", "1")], [("101", "1")], kind="snapshot", ts=5000))
+    feed(book, parser, synthetic(11, [("99", "1")], ts=5001))
+
+    applied = feed(book, parser, synthetic(9, [("50", "1")], [("51", "1")], kind="snapshot", ts=4000))
+
+    assert applied == 0 and book.stale_snapshots == 1 and book.in_sync and book.sequence == 11
+    assert book.book.top(5) == ([["100", "1"], ["99", "1"]], [["101", "1"]])
