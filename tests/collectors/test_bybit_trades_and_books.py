@@ -8,7 +8,7 @@ import pytest
 
 from apps.collectors.exchanges.bybit import book as bybit_book
 from apps.collectors.exchanges.bybit import protocol
-from apps.collectors.exchanges.bybit.parser import Parser, parse_trade, result_list
+from apps.collectors.exchanges.bybit.parser import Parser, parse_trade_row, result_list
 from apps.collectors.exchanges.events import BookDelta, BookSnapshot, MalformedFrame, TradeUpdate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges" / "bybit"
@@ -37,7 +37,7 @@ def test_every_recorded_trade_keeps_the_venue_id_taker_side_time_and_exact_value
 def test_the_recorded_rest_recent_trade_row_is_the_same_trade_shape():
     (row,) = result_list(json.loads((FIXTURES / "rest_recent_trade.json").read_text()))
 
-    assert parse_trade(row, "spot:BTCUSDT") == TradeUpdate(
+    assert parse_trade_row(row, "spot:BTCUSDT") == TradeUpdate(
         "spot:BTCUSDT", "2100000000007764263", Decimal("16618.49"), Decimal("0.00012"), "buy", 1672052955758000
     )
 

@@ -28,7 +28,7 @@ from apps.collectors.exchanges.bybit.parser import (
     parse_funding_row,
     parse_kline_row,
     parse_open_interest_row,
-    parse_trade,
+    parse_trade_row,
     result_list,
 )
 from apps.collectors.exchanges.bybit.symbols import split_name
@@ -198,7 +198,7 @@ def recent_trades(coin, *, url=None, budget=None):
     trades = []
     for row in rows:
         try:
-            trades.append(parse_trade(row, coin))
+            trades.append(parse_trade_row(row, coin))
         except MalformedFrame:
             MESSAGES_RECEIVED.labels("bybit", "malformed").inc()
     return sorted(trades, key=lambda trade: trade.time_us)

@@ -274,24 +274,31 @@ SIDES = {"Buy": "buy", "Sell": "sell"}
 
 
 def parse_trade(item, name):
-    """One ``publicTrade`` item (or a REST recent-trade row: ``execId``, ``time``, ``side``, ``price``, ``size``)."""
+    """One ``publicTrade`` item: ``i`` id, ``T`` ms, ``S`` taker side, ``p`` price, ``v`` size."""
+    return _trade(item, name, "i", "T", "S", "p", "v")
+
+
+def parse_trade_row(row, name):
+    """One ``/v5/market/recent-trade`` row: the same trade under REST's names (``time`` a ms string)."""
+    return _trade(row, name, "execId", "time", "side", "price", "size")
+
+
+def _trade(item, name, id_field, time_field, side_field, price_field, size_field):
     if not isinstance(item, dict):
         raise MalformedFrame("trade is not an object")
-    rest = "execId" in item
-    side = SIDES.get(item.get("side" if rest else "S"))
+    side = SIDES.get(item.get(side_field))
     if side is None:
-        raise MalformedFrame(f"trade side is not Buy or Sell: {item.get('side' if rest else 'S')!r}")
-    price = decimal(item.get("price" if rest else "p"), "price")
-    size = decimal(item.get("size" if rest else "v"), "size")
+        raise MalformedFrame(f"trade side is not Buy or Sell: {item.get(side_field)!r}")
+    price, size = decimal(item.get(price_field), price_field), decimal(item.get(size_field), size_field)
     if price <= 0 or size <= 0:
         raise MalformedFrame(f"trade with a price or size that is not positive: {price} x {size}")
     return TradeUpdate(
         coin=name,
-        trade_id=text(item.get("execId" if rest else "i"), "trade id"),
+        trade_id=text(item.get(id_field), id_field),
         price=price,
         size=size,
         side=side,
-        time_us=ms(item.get("time" if rest else "T"), "trade time") * 1000,
+        time_us=ms(item.get(time_field), time_field) * 1000,
     )
 
 
