@@ -103,3 +103,14 @@ def test_the_section_never_reads_the_tick_tables(ticking):
     assert len(queries) == 1  # the pairs switched on; counts and books come from Redis
     tables = set(re.findall(r'(?:FROM|JOIN) "(\w+)"', queries[0]["sql"]))
     assert "trading_pairs" in tables and not tables & {"trades", "orderbook_snapshots"}
+
+
+def test_metrics_give_trades_of_the_last_minute_and_books_not_in_sync_per_exchange(ticking, anonymous, settings):
+    settings.KIRBY_METRICS_TOKEN = ""
+    trade_counts.count_stored({ticking.btc_pair.id: 4, ticking.sol_pair.id: 3})
+    live_books.mark_out_of_sync(BTC, "crossed book")
+
+    text = anonymous.get("/metrics").content.decode()
+
+    assert 'kirby_trades_stored_last_minute{exchange="hyperliquid"} 7.0' in text
+    assert 'kirby_orderbooks_not_in_sync{exchange="hyperliquid"} 1.0' in text

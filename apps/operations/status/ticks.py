@@ -14,6 +14,7 @@ from django.db.models import Q
 from apps.marketdata import live_books, trade_counts
 from apps.markets.models import TradingPair
 from apps.operations.status.judge import AMBER, GREEN, duration, verdict
+from lib.metrics import set_tick_state
 
 
 def _pairs():
@@ -70,3 +71,16 @@ def tick_section(now):
             }
         )
     return section
+
+
+def refresh_tick_metrics(now):
+    """Set ``kirby_trades_stored_last_minute`` and ``kirby_orderbooks_not_in_sync`` per exchange (/metrics, per
+    scrape: as cheap as the section)."""
+    trades, books = {}, {}
+    for item in tick_section(now):
+        exchange = item["name"].split("/", 1)[0]
+        if item["trades"]:
+            trades[exchange] = trades.get(exchange, 0) + item["trades_last_minute"]
+        if item["orderbook"]:
+            books[exchange] = books.get(exchange, 0) + (item["state"] != GREEN)
+    set_tick_state(trades, books)
