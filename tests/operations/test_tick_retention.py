@@ -12,6 +12,7 @@ from apps.marketdata.records import OrderBookRecord, TradeRecord
 from apps.marketdata.retention import policies
 from apps.marketdata.writer import write_orderbooks, write_trades
 from apps.operations.retention import enforce
+from apps.operations.tasks import enforce_retention
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -71,7 +72,7 @@ def test_old_days_of_trades_and_books_are_dropped_whole_and_the_day_at_the_horiz
     assert (trades.last_rows_freed, trades.last_partitions_dropped) == (5, 1) and trades.last_bytes_freed > 0
 
 
-def test_the_retention_command_reports_trades_and_books(world, capsys):
+def test_the_retention_command_and_the_daily_task_cover_trades_and_books(world, capsys):
     _keep("trades", 30)
     _keep("orderbook", 7)
     long_ago = day_start(timezone.now()) - 40 * DAY
@@ -84,6 +85,10 @@ def test_the_retention_command_reports_trades_and_books(world, capsys):
     assert "would free 2 rows" in lines["trades"] and "1 whole partitions" in lines["trades"]
     assert "would free 1 rows" in lines["orderbook"] and "1 whole partitions" in lines["orderbook"]
     assert Trade.objects.count() == 2
+
+    assert enforce_retention() == 3  # the daily task: both old days dropped whole
+    assert not Trade.objects.exists() and not OrderBookSnapshot.objects.exists()
+    assert partition_name("trades", long_ago) not in existing_partitions("trades")
 
 
 def test_trades_and_books_default_to_kirby_retention_days(db, settings):
