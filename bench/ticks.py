@@ -10,7 +10,10 @@ the same run (target: at least 0.5 of it, and 50,000 trades/s). The disk
 the trades take (table and index, per million) is printed too. Books: the
 level updates of a chain of USD-M diff-depth events applied through
 ``SyncedBook`` (sequence checked on every event), against plain dict
-assignments of the same updates (target: 200,000 level updates/s).
+assignments of the same updates (target: 200,000 level updates/s). Book
+disk: ``write_orderbooks`` stores snapshots of one pair at depth 20 (20
+levels a side, one a second) into a day of their own; the bytes per snapshot
+(table and primary key) and per day at one a second are printed.
 Runs against the bench database only and removes its rows afterwards.
 """
 
@@ -29,6 +32,8 @@ from bench import common  # noqa: E402
 from bench.figures import figure  # noqa: E402
 
 DAY = datetime(2019, 2, 1, tzinfo=UTC)  # one daily partition no other bench uses
+BOOK_DAY = datetime(2019, 2, 2, tzinfo=UTC)  # the books' own day
+BOOK_DEPTH = 20
 BASELINE_TABLE = "bench_trades_copy_baseline"
 BATCH = 5000
 TRADES_TARGET, TRADES_RATE_TARGET, BOOK_TARGET = 0.5, 50_000, 200_000
@@ -47,6 +52,39 @@ def make_trades(pair_id, count, seed=15):
     ]  # fmt: skip
 
 
+def make_books(pair_id, count, seed=17):
+    """One snapshot a second at depth 20: prices a tenth apart near 97,000, sizes of up to 5 decimals."""
+    from apps.marketdata.records import OrderBookRecord
+
+    rng = random.Random(seed)
+    books = []
+    for n in range(count):
+        mid = 970_000 + rng.randrange(-200, 200)
+        bids = [[str(Decimal(mid - 1 - i).scaleb(-1)), str(Decimal(rng.randrange(1, 500_000)).scaleb(-5))]
+                for i in range(BOOK_DEPTH)]  # fmt: skip
+        asks = [[str(Decimal(mid + i).scaleb(-1)), str(Decimal(rng.randrange(1, 500_000)).scaleb(-5))]
+                for i in range(BOOK_DEPTH)]  # fmt: skip
+        books.append(OrderBookRecord(pair_id, BOOK_DAY + timedelta(seconds=n), 1_000_000 + n, bids, asks))
+    return books
+
+
+def book_bytes_per_snapshot(pair_id, count):
+    """Bytes one stored depth-20 snapshot takes (its day's partition, table and primary key, over ``count``)."""
+    from django.db import connection
+
+    from apps.marketdata.partitions import partition_name
+    from apps.marketdata.writer import write_orderbooks
+
+    books = make_books(pair_id, count)
+    stored = sum(write_orderbooks(books[i : i + BATCH], exchange="bench").inserted for i in range(0, count, BATCH))
+    if stored != count:
+        raise SystemExit(f"stored {stored} of {count} book snapshots")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE orderbook_snapshots")  # the visibility map and statistics, as in production
+        cursor.execute("SELECT pg_total_relation_size(%s)", [partition_name("orderbook_snapshots", BOOK_DAY)])
+        return cursor.fetchone()[0] / count
+
+
 def drop_partition():
     from django.db import connection
 
@@ -54,6 +92,7 @@ def drop_partition():
 
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{partition_name("trades", DAY)}"')
+        cursor.execute(f'DROP TABLE IF EXISTS "{partition_name("orderbook_snapshots", BOOK_DAY)}"')
         cursor.execute(f"DROP TABLE IF EXISTS {BASELINE_TABLE}")
     forget_partitions()
 
@@ -144,6 +183,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=1_000_000)
     parser.add_argument("--book-events", type=int, default=200_000)
+    parser.add_argument("--book-snapshots", type=int, default=20_000)
     args = parser.parse_args()
 
     common.setup()
@@ -165,6 +205,7 @@ def main():
             raise SystemExit(f"a replay stored {again} trades twice")
         size = disk_bytes()
         copy_seconds.append(plain_copy(records))
+        per_snapshot = book_bytes_per_snapshot(pair_id, args.book_snapshots)
     finally:
         drop_partition()
     baseline = sum(copy_seconds) / len(copy_seconds)
@@ -185,10 +226,14 @@ def main():
     print(f"books: {applied:,} level updates in {len(events):,} chained USD-M events")
     print(f"  plain dict assignments (baseline) {dict_rate:12,.0f} level updates/s")
     print(f"  SyncedBook, sequence checked      {book_rate:12,.0f} level updates/s  ({book_rate / dict_rate:.2f})")
+    per_day = per_snapshot * 86_400
+    print(f"  disk: {per_snapshot:,.0f} bytes per snapshot at depth {BOOK_DEPTH} ({args.book_snapshots:,} stored),"
+          f" {per_day / 2**20:,.0f} MiB per pair-day at one a second")  # fmt: skip
 
     figure("ticks", f"write_trades, {len(records):,} trades", trades_rate, "trades/s", baseline=copy_rate,
            baseline_name="plain COPY, unindexed", target=(">=", TRADES_TARGET))  # fmt: skip
     figure("ticks", "disk per million trades", per_million / 2**20, "MiB")
+    figure("ticks", f"disk per book snapshot, depth {BOOK_DEPTH}", per_snapshot, "bytes")
     figure("ticks", "book level updates applied", book_rate, "updates/s", baseline=dict_rate,
            baseline_name="plain dict assignments", target=(">=", BOOK_TARGET), on="value")  # fmt: skip
 

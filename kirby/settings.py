@@ -495,10 +495,12 @@ KIRBY_STATUS_QUEUE_GROWTH = env_int("KIRBY_STATUS_QUEUE_GROWTH", 20, minimum=1)
 KIRBY_STATUS_QUEUE_GROWTH_SECONDS = env_float("KIRBY_STATUS_QUEUE_GROWTH_SECONDS", 180.0, minimum=1.0)
 
 # Retention and backups (README "Retention", "Backups and restore"). Days kept per policy until an operator
-# edits it in the admin: candles:<interval>, funding, open_interest (not listed: forever). api_usage and
-# export_files default to KIRBY_USAGE_RETENTION_DAYS and KIRBY_EXPORT_RETENTION_HOURS, backups to forever.
+# edits it in the admin: candles:<interval>, funding, open_interest, trades, orderbook (not listed: forever).
+# api_usage and export_files default to KIRBY_USAGE_RETENTION_DAYS and KIRBY_EXPORT_RETENTION_HOURS, backups
+# to forever.
 KIRBY_RETENTION_DAYS = env_days(
-    "KIRBY_RETENTION_DAYS", "candles:1m=365,candles:3m=365,candles:5m=730,candles:15m=1095,candles:30m=1095"
+    "KIRBY_RETENTION_DAYS",
+    "candles:1m=365,candles:3m=365,candles:5m=730,candles:15m=1095,candles:30m=1095,trades=30,orderbook=7",
 )
 # Enforced daily (KIRBY_RETENTION_TASK_SECONDS, queue maintenance); a shared partition loses its
 # policy's rows in batches with pauses.

@@ -100,6 +100,31 @@ INGEST_LAG = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# --- trades and books of the pairs collecting them (/metrics sets them per scrape, from Redis) ---------
+TRADES_LAST_MINUTE = Gauge(
+    "kirby_trades_stored_last_minute",
+    "Trades stored in the last minute, over the active pairs collecting trades.",
+    ["exchange"],
+    multiprocess_mode="mostrecent",
+)
+BOOKS_NOT_IN_SYNC = Gauge(
+    "kirby_orderbooks_not_in_sync",
+    "Books switched on that are not in sync: being rebuilt, not refreshed for 30 s, or never published.",
+    ["exchange"],
+    multiprocess_mode="mostrecent",
+)
+_TICK_EXCHANGES = set()
+
+
+def set_tick_state(trades_by_exchange, books_not_in_sync_by_exchange):
+    """{exchange: n} of each; an exchange set before and absent now goes to 0."""
+    exchanges = set(trades_by_exchange) | set(books_not_in_sync_by_exchange)
+    for exchange in exchanges | _TICK_EXCHANGES:
+        TRADES_LAST_MINUTE.labels(exchange).set(trades_by_exchange.get(exchange, 0))
+        BOOKS_NOT_IN_SYNC.labels(exchange).set(books_not_in_sync_by_exchange.get(exchange, 0))
+    _TICK_EXCHANGES.update(exchanges)
+
+
 # --- backfill and gaps (written by the backfill app: see the helpers) -------------
 GAPS_OPEN = Gauge("kirby_gaps_open", "Gaps in stored series not yet filled.", multiprocess_mode="mostrecent")
 BACKFILL_ROWS = Counter("kirby_backfill_rows_total", "Rows stored by backfill jobs.", ["type"])

@@ -142,8 +142,8 @@ class DeadLetter(models.Model):
 class RetentionPolicy(models.Model):
     """How long one kind of data is kept (``keep_days`` empty: forever), and what its last enforcement freed.
 
-    Names: ``candles:<interval>``, ``funding``, ``open_interest``, ``api_usage``,
-    ``export_files``, ``backups``. Rows are created with the defaults of
+    Names: ``candles:<interval>``, ``funding``, ``open_interest``, ``trades``,
+    ``orderbook``, ``api_usage``, ``export_files``, ``backups``. Rows are created with the defaults of
     KIRBY_RETENTION_DAYS (apps.marketdata.retention) the first time a policy is
     read; an operator edits them in the admin.
     """

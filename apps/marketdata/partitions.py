@@ -6,6 +6,7 @@ ahead of time by a daily task and, for rows outside the prepared range (a
 backfill of 2019), on demand by the write path before it inserts.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.db import connections, transaction
@@ -63,6 +64,22 @@ def _period_end(table, start):
 
 def partition_name(table, start):
     return f"{table}_p{start:%Y_%m_%d}" if _daily(table) else f"{table}_p{start:%Y_%m}"
+
+
+_PERIOD_SUFFIX = re.compile(r"_p(\d{4})_(\d{2})(?:_(\d{2}))?$")
+
+
+def partition_range(name):
+    """[start, end) of a partition named by ``partition_name`` (a month, or a day); None for any other name."""
+    match = _PERIOD_SUFFIX.search(name)
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2]), match[3]
+    if day is None:
+        start = datetime(year, month, 1, tzinfo=UTC)
+        return start, next_month(start)
+    start = datetime(year, month, int(day), tzinfo=UTC)
+    return start, start + timedelta(days=1)
 
 
 def ensure_partitions(table, first, last, using="default"):

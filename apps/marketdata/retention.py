@@ -1,9 +1,9 @@
 """Retention of the time-series tables: each policy's horizon, and removing what lies before it.
 
 A policy keeps ``keep_days`` (None: forever) up to now; its *horizon* is the
-oldest time still kept. Where a whole monthly partition lies before the
-horizon and holds no row another policy keeps, it is detached and dropped
-(no row-by-row delete, no bloat). Where a partition is shared (1m candles
+oldest time still kept. Where a whole partition (a month; a day for trades
+and order-book snapshots) lies before the horizon and holds no row another
+policy keeps, it is detached and dropped (no row-by-row delete, no bloat). Where a partition is shared (1m candles
 next to 1d candles: candles are partitioned by month, not by interval) only
 the policy's rows go, deleted in batches of KIRBY_RETENTION_BATCH_ROWS with
 KIRBY_RETENTION_PAUSE_SECONDS between them, each batch its own short
@@ -13,30 +13,30 @@ The gap ledger, completeness and backfill ask ``horizon_of_series`` so that
 purged history is never counted as missing.
 """
 
-import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
 from apps.marketdata.models import RetentionPolicy
-from apps.marketdata.partitions import existing_partitions, forget_partitions, next_month
-from apps.marketdata.tables import BY_DATA_TYPE, CANDLES
+from apps.marketdata.partitions import existing_partitions, forget_partitions, partition_range
+from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, TICKS_BY_DATA_TYPE
 from apps.markets.intervals import STANDARD_INTERVALS
 from apps.markets.models import Starlisting
 
-# One policy per candle interval, and one per other time-series table: a new data type (trades, order-book
-# snapshots) gets its policy by joining tables.BY_DATA_TYPE (monthly partitions, a ``time`` column), its
-# default from KIRBY_RETENTION_DAYS (e.g. ``trades=30``), forever when not listed.
+# One policy per candle interval, and one per other time-series table (``trades``, ``orderbook`` included:
+# daily partitions), its default from KIRBY_RETENTION_DAYS (e.g. ``trades=30``), forever when not listed.
+# A new table gets its policy by joining tables.BY_DATA_TYPE or TICKS_BY_DATA_TYPE (a ``time`` column,
+# partitions named by partitions.partition_name).
+_TABLES = {**BY_DATA_TYPE, **TICKS_BY_DATA_TYPE}
 SERIES_POLICIES = [f"candles:{interval}" for interval in STANDARD_INTERVALS] + [
-    data_type for data_type in BY_DATA_TYPE if data_type != "candles"
+    data_type for data_type in _TABLES if data_type != "candles"
 ]
 OTHER_POLICIES = ["api_usage", "export_files", "backups"]
 POLICIES = SERIES_POLICIES + OTHER_POLICIES
-_PARTITION = re.compile(r"_p(\d{4})_(\d{2})$")
 
 
 def default_days(name):
@@ -103,11 +103,6 @@ class Freed:
             self.newest = newest if self.newest is None else max(self.newest, newest)
 
 
-def partition_month(name):
-    match = _PARTITION.search(name)
-    return None if match is None else datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
-
-
 def _series_ids(name, using):
     """Ids of the series a policy covers in its table (None: every row of the table)."""
     if not name.startswith("candles:"):
@@ -121,7 +116,7 @@ def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=Non
 
     ``partitions`` narrows the work to those partitions (default: every partition of the table).
     """
-    spec = CANDLES if name.startswith("candles:") else BY_DATA_TYPE[name]
+    spec = CANDLES if name.startswith("candles:") else _TABLES[name]
     ids = _series_ids(name, using)
     freed = Freed()
     if ids == []:
@@ -132,8 +127,8 @@ def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=Non
     params = [] if ids is None else [ids]
     connection = connections[using]
     for partition in partitions or existing_partitions(spec.name, using):
-        month = partition_month(partition)
-        if month is None or month >= cutoff:
+        period = partition_range(partition)
+        if period is None or period[0] >= cutoff:
             continue
         with connection.cursor() as cursor:
             cursor.execute(
@@ -148,7 +143,7 @@ def purge_series(name, cutoff, *, dry_run=False, using="default", batch_rows=Non
                 [partition, partition],
             )
             size, tuples = cursor.fetchone()
-            whole = next_month(month) <= cutoff
+            whole = period[1] <= cutoff
             if whole and ids is not None:
                 cursor.execute(
                     f'SELECT NOT EXISTS (SELECT 1 FROM "{partition}" WHERE {spec.series_column} <> ALL(%s))', [ids]

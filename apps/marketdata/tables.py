@@ -264,5 +264,7 @@ ORDER_BOOKS = TableSpec(
 ALL_TABLES = (CANDLES, FUNDING, OPEN_INTEREST)
 # Tables of ticks: keyed and partitioned differently, with their own queries, views and export.
 TICK_TABLES = (TRADES, ORDER_BOOKS)
+# Their data types, as exports, metrics and retention policies name them.
+TICKS_BY_DATA_TYPE = {"trades": TRADES, "orderbook": ORDER_BOOKS}
 # The data types Kirby names in jobs, gaps, exports and the API, and the table of each.
 BY_DATA_TYPE = {"candles": CANDLES, "funding": FUNDING, "open_interest": OPEN_INTEREST}

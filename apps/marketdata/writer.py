@@ -16,6 +16,7 @@ Each call is one batch for the ``kirby_*`` metrics (rows written and
 rejected, flush duration), labelled with the ``exchange`` the caller names.
 """
 
+import collections
 import itertools
 import logging
 import time
@@ -27,7 +28,7 @@ import psycopg
 from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
-from apps.marketdata import record_json
+from apps.marketdata import record_json, trade_counts
 from apps.marketdata.bounds import checker, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
@@ -292,6 +293,9 @@ def _store(spec, send, size, *, publish, using, bounded=True):
             transaction.on_commit(
                 lambda: market_data_written.send_robust(sender=spec.name, rows=changed, using=using), using=using
             )
+            if spec is TRADES and using == "default":  # trades stored per pair in the last minute (/api/status)
+                stored = collections.Counter(row.trading_pair_id for row in changed)
+                transaction.on_commit(lambda: trade_counts.count_stored(stored), using=using)
     return result
 
 

@@ -15,6 +15,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.collectors.stream_documents import report_stream
+from apps.marketdata import live_books
+from apps.markets.models import TradingPair
 from tests.streaming.servers import Daphne
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -99,3 +101,24 @@ def test_the_dashboard_shows_a_stale_stream_in_red_and_updates_by_itself(browser
     assert browser.find_elements(By.CSS_SELECTOR, "#plot-freshness svg rect.bar")  # redrawn by the script
     labels = [node.text for node in browser.find_elements(By.CSS_SELECTOR, "#plot-freshness svg text")]
     assert "hyperliquid/BTC/USD/perps/1m" in labels
+
+    # A pair's book goes out of sync: its row in "Trades and books" turns amber by itself, and green once rebuilt.
+    TradingPair.objects.filter(id=world_committed.btc_pair.id).update(collect_trades=True, collect_orderbook=True)
+    names = {"exchange": "hyperliquid", "coin": "BTC", "quote": "USD", "market_type": "perps"}
+    try:
+        live_books.mark_out_of_sync(names, "sequence gap: rebuilding")
+        amber = WebDriverWait(browser, 15).until(lambda d: (now := book_row_now(d)) and "state-amber" in now[0] and now)
+        assert amber[1] == "book out of sync: sequence gap: rebuilding"
+        live_books.put_book(names, time_=None, sequence=1, bids=[["97000", "1"]], asks=[["97001", "1"]])
+        green = WebDriverWait(browser, 15).until(lambda d: (now := book_row_now(d)) and "state-green" in now[0] and now)
+        assert green[1] == "0 trades stored in the last minute; book in sync"
+    finally:
+        live_books.client().hdel(live_books.STATES_KEY, "hyperliquid/btc/usd/perps")
+        live_books.client().delete(live_books.book_key(*names.values()))
+
+
+def book_row_now(driver):
+    return driver.execute_script(
+        "const r = document.querySelector('#ticks-body tr[data-name=\"hyperliquid/BTC/USD/perps\"]');"
+        "return r && [r.className, r.querySelector('td.reason').textContent];"
+    )

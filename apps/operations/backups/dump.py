@@ -11,8 +11,7 @@ import psycopg
 from django.conf import settings
 from django.utils import timezone
 
-from apps.marketdata.partitions import next_month
-from apps.marketdata.retention import partition_month
+from apps.marketdata.partitions import partition_range
 from apps.operations.backups.postgres import BackupError, connect, fingerprint, measure, one_line, server, tables
 from apps.operations.backups.targets import CHUNK, TargetError, target_from
 from apps.operations.models import Backup
@@ -64,8 +63,9 @@ def _previous_pieces(alias):
 
 
 def _sealed(partition, now):
-    month = partition_month(partition)
-    return month is not None and next_month(month) <= now - timedelta(days=settings.KIRBY_BACKUP_SEAL_DAYS)
+    """The partition's month (or day, for trades and books) ended KIRBY_BACKUP_SEAL_DAYS ago."""
+    period = partition_range(partition)
+    return period is not None and period[1] <= now - timedelta(days=settings.KIRBY_BACKUP_SEAL_DAYS)
 
 
 def take_backup(alias="default", target=None, now=None):

@@ -6,9 +6,10 @@ import subprocess
 import psycopg
 from django.conf import settings
 
-from apps.marketdata.tables import ALL_TABLES
+from apps.marketdata.tables import ALL_TABLES, TICK_TABLES
 
-SERIES_TABLES = tuple(spec.name for spec in ALL_TABLES)
+# Their partitions are pieces of their own (trades' and books' daily ones too): the rest is the base piece.
+SERIES_TABLES = tuple(spec.name for spec in ALL_TABLES + TICK_TABLES)
 
 
 class BackupError(Exception):

@@ -1,6 +1,6 @@
 """The status document: the one source of truth for /api/status, the dashboard and /health.
 
-``build_status()`` runs small section builders (streams, starlistings,
+``build_status()`` runs small section builders (streams, starlistings, ticks,
 websocket, celery, beat, backfill, database, cache, errors, retention,
 backups, history) and adds the
 overall ``state`` (the worst of them) with the reasons of everything not
@@ -18,12 +18,13 @@ from apps.operations.status import keeping, services
 from apps.operations.status.judge import GREEN, RED, verdict, when, worst
 from apps.operations.status.starlistings import starlisting_section
 from apps.operations.status.streams import stream_section
+from apps.operations.status.ticks import tick_section
 
 log = logging.getLogger(__name__)
 
 SECTIONS = (
     "streams", "starlistings", "websocket", "celery", "beat", "backfill", "database", "cache", "errors", "retention",
-    "backups",
+    "backups", "ticks",
 )  # fmt: skip
 
 
@@ -71,6 +72,7 @@ def build_status(now=None):
     history = _history(now)
     streams = _guarded("streams", stream_section, now)
     starlistings = _guarded("starlistings", starlisting_section, now)
+    ticks = _guarded("ticks", tick_section, now)
     no_streams = (RED, "no collector stream has reported") if starlistings else (GREEN, "no streams needed")
     document = {
         "generated_at": when(now),
@@ -81,6 +83,10 @@ def build_status(now=None):
         "starlistings": {
             "items": starlistings if isinstance(starlistings, list) else [],
             **_list_verdict(starlistings, "starlistings", (GREEN, "no active starlistings")),
+        },
+        "ticks": {
+            "items": ticks if isinstance(ticks, list) else [],
+            **_list_verdict(ticks, "pairs", (GREEN, "no pair collects trades or books")),
         },
         "websocket": _guarded("websocket", services.websocket_section, now),
         "celery": _guarded("celery", services.celery_section, now),

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apps.operations.backups.catalog import refresh_backup_age
 from apps.operations.metrics_server import registry
+from apps.operations.status.ticks import refresh_tick_metrics
 from lib.http.render import json_response
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ def metrics(request):
         refresh_backup_age(time.time())
     except Exception as error:  # the database away must not take the other metrics with it
         log.warning("backup age unavailable: %s", error)
+    try:
+        refresh_tick_metrics(time.time())
+    except Exception as error:  # Redis or the database away: the other metrics still go out
+        log.warning("trade and book metrics unavailable: %s", error)
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -141,6 +141,13 @@
         s.open_gaps]);
     }), status.starlistings.reason, 7);
 
+    var ticks = status.ticks || { state: "green", reason: "", items: [] };
+    badge("ticks", ticks.state);
+    fill("ticks-body", ticks.items.map(function (t) {
+      return row(t.name, t.state, [t.name, t.state, t.reason, t.trades_last_minute,
+        t.book_in_sync === null ? null : String(t.book_in_sync), t.book_time, t.book_age_seconds]);
+    }), ticks.reason, 7);
+
     var celery = status.celery;
     var workers = (celery.workers || []).map(function (w) { return w.name + " (" + (w.queues || []).join(", ") + ")"; });
     var queues = Object.keys(celery.queues || {}).map(function (q) { return q + " " + celery.queues[q]; });
