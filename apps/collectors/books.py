@@ -6,8 +6,10 @@ published to Redis at most ``PUBLISH_SECONDS`` apart (the newest state wins,
 nothing queues up) and stored as a top-``depth`` snapshot every
 ``orderbook_every_seconds`` of its pair. A book out of sync is published as
 such at once, with the reason, so the API stops serving it, and is neither
-published nor stored again until it is rebuilt. Books that need a REST
-snapshot to (re)start are listed in ``wanted``; the stream fetches them.
+published nor stored again until it is rebuilt. Books that need a
+snapshot to (re)start are listed in ``wanted``; the stream gets them as the
+venue's ``book.RESYNC`` says (``rest``: a REST snapshot; ``resubscribe``:
+the channel again, which starts with a snapshot; ``wait``: every push is one).
 """
 
 import logging
@@ -66,7 +68,7 @@ class BookKeeper:
             state.dirty = True
             self._maybe_publish(event.coin, state, time.monotonic())
         else:
-            if not rules.COMPLETE_SNAPSHOTS and book.needs_snapshot:
+            if resync_of(rules) != "wait" and book.needs_snapshot:
                 self.wanted.add(event.coin)
             if not state.reported_out and book.breaks:
                 state.reported_out = True
@@ -98,6 +100,11 @@ class BookKeeper:
                 state.stored_at[route.trading_pair_id] = now
         if records:
             self.store(records)
+
+
+def resync_of(rules):
+    """How a venue's broken book gets its next snapshot (``book.RESYNC``; REST unless its pushes are whole books)."""
+    return getattr(rules, "RESYNC", "wait" if rules.COMPLETE_SNAPSHOTS else "rest")
 
 
 def _names(route):

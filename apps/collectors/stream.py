@@ -24,7 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from apps.collectors.books import BookKeeper
+from apps.collectors.books import BookKeeper, resync_of
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
@@ -46,7 +46,7 @@ from apps.collectors.normalize import (
     open_interest_records,
     trade_records,
 )
-from apps.collectors.plan import plan_for
+from apps.collectors.plan import plan_for, subscription_key
 from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, settle
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
@@ -64,11 +64,19 @@ YIELD_EVERY_FRAMES = 500
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
 ROLLOVER_OVERLAP_SECONDS = 2.0
+# After (re)subscribing, the venue's recent trades are read over REST this much later (history.recent_trades).
+RECENT_TRADES_AFTER_SECONDS = 1.0
+# A book waiting for a snapshot is asked for one at most this often.
+BOOK_REFRESH_SECONDS = 1.0
 
 
 def _read_plan(adapter, index):
     try:
-        return plan_for(adapter, index)
+        plan = plan_for(adapter, index)
+        prepare = getattr(adapter.history, "prepare_stream", None)
+        if prepare is not None:  # REST facts its frames need (OKX contract values), before subscribing
+            prepare(plan, budget=Budget(adapter.name))
+        return plan
     except Exception:
         close_old_connections()  # a connection broken by an outage goes, the next read gets a fresh one
         raise
@@ -122,6 +130,7 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
+        self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot
         self.rollovers = 0
 
     async def run(self):
@@ -184,6 +193,8 @@ class Stream:
             helpers = [asyncio.create_task(self._repair_loop()), asyncio.create_task(self._reconcile_loop())]
             if self.adapter.protocol.poll_seconds() is not None:
                 helpers.append(asyncio.create_task(self._poll_loop()))
+            if getattr(self.adapter.history, "recent_trades", None) is not None and self.plan.trades:
+                helpers.append(asyncio.create_task(self._recent_trades()))
             try:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
@@ -323,6 +334,22 @@ class Stream:
                 for event in events:
                     self._event(event, received_ms)
 
+    async def _recent_trades(self):
+        """Trades published while this stream was not connected: the venue's newest ones over REST, read
+        RECENT_TRADES_AFTER_SECONDS after subscribing (so they overlap what the new subscription pushes; the
+        write path stores each trade once). A venue that replays recent trades on subscribe has no such call."""
+        await asyncio.sleep(RECENT_TRADES_AFTER_SECONDS)
+        read = _off_loop(self.adapter.history.recent_trades)
+        for name in list(self.plan.trades):
+            try:
+                trades = await read(name, budget=Budget(self.adapter.name))
+            except Exception as error:  # the exchange or the budget is away: only the gap stays a gap
+                log.warning("stream %s: reading the recent trades of %s failed: %s", self.name, name, error)
+                continue
+            received_ms = int(time.time() * 1000)
+            for event in trades:
+                self._event(event, received_ms)
+
     def _poll(self, coin):
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
 
@@ -372,6 +399,7 @@ class Stream:
                     next_refresh = time.monotonic() + refresh_every
                 if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
                     self._tick()
+                    await self._refresh_books(ws, subscribed)
                     next_tick = now + TICK_SECONDS
         finally:
             receiver.cancel()
@@ -396,6 +424,34 @@ class Stream:
                 raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
             elif message.type == aiohttp.WSMsgType.ERROR:
                 raise Reconnect(f"connection error: {ws.exception()}")
+
+    async def _refresh_books(self, ws, subscribed):
+        """Get a fresh snapshot for each book that waits for one (BookKeeper ``wanted``), as the venue's
+        ``book.RESYNC`` says; at most once per book every BOOK_REFRESH_SECONDS.
+
+        ``resubscribe``: unsubscribe and subscribe the book's channel on this
+        connection; the venue answers with a snapshot, which puts it in sync.
+        """
+        rules = self.adapter.book
+        if rules is None or not self.books.wanted or resync_of(rules) != "resubscribe":
+            return
+        now, protocol = time.monotonic(), self.adapter.protocol
+        due = [name for name in sorted(self.books.wanted)
+               if now - self._books_asked.get(name, -BOOK_REFRESH_SECONDS) >= BOOK_REFRESH_SECONDS]  # fmt: skip
+        mine = [protocol.book_subscription(name) for name in due]
+        mine = [subscription for subscription in mine if subscription_key(subscription) in subscribed]
+        if not mine:
+            return
+        self._books_asked.update(dict.fromkeys(due, now))
+        log.info("stream %s: resubscribing %d order book(s) for a fresh snapshot", self.name, len(mine))
+        await self._send(ws, protocol.unsubscribe_frames(mine) + protocol.subscribe_frames(mine))
+
+    async def _send(self, ws, frames):
+        rate = self.adapter.protocol.messages_per_second(self.plan.endpoint)
+        for position, frame in enumerate(frames):
+            if rate and position:  # the exchange disconnects a client sending faster than it allows
+                await asyncio.sleep(1 / rate)
+            await ws.send_str(frame)
 
     def _tick(self):
         now_ms = int(time.time() * 1000)

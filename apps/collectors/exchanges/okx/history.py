@@ -22,13 +22,22 @@ import urllib.request
 
 import orjson
 
-from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending
-from apps.collectors.exchanges.okx import protocol
-from apps.collectors.exchanges.okx.parser import candle_row, data_list, parse_funding_row, parse_open_interest_row
-from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, pair_of, swap_id
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending, decimal
+from apps.collectors.exchanges.okx import contracts, protocol
+from apps.collectors.exchanges.okx.parser import (
+    candle_row,
+    contract_value,
+    data_list,
+    parse_funding_row,
+    parse_open_interest_row,
+    trade,
+)
+from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, is_swap, pair_of, swap_id
 from apps.markets import intervals as kirby_intervals
+from lib.metrics import MESSAGES_RECEIVED
 
 HOUR_MS = 3_600_000
+INSTRUMENTS_WEIGHT = RECENT_TRADES_WEIGHT = 1
 OPEN_INTEREST_PERIOD = "5m"  # the finest OKX keeps
 
 
@@ -180,3 +189,60 @@ def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, u
               "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
     rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
     return min((parse_open_interest_row(row).time_ms for row in rows), default=None)
+
+
+def contract_values(instrument=None, *, url=None, budget=None):
+    """{swap id: coin per contract} from ``/api/v5/public/instruments`` (every swap, or ``instrument`` alone).
+
+    Coin per contract is ``ctVal`` x ``ctMult``; a swap whose ``ctVal`` is not
+    in its base coin (an inverse swap) is left out: Kirby has no such market.
+    """
+    params = {"instType": "SWAP", **({"instId": instrument} if instrument else {})}
+    values = {}
+    for row in get(protocol.INSTRUMENTS_PATH, params, INSTRUMENTS_WEIGHT, url=url, budget=budget):
+        if not isinstance(row, dict) or not is_swap(row.get("instId")):
+            continue
+        try:
+            if row.get("ctValCcy") not in (None, pair_of(row["instId"])[0]):
+                continue
+            value = decimal(row.get("ctVal"), "ctVal") * decimal(row.get("ctMult") or "1", "ctMult")
+        except (MalformedFrame, UnsupportedMarket):
+            continue
+        if value > 0:
+            values[row["instId"]] = value
+    return values
+
+
+def prepare_stream(plan, *, url=None, budget=None):
+    """Read the contract values of the plan's swaps whose trades or book are collected, once per process.
+
+    Runs whenever a stream reads its plan, before it subscribes; HistoryError
+    when a swap's value cannot be had (the stream then keeps its current plan,
+    or retries its connection), so no contract count is ever stored as coins.
+    """
+    names = sorted(name for name in {*plan.trades, *plan.books} if is_swap(name))
+    if not contracts.missing(names):
+        return
+    contracts.remember(contract_values(url=url, budget=budget))
+    for name in contracts.missing(names):  # listed since the whole list was read: ask for it alone
+        contracts.remember(contract_values(name, url=url, budget=budget))
+    if contracts.missing(names):
+        raise HistoryError(f"OKX has no contract value for {', '.join(contracts.missing(names))}")
+
+
+def recent_trades(name, *, url=None, budget=None):
+    """The newest trades of ``name`` (at most 500, OKX's ``/api/v5/market/trades``) as TradeUpdate, oldest first.
+
+    A stream reads them once it has subscribed, so trades published while it
+    was away are stored too (the write path stores each trade once).
+    """
+    ct_val = contract_value(name)
+    params = {"instId": name, "limit": protocol.MAX_RECENT_TRADES}
+    rows = get(protocol.RECENT_TRADES_PATH, params, RECENT_TRADES_WEIGHT, url=url, budget=budget)
+    trades = []
+    for row in rows:
+        try:
+            trades.append(trade(row, name, ct_val))
+        except MalformedFrame:  # counted and skipped, as a bad push would be
+            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
+    return sorted(trades, key=lambda t: (t.time_us, t.trade_id))

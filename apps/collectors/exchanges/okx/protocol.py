@@ -51,6 +51,7 @@ INTERVALS = {
 KIRBY_INTERVALS = {bar: kirby for kirby, bar in INTERVALS.items()}
 CANDLE_PREFIX = "candle"
 FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL, MARK_PRICE_CHANNEL = "funding-rate", "open-interest", "mark-price"
+TRADES_CHANNEL, BOOK_CHANNEL = "trades", "books"  # books: 400 levels a side, a snapshot then updates
 # Mark prices first: an open-interest push heard before any mark price would have no notional value.
 CONTEXT_CHANNELS = (MARK_PRICE_CHANNEL, FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL)
 
@@ -61,6 +62,9 @@ PING_FRAME, PONG_FRAME = "ping", "pong"
 HISTORY_CANDLES_PATH = "/api/v5/market/history-candles"
 FUNDING_HISTORY_PATH = "/api/v5/public/funding-rate-history"
 OPEN_INTEREST_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+RECENT_TRADES_PATH = "/api/v5/market/trades"
+MAX_RECENT_TRADES = 500
 MAX_CANDLES = 100
 MAX_FUNDING_ROWS = 100
 MAX_OPEN_INTEREST_ROWS = 100
@@ -84,7 +88,7 @@ def rest_url(path, base=None):
 
 
 def endpoint(name):
-    """Funding, open interest and mark prices of every instrument are on the public endpoint."""
+    """Funding, open interest, mark prices, trades and books of every instrument are on the public endpoint."""
     return PUBLIC
 
 
@@ -108,6 +112,14 @@ def candle_subscription(name, interval):
 def context_subscription(name):
     """The three public channels a swap's funding, open interest and its notional value come from."""
     return [{"channel": channel, "instId": name} for channel in CONTEXT_CHANNELS]
+
+
+def trades_subscription(name):
+    return {"channel": TRADES_CHANNEL, "instId": name}
+
+
+def book_subscription(name):
+    return {"channel": BOOK_CHANNEL, "instId": name}
 
 
 def _args(subscriptions):
