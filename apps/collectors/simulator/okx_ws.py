@@ -1,8 +1,9 @@
 """OKX V5's public and business WebSockets (EXCHANGES.md sections 5.1-5.2) over the deterministic markets.
 
 ``GET /ws/v5/public`` serves ``funding-rate``, ``open-interest`` and
-``mark-price`` of swaps; ``/ws/v5/business`` serves ``candle{bar}`` of swaps
-and spot. ``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once
+``mark-price`` of swaps and ``trades`` and ``books`` of swaps and spot
+(okx_ticks; ``GET /api/v5/market/trades`` the newest trades);
+``/ws/v5/business`` serves ``candle{bar}`` of swaps and spot. ``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once
 per arg (``{"event":"subscribe","arg","connId"}``) or refused with
 ``{"event":"error","code":"60018",...}`` (a channel of the other endpoint,
 an unknown bar or instrument, funding of a spot pair) or ``60012`` (not

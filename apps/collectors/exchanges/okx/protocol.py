@@ -2,8 +2,9 @@
 
 Two WebSocket endpoints: candles (``candle1m``, ``candle1H``, ...) live on
 the *business* endpoint (``KIRBY_OKX_BUSINESS_WS_URL``, OKX moved them there
-in 2023), funding (``funding-rate``), open interest (``open-interest``) and
-mark prices (``mark-price``) on the *public* one (``KIRBY_OKX_WS_URL``). A
+in 2023), funding (``funding-rate``), open interest (``open-interest``),
+mark prices (``mark-price``), trades (``trades``) and books (``books``) on
+the *public* one (``KIRBY_OKX_WS_URL``). A
 subscription is one OKX ``arg``, ``{"channel", "instId"}``; a subscribe
 message carries many in ``args`` (at most 64 KB) and each is acked on its
 own. The client keeps a connection open by sending the text ``ping`` (OKX
@@ -19,7 +20,9 @@ REST (``KIRBY_OKX_REST_URL``): ``/api/v5/market/history-candles`` (100 rows,
 20 requests per 2 s), ``/api/v5/public/funding-rate-history`` (100 rows, 10
 per 2 s) and ``/api/v5/rubik/stat/contracts/open-interest-history`` (100
 rows, 10 per 2 s); every answer is ``{"code": "0", "msg", "data": [...]}``
-newest first, numbers and times as strings. HTTP 429 or code ``50011`` means
+newest first, numbers and times as strings. Swap contract values come from
+``/api/v5/public/instruments`` and missed trades from ``/api/v5/market/trades``
+(the newest 500), weight 1 each. HTTP 429 or code ``50011`` means
 too many requests. The per-exchange budget counts a history-candles call as
 1 and the two endpoints allowed half as often as 2, so a budget of 600 a
 minute keeps every endpoint within its own limit.
