@@ -3,8 +3,9 @@
 ``GET /ws/v5/public`` serves ``funding-rate``, ``open-interest`` and
 ``mark-price`` of swaps and ``trades`` and ``books`` of swaps and spot
 (okx_ticks; ``GET /api/v5/market/trades`` the newest trades);
-``/ws/v5/business`` serves ``candle{bar}`` of swaps and spot. ``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once
-per arg (``{"event":"subscribe","arg","connId"}``) or refused with
+``/ws/v5/business`` serves ``candle{bar}`` of swaps and spot.
+``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once per arg
+(``{"event":"subscribe","arg","connId"}``) or refused with
 ``{"event":"error","code":"60018",...}`` (a channel of the other endpoint,
 an unknown bar or instrument, funding of a spot pair) or ``60012`` (not
 JSON, an unknown op). The text ``ping`` is answered ``pong``; a connection
