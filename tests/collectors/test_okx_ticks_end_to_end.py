@@ -124,10 +124,12 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
                 if then_drop:  # the next subscription's snapshot is lost: updates come with nothing to apply to
                     control(simulator, "/control/drop", {})
                     wait_for(lambda: stream.status.doc["reconnects"] >= 3, 15, "the stream reconnected")
+                    reads = recent_trade_reads(simulator)  # the new connection reads them a second after connecting
                 wait_for(lambda r=reason, s=since: watch.healed_after(r, s), 10, f"the book rebuilt after {fault}")
                 healed[fault] = watch.healed_after(reason, since)
-            # Four connections, each reading both instruments' recent trades once it subscribed.
-            wait_for(lambda: recent_trade_reads(simulator) >= 8, 15, "the recent trades read after each connect")
+            # The last connection read both instruments' recent trades (an earlier one may have been dropped
+            # before its read: the next connection's newest 500 cover it).
+            wait_for(lambda: recent_trade_reads(simulator) >= reads + 2, 15, "the recent trades read after connecting")
             count = Trade.objects.count()
             wait_for(lambda: Trade.objects.count() > count + 5, 15, "trades stored after the faults")
             current = live_books.get_book(*BOOK)
