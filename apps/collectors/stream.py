@@ -15,6 +15,7 @@ live connection.
 
 import asyncio
 import logging
+import math
 import random
 import time
 from functools import partial
@@ -307,11 +308,7 @@ class Stream:
         if new:
             frames += protocol.subscribe_frames([plan.subscriptions[k] for k in new])
             subscribed.update((k, plan.subscriptions[k]) for k in new)
-        rate = protocol.messages_per_second(plan.endpoint)
-        for position, frame in enumerate(frames):
-            if rate and position:  # the exchange disconnects a client sending faster than it allows
-                await asyncio.sleep(1 / rate)
-            await ws.send_str(frame)
+        await self._send(ws, frames)
         self.status.subscriptions = len(subscribed)
 
     async def _poll_loop(self):
@@ -437,7 +434,7 @@ class Stream:
             return
         now, protocol = time.monotonic(), self.adapter.protocol
         due = [name for name in sorted(self.books.wanted)
-               if now - self._books_asked.get(name, -BOOK_REFRESH_SECONDS) >= BOOK_REFRESH_SECONDS]  # fmt: skip
+               if now - self._books_asked.get(name, -math.inf) >= BOOK_REFRESH_SECONDS]  # fmt: skip
         mine = [protocol.book_subscription(name) for name in due]
         mine = [subscription for subscription in mine if subscription_key(subscription) in subscribed]
         if not mine:
@@ -447,6 +444,7 @@ class Stream:
         await self._send(ws, protocol.unsubscribe_frames(mine) + protocol.subscribe_frames(mine))
 
     async def _send(self, ws, frames):
+        """Send client frames paced to the venue's message rate."""
         rate = self.adapter.protocol.messages_per_second(self.plan.endpoint)
         for position, frame in enumerate(frames):
             if rate and position:  # the exchange disconnects a client sending faster than it allows

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.collectors.exchanges.events import HistoryError, ascending
+from apps.collectors.exchanges.events import ascending
 from apps.collectors.exchanges.okx import contracts, history
 from apps.collectors.exchanges.okx.parser import candle_row
 from apps.collectors.plan import Plan
@@ -169,6 +169,10 @@ def test_contract_values_are_read_once_and_a_swap_without_one_is_refused(simulat
     assert contracts.value("ETH-USDT-SWAP") == Decimal("0.1") and contracts.value("SOL-USDC-SWAP") == 1
     # Every swap in one request; ETH, not among the simulator's coins, alone after it; spot needs none.
     assert [r["query"] for r in asked] == [{"instType": "SWAP"}, {"instType": "SWAP", "instId": "ETH-USDT-SWAP"}]
-    with pytest.raises(HistoryError, match="HTTP 400"):  # no such swap: its trades are never subscribed
-        history.prepare_stream(Plan(trades={"XYZ-EUR-SWAP": [4]}), url=simulator.url, budget=Budget("okx"))
-    assert contracts.value("XYZ-EUR-SWAP") is None
+    unknown = Plan(subscriptions={"t": {"channel": "trades", "instId": "XYZ-EUR-SWAP"}, "c": {"other": 1}},
+                   trades={"XYZ-EUR-SWAP": [4]}, contexts={"XYZ-EUR-SWAP": [4]})  # fmt: skip
+    history.prepare_stream(unknown, url=simulator.url, budget=Budget("okx"))
+    # No such swap: its trades are not subscribed (never stored in contracts), the rest of the plan stays.
+    assert contracts.value("XYZ-EUR-SWAP") is None and not unknown.trades and unknown.contexts
+    assert unknown.subscriptions == {"c": {"other": 1}} and "HTTP 400" in unknown.unsupported[0]
+    assert unknown.unsupported[0].startswith("okx/XYZ/EUR/perps (trades and book")

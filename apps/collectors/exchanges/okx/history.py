@@ -16,6 +16,7 @@ the budget and raised as ``RateLimited``: the job resumes from its
 checkpoint once OKX's own budget lets it, and no other exchange waits.
 """
 
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +36,8 @@ from apps.collectors.exchanges.okx.parser import (
 from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, is_swap, pair_of, swap_id
 from apps.markets import intervals as kirby_intervals
 from lib.metrics import MESSAGES_RECEIVED
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 INSTRUMENTS_WEIGHT = RECENT_TRADES_WEIGHT = 1
@@ -216,18 +219,37 @@ def contract_values(instrument=None, *, url=None, budget=None):
 def prepare_stream(plan, *, url=None, budget=None):
     """Read the contract values of the plan's swaps whose trades or book are collected, once per process.
 
-    Runs whenever a stream reads its plan, before it subscribes; HistoryError
-    when a swap's value cannot be had (the stream then keeps its current plan,
-    or retries its connection), so no contract count is ever stored as coins.
+    Runs whenever a stream reads its plan, before it subscribes. A swap whose
+    value cannot be read (OKX away, no such swap) is left out of ``plan`` and
+    listed as unsupported until a later read finds it: no contract count is
+    ever stored as coins, and the stream's other series go on meanwhile.
     """
     names = sorted(name for name in {*plan.trades, *plan.books} if is_swap(name))
     if not contracts.missing(names):
         return
-    contracts.remember(contract_values(url=url, budget=budget))
-    for name in contracts.missing(names):  # listed since the whole list was read: ask for it alone
-        contracts.remember(contract_values(name, url=url, budget=budget))
-    if contracts.missing(names):
-        raise HistoryError(f"OKX has no contract value for {', '.join(contracts.missing(names))}")
+    problem = None
+    try:
+        contracts.remember(contract_values(url=url, budget=budget))
+    except (HistoryError, RateLimited, OSError) as error:
+        problem = error
+    for name in contracts.missing(names) if problem is None else ():
+        try:  # listed since the whole list was read: ask for it alone
+            contracts.remember(contract_values(name, url=url, budget=budget))
+        except (HistoryError, RateLimited, OSError) as error:
+            problem = error
+    for name in contracts.missing(names):
+        log.warning("okx: no contract value for %s (%s); its trades and book wait", name, problem)
+        _leave_out(plan, name, f"its contract value cannot be read yet: {problem}")
+
+
+def _leave_out(plan, name, reason):
+    left = (protocol.trades_subscription(name), protocol.book_subscription(name))
+    for key, subscription in list(plan.subscriptions.items()):
+        if subscription in left:
+            del plan.subscriptions[key]
+    plan.trades.pop(name, None)
+    plan.books.pop(name, None)
+    plan.unsupported.append(f"{protocol.NAME}/{'/'.join(pair_of(name))} (trades and book: {reason})")
 
 
 def recent_trades(name, *, url=None, budget=None):
