@@ -43,7 +43,7 @@ class BookKeeper:
         self.redis = redis
         self.states = {}  # series name -> _State
         self.routes = {}  # series name -> [BookRoute]
-        self.wanted = set()  # series whose book waits for a REST snapshot
+        self.wanted = set()  # series whose book waits for a snapshot (the stream asks as book.RESYNC says)
         self.updates_applied = 0
 
     def feed(self, event, routes):

@@ -222,3 +222,16 @@ def test_swap_book_sizes_are_coins_and_a_broken_book_is_wanted_for_a_resubscribe
     bids, asks = coin_levels(frames[:1])  # stored once a minute: the first state
     assert len(stored) == 1 and stored[0].asks == asks[:5] and stored[0].bids == bids[:5]
     assert not broken["in_sync"] and "sequence gap" in broken["reason"] and keeper.wanted == {SWAP}
+
+
+def test_a_snapshot_older_than_the_book_is_dropped_and_counted():
+    frames = sequenced()
+    book = new_book("BTC-USDT")
+    feed(book, frames)
+    before = book.book.top(400)
+    older = json.loads(json.dumps(frames[0]))
+    older["data"][0]["ts"] = str(int(frames[-1]["data"][0]["ts"]) - 1)
+
+    feed(book, [older])
+
+    assert book.in_sync and book.stale_snapshots == 1 and book.book.top(400) == before
