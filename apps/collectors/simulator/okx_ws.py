@@ -303,7 +303,7 @@ def recent_trades(state, app, query):
         raise Invalid("Parameter limit error", "51000")
     end = now + 1
     while len(found) < int(limit) and end > now - RECENT_TRADES_LOOKBACK_MS:
-        found = okx_ticks.trades(state.config.seed, inst_id, end - intervals.HOUR, end)[::-1] + found
+        found += okx_ticks.trades(state.config.seed, inst_id, end - intervals.HOUR, end)
         end -= intervals.HOUR
     found.sort(key=lambda item: int(item["ts"]), reverse=True)
     return found[: int(limit)]
