@@ -8,7 +8,8 @@ nothing queues up) and stored as a top-``depth`` snapshot every
 such at once, with the reason, so the API stops serving it, and is neither
 published nor stored again until it is rebuilt. Books that need a
 snapshot to (re)start are listed in ``wanted``; the stream gets them as the
-venue's ``book.RESYNC`` says (``resync``).
+venue's ``book.RESYNC`` says (``rest``: a REST snapshot; ``resubscribe``:
+the channel again, which starts with a snapshot; ``wait``: every push is one).
 """
 
 import logging
@@ -42,7 +43,7 @@ class BookKeeper:
         self.redis = redis
         self.states = {}  # series name -> _State
         self.routes = {}  # series name -> [BookRoute]
-        self.wanted = set()  # series whose book waits for a REST snapshot
+        self.wanted = set()  # series whose book waits for a snapshot (the stream asks as book.RESYNC says)
         self.updates_applied = 0
 
     def feed(self, event, routes):
@@ -67,7 +68,7 @@ class BookKeeper:
             state.dirty = True
             self._maybe_publish(event.coin, state, time.monotonic())
         else:
-            if book.needs_snapshot and resync(rules) != "wait":
+            if resync_of(rules) != "wait" and book.needs_snapshot:
                 self.wanted.add(event.coin)
             if not state.reported_out and book.breaks:
                 state.reported_out = True
@@ -101,8 +102,8 @@ class BookKeeper:
             self.store(records)
 
 
-def resync(rules):
-    """How a book of the venue gets a fresh snapshot: "rest", "resubscribe" or "wait" (every push is one)."""
+def resync_of(rules):
+    """How a venue's broken book gets its next snapshot (``book.RESYNC``; REST unless its pushes are whole books)."""
     return getattr(rules, "RESYNC", "wait" if rules.COMPLETE_SNAPSHOTS else "rest")
 
 

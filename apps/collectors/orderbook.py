@@ -93,8 +93,7 @@ class SyncedBook:
         self.book.replace(snapshot.bids, snapshot.asks)
         self.sequence, self.time_ms = snapshot.sequence, snapshot.time_ms
         if complete:
-            # The whole book: deltas buffered while it was awaited are older than it, not to be replayed.
-            self.snapshot_id, self.pending = None, []
+            self.snapshot_id, self.pending = None, []  # the whole book: deltas held while waiting are older
             if self.book.crossed:
                 self._break("crossed snapshot")
                 return 0

@@ -38,8 +38,12 @@ class BookRoute:
     every_seconds: float
 
 
-def _key(subscription):
+def subscription_key(subscription):
+    """The stable text key of a subscription in ``Plan.subscriptions`` (and a stream's subscribed ones)."""
     return orjson.dumps(subscription, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_key = subscription_key
 
 
 def all_subscriptions(adapter):

@@ -15,6 +15,7 @@ live connection.
 
 import asyncio
 import logging
+import math
 import random
 import time
 from functools import partial
@@ -24,7 +25,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from apps.collectors.books import BookKeeper, resync
+from apps.collectors.books import BookKeeper, resync_of
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
@@ -46,7 +47,7 @@ from apps.collectors.normalize import (
     open_interest_records,
     trade_records,
 )
-from apps.collectors.plan import plan_for
+from apps.collectors.plan import plan_for, subscription_key
 from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, settle
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
@@ -64,16 +65,19 @@ YIELD_EVERY_FRAMES = 500
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
 ROLLOVER_OVERLAP_SECONDS = 2.0
+# After (re)subscribing, the venue's recent trades are read over REST this much later (history.recent_trades).
+RECENT_TRADES_AFTER_SECONDS = 1.0
 # A book waiting for a snapshot is asked for one at most this often.
 BOOK_REFRESH_SECONDS = 1.0
-# Recent trades are read over REST this long after a connect: by then its trade subscriptions deliver, so
-# the REST answer overlaps them (the writer keeps each trade once) and nothing falls between.
-RECOVER_TRADES_AFTER_SECONDS = 1.0
 
 
 def _read_plan(adapter, index):
     try:
-        return plan_for(adapter, index)
+        plan = plan_for(adapter, index)
+        prepare = getattr(adapter.history, "prepare_stream", None)
+        if prepare is not None:  # REST facts its frames need (OKX contract values), before subscribing
+            prepare(plan, budget=Budget(adapter.name))
+        return plan
     except Exception:
         close_old_connections()  # a connection broken by an outage goes, the next read gets a fresh one
         raise
@@ -127,7 +131,7 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
-        self._book_asked = {}  # series -> time.monotonic() its book was last asked a snapshot for
+        self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot
         self.rollovers = 0
 
     async def run(self):
@@ -190,8 +194,8 @@ class Stream:
             helpers = [asyncio.create_task(self._repair_loop()), asyncio.create_task(self._reconcile_loop())]
             if self.adapter.protocol.poll_seconds() is not None:
                 helpers.append(asyncio.create_task(self._poll_loop()))
-            if hasattr(self.adapter.history, "recent_trades"):
-                helpers.append(asyncio.create_task(self._recover_trades()))
+            if getattr(self.adapter.history, "recent_trades", None) is not None and self.plan.trades:
+                helpers.append(asyncio.create_task(self._recent_trades()))
             try:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
@@ -304,11 +308,7 @@ class Stream:
         if new:
             frames += protocol.subscribe_frames([plan.subscriptions[k] for k in new])
             subscribed.update((k, plan.subscriptions[k]) for k in new)
-        rate = protocol.messages_per_second(plan.endpoint)
-        for position, frame in enumerate(frames):
-            if rate and position:  # the exchange disconnects a client sending faster than it allows
-                await asyncio.sleep(1 / rate)
-            await ws.send_str(frame)
+        await self._send(ws, frames)
         self.status.subscriptions = len(subscribed)
 
     async def _poll_loop(self):
@@ -331,51 +331,21 @@ class Stream:
                 for event in events:
                     self._event(event, received_ms)
 
-    async def _recover_trades(self):
-        """Store the venue's recent trades of each trades series once after a connect: what was missed while away."""
-        await asyncio.sleep(RECOVER_TRADES_AFTER_SECONDS)
-        recent = _off_loop(self._recent_trades)
-        for coin in list(self.plan.trades):
+    async def _recent_trades(self):
+        """Trades published while this stream was not connected: the venue's newest ones over REST, read
+        RECENT_TRADES_AFTER_SECONDS after subscribing (so they overlap what the new subscription pushes; the
+        write path stores each trade once). A venue that replays recent trades on subscribe has no such call."""
+        await asyncio.sleep(RECENT_TRADES_AFTER_SECONDS)
+        read = _off_loop(self.adapter.history.recent_trades)
+        for name in list(self.plan.trades):
             try:
-                trades = await recent(coin)
-            except Exception as error:  # the exchange or the budget is away: the gap stays (logged)
-                log.warning("stream %s: reading recent %s trades failed: %s", self.name, coin, error)
+                trades = await read(name, budget=Budget(self.adapter.name))
+            except Exception as error:  # the exchange or the budget is away: only the gap stays a gap
+                log.warning("stream %s: reading the recent trades of %s failed: %s", self.name, name, error)
                 continue
-            for trade in trades:
-                self._store(trade_records(trade, self.plan.trades.get(coin, ())))
-
-    def _recent_trades(self, coin):
-        return self.adapter.history.recent_trades(coin, budget=Budget(self.adapter.name))
-
-    async def _refresh_books(self, ws, subscribed):
-        """Get a fresh snapshot for each book that waits for one (``books.wanted``), at most once a
-        BOOK_REFRESH_SECONDS per series, as the venue's ``book.RESYNC`` says.
-
-        "resubscribe": the venue pushes a snapshot to every new subscription, so the book's
-        subscription is dropped and made again on this connection.
-        """
-        rules = self.adapter.book
-        if rules is None or not self.books.wanted:
-            return
-        now, how, protocol = time.monotonic(), resync(rules), self.adapter.protocol
-        for coin in sorted(self.books.wanted):
-            if coin not in self.plan.books:  # switched off meanwhile: nothing to rebuild
-                self.books.wanted.discard(coin)
-                continue
-            if now - self._book_asked.get(coin, -BOOK_REFRESH_SECONDS) < BOOK_REFRESH_SECONDS:
-                continue
-            self._book_asked[coin] = now
-            if how == "resubscribe":
-                subscription = protocol.book_subscription(coin)
-                if subscription not in subscribed.values():
-                    continue  # another connection holds it
-                log.info("stream %s: resubscribing the %s book for a fresh snapshot", self.name, coin)
-                rate = protocol.messages_per_second(self.plan.endpoint)
-                frames = protocol.unsubscribe_frames([subscription]) + protocol.subscribe_frames([subscription])
-                for position, frame in enumerate(frames):
-                    if rate and position:
-                        await asyncio.sleep(1 / rate)
-                    await ws.send_str(frame)
+            received_ms = int(time.time() * 1000)
+            for event in trades:
+                self._event(event, received_ms)
 
     def _poll(self, coin):
         return self.adapter.history.poll_context(coin, budget=Budget(self.adapter.name))
@@ -451,6 +421,35 @@ class Stream:
                 raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
             elif message.type == aiohttp.WSMsgType.ERROR:
                 raise Reconnect(f"connection error: {ws.exception()}")
+
+    async def _refresh_books(self, ws, subscribed):
+        """Get a fresh snapshot for each book that waits for one (BookKeeper ``wanted``), as the venue's
+        ``book.RESYNC`` says; at most once per book every BOOK_REFRESH_SECONDS.
+
+        ``resubscribe``: unsubscribe and subscribe the book's channel on this
+        connection; the venue answers with a snapshot, which puts it in sync.
+        """
+        rules = self.adapter.book
+        if rules is None or not self.books.wanted or resync_of(rules) != "resubscribe":
+            return
+        now, protocol = time.monotonic(), self.adapter.protocol
+        due = [name for name in sorted(self.books.wanted)
+               if now - self._books_asked.get(name, -math.inf) >= BOOK_REFRESH_SECONDS]  # fmt: skip
+        mine = [protocol.book_subscription(name) for name in due]
+        mine = [subscription for subscription in mine if subscription_key(subscription) in subscribed]
+        if not mine:
+            return
+        self._books_asked.update(dict.fromkeys(due, now))
+        log.info("stream %s: resubscribing %d order book(s) for a fresh snapshot", self.name, len(mine))
+        await self._send(ws, protocol.unsubscribe_frames(mine) + protocol.subscribe_frames(mine))
+
+    async def _send(self, ws, frames):
+        """Send client frames paced to the venue's message rate."""
+        rate = self.adapter.protocol.messages_per_second(self.plan.endpoint)
+        for position, frame in enumerate(frames):
+            if rate and position:  # the exchange disconnects a client sending faster than it allows
+                await asyncio.sleep(1 / rate)
+            await ws.send_str(frame)
 
     def _tick(self):
         now_ms = int(time.time() * 1000)

@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 
 from apps.collectors.exchanges.events import ascending
-from apps.collectors.exchanges.okx import history
+from apps.collectors.exchanges.okx import contracts, history
 from apps.collectors.exchanges.okx.parser import candle_row
+from apps.collectors.plan import Plan
 from apps.collectors.simulator import okx as simulated
 from lib.budget import Budget
 from lib.redis import client as redis_client
@@ -156,3 +157,22 @@ def test_rows_out_of_order_repeated_or_outside_the_window_are_counted_and_droppe
     # Read oldest first: 7200000 is past the window, the second 0 repeats the first.
     assert [c.open_ms for c in kept] == [0, HOUR]
     assert sorted(c.open_ms for c in skipped) == [0, 2 * HOUR]
+
+
+def test_contract_values_are_read_once_and_a_swap_without_one_is_refused(simulator, budgets):
+    plan = Plan(trades={"ETH-USDT-SWAP": [1], "BTC-USDT": [2]}, books={"SOL-USDC-SWAP": [3]})
+    reads = len(control(simulator, "/control/okx/requests"))
+    history.prepare_stream(plan, url=simulator.url, budget=Budget("okx"))
+    history.prepare_stream(plan, url=simulator.url, budget=Budget("okx"))  # known: no request
+    asked = [r for r in control(simulator, "/control/okx/requests")[reads:] if r["path"].endswith("instruments")]
+
+    assert contracts.value("ETH-USDT-SWAP") == Decimal("0.1") and contracts.value("SOL-USDC-SWAP") == 1
+    # Every swap in one request; ETH, not among the simulator's coins, alone after it; spot needs none.
+    assert [r["query"] for r in asked] == [{"instType": "SWAP"}, {"instType": "SWAP", "instId": "ETH-USDT-SWAP"}]
+    unknown = Plan(subscriptions={"t": {"channel": "trades", "instId": "XYZ-EUR-SWAP"}, "c": {"other": 1}},
+                   trades={"XYZ-EUR-SWAP": [4]}, contexts={"XYZ-EUR-SWAP": [4]})  # fmt: skip
+    history.prepare_stream(unknown, url=simulator.url, budget=Budget("okx"))
+    # No such swap: its trades are not subscribed (never stored in contracts), the rest of the plan stays.
+    assert contracts.value("XYZ-EUR-SWAP") is None and not unknown.trades and unknown.contexts
+    assert unknown.subscriptions == {"c": {"other": 1}} and "HTTP 400" in unknown.unsupported[0]
+    assert unknown.unsupported[0].startswith("okx/XYZ/EUR/perps (trades and book")

@@ -2,11 +2,21 @@
 
 import asyncio
 import time
+import urllib.error
 
 import aiohttp
 
-from apps.collectors.exchanges.events import CandleUpdate, Control, FundingUpdate, MarkPrice, OpenInterestUpdate
+from apps.collectors.exchanges.events import (
+    BookDelta,
+    BookSnapshot,
+    CandleUpdate,
+    Control,
+    FundingUpdate,
+    MarkPrice,
+    OpenInterestUpdate,
+)
 from apps.collectors.exchanges.okx import protocol
+from apps.collectors.exchanges.okx.book import new_book
 from apps.collectors.exchanges.okx.parser import parse_frame
 from apps.collectors.simulator import okx as simulated
 from tests.collectors.harness import SEED, control, simulator_running
@@ -77,3 +87,52 @@ def test_the_simulated_okx_streams_speak_okxs_protocol_and_parse_exactly(setting
     }
     assert {str(e.open_interest) for e in interest} <= {c["ctx"]["oiCcy"] for c in log["okx-oi"]}
     assert {str(e.mark_price) for e in marks} <= {c["ctx"]["markPx"] for c in log["okx-mark"]}
+
+
+def test_the_simulated_okx_books_chain_on_seqid_equal_the_true_book_and_a_gap_fault_breaks_the_chain(settings):
+    spot = "BTC-USDT"
+    with simulator_running(speed=60, update_interval=0.05) as simulator:
+        settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
+        subscribe = protocol.subscribe_frames([protocol.book_subscription(spot), protocol.trades_subscription(spot)])
+        clean = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 12))
+        refused = [
+            control_status(simulator, "/control/okx/book-fault", {"fault": "lost"}),
+            control_status(simulator, "/truth/book?exchange=nowhere&coin=BTC-USDT&time=0"),
+        ]
+        control(simulator, "/control/okx/book-fault", {"fault": "gap"})
+        gapped = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 8))
+        truths = {}
+        for frame in clean:
+            for event in parse_frame(frame, "public"):
+                if isinstance(event, BookSnapshot | BookDelta):
+                    truths[event.time_ms] = control(
+                        simulator, f"/truth/book?exchange=okx&coin={spot}&time={event.time_ms}"
+                    )
+
+    book = new_book(spot)
+    events = [e for frame in clean for e in parse_frame(frame, "public")]
+    for event in events:
+        if isinstance(event, BookSnapshot):
+            book.snapshot(event, complete=True)
+        elif isinstance(event, BookDelta):
+            book.delta(event)
+            bids, asks = book.book.top(100)
+            truth = truths[event.time_ms]
+            assert (bids, asks) == ([level[:2] for level in truth["bids"]], [level[:2] for level in truth["asks"]])
+    assert book.in_sync and book.breaks == 0 and sum(isinstance(e, BookDelta) for e in events) >= 5
+    assert refused == [400, 400]
+    broken = new_book(spot)
+    for event in (e for frame in gapped for e in parse_frame(frame, "public")):
+        if isinstance(event, BookSnapshot):
+            broken.snapshot(event, complete=True)
+        elif isinstance(event, BookDelta):
+            broken.delta(event)
+    assert broken.breaks == 1 and "sequence gap" in broken.reason
+
+
+def control_status(simulator, path, body=None):
+    try:
+        control(simulator, path, body)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200

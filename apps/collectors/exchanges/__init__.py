@@ -54,10 +54,12 @@ Trades and books (optional; a pair switched on where they are missing is listed 
 ``protocol.trades_subscription(name)`` / ``protocol.book_subscription(name)``; the parser's
 TradeUpdate, BookSnapshot and BookDelta events; a ``book`` module with ``new_book(name)`` (a
 apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMPLETE_SNAPSHOTS``
-(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot), and
-``RESYNC``: how a broken book gets a fresh snapshot ("rest", "resubscribe": the venue pushes one to a
-new subscription, "wait": every push is one). Optional ``history.recent_trades(name, budget=)``: the
-venue's latest trades, read once after every connect so trades missed while away are stored.
+(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot); ``RESYNC``:
+how a book waiting for a snapshot gets one (``rest``, ``resubscribe``: the stream unsubscribes and
+subscribes its channel, ``wait``: the next push is one). Optional ``history.recent_trades(name,
+budget=)``: the venue's newest trades over REST, read after each connect for a venue that does not
+replay them on subscribe (OKX). Optional ``history.prepare_stream(plan, budget=)``: REST facts the
+parser needs, read whenever a stream reads its plan (OKX's contract values).
 """
 
 import importlib

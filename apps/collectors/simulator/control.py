@@ -181,6 +181,11 @@ async def truth_candles(state, request):
     return [candle.to_wire() for candle in candles]
 
 
+# Other venues' trades and books: exchange -> (trades(state, coin, start, end), book(state, coin, time)),
+# registered by each venue's module; ``coin`` is the venue's own name of the series.
+TICK_TRUTHS = {}
+
+
 def _bybit_series(coin):
     """``linear:BTCUSDT`` -> (category, symbol): Bybit's truth is named as the collector names the series."""
     category, _, symbol = coin.partition(":")
@@ -189,11 +194,19 @@ def _bybit_series(coin):
     return category, symbol
 
 
-def _exchange(query) -> str:
+TICK_TRUTHS["bybit"] = (
+    lambda state, coin, start, end: bybit_ticks.trades(state.config.seed, *_bybit_series(coin), start, end),
+    lambda state, coin, moment: bybit_ticks.book_at(state.config.seed, *_bybit_series(coin), moment),
+)
+
+
+def _tick_truth(query, which):
     exchange = query.get("exchange", "hyperliquid")
-    if exchange not in ("hyperliquid", "bybit"):
-        raise Invalid("exchange must be one of hyperliquid bybit")
-    return exchange
+    if exchange == "hyperliquid":
+        return None
+    if exchange not in TICK_TRUTHS:
+        raise Invalid(f"exchange must be one of hyperliquid {' '.join(TICK_TRUTHS)}")
+    return TICK_TRUTHS[exchange][which]
 
 
 @endpoint
@@ -203,19 +216,19 @@ async def truth_trades(state, request):
     query = request.query
     coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
     end = min(end, state.clock.now_ms() + 1)
-    if _exchange(query) == "bybit":
-        return await asyncio.to_thread(bybit_ticks.trades, state.config.seed, *_bybit_series(coin), start, end)
+    venue = _tick_truth(query, 0)
+    if venue is not None:
+        return await asyncio.to_thread(venue, state, coin, start, end)
     return await asyncio.to_thread(ticks.trades, state.market, coin, start, end)
 
 
 @endpoint
 async def truth_book(state, request):
-    """The book at ``time`` (virtual ms): Hyperliquid's block, Bybit's update in force then."""
-    query = request.query
-    coin, moment = _coin(query), _query_int(query, "time")
-    if _exchange(query) == "bybit":
-        return bybit_ticks.book_at(state.config.seed, *_bybit_series(coin), moment)
-    return ticks.book(state.market, coin, moment)
+    """The book of the block holding ``time`` (virtual ms), as the venue sends it (``exchange``)."""
+    venue = _tick_truth(request.query, 1)
+    if venue is not None:
+        return venue(state, _coin(request.query), _query_int(request.query, "time"))
+    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
 
 
 def add_routes(app: web.Application) -> None:

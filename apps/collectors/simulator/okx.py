@@ -1,9 +1,10 @@
 """OKX V5's public REST history (EXCHANGES.md section 5.3) over the deterministic markets.
 
 ``GET /api/v5/market/history-candles`` (at most 100 rows),
-``/api/v5/public/funding-rate-history`` (at most 100, swaps only) and
+``/api/v5/public/funding-rate-history`` (at most 100, swaps only),
 ``/api/v5/rubik/stat/contracts/open-interest-history`` (at most 100, swaps
-only) answer as OKX does: ``{"code": "0", "msg": "", "data": [...]}``, rows
+only) and ``/api/v5/public/instruments?instType=SWAP`` (each swap's
+``ctVal``) answer as OKX does: ``{"code": "0", "msg": "", "data": [...]}``, rows
 newest first, every number and time a string, the newest ``limit`` rows of
 the asked range (``after``: older than, ``before``: newer than; rubik's
 ``begin``/``end`` inclusive), nothing past virtual now (the current candle
@@ -203,7 +204,31 @@ def truth_funding(seed, inst_id, start_ms, end_ms, listed_ms=0):
     return [(s, funding_rate_at(seed, coin, s)) for s in range(t, end_ms, FUNDING_EVERY)]
 
 
-def _rest(handler):
+def instrument_rows(inst_ids) -> list[dict]:
+    """``/api/v5/public/instruments`` rows of swaps: ``ctVal`` coins per contract."""
+    rows = []
+    for inst_id in inst_ids:
+        coin, kind = instrument(inst_id)
+        if kind == SWAP:
+            rows.append({"instType": SWAP, "instId": inst_id, "uly": inst_id[: -len("-SWAP")], "ctType": "linear",
+                         "ctVal": decimal_text(contract_value(coin)), "ctMult": "1", "ctValCcy": coin,
+                         "settleCcy": inst_id.split("-")[1], "state": "live"})  # fmt: skip
+    return rows
+
+
+def instruments(state, app, query):
+    """Swaps with their contract value: ``instId`` alone, or every USDT and USDC swap of the simulator's coins."""
+    if query.get("instType") != SWAP:
+        raise Invalid("Parameter instType error", "51000")
+    inst_id = query.get("instId")
+    if inst_id:
+        if instrument(inst_id)[1] != SWAP:
+            raise Invalid(f"Instrument ID {inst_id!r} is not a swap", "51001")
+        return instrument_rows([inst_id])
+    return instrument_rows(f"{coin}-{quote}-SWAP" for coin in state.universe() for quote in ("USDT", "USDC"))
+
+
+def rest_route(handler):
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
         entry = {"at": time.time(), "path": request.path, "query": dict(request.query), "status": 200}
@@ -244,8 +269,9 @@ async def listing(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app[REQUESTS] = deque(maxlen=REQUEST_LOG_SIZE)
     app[LISTINGS] = {}
-    app.router.add_get("/api/v5/market/history-candles", _rest(history_candles))
-    app.router.add_get("/api/v5/public/funding-rate-history", _rest(funding_history))
-    app.router.add_get("/api/v5/rubik/stat/contracts/open-interest-history", _rest(open_interest_history))
+    app.router.add_get("/api/v5/market/history-candles", rest_route(history_candles))
+    app.router.add_get("/api/v5/public/funding-rate-history", rest_route(funding_history))
+    app.router.add_get("/api/v5/rubik/stat/contracts/open-interest-history", rest_route(open_interest_history))
+    app.router.add_get("/api/v5/public/instruments", rest_route(instruments))
     app.router.add_get("/control/okx/requests", requests)
     app.router.add_post("/control/okx/listing", listing)

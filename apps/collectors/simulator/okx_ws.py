@@ -1,9 +1,11 @@
 """OKX V5's public and business WebSockets (EXCHANGES.md sections 5.1-5.2) over the deterministic markets.
 
 ``GET /ws/v5/public`` serves ``funding-rate``, ``open-interest`` and
-``mark-price`` of swaps; ``/ws/v5/business`` serves ``candle{bar}`` of swaps
-and spot. ``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once
-per arg (``{"event":"subscribe","arg","connId"}``) or refused with
+``mark-price`` of swaps and ``trades`` and ``books`` of swaps and spot
+(okx_ticks; ``GET /api/v5/market/trades`` the newest trades);
+``/ws/v5/business`` serves ``candle{bar}`` of swaps and spot.
+``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once per arg
+(``{"event":"subscribe","arg","connId"}``) or refused with
 ``{"event":"error","code":"60018",...}`` (a channel of the other endpoint,
 an unknown bar or instrument, funding of a spot pair) or ``60012`` (not
 JSON, an unknown op). The text ``ping`` is answered ``pong``; a connection
@@ -22,7 +24,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from . import intervals
+from . import control, intervals, okx_ticks
 from .connection import Connection, Sent
 from .context import asset_ctx
 from .hyperliquid import flood_states
@@ -39,11 +41,16 @@ from .okx import (
     instrument,
     market,
     open_interest_at,
+    rest_route,
 )
 from .state import STATE
 
 PUBLIC, BUSINESS = "public", "business"
 PUBLIC_CHANNELS = ("funding-rate", "open-interest", "mark-price")
+TICK_CHANNELS = ("trades", "books")  # swaps and spot
+BOOK_FAULTS = ("gap", "crossed", "lost-snapshot")
+MAX_RECENT_TRADES = 500
+RECENT_TRADES_LOOKBACK_MS = 24 * intervals.HOUR
 IDLE_SECONDS = 30.0
 FLOOD_VENUE = "okx-business"
 BAR_NAMES = {kirby: bar for bar, kirby in BARS.items()}
@@ -65,6 +72,8 @@ def arg_problem(endpoint: str, arg) -> str | None:
     if endpoint == BUSINESS and channel.startswith("candle") and channel[len("candle") :] in BARS:
         return None
     if endpoint == PUBLIC and channel in PUBLIC_CHANNELS and kind == SWAP:
+        return None
+    if endpoint == PUBLIC and channel in TICK_CHANNELS:
         return None
     return f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist."
 
@@ -89,8 +98,9 @@ LOG_PREFIX = {"funding-rate": "okx", "open-interest": "okx-oi", "mark-price": "o
 
 
 class OkxStream:
-    def __init__(self, state, endpoint: str):
+    def __init__(self, state, endpoint: str, book_faults: dict | None = None):
         self.state, self.endpoint = state, endpoint
+        self.book_faults = {} if book_faults is None else book_faults  # fault -> how many are still owed
 
     async def on_text(self, connection: Connection, text: str) -> None:
         if text == "ping":
@@ -121,6 +131,10 @@ class OkxStream:
             await connection.send(dumps({"event": "subscribe", "arg": arg, "connId": self._conn_id(connection)}))
             if self.endpoint == BUSINESS:
                 connection.start(key, self._push_candles(connection, arg))
+            elif arg["channel"] == "trades":
+                connection.start(key, self._push_trades(connection, arg))
+            elif arg["channel"] == "books":
+                connection.start(key, self._push_books(connection, arg))
             else:
                 connection.start(key, self._push_context(connection, arg))
 
@@ -156,6 +170,56 @@ class OkxStream:
                 self.state.log_ctx(f"{LOG_PREFIX[channel]}:{inst_id}", fields)
             await asyncio.sleep(self.state.config.ctx_interval)
 
+    def _take_fault(self, fault: str) -> bool:
+        if self.book_faults.get(fault, 0) <= 0:
+            return False
+        self.book_faults[fault] -= 1
+        return True
+
+    async def _push_trades(self, connection: Connection, arg: dict) -> None:
+        """Each trade once its virtual time has come (none from before the subscription, as OKX: a client
+        reads what it missed from ``GET /api/v5/market/trades``)."""
+        inst_id, seed, clock = arg["instId"], self.state.config.seed, self.state.clock
+        sent_until = clock.now_ms() + 1
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            now = clock.now_ms()
+            tape = await asyncio.to_thread(okx_ticks.trades, seed, inst_id, sent_until, now + 1)
+            sent_until = now + 1
+            if not tape:
+                continue
+            async with connection.send_lock:
+                await connection.send(dumps({"arg": arg, "data": tape}), data=True)
+
+    async def _push_books(self, connection: Connection, arg: dict) -> None:
+        """A snapshot of the current block, then every update interval the levels that changed since the
+        last push (``prevSeqId`` its ``seqId``; nothing changed: an empty update with ``prevSeqId == seqId``).
+
+        Faults (``POST /control/okx/book-fault``): ``gap`` loses one update, so the next one's
+        ``prevSeqId`` was never seen; ``crossed`` adds a bid at the best ask to one update (removed by the
+        next); ``lost-snapshot`` never sends the snapshot of one subscription, updates follow regardless.
+        """
+        inst_id, seed, clock = arg["instId"], self.state.config.seed, self.state.clock
+        sent = okx_ticks.book(seed, inst_id, clock.now_ms())
+        if not self._take_fault("lost-snapshot"):
+            async with connection.send_lock:
+                await connection.send(dumps({"arg": arg, "action": "snapshot", "data": [{**sent, "prevSeqId": -1}]}),
+                                      data=True)  # fmt: skip
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            current = okx_ticks.book(seed, inst_id, clock.now_ms())
+            update = {**okx_ticks.changes(sent, current), "ts": current["ts"], "checksum": 0,
+                      "prevSeqId": sent["seqId"], "seqId": current["seqId"]}  # fmt: skip
+            if self._take_fault("crossed"):
+                crossing = [current["asks"][0][0], "1", "0", "1"]
+                update["bids"] = [*update["bids"], crossing]
+                current = {**current, "bids": [crossing, *current["bids"]]}
+            sent = current
+            if self._take_fault("gap"):
+                continue  # lost on the way: the client's next update does not chain
+            async with connection.send_lock:
+                await connection.send(dumps({"arg": arg, "action": "update", "data": [update]}), data=True)
+
     async def flood(self, coin: str, interval: str, messages: int) -> dict:
         """Burst ``messages`` updates of ``coin``-USDT spot's open candle to its subscribers (as the others' floods)."""
         inst_id = f"{coin}-USDT"
@@ -189,7 +253,7 @@ def _handler(endpoint: str):
         await ws.prepare(request)
         connection = Connection(state, ws, request.transport)
         state.connections[connection.id] = connection
-        stream = OkxStream(state, endpoint)
+        stream = OkxStream(state, endpoint, request.app[BOOK_FAULT_COUNTS])
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
@@ -204,8 +268,53 @@ def _handler(endpoint: str):
     return websocket
 
 
+BOOK_FAULT_COUNTS = web.AppKey("okx_book_faults", dict)
+
+
+async def book_fault(request: web.Request) -> web.Response:
+    """``{"fault": "gap" | "crossed" | "lost-snapshot", "count": 1}``: owed by the next ``books`` pushes."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    fault = body.get("fault") if isinstance(body, dict) else None
+    count = body.get("count", 1) if isinstance(body, dict) else None
+    if fault not in BOOK_FAULTS or isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return web.json_response({"error": f"fault must be one of {' '.join(BOOK_FAULTS)}; count an integer >= 0"},
+                                 status=400)  # fmt: skip
+    request.app[BOOK_FAULT_COUNTS][fault] = count
+    return web.json_response({"fault": fault, "count": count})
+
+
+def truth_trades(state, coin, start_ms, end_ms):
+    return okx_ticks.trades(state.config.seed, coin, start_ms, end_ms)
+
+
+def truth_book(state, coin, time_ms):
+    return okx_ticks.book(state.config.seed, coin, time_ms)
+
+
+def recent_trades(state, app, query):
+    """``GET /api/v5/market/trades``: the newest ``limit`` (at most 500) trades up to virtual now, newest first."""
+    inst_id, now, found = query.get("instId"), state.clock.now_ms(), []
+    instrument(inst_id)
+    limit = query.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_RECENT_TRADES:
+        raise Invalid("Parameter limit error", "51000")
+    end = now + 1
+    while len(found) < int(limit) and end > now - RECENT_TRADES_LOOKBACK_MS:
+        found += okx_ticks.trades(state.config.seed, inst_id, end - intervals.HOUR, end)
+        end -= intervals.HOUR
+    found.sort(key=lambda item: int(item["ts"]), reverse=True)
+    return found[: int(limit)]
+
+
 def add_routes(app: web.Application) -> None:
     state = app[STATE]
+    app[BOOK_FAULT_COUNTS] = {}
+    app.router.add_get("/api/v5/market/trades", rest_route(recent_trades))
+    app.router.add_post("/control/okx/book-fault", book_fault)
+    control.TICK_TRUTHS["okx"] = (truth_trades, truth_book)
     state.protocols[FLOOD_VENUE] = OkxStream(state, BUSINESS)  # POST /control/flood {"venue": "okx-business"}
     app.router.add_get("/ws/v5/public", _handler(PUBLIC))
     app.router.add_get("/ws/v5/business", _handler(BUSINESS))

@@ -7,7 +7,7 @@ counted; a crossed one puts the book out of sync until the next.
 from apps.collectors.orderbook import SyncedBook
 
 COMPLETE_SNAPSHOTS = True
-RESYNC = "wait"  # the next push is a whole snapshot
+RESYNC = "wait"  # the next push is a whole book anyway
 
 
 def new_book(name):

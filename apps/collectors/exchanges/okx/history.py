@@ -16,19 +16,31 @@ the budget and raised as ``RateLimited``: the job resumes from its
 checkpoint once OKX's own budget lets it, and no other exchange waits.
 """
 
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import orjson
 
-from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending
-from apps.collectors.exchanges.okx import protocol
-from apps.collectors.exchanges.okx.parser import candle_row, data_list, parse_funding_row, parse_open_interest_row
-from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, pair_of, swap_id
+from apps.collectors.exchanges.events import HistoryError, MalformedFrame, RateLimited, ascending, decimal
+from apps.collectors.exchanges.okx import contracts, protocol
+from apps.collectors.exchanges.okx.parser import (
+    candle_row,
+    contract_value,
+    data_list,
+    parse_funding_row,
+    parse_open_interest_row,
+    trade,
+)
+from apps.collectors.exchanges.okx.symbols import UnsupportedMarket, is_swap, pair_of, swap_id
 from apps.markets import intervals as kirby_intervals
+from lib.metrics import MESSAGES_RECEIVED
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
+INSTRUMENTS_WEIGHT = RECENT_TRADES_WEIGHT = 1
 OPEN_INTEREST_PERIOD = "5m"  # the finest OKX keeps
 
 
@@ -180,3 +192,79 @@ def earliest_open_interest_ms(coin, before_ms, *, period=OPEN_INTEREST_PERIOD, u
               "limit": protocol.MAX_OPEN_INTEREST_ROWS}  # fmt: skip
     rows = get(protocol.OPEN_INTEREST_HISTORY_PATH, params, protocol.OPEN_INTEREST_WEIGHT, url=url, budget=budget)
     return min((parse_open_interest_row(row).time_ms for row in rows), default=None)
+
+
+def contract_values(instrument=None, *, url=None, budget=None):
+    """{swap id: coin per contract} from ``/api/v5/public/instruments`` (every swap, or ``instrument`` alone).
+
+    Coin per contract is ``ctVal`` x ``ctMult``; a swap whose ``ctVal`` is not
+    in its base coin (an inverse swap) is left out: Kirby has no such market.
+    """
+    params = {"instType": "SWAP", **({"instId": instrument} if instrument else {})}
+    values = {}
+    for row in get(protocol.INSTRUMENTS_PATH, params, INSTRUMENTS_WEIGHT, url=url, budget=budget):
+        if not isinstance(row, dict) or not is_swap(row.get("instId")):
+            continue
+        try:
+            if row.get("ctValCcy") not in (None, pair_of(row["instId"])[0]):
+                continue
+            value = decimal(row.get("ctVal"), "ctVal") * decimal(row.get("ctMult") or "1", "ctMult")
+        except (MalformedFrame, UnsupportedMarket):
+            continue
+        if value > 0:
+            values[row["instId"]] = value
+    return values
+
+
+def prepare_stream(plan, *, url=None, budget=None):
+    """Read the contract values of the plan's swaps whose trades or book are collected, once per process.
+
+    Runs whenever a stream reads its plan, before it subscribes. A swap whose
+    value cannot be read (OKX away, no such swap) is left out of ``plan`` and
+    listed as unsupported until a later read finds it: no contract count is
+    ever stored as coins, and the stream's other series go on meanwhile.
+    """
+    names = sorted(name for name in {*plan.trades, *plan.books} if is_swap(name))
+    if not contracts.missing(names):
+        return
+    problem = None
+    try:
+        contracts.remember(contract_values(url=url, budget=budget))
+    except (HistoryError, RateLimited, OSError) as error:
+        problem = error
+    for name in contracts.missing(names) if problem is None else ():
+        try:  # listed since the whole list was read: ask for it alone
+            contracts.remember(contract_values(name, url=url, budget=budget))
+        except (HistoryError, RateLimited, OSError) as error:
+            problem = error
+    for name in contracts.missing(names):
+        log.warning("okx: no contract value for %s (%s); its trades and book wait", name, problem)
+        _leave_out(plan, name, f"its contract value cannot be read yet: {problem}")
+
+
+def _leave_out(plan, name, reason):
+    left = (protocol.trades_subscription(name), protocol.book_subscription(name))
+    for key, subscription in list(plan.subscriptions.items()):
+        if subscription in left:
+            del plan.subscriptions[key]
+    plan.trades.pop(name, None)
+    plan.books.pop(name, None)
+    plan.unsupported.append(f"{protocol.NAME}/{'/'.join(pair_of(name))} (trades and book: {reason})")
+
+
+def recent_trades(name, *, url=None, budget=None):
+    """The newest trades of ``name`` (at most 500, OKX's ``/api/v5/market/trades``) as TradeUpdate, oldest first.
+
+    A stream reads them once it has subscribed, so trades published while it
+    was away are stored too (the write path stores each trade once).
+    """
+    ct_val = contract_value(name)
+    params = {"instId": name, "limit": protocol.MAX_RECENT_TRADES}
+    rows = get(protocol.RECENT_TRADES_PATH, params, RECENT_TRADES_WEIGHT, url=url, budget=budget)
+    trades = []
+    for row in rows:
+        try:
+            trades.append(trade(row, name, ct_val))
+        except MalformedFrame:  # counted and skipped, as a bad push would be
+            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
+    return sorted(trades, key=lambda t: (t.time_us, t.trade_id))

@@ -14,7 +14,16 @@ WebSocket pushes are ``{"arg": {"channel", "instId"}, "data": [...]}``:
 - ``open-interest``: ``oi`` in contracts and ``oiCcy`` in the coin; Kirby
   stores ``oiCcy`` (one side, as every venue's).
 - ``mark-price``: ``markPx``, which makes open interest's notional value.
-- ``trades``, ``books*``, ``bbo-tbt``, ``tickers``: valid, not collected.
+- ``trades``: ``{instId, tradeId, px, sz, side, ts}`` per taker order -> TradeUpdate.
+- ``books`` (public endpoint): ``action`` ``snapshot`` (the whole book, ``prevSeqId`` -1) then
+  ``update`` (changed levels, a size ``"0"`` deletes), levels ``[px, sz, "0", orders]``; each
+  update's ``prevSeqId`` is the ``seqId`` before it (equal to its own when nothing changed). A
+  snapshot is a BookSnapshot with ``sequence`` = ``seqId``, an update a BookDelta with
+  ``first`` = ``last`` = ``seqId`` and ``previous`` = ``prevSeqId`` (both None in recordings from
+  before OKX added them). ``checksum`` is not checked: it is always 0 since 2026-06-23.
+- Swap sizes (trades and books) count contracts: they become coin amounts (x the instrument's
+  ``ctVal``, okx.contracts, exact); one of a swap whose ``ctVal`` is not known is malformed.
+- ``books5``, ``books-l2-tbt``, ``bbo-tbt``, ``tickers``: valid, not collected.
 
 Control: ``{"event": "subscribe"|"unsubscribe", "arg"}`` acks, ``{"event":
 "error", "code", "msg"}``, ``{"event": "notice"}`` (a coming disconnect) and
@@ -28,17 +37,24 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from apps.collectors.exchanges.events import (
+    BookDelta,
+    BookSnapshot,
     CandleUpdate,
     Control,
     FundingUpdate,
     MalformedFrame,
     MarkPrice,
     OpenInterestUpdate,
+    TradeUpdate,
     decimal,
+    integer,
     json_object,
+    levels,
     text,
 )
+from apps.collectors.exchanges.okx import contracts
 from apps.collectors.exchanges.okx.protocol import (
+    BOOK_CHANNEL,
     BUSINESS,
     CANDLE_PREFIX,
     ENDPOINTS,
@@ -48,12 +64,14 @@ from apps.collectors.exchanges.okx.protocol import (
     OPEN_INTEREST_CHANNEL,
     PONG_FRAME,
     PUBLIC,
+    TRADES_CHANNEL,
 )
 from apps.collectors.exchanges.okx.symbols import is_swap
 from apps.markets import intervals as kirby_intervals
 
 CANDLE_FIELDS = 9
-IGNORED_CHANNELS = ("trades", "trades-all", "tickers", "bbo-tbt", "books", "books5", "books-l2-tbt", "books50-l2-tbt")
+IGNORED_CHANNELS = ("trades-all", "tickers", "bbo-tbt", "books5", "books-l2-tbt", "books50-l2-tbt")
+SIDES = ("buy", "sell")
 CONFIRM = {"0": False, "1": True}
 
 
@@ -109,6 +127,51 @@ def _item_of(name, item):
     return item
 
 
+def contract_value(name):
+    """Coin per contract of a swap (None for spot, whose sizes are coins already)."""
+    if not is_swap(name):
+        return None
+    value = contracts.value(name)
+    if value is None:
+        raise MalformedFrame(f"the contract value (ctVal) of {name} is not known yet")
+    return value
+
+
+def trade(item, name, ct_val):
+    """One ``trades`` data item -> TradeUpdate with the size in the coin; MalformedFrame without an id or side."""
+    item = _item_of(name, item)
+    side = item.get("side")
+    if side not in SIDES:
+        raise MalformedFrame(f"side is not buy or sell: {side!r}")
+    price, size = decimal(item.get("px"), "px"), decimal(item.get("sz"), "sz")
+    if price <= 0 or size <= 0:
+        raise MalformedFrame(f"a trade with a price or size that is not positive: {item!r}")
+    return TradeUpdate(
+        coin=name, trade_id=text(item.get("tradeId"), "tradeId"), price=price,
+        size=size if ct_val is None else contracts.to_coin(size, ct_val), side=side,
+        time_us=ms(item.get("ts"), "ts") * 1000,
+    )  # fmt: skip
+
+
+def _book_side(value, field, ct_val):
+    pairs = levels(value, field)
+    return pairs if ct_val is None else [(price, contracts.to_coin(size, ct_val)) for price, size in pairs]
+
+
+def book_event(action, item, name, ct_val):
+    """One ``books`` data item -> BookSnapshot (``action`` snapshot) or BookDelta (update)."""
+    item = _item_of(name, item)
+    time_ms = ms(item.get("ts"), "ts")
+    seq_id = integer(item.get("seqId"), "seqId", nullable=True)
+    previous = integer(item.get("prevSeqId"), "prevSeqId", nullable=True)
+    bids, asks = _book_side(item.get("bids"), "bids", ct_val), _book_side(item.get("asks"), "asks", ct_val)
+    if action == "snapshot":
+        return BookSnapshot(name, time_ms, seq_id, bids, asks)
+    if action == "update":
+        return BookDelta(name, time_ms, seq_id, seq_id, previous, bids, asks)
+    raise MalformedFrame(f"books action is not snapshot or update: {action!r}")
+
+
 def _control(message):
     event = message.get("event")
     if event in ("subscribe", "unsubscribe"):
@@ -154,6 +217,13 @@ def parse_frame(raw, endpoint):
             if event is not None:
                 events.append(event)
         return events
+    if channel in (TRADES_CHANNEL, BOOK_CHANNEL):
+        if endpoint != PUBLIC:
+            raise MalformedFrame(f"{channel} outside the public endpoint")
+        ct_val = contract_value(name)
+        if channel == TRADES_CHANNEL:
+            return [trade(item, name, ct_val) for item in data]
+        return [book_event(message.get("action"), item, name, ct_val) for item in data]
     if channel in IGNORED_CHANNELS:
         return []
     raise MalformedFrame(f"unknown channel {channel!r}")

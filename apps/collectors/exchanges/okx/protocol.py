@@ -2,8 +2,9 @@
 
 Two WebSocket endpoints: candles (``candle1m``, ``candle1H``, ...) live on
 the *business* endpoint (``KIRBY_OKX_BUSINESS_WS_URL``, OKX moved them there
-in 2023), funding (``funding-rate``), open interest (``open-interest``) and
-mark prices (``mark-price``) on the *public* one (``KIRBY_OKX_WS_URL``). A
+in 2023), funding (``funding-rate``), open interest (``open-interest``),
+mark prices (``mark-price``), trades (``trades``) and books (``books``) on
+the *public* one (``KIRBY_OKX_WS_URL``). A
 subscription is one OKX ``arg``, ``{"channel", "instId"}``; a subscribe
 message carries many in ``args`` (at most 64 KB) and each is acked on its
 own. The client keeps a connection open by sending the text ``ping`` (OKX
@@ -19,7 +20,9 @@ REST (``KIRBY_OKX_REST_URL``): ``/api/v5/market/history-candles`` (100 rows,
 20 requests per 2 s), ``/api/v5/public/funding-rate-history`` (100 rows, 10
 per 2 s) and ``/api/v5/rubik/stat/contracts/open-interest-history`` (100
 rows, 10 per 2 s); every answer is ``{"code": "0", "msg", "data": [...]}``
-newest first, numbers and times as strings. HTTP 429 or code ``50011`` means
+newest first, numbers and times as strings. Swap contract values come from
+``/api/v5/public/instruments`` and missed trades from ``/api/v5/market/trades``
+(the newest 500), weight 1 each. HTTP 429 or code ``50011`` means
 too many requests. The per-exchange budget counts a history-candles call as
 1 and the two endpoints allowed half as often as 2, so a budget of 600 a
 minute keeps every endpoint within its own limit.
@@ -51,6 +54,7 @@ INTERVALS = {
 KIRBY_INTERVALS = {bar: kirby for kirby, bar in INTERVALS.items()}
 CANDLE_PREFIX = "candle"
 FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL, MARK_PRICE_CHANNEL = "funding-rate", "open-interest", "mark-price"
+TRADES_CHANNEL, BOOK_CHANNEL = "trades", "books"  # books: 400 levels a side, a snapshot then updates
 # Mark prices first: an open-interest push heard before any mark price would have no notional value.
 CONTEXT_CHANNELS = (MARK_PRICE_CHANNEL, FUNDING_CHANNEL, OPEN_INTEREST_CHANNEL)
 
@@ -61,6 +65,9 @@ PING_FRAME, PONG_FRAME = "ping", "pong"
 HISTORY_CANDLES_PATH = "/api/v5/market/history-candles"
 FUNDING_HISTORY_PATH = "/api/v5/public/funding-rate-history"
 OPEN_INTEREST_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+RECENT_TRADES_PATH = "/api/v5/market/trades"
+MAX_RECENT_TRADES = 500
 MAX_CANDLES = 100
 MAX_FUNDING_ROWS = 100
 MAX_OPEN_INTEREST_ROWS = 100
@@ -84,7 +91,7 @@ def rest_url(path, base=None):
 
 
 def endpoint(name):
-    """Funding, open interest and mark prices of every instrument are on the public endpoint."""
+    """Funding, open interest, mark prices, trades and books of every instrument are on the public endpoint."""
     return PUBLIC
 
 
@@ -108,6 +115,14 @@ def candle_subscription(name, interval):
 def context_subscription(name):
     """The three public channels a swap's funding, open interest and its notional value come from."""
     return [{"channel": channel, "instId": name} for channel in CONTEXT_CHANNELS]
+
+
+def trades_subscription(name):
+    return {"channel": TRADES_CHANNEL, "instId": name}
+
+
+def book_subscription(name):
+    return {"channel": BOOK_CHANNEL, "instId": name}
 
 
 def _args(subscriptions):

@@ -1,0 +1,168 @@
+"""OKX trades and books from the simulator over real sockets, through a stream, into PostgreSQL and Redis.
+
+The stream runs in a thread of the test (as in a collector worker) with the real batcher. The simulator
+drops every connection twice, loses a ``books`` update (a skipped ``seqId``), sends a crossed book and
+loses the snapshot of a new subscription. OKX does not replay trades on subscribe, so the stream reads
+the recent ones over REST after each connect: the stored tape must equal the simulator's, nothing
+missing or stored twice; every stored book snapshot must equal the true book at its time, sizes of
+the swap in coins (contracts x ctVal); each break shows in Redis, is counted, and heals in seconds.
+"""
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.collectors.batcher import Batcher
+from apps.collectors.exchanges import get_adapter
+from apps.collectors.simulator.okx import contract_value
+from apps.collectors.stream import Stream
+from apps.marketdata import live_books
+from apps.marketdata.models import OrderBookSnapshot, Trade
+from apps.markets.models import Coin, Exchange, MarketType, QuoteCurrency, TradingPair
+from lib.metrics import BOOK_RESYNCS
+from tests.collectors.harness import control, simulator_running
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+SWAP, SPOT = "BTC-USDT-SWAP", "BTC-USDT"
+BOOK = ("okx", "BTC", "USDT", "perps")
+DEPTH = 5
+
+
+@pytest.fixture
+def pairs(transactional_db, django_db_serialized_rollback):
+    """OKX's BTC/USDT swap (trades and its book) and spot (trades)."""
+    exchange = Exchange.objects.create(name="okx", display_name="OKX")
+    perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
+    spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
+    usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
+    btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
+    swap = TradingPair.objects.create(
+        exchange=exchange, coin=btc, quote=usdt, market_type=perps, collect_trades=True,
+        collect_orderbook=True, orderbook_depth=DEPTH, orderbook_every_seconds=0.3,
+    )  # fmt: skip
+    cash = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usdt, market_type=spot, collect_trades=True)
+    return {SWAP: swap, SPOT: cash}
+
+
+class BookWatch:
+    """Polls the pair's book in Redis every few ms: every (in_sync, reason) change with its wall time."""
+
+    def __init__(self):
+        self.seen, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        last = None
+        while not self.stop.is_set():
+            book = live_books.get_book(*BOOK)
+            state = None if book is None else (book["in_sync"], book["reason"])
+            if state != last:
+                self.seen.append((time.monotonic(), *(state or (None, None))))
+                last = state
+            time.sleep(0.002)
+
+    def healed_after(self, reason_part, since):
+        """Seconds from the book marked out of sync for ``reason_part`` to in sync again, or None."""
+        marked = next(
+            (t for t, ok, why in self.seen if t >= since and ok is False and reason_part in (why or "")), None
+        )
+        healed = None if marked is None else next((t for t, ok, _ in self.seen if t > marked and ok), None)
+        return None if healed is None else healed - marked
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def recent_trade_reads(simulator):
+    return sum(1 for r in control(simulator, "/control/okx/requests") if r["path"] == "/api/v5/market/trades")
+
+
+def resyncs():
+    return BOOK_RESYNCS.labels("okx")._value.get()
+
+
+def ms(moment):
+    return int(moment.timestamp() * 1000)
+
+
+def coins(inst_id, contracts):
+    """What Kirby stores of a size OKX sends: a swap's contracts in the coin (ctVal), spot as it is."""
+    value = Decimal(contracts)
+    return value * contract_value("BTC") if inst_id == SWAP else value
+
+
+def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(pairs, settings):
+    with simulator_running() as simulator:
+        settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
+        settings.KIRBY_OKX_REST_URL = simulator.url
+        settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = 0.5
+        batcher = Batcher(flush_seconds=0.2, exchange="okx", spool=False)
+        stop = threading.Event()
+        stream = Stream(get_adapter("okx"), 0, batcher, stop)
+        thread = threading.Thread(target=lambda: asyncio.run(stream.run()), daemon=True)
+        thread.start()
+        watch = BookWatch()
+        healed, resyncs_before = {}, resyncs()
+        try:
+            wait_for(lambda: (live_books.get_book(*BOOK) or {}).get("in_sync"), 15, "the swap's book in sync")
+            for drops in (1, 2):
+                count = Trade.objects.count()
+                wait_for(lambda c=count: Trade.objects.count() > c + 5, 15, "trades stored")
+                control(simulator, "/control/drop", {})
+                wait_for(lambda d=drops: stream.status.doc["reconnects"] >= d, 15, "the stream reconnected")
+            for fault, reason, then_drop in (("gap", "sequence gap", False), ("crossed", "crossed", False),
+                                             ("lost-snapshot", "", True)):  # fmt: skip
+                since = time.monotonic()
+                control(simulator, "/control/okx/book-fault", {"fault": fault})
+                if then_drop:  # the next subscription's snapshot is lost: updates come with nothing to apply to
+                    control(simulator, "/control/drop", {})
+                    wait_for(lambda: stream.status.doc["reconnects"] >= 3, 15, "the stream reconnected")
+                    reads = recent_trade_reads(simulator)  # the new connection reads them a second after connecting
+                wait_for(lambda r=reason, s=since: watch.healed_after(r, s), 10, f"the book rebuilt after {fault}")
+                healed[fault] = watch.healed_after(reason, since)
+            # The last connection read both instruments' recent trades (an earlier one may have been dropped
+            # before its read: the next connection's newest 500 cover it).
+            wait_for(lambda: recent_trade_reads(simulator) >= reads + 2, 15, "the recent trades read after connecting")
+            count = Trade.objects.count()
+            wait_for(lambda: Trade.objects.count() > count + 5, 15, "trades stored after the faults")
+            current = live_books.get_book(*BOOK)
+        finally:
+            watch.close()
+            stop.set()
+            thread.join(15)
+            batcher.close()
+            live_books.client().delete(live_books.book_key(*BOOK))
+        tapes = {}
+        for inst_id, pair in pairs.items():
+            stored = list(Trade.objects.filter(trading_pair=pair).order_by("time", "trade_id")
+                          .values_list("time", "trade_id", "price", "size", "side"))  # fmt: skip
+            first, last = ms(stored[0][0]), ms(stored[-1][0])
+            truth = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={first}&end={last + 1}")
+            tapes[inst_id] = stored, truth
+        snapshots = list(OrderBookSnapshot.objects.filter(trading_pair=pairs[SWAP]).order_by("time"))
+        truths = [control(simulator, f"/truth/book?exchange=okx&coin={SWAP}&time={ms(s.time)}") for s in snapshots]
+        book = stream.books.states[SWAP].book
+
+    for inst_id, (stored, truth) in tapes.items():
+        expected = [(datetime.fromtimestamp(int(t["ts"]) / 1000, UTC), t["tradeId"], Decimal(t["px"]),
+                     coins(inst_id, t["sz"]), t["side"]) for t in truth]  # fmt: skip
+        assert len(stored) >= 20, inst_id
+        assert stored == expected, inst_id  # every trade of the span, once, sizes in the coin
+    assert stream.status.doc["reconnects"] >= 3
+    # Each break was published in Redis at once, rebuilt from a fresh snapshot within seconds, and counted.
+    assert set(healed) == {"gap", "crossed", "lost-snapshot"} and max(healed.values()) < 3, healed
+    assert book.breaks >= 2 and resyncs() - resyncs_before >= 2
+    assert len(snapshots) >= 10
+    for snapshot, truth in zip(snapshots, truths, strict=True):
+        for stored_side, true_side in ((snapshot.bids, truth["bids"]), (snapshot.asks, truth["asks"])):
+            assert [(Decimal(p), Decimal(s)) for p, s in stored_side] == [
+                (Decimal(level[0]), coins(SWAP, level[1])) for level in true_side[:DEPTH]
+            ]
+    assert current["in_sync"] and len(current["bids"]) == 20 and current["sequence"] > 0
