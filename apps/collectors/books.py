@@ -41,7 +41,7 @@ class BookKeeper:
         self.redis = redis
         self.states = {}  # series name -> _State
         self.routes = {}  # series name -> [BookRoute]
-        self.wanted = set()  # series whose book waits for a REST snapshot
+        self.wanted = set()  # series whose book waits for a snapshot the stream must ask for (RESYNC)
         self.updates_applied = 0
 
     def feed(self, event, routes):
@@ -66,7 +66,7 @@ class BookKeeper:
             state.dirty = True
             self._maybe_publish(event.coin, state, time.monotonic())
         else:
-            if not rules.COMPLETE_SNAPSHOTS and book.needs_snapshot:
+            if resync_of(rules) != "wait" and book.needs_snapshot:
                 self.wanted.add(event.coin)
             if not state.reported_out and book.breaks:
                 state.reported_out = True
@@ -98,6 +98,11 @@ class BookKeeper:
                 state.stored_at[route.trading_pair_id] = now
         if records:
             self.store(records)
+
+
+def resync_of(rules):
+    """How a venue's broken book gets its next snapshot: its ``RESYNC``, else "rest" (partial snapshots) or "wait"."""
+    return getattr(rules, "RESYNC", "wait" if rules.COMPLETE_SNAPSHOTS else "rest")
 
 
 def _names(route):

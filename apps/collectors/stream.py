@@ -25,7 +25,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from apps.collectors.books import BookKeeper
+from apps.collectors.books import BookKeeper, resync_of
 from apps.collectors.closing import CandleCloser
 from apps.collectors.exchanges.events import (
     AssetContext,
@@ -65,6 +65,8 @@ YIELD_EVERY_FRAMES = 500
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
 ROLLOVER_OVERLAP_SECONDS = 2.0
+# A book waiting for a snapshot is asked for one at most this often.
+BOOK_REFRESH_SECONDS = 1.0
 
 
 def _read_plan(adapter, index):
@@ -123,6 +125,7 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
+        self._books_asked = {}  # series -> time.monotonic() its book's snapshot was last asked for
         self.rollovers = 0
 
     async def run(self):
@@ -373,6 +376,7 @@ class Stream:
                     next_refresh = time.monotonic() + refresh_every
                 if now >= next_tick:  # not per frame: at 20,000 frames/s that is real work
                     self._tick()
+                    await self._refresh_books(ws)
                     next_tick = now + TICK_SECONDS
         finally:
             receiver.cancel()
@@ -397,6 +401,31 @@ class Stream:
                 raise Reconnect(f"connection closed by the exchange (code {ws.close_code})")
             elif message.type == aiohttp.WSMsgType.ERROR:
                 raise Reconnect(f"connection error: {ws.exception()}")
+
+    async def _refresh_books(self, ws):
+        """Ask for a fresh snapshot of every book waiting for one (``books.wanted``), at most once a second each.
+
+        ``RESYNC = "resubscribe"``: the book's subscription is unsubscribed and
+        subscribed again on this connection, and the venue pushes a new snapshot.
+        """
+        rules = self.adapter.book
+        if not self.books.wanted or rules is None:
+            return
+        now = time.monotonic()
+        due = sorted(c for c in self.books.wanted if now - self._books_asked.get(c, -1e9) >= BOOK_REFRESH_SECONDS)
+        if not due:
+            return
+        self._books_asked.update(dict.fromkeys(due, now))
+        if resync_of(rules) == "resubscribe":
+            protocol = self.adapter.protocol
+            subscriptions = [protocol.book_subscription(coin) for coin in due]
+            frames = protocol.unsubscribe_frames(subscriptions) + protocol.subscribe_frames(subscriptions)
+            rate = protocol.messages_per_second(self.plan.endpoint if self.plan else "")
+            for position, frame in enumerate(frames):
+                if rate and position:
+                    await asyncio.sleep(1 / rate)
+                await ws.send_str(frame)
+            log.info("stream %s: resubscribed the books of %s for a fresh snapshot", self.name, ", ".join(due))
 
     def _tick(self):
         now_ms = int(time.time() * 1000)

@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import intervals, ticks
+from . import coinbase_ws, intervals, ticks
 from .state import STATE
 
 
@@ -169,18 +169,41 @@ async def truth_candles(state, request):
     return [candle.to_wire() for candle in candles]
 
 
+def _product(query) -> str:
+    product = _coin(query)
+    try:
+        coinbase_ws.base_coin(product)
+    except coinbase_ws.Invalid as problem:
+        raise Invalid(f"coin: {problem}") from None
+    return product
+
+
+def _exchange(query) -> str:
+    exchange = query.get("exchange", "hyperliquid")
+    if exchange not in ("hyperliquid", "coinbase"):
+        raise Invalid("exchange must be one of hyperliquid coinbase")
+    return exchange
+
+
 @endpoint
 async def truth_trades(state, request):
-    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the Hyperliquid feed sends it."""
+    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the venue's feed sends it (``exchange``,
+    default hyperliquid; Coinbase's with the taker's side, see coinbase_ws)."""
     query = request.query
     coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
-    return await asyncio.to_thread(ticks.trades, state.market, coin, start, min(end, state.clock.now_ms() + 1))
+    end = min(end, state.clock.now_ms() + 1)
+    if _exchange(query) == "coinbase":
+        return await asyncio.to_thread(coinbase_ws.truth_trades, state.config.seed, _product(query), start, end)
+    return await asyncio.to_thread(ticks.trades, state.market, coin, start, end)
 
 
 @endpoint
 async def truth_book(state, request):
-    """The book of the block holding ``time`` (virtual ms)."""
-    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
+    """The book of the block holding ``time`` (virtual ms) of the venue ``exchange`` (default hyperliquid)."""
+    query = request.query
+    if _exchange(query) == "coinbase":
+        return coinbase_ws.truth_book(state.config.seed, _product(query), _query_int(query, "time"))
+    return ticks.book(state.market, _coin(query), _query_int(query, "time"))
 
 
 def add_routes(app: web.Application) -> None:

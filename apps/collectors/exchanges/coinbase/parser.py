@@ -316,12 +316,15 @@ class TradeCandles:
 
     ``wanted()`` returns the current plan's candle series (a mapping or set
     of ``(product_id, interval)``); it is read again whenever it changes.
-    ``trades()`` returns the products whose trades are stored (none when not given).
+    ``trades()`` returns the products whose trades are stored (none when not given), ``books()`` those whose
+    books are kept: a new connection's first message breaks each of them (a delta without ``previous``) until
+    its snapshot on this connection comes.
     """
 
-    def __init__(self, wanted, grace_ms=None, trades=None):
+    def __init__(self, wanted, grace_ms=None, trades=None, books=None):
         self.wanted = wanted
         self.trades = trades or _NOTHING
+        self.book_products = books or _NOTHING
         self.grace_ms = protocol.close_grace_ms() if grace_ms is None else grace_ms
         self.sequence = None
         self.since_us = {}  # product -> server time of its snapshot: later intervals are complete
@@ -369,6 +372,13 @@ class TradeCandles:
             raise MalformedFrame("events is not a list")
         stamp_us = time_us(message.get("timestamp"), "timestamp")
         previous, self.sequence = self.sequence, sequence
+        if previous is None and (books := self.book_products()):
+            # A new connection: what the books missed since the last one is unknown until their new snapshots.
+            restart = [BookDelta(product, stamp_us // 1000, sequence, sequence, None, [], []) for product in books]
+            return [*restart, *self._message(channel, sequence, previous, stamp_us, events)]
+        return self._message(channel, sequence, previous, stamp_us, events)
+
+    def _message(self, channel, sequence, previous, stamp_us, events):
         if previous is not None and sequence != previous + 1:
             # Every book of the connection missed what was lost: a delta that does not chain breaks it.
             lost = [
@@ -476,9 +486,12 @@ class TradeCandles:
 def connection_parser(endpoint, wanted, plan=None):
     """The per-connection parser the live stream feeds (see TradeCandles); raises MalformedFrame for bad input.
 
-    ``plan()`` gives the stream's current plan: its ``trades`` say which products' trades are stored.
+    ``plan()`` gives the stream's current plan: its ``trades`` say which products' trades are stored, its
+    ``books`` which books are kept.
     """
-    return TradeCandles(wanted, trades=None if plan is None else lambda: plan().trades).feed
+    if plan is None:
+        return TradeCandles(wanted).feed
+    return TradeCandles(wanted, trades=lambda: plan().trades, books=lambda: plan().books).feed
 
 
 # --- REST answers -------------------------------------------------------------------------------
