@@ -321,3 +321,23 @@ def test_a_bad_trade_is_refused_never_stored(change):
     feed.builder.trades = lambda: {"BTC-USD": [7]}
     with pytest.raises(MalformedFrame):
         feed.trades(T0 + 1000, [{**_trade(1, T0 + 500, "100", "1"), **change}])
+
+
+def test_a_new_connection_breaks_the_books_it_keeps_until_their_snapshot_on_it():
+    book = get_adapter("coinbase").book.new_book("BTC-USD")
+    first = TradeCandles(dict, books=lambda: {"BTC-USD": []})
+    (restart, snapshot) = first.feed(_l2(0, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
+    book.delta(restart)  # before any snapshot: nothing to break
+    book.snapshot(snapshot, complete=True)
+    assert book.in_sync
+    reconnected = TradeCandles(dict, books=lambda: {"BTC-USD": []})
+    heartbeat = json.dumps({"channel": "heartbeats", "client_id": "", "timestamp": _stamp((T0_BOOK + 5000) * 1000),
+                            "sequence_num": 0, "events": [{"heartbeat_counter": 1}]})  # fmt: skip
+    (restart,) = reconnected.feed(heartbeat)
+    book.delta(restart)
+    assert not book.in_sync and book.breaks == 1  # what happened while reconnecting is unknown
+    (snapshot,) = reconnected.feed(
+        _l2(1, "snapshot", [("bid", "98", "1"), ("offer", "101", "1")], at_ms=T0_BOOK + 5000)
+    )
+    book.snapshot(snapshot, complete=True)
+    assert book.in_sync and book.book.top(1)[0] == [["98", "1"]]

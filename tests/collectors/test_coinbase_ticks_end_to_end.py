@@ -100,7 +100,9 @@ def test_coinbase_tape_and_books_survive_reconnects_gaps_and_a_crossed_book(tran
         first, last = ms(trades[0][0]), ms(trades[-1][0])
         tape = control(simulator, f"/truth/trades?exchange=coinbase&coin=BTC-USD&start={first}&end={last + 1}")
         snapshots = list(OrderBookSnapshot.objects.filter(trading_pair=pair).order_by("time"))
-        truths = [control(simulator, f"/truth/book?exchange=coinbase&coin=BTC-USD&time={ms(s.time)}") for s in snapshots]
+        truths = [
+            control(simulator, f"/truth/book?exchange=coinbase&coin=BTC-USD&time={ms(s.time)}") for s in snapshots
+        ]
 
     expected = [(datetime.fromtimestamp(t["time"] / 1000, UTC), t["trade_id"], t["price"], t["size"], t["side"])
                 for t in tape]  # fmt: skip

@@ -38,7 +38,8 @@ and the simulator's clients call these functions only.
     stream stores it open, and once closed checks it against
     ``history.candle_pages`` before storing it final, apps.collectors.reconcile)
     and Control ``resync`` (messages were lost: the stream reconnects and
-    repairs).
+    repairs). One that also takes ``plan`` is given ``plan()``, the stream's
+    current plan (Coinbase: which products' trades are stored, which books kept).
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
     ``has_asset_context(market_type)``: funding and open interest exist.
@@ -53,8 +54,10 @@ and the simulator's clients call these functions only.
 Trades and books (optional; a pair switched on where they are missing is listed as unsupported):
 ``protocol.trades_subscription(name)`` / ``protocol.book_subscription(name)``; the parser's
 TradeUpdate, BookSnapshot and BookDelta events; a ``book`` module with ``new_book(name)`` (a
-apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMPLETE_SNAPSHOTS``
-(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot).
+apps.collectors.orderbook.SyncedBook under the venue's sequence rule), ``COMPLETE_SNAPSHOTS``
+(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot) and ``RESYNC``
+(how a broken book gets its next snapshot: "rest", "resubscribe" (the stream unsubscribes and
+subscribes its ``book_subscription`` again), "wait"; see apps.collectors.books.resync_of).
 """
 
 import importlib

@@ -91,8 +91,14 @@ def _maker_side(time_ms: int) -> str:
 def tape(simulated, product: str, after_ms: int, until_ms: int) -> list[dict]:
     """Trades of ``product`` with ``after_ms < time <= until_ms``, oldest first, as Coinbase writes them."""
     return [
-        {"trade_id": trade_id(product, tick.time), "product_id": product, "price": decimal_text(tick.price),
-         "size": decimal_text(tick.size), "time": stamp(tick.time), "side": _maker_side(tick.time)}  # fmt: skip
+        {
+            "trade_id": trade_id(product, tick.time),
+            "product_id": product,
+            "price": decimal_text(tick.price),
+            "size": decimal_text(tick.size),
+            "time": stamp(tick.time),
+            "side": _maker_side(tick.time),
+        }  # fmt: skip
         for tick in _ticks(simulated, product, after_ms, until_ms)
     ]
 
@@ -113,8 +119,13 @@ def truth_book(seed: int, product: str, moment_ms: int) -> dict:
 def truth_trades(seed: int, product: str, start_ms: int, end_ms: int) -> list[dict]:
     """Trades of ``[start_ms, end_ms)`` with the taker's side and epoch-ms times."""
     return [
-        {"trade_id": trade_id(product, tick.time), "price": decimal_text(tick.price), "size": decimal_text(tick.size),
-         "side": TAKER[_maker_side(tick.time)], "time": tick.time}  # fmt: skip
+        {
+            "trade_id": trade_id(product, tick.time),
+            "price": decimal_text(tick.price),
+            "size": decimal_text(tick.size),
+            "side": TAKER[_maker_side(tick.time)],
+            "time": tick.time,
+        }  # fmt: skip
         for tick in _ticks(market(seed), product, start_ms - 1, end_ms - 1)
     ]
 
@@ -319,7 +330,9 @@ async def _crossed_book(request: web.Request) -> web.Response:
         return web.json_response({"error": str(error)}, status=400)
     state = request.app[STATE]
     protocol = state.protocols["coinbase"]
-    held = [i for i, s in protocol.sockets.items() if i in state.connections and product in s.channels.get("level2", ())]
+    held = [
+        i for i, s in protocol.sockets.items() if i in state.connections and product in s.channels.get("level2", ())
+    ]
     request.app[CROSSED][product] = set(held)
     return web.json_response({"product": product, "connections": len(held)})
 
