@@ -93,7 +93,7 @@ class SyncedBook:
         self.book.replace(snapshot.bids, snapshot.asks)
         self.sequence, self.time_ms = snapshot.sequence, snapshot.time_ms
         if complete:
-            self.snapshot_id = None
+            self.snapshot_id, self.pending = None, []  # the whole book: deltas held back meanwhile are older
             if self.book.crossed:
                 self._break("crossed snapshot")
                 return 0

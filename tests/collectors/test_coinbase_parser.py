@@ -117,9 +117,11 @@ def test_a_crossed_book_is_out_of_sync_until_the_next_snapshot():
     (crossing,) = builder.feed(_l2(2, "update", [("bid", "102", "1")]))
     book.delta(crossing)
     assert not book.in_sync and "crossed" in book.reason and book.needs_snapshot
-    (again,) = builder.feed(_l2(3, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
+    (meanwhile,) = builder.feed(_l2(3, "update", [("bid", "98", "1")]))
+    assert book.delta(meanwhile) == 0  # held back, not applied to a broken book
+    (again,) = builder.feed(_l2(4, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
     book.snapshot(again, complete=True)
-    assert book.in_sync
+    assert book.in_sync and book.pending == [] and book.book.top(5) == ([["99", "1"]], [["101", "1"]])
 
 
 @pytest.mark.parametrize(
