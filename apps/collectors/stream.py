@@ -14,6 +14,7 @@ live connection.
 """
 
 import asyncio
+import inspect
 import logging
 import math
 import random
@@ -241,11 +242,11 @@ class Stream:
         """The parse function of one new connection to ``endpoint``."""
         # A venue whose frames build on earlier ones (Bybit's ticker deltas) parses per connection.
         make_parser = getattr(self.adapter.parser, "connection_parser", None)
-        return (
-            make_parser(endpoint, lambda: self.plan.candles)
-            if make_parser
-            else partial(self.adapter.parser.parse_frame, endpoint=endpoint)
-        )
+        if not make_parser:
+            return partial(self.adapter.parser.parse_frame, endpoint=endpoint)
+        # One that takes ``plan`` reads the whole plan (Coinbase: one channel feeds candles and stored trades).
+        extra = {"plan": lambda: self.plan} if "plan" in inspect.signature(make_parser).parameters else {}
+        return make_parser(endpoint, lambda: self.plan.candles, **extra)
 
     def _check_continuity(self, update):
         key = (update.coin, update.interval)

@@ -10,21 +10,30 @@ from apps.collectors.exchanges import LIVE_EXCHANGES, get_adapter
 from apps.collectors.exchanges.coinbase import history, protocol
 from apps.collectors.exchanges.coinbase.parser import TradeCandles, parse_candle_row, parse_frame, time_us
 from apps.collectors.exchanges.coinbase.symbols import UnsupportedMarket, coin_name, pair_of
-from apps.collectors.exchanges.events import BuiltCandle, CandleUpdate, Control, MalformedFrame, Trade
+from apps.collectors.exchanges.events import (
+    BookSnapshot,
+    BuiltCandle,
+    CandleUpdate,
+    Control,
+    MalformedFrame,
+    TradeUpdate,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges" / "coinbase"
 MINUTE = 60_000
+T0_BOOK = 1_761_583_440_000
 
 
 def lines(name):
     return (FIXTURES / name).read_text().splitlines()
 
 
-def test_the_recorded_trade_parses_exactly():
+def test_the_recorded_trade_parses_exactly_with_the_takers_side():
     (raw,) = lines("trades.ndjson")
 
+    # The wire's BUY is the maker's side (README, "Trade side"): the taker sold.
     assert parse_frame(raw) == [
-        Trade("BTC-USD", "892262231", 1761583479600153, Decimal("115445.28"), Decimal("0.00015604"))
+        TradeUpdate("BTC-USD", "892262231", Decimal("115445.28"), Decimal("0.00015604"), "sell", 1761583479600153)
     ]
 
 
@@ -42,9 +51,86 @@ def test_recorded_acks_heartbeat_and_error_are_control_not_data():
     assert parse_frame(json.dumps(documented)) == []
 
 
-def test_the_recorded_book_is_valid_but_not_collected():
-    (raw,) = lines("orderbook.ndjson")
-    assert parse_frame(raw) == []
+def test_every_recorded_book_message_parses_best_first_and_builds_the_book():
+    for raw in lines("orderbook.ndjson"):
+        (snapshot,) = parse_frame(raw)
+        assert snapshot == BookSnapshot(
+            "BTC-PERP-INTX", 1788746278894, 0,
+            [(Decimal("79943.9"), Decimal("3.0105")), (Decimal("79943.8"), Decimal("0.5"))],
+            [(Decimal("79944"), Decimal("0.048")), (Decimal("79944.1"), Decimal("1.2"))],
+        )  # fmt: skip
+        book = get_adapter("coinbase").book.new_book(snapshot.coin)
+        assert book.snapshot(snapshot, complete=True) == 4 and book.in_sync
+        assert book.book.top(1) == ([["79943.9", "3.0105"]], [["79944", "0.048"]])
+
+
+def _l2(sequence, kind, levels, product="BTC-USD", at_ms=T0_BOOK):
+    updates = [{"side": side, "event_time": "1970-01-01T00:00:00Z", "price_level": price, "new_quantity": size}
+               for side, price, size in levels]  # fmt: skip
+    return json.dumps(
+        {
+            "channel": "l2_data",
+            "client_id": "",
+            "timestamp": _stamp(at_ms * 1000),
+            "sequence_num": sequence,
+            "events": [{"type": kind, "product_id": product, "updates": updates}],
+        }
+    )
+
+
+def test_book_updates_apply_in_order_and_a_zero_removes_the_level():
+    builder, book = TradeCandles(dict), get_adapter("coinbase").book.new_book("BTC-USD")
+    (snapshot,) = builder.feed(_l2(1, "snapshot", [("bid", "99", "1"), ("offer", "101", "2"), ("bid", "100", "3")]))
+    assert snapshot.bids == [(Decimal("100"), Decimal("3")), (Decimal("99"), Decimal("1"))]
+    book.snapshot(snapshot, complete=True)
+    builder.feed(json.dumps({"channel": "heartbeats", "client_id": "", "timestamp": _stamp(T0_BOOK * 1000),
+                             "sequence_num": 2, "events": [{"heartbeat_counter": 1}]}))  # fmt: skip
+    (delta,) = builder.feed(_l2(3, "update", [("bid", "100", "0"), ("offer", "100.5", "0.25"), ("bid", "99", "4")]))
+    assert (delta.first, delta.last, delta.previous) == (3, 3, 2)  # another channel's message in between: fine
+    assert book.delta(delta) == 3 and book.in_sync
+    assert book.book.top(5) == ([["99", "4"]], [["100.5", "0.25"], ["101", "2"]])
+
+
+def test_a_lost_message_breaks_every_book_of_the_connection_and_a_new_snapshot_rebuilds_it():
+    builder = TradeCandles(dict)
+    books = {p: get_adapter("coinbase").book.new_book(p) for p in ("BTC-USD", "ETH-USD")}
+    for sequence, product in ((1, "BTC-USD"), (2, "ETH-USD")):
+        (snapshot,) = builder.feed(_l2(sequence, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")], product))
+        books[product].snapshot(snapshot, complete=True)
+    events = builder.feed(_l2(5, "update", [("bid", "98", "1")]))  # 3 and 4 were lost
+    *lost, control = events
+    assert control == Control("resync", "sequence_num 5 after 2: messages were lost")
+    assert sorted(d.coin for d in lost) == ["BTC-USD", "ETH-USD"]
+    for delta in lost:
+        assert books[delta.coin].delta(delta) == 0
+        assert not books[delta.coin].in_sync and books[delta.coin].needs_snapshot and books[delta.coin].breaks == 1
+    fresh = TradeCandles(dict)  # the stream reconnects: a new connection, numbered from 0 again
+    (snapshot,) = fresh.feed(_l2(0, "snapshot", [("bid", "97", "2"), ("offer", "102", "1")], at_ms=T0_BOOK + 1000))
+    books["BTC-USD"].snapshot(snapshot, complete=True)
+    assert books["BTC-USD"].in_sync and books["BTC-USD"].book.top(1) == ([["97", "2"]], [["102", "1"]])
+
+
+def test_a_crossed_book_is_out_of_sync_until_the_next_snapshot():
+    builder, book = TradeCandles(dict), get_adapter("coinbase").book.new_book("BTC-USD")
+    (snapshot,) = builder.feed(_l2(1, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
+    book.snapshot(snapshot, complete=True)
+    (crossing,) = builder.feed(_l2(2, "update", [("bid", "102", "1")]))
+    book.delta(crossing)
+    assert not book.in_sync and "crossed" in book.reason and book.needs_snapshot
+    (meanwhile,) = builder.feed(_l2(3, "update", [("bid", "98", "1")]))
+    assert book.delta(meanwhile) == 0  # held back, not applied to a broken book
+    (again,) = builder.feed(_l2(4, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
+    book.snapshot(again, complete=True)
+    assert book.in_sync and book.pending == [] and book.book.top(5) == ([["99", "1"]], [["101", "1"]])
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [[("bid", "99", "-1")], [("bid", "-99", "1")], [("ask", "99", "1")], [("bid", "x", "1")], [("bid", "99", None)]],
+)
+def test_bad_book_levels_are_refused_never_applied(levels):
+    with pytest.raises(MalformedFrame):
+        TradeCandles(dict).feed(_l2(1, "update", levels))
 
 
 def test_the_recorded_rest_candles_parse_newest_first_and_exactly():
@@ -213,3 +299,47 @@ def test_symbols_and_protocol():
     ]
     assert list(history.funding_pages("BTC-USD", 0, 10**13)) == []
     assert protocol.base_interval("4h") == "2h" and protocol.base_interval("1w") == "1d"
+
+
+def test_trades_of_products_whose_trades_are_stored_come_out_with_the_takers_side_snapshot_included():
+    feed = Feed(wanted=(("BTC-USD", "1m"),))
+    feed.builder.trades = lambda: {"BTC-USD": [7]}
+    snapshot = feed.trades(T0 + 1000, [_trade(1, T0 + 500, "100", "1"), _trade(2, T0 + 400, "5", "1", "SOL-USD")],
+                           kind="snapshot")  # fmt: skip
+    # Replayed recent trades are stored too (the write path keeps each trade id once): they fill a reconnect's gap.
+    assert snapshot == [TradeUpdate("BTC-USD", "1", Decimal("100"), Decimal("1"), "sell", (T0 + 500) * 1000)]
+    sold = {**_trade(3, T0 + 2000, "101.25", "0.5"), "side": "SELL"}
+    events = feed.trades(T0 + 2500, [sold, _trade(4, T0 + 2100, "6", "2", "SOL-USD")])
+    trades = [e for e in events if isinstance(e, TradeUpdate)]
+    assert trades == [TradeUpdate("BTC-USD", "3", Decimal("101.25"), Decimal("0.5"), "buy", (T0 + 2000) * 1000)]
+    assert [e.update.close for e in events if isinstance(e, BuiltCandle)] == [Decimal("101.25")]
+
+
+@pytest.mark.parametrize(
+    "change", [{"trade_id": ""}, {"trade_id": None}, {"side": "UNKNOWN"}, {"size": "-1"}, {"price": "0"}]
+)
+def test_a_bad_trade_is_refused_never_stored(change):
+    feed = Feed()
+    feed.builder.trades = lambda: {"BTC-USD": [7]}
+    with pytest.raises(MalformedFrame):
+        feed.trades(T0 + 1000, [{**_trade(1, T0 + 500, "100", "1"), **change}])
+
+
+def test_a_new_connection_breaks_the_books_it_keeps_until_their_snapshot_on_it():
+    book = get_adapter("coinbase").book.new_book("BTC-USD")
+    first = TradeCandles(dict, books=lambda: {"BTC-USD": []})
+    (restart, snapshot) = first.feed(_l2(0, "snapshot", [("bid", "99", "1"), ("offer", "101", "1")]))
+    book.delta(restart)  # before any snapshot: nothing to break
+    book.snapshot(snapshot, complete=True)
+    assert book.in_sync
+    reconnected = TradeCandles(dict, books=lambda: {"BTC-USD": []})
+    heartbeat = json.dumps({"channel": "heartbeats", "client_id": "", "timestamp": _stamp((T0_BOOK + 5000) * 1000),
+                            "sequence_num": 0, "events": [{"heartbeat_counter": 1}]})  # fmt: skip
+    (restart,) = reconnected.feed(heartbeat)
+    book.delta(restart)
+    assert not book.in_sync and book.breaks == 1  # what happened while reconnecting is unknown
+    (snapshot,) = reconnected.feed(
+        _l2(1, "snapshot", [("bid", "98", "1"), ("offer", "101", "1")], at_ms=T0_BOOK + 5000)
+    )
+    book.snapshot(snapshot, complete=True)
+    assert book.in_sync and book.book.top(1)[0] == [["98", "1"]]

@@ -38,7 +38,8 @@ and the simulator's clients call these functions only.
     stream stores it open, and once closed checks it against
     ``history.candle_pages`` before storing it final, apps.collectors.reconcile)
     and Control ``resync`` (messages were lost: the stream reconnects and
-    repairs).
+    repairs). One that also takes ``plan`` is given ``plan()``, the stream's
+    current plan (Coinbase: which products' trades are stored, which books kept).
 ``symbols``
     ``coin_name(coin, quote, market_type)`` -> the adapter's series name;
     ``has_asset_context(market_type)``: funding and open interest exist.

@@ -164,16 +164,6 @@ def kline_update(data, coin, closed):
     )
 
 
-class Trade(NamedTuple):
-    """One trade of a spot product (Coinbase ``market_trades``); ``time_us`` orders trades exactly."""
-
-    coin: str
-    trade_id: str
-    time_us: int
-    price: Decimal
-    size: Decimal
-
-
 class BuiltCandle(NamedTuple):
     """A candle Kirby built from trades, not one the exchange published.
 

@@ -18,6 +18,21 @@ other venues), so the REST candles (``coinbase``) are exactly their
 aggregation. The shared faults apply (every frame goes through
 ``Connection``); the sequence-gap fault loses messages but uses up their
 numbers.
+
+``level2`` (data channel ``l2_data``): a subscribe sends each new
+product's whole true book as a ``snapshot`` event (bids and offers, absolute
+sizes, ``event_time`` 1970 as Coinbase writes it), then an ``update`` with
+the changed levels (``"0"`` removes one) whenever the book's half-second
+block changes; ``l2_data`` messages are stamped with the block's time, so
+``/truth/book?exchange=coinbase&coin=BTC-USD&time=`` (the book of the
+block holding ``time``) is what a client following them holds.
+Unsubscribing a product stops its book; subscribing again sends a new
+snapshot. ``POST /control/coinbase/crossed-book`` ``{"product"}`` makes
+the next update of that book, on every connection, carry a bid at the
+best offer (a crossed book; the truth is unchanged).
+``/truth/trades?exchange=coinbase&coin=BTC-USD&start&end`` lists the tape's
+trades of ``[start, end)`` with the taker's side: the wire's ``side`` is the
+maker's, as Coinbase documents it for its Exchange feed.
 """
 
 import asyncio
@@ -28,19 +43,22 @@ from aiohttp import web
 
 from apps.markets import intervals
 
+from . import ticks
 from .coinbase import Invalid, base_coin, market
 from .connection import Connection, Sent
 from .market import decimal_text
 from .state import STATE
 
 PATH = "/coinbase/ws"
-CHANNELS = ("market_trades", "heartbeats")
+CHANNELS = ("market_trades", "heartbeats", "level2")
+TAKER = {"BUY": "sell", "SELL": "buy"}  # the wire's side is the maker's
 SUBSCRIBE_WITHIN_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 SNAPSHOT_TRADES = 50
 MINUTE = 60_000
 
 GAPS = web.AppKey("coinbase_gaps", dict)
+CROSSED = web.AppKey("coinbase_crossed", dict)  # product -> connection ids still to get a crossing update
 
 
 def dumps(value) -> str:
@@ -56,19 +74,71 @@ def trade_id(product: str, time_ms: int) -> str:
     return str(time_ms // 1000)
 
 
-def tape(simulated, product: str, after_ms: int, until_ms: int) -> list[dict]:
-    """Trades of ``product`` with ``after_ms < time <= until_ms``, oldest first, as Coinbase writes them."""
-    coin, trades = base_coin(product), []
+def _ticks(simulated, product: str, after_ms: int, until_ms: int):
+    coin = base_coin(product)
     minute = after_ms - after_ms % MINUTE
     while minute <= until_ms:
         for tick in simulated.ticks(coin, minute):
             if after_ms < tick.time <= until_ms:
-                side = "BUY" if tick.time // 1000 % 2 else "SELL"
-                trades.append({"trade_id": trade_id(product, tick.time), "product_id": product,
-                               "price": decimal_text(tick.price), "size": decimal_text(tick.size),
-                               "time": stamp(tick.time), "side": side})  # fmt: skip
+                yield tick
         minute += MINUTE
-    return trades
+
+
+def _maker_side(time_ms: int) -> str:
+    return "BUY" if time_ms // 1000 % 2 else "SELL"
+
+
+def tape(simulated, product: str, after_ms: int, until_ms: int) -> list[dict]:
+    """Trades of ``product`` with ``after_ms < time <= until_ms``, oldest first, as Coinbase writes them."""
+    return [
+        {
+            "trade_id": trade_id(product, tick.time),
+            "product_id": product,
+            "price": decimal_text(tick.price),
+            "size": decimal_text(tick.size),
+            "time": stamp(tick.time),
+            "side": _maker_side(tick.time),
+        }  # fmt: skip
+        for tick in _ticks(simulated, product, after_ms, until_ms)
+    ]
+
+
+def true_book(simulated, product: str, moment_ms: int) -> tuple[int, dict, dict]:
+    """(block time, bids, offers) of the product's book at ``moment_ms``: price text -> size text."""
+    data = ticks.book(simulated, base_coin(product), moment_ms)
+    bids, asks = data["levels"]
+    return data["time"], {lv["px"]: lv["sz"] for lv in bids}, {lv["px"]: lv["sz"] for lv in asks}
+
+
+def truth_book(seed: int, product: str, moment_ms: int) -> dict:
+    block, bids, asks = true_book(market(seed), product, moment_ms)
+    return {"coin": product, "time": block, "bids": [[p, q] for p, q in bids.items()],
+            "asks": [[p, q] for p, q in asks.items()]}  # fmt: skip
+
+
+def truth_trades(seed: int, product: str, start_ms: int, end_ms: int) -> list[dict]:
+    """Trades of ``[start_ms, end_ms)`` with the taker's side and epoch-ms times."""
+    return [
+        {
+            "trade_id": trade_id(product, tick.time),
+            "price": decimal_text(tick.price),
+            "size": decimal_text(tick.size),
+            "side": TAKER[_maker_side(tick.time)],
+            "time": tick.time,
+        }  # fmt: skip
+        for tick in _ticks(market(seed), product, start_ms - 1, end_ms - 1)
+    ]
+
+
+def _changes(before: dict, after: dict, side: str) -> list[dict]:
+    """Updates taking one side from ``before`` to ``after``: new or changed sizes, and "0" for levels gone."""
+    changed = [(p, q) for p, q in after.items() if before.get(p) != q]
+    changed += [(p, "0") for p in before if p not in after]
+    return [_level(side, p, q) for p, q in changed]
+
+
+def _level(side: str, price: str, size: str) -> dict:
+    return {"side": side, "event_time": "1970-01-01T00:00:00Z", "price_level": price, "new_quantity": size}
 
 
 class _Socket:
@@ -76,6 +146,7 @@ class _Socket:
         self.sequence = -1
         self.channels: dict[str, set] = {}
         self.lose = 0
+        self.books: dict[str, tuple] = {}  # product -> (block, bids, offers) last sent
 
 
 class CoinbaseStream:
@@ -97,7 +168,7 @@ class CoinbaseStream:
         if not self.sockets.get(connection.id, _Socket()).channels:
             await connection.ws.close(code=1008, message=b"subscribe within 5 seconds")
 
-    async def send(self, connection: Connection, channel: str, events: list) -> Sent:
+    async def send(self, connection: Connection, channel: str, events: list, at_ms: int | None = None) -> Sent:
         """One enveloped message, numbered; a pending sequence-gap fault loses it after taking its number."""
         socket = self.sockets[connection.id]
         async with connection.send_lock:
@@ -106,7 +177,8 @@ class CoinbaseStream:
             if pending > 0:
                 self.app[GAPS][connection.id] = pending - 1
                 return Sent.SILENCED
-            message = {"channel": channel, "client_id": "", "timestamp": stamp(self.state.clock.now_ms()),
+            moment = self.state.clock.now_ms() if at_ms is None else at_ms
+            message = {"channel": channel, "client_id": "", "timestamp": stamp(moment),
                        "sequence_num": socket.sequence, "events": events}  # fmt: skip
             return await connection.send(dumps(message), data=channel == "market_trades")
 
@@ -131,10 +203,13 @@ class CoinbaseStream:
         socket = self.sockets[connection.id]
         held = socket.channels.setdefault(channel, set())
         if message["type"] == "subscribe":
-            new = [p for p in products if p not in held] if channel == "market_trades" else []
+            new = [p for p in products if p not in held] if channel != "heartbeats" else []
             held.update(products or ([channel] if channel == "heartbeats" else []))
         else:
             held.difference_update(products)
+            if channel == "level2":
+                for product in products:
+                    socket.books.pop(product, None)
             new = []
         for key, values in socket.channels.items():
             connection.subscriptions[key] = {"channel": key, "product_ids": sorted(values)}
@@ -142,10 +217,45 @@ class CoinbaseStream:
         await self.send(connection, "subscriptions", [{"subscriptions": subscriptions}])
         if channel == "heartbeats" and message["type"] == "subscribe" and "heartbeats" not in connection.tasks:
             connection.start("heartbeats", self._heartbeats(connection))
-        if new:
+        if new and channel == "market_trades":
             await self._snapshot(connection, new)
             if "market_trades" not in connection.tasks:
                 connection.start("market_trades", self._trades(connection))
+        if new and channel == "level2":
+            for product in new:
+                await self._book_snapshot(connection, socket, product)
+            if "level2" not in connection.tasks:
+                connection.start("level2", self._books(connection))
+
+    async def _book_snapshot(self, connection, socket, product):
+        block, bids, asks = true_book(self.simulated, product, self.state.clock.now_ms())
+        socket.books[product] = (block, bids, asks)
+        updates = [_level("bid", p, q) for p, q in bids.items()] + [_level("offer", p, q) for p, q in asks.items()]
+        await self.send(connection, "l2_data", [{"type": "snapshot", "product_id": product, "updates": updates}],
+                        at_ms=block)  # fmt: skip
+
+    async def _books(self, connection: Connection) -> None:
+        """An update of each subscribed book whenever its block changed, stamped with the block's time."""
+        socket = self.sockets[connection.id]
+        while True:
+            await asyncio.sleep(min(self.state.config.update_interval, ticks.BOOK_BLOCK_MS / 2000))
+            now = self.state.clock.now_ms()
+            for product in sorted(socket.channels.get("level2", ())):
+                sent = socket.books.get(product)
+                if sent is None:
+                    continue
+                block, bids, asks = true_book(self.simulated, product, now)
+                if block == sent[0]:
+                    continue
+                updates = _changes(sent[1], bids, "bid") + _changes(sent[2], asks, "offer")
+                pending = self.app[CROSSED].get(product)
+                if pending and connection.id in pending:
+                    pending.discard(connection.id)
+                    best_offer = min(asks, key=lambda price: float(price))
+                    updates.append(_level("bid", best_offer, "1"))  # a bid at the best offer: crossed
+                socket.books[product] = (block, bids, asks)
+                await self.send(connection, "l2_data", [{"type": "update", "product_id": product,
+                                                         "updates": updates}], at_ms=block)  # fmt: skip
 
     async def _snapshot(self, connection, products):
         now = self.state.clock.now_ms()
@@ -209,8 +319,28 @@ async def _sequence_gap(request: web.Request) -> web.Response:
     return web.json_response({"count": count, "connections": len(open_ids)})
 
 
+async def _crossed_book(request: web.Request) -> web.Response:
+    body = await request.json()
+    product = body.get("product") if isinstance(body, dict) else None
+    try:
+        if not isinstance(product, str):
+            raise Invalid("product (a product id) is required")
+        base_coin(product)
+    except Invalid as error:
+        return web.json_response({"error": str(error)}, status=400)
+    state = request.app[STATE]
+    protocol = state.protocols["coinbase"]
+    held = [
+        i for i, s in protocol.sockets.items() if i in state.connections and product in s.channels.get("level2", ())
+    ]
+    request.app[CROSSED][product] = set(held)
+    return web.json_response({"product": product, "connections": len(held)})
+
+
 def add_routes(app: web.Application, state) -> CoinbaseStream:
     app[GAPS] = {}
+    app[CROSSED] = {}
     protocol = CoinbaseStream(state, app)
     app.router.add_post("/control/coinbase/sequence-gap", _sequence_gap)
+    app.router.add_post("/control/coinbase/crossed-book", _crossed_book)
     return protocol

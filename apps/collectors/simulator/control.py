@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import bybit, bybit_ticks, intervals, ticks
+from . import bybit, bybit_ticks, coinbase_ws, intervals, ticks
 from .faults import BOOK_FAULTS
 from .state import STATE
 
@@ -197,6 +197,21 @@ def _bybit_series(coin):
 TICK_TRUTHS["bybit"] = (
     lambda state, coin, start, end: bybit_ticks.trades(state.config.seed, *_bybit_series(coin), start, end),
     lambda state, coin, moment: bybit_ticks.book_at(state.config.seed, *_bybit_series(coin), moment),
+)
+
+
+def _coinbase_product(product):
+    try:
+        coinbase_ws.base_coin(product)
+    except coinbase_ws.Invalid as problem:
+        raise Invalid(f"coin: {problem}") from None
+    return product
+
+
+# Coinbase's trades with the taker's side (see coinbase_ws).
+TICK_TRUTHS["coinbase"] = (
+    lambda state, coin, start, end: coinbase_ws.truth_trades(state.config.seed, _coinbase_product(coin), start, end),
+    lambda state, coin, moment: coinbase_ws.truth_book(state.config.seed, _coinbase_product(coin), moment),
 )
 
 

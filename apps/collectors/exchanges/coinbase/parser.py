@@ -3,38 +3,57 @@
 Every WebSocket message has the envelope ``{"channel", "client_id",
 "timestamp", "sequence_num", "events": [...]}``; ``subscriptions`` acks,
 ``heartbeats`` (``heartbeat_counter`` a number in captures, a string in the
-docs: both accepted) and ``market_trades`` (``events[].type`` ``snapshot``
+docs: both accepted), ``market_trades`` (``events[].type`` ``snapshot``
 then ``update``, each with ``trades[]`` of ``{trade_id, product_id, price,
-size, side, time}``) are understood; ``l2_data`` and ``candles`` are valid
-but not collected; an error message (``{"type": "error", "message"}``) is a
-Control. Times are RFC 3339 with up to nanoseconds; prices and sizes exact
-decimal strings. REST candles are ``{"start" (unix seconds), "low", "high",
-"open", "close", "volume"}``, all strings.
+size, side, time}``) and ``l2_data`` (``events[]`` of ``{type: snapshot |
+update, product_id, updates: [{side: bid | offer, event_time, price_level,
+new_quantity}]}``, the quantity absolute, ``"0"`` removing the level) are
+understood; ``candles`` and ``ticker`` are valid but not collected; an error
+message (``{"type": "error", "message"}``) is a Control. Times are RFC 3339
+with up to nanoseconds; prices and sizes exact decimal strings. REST candles
+are ``{"start" (unix seconds), "low", "high", "open", "close", "volume"}``,
+all strings.
+
+Trade side: Coinbase documents ``side`` as the maker order's side in its
+Exchange feed and says nothing for Advanced Trade, which runs on the same
+matching engine; Kirby reads it as the maker's, as documented there, and
+stores the taker's side, the opposite (``TAKER_SIDE``; README, "Trade side").
 
 ``parse_frame`` is stateless. ``TradeCandles`` is the per-connection state
 the live stream uses instead (``connection_parser``): it checks that
-``sequence_num`` grows by one per message (a jump asks the stream to
+``sequence_num`` grows by one per message (a jump breaks every book of the
+connection, with a delta that does not chain, and asks the stream to
 reconnect and repair), folds every ``update`` trade into the open candle of
 each planned interval (open = first trade by time, close = last, exact
 sums), and closes a candle once a message stamped later than its interval's
 end plus the grace has arrived: Coinbase sends messages in order, so no
 trade for it can follow. A trade for a candle already closed is counted as
 late and dropped. Snapshot trades happened before the subscription and are
-not used: the candle a connection starts in is marked incomplete, and the
-REST check settles it.
+not used for candles: the candle a connection starts in is marked
+incomplete, and the REST check settles it. Every trade, snapshot ones too,
+is a TradeUpdate for products whose trades are collected: the snapshot
+replays trades a reconnecting connection may have missed, and the write
+path stores each (pair, time, trade id) once.
+
+Book deltas carry the connection's ``sequence_num`` as their id and the
+number of the message before as ``previous``: coinbase/book.py applies a
+delta only when nothing was lost in between.
 """
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+
+import orjson
 
 from apps.collectors.exchanges.coinbase import protocol
 from apps.collectors.exchanges.events import (
+    BookDelta,
+    BookSnapshot,
     BuiltCandle,
     CandleUpdate,
     Control,
     MalformedFrame,
-    Trade,
+    TradeUpdate,
     decimal,
     json_object,
     text,
@@ -43,33 +62,59 @@ from apps.markets import intervals as kirby_intervals
 from lib.metrics import LATE_TRADES
 
 EXCHANGE = "coinbase"
-IGNORED_CHANNELS = ("l2_data", "candles", "ticker", "ticker_batch", "level2", "status")
-
+IGNORED_CHANNELS = ("candles", "ticker", "ticker_batch", "level2", "status")
+# The wire's side is the maker's (see the module docstring); the taker took the other side.
+TAKER_SIDE = {"BUY": "sell", "SELL": "buy"}
+BOOK_SIDES = ("bid", "offer")
 
 # A fraction of fewer than six digits, scaled to microseconds ("6" is 600000).
 _SCALE = {n: 10 ** (6 - n) for n in range(1, 6)}
+_SECONDS = {}  # "2025-10-27T16:44:39" -> epoch microseconds: a stream's times share their seconds
+_SECONDS_KEPT = 4096
 
 
-@lru_cache(maxsize=4096)
+# NamedTuple construction without its Python-level __new__: these are made once per trade and per frame.
+_new = tuple.__new__
+
+
+def _NOTHING():
+    return ()
+
+
 def _second_us(prefix):
-    """``2025-10-27T16:44:39`` -> epoch microseconds (cached: a stream's times share their seconds)."""
-    if len(prefix) != 19 or prefix[10] != "T" or not prefix[17:].isdigit():
+    """``2025-10-27T16:44:39`` -> epoch microseconds."""
+    second = _SECONDS.get(prefix)
+    if second is not None:
+        return second
+    if len(prefix) != 19 or prefix[10] != "T" or not prefix[17:].isdigit() or not prefix.isascii():
         raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}")
     try:
         moment = datetime.strptime(prefix[:16], "%Y-%m-%dT%H:%M")
     except ValueError:
         raise MalformedFrame(f"not an RFC 3339 time: {prefix!r}") from None
-    return (int(moment.replace(tzinfo=UTC).timestamp()) + int(prefix[17:])) * 1_000_000
+    if len(_SECONDS) >= _SECONDS_KEPT:
+        _SECONDS.clear()
+    second = _SECONDS[prefix] = (int(moment.replace(tzinfo=UTC).timestamp()) + int(prefix[17:])) * 1_000_000
+    return second
 
 
 def time_us(value, field):
     """``2025-10-27T16:44:39.600153Z`` (fraction optional, up to nanoseconds, UTC) -> epoch microseconds."""
+    # The common case first, a second already seen and six digits (every trade time): one lookup, no calls.
+    try:
+        second = _SECONDS[value[:19]]
+    except (KeyError, TypeError):
+        second = None
+    if second is not None and len(value) == 27 and value[19] == "." and value[26] == "Z":
+        digits = value[20:26]
+        if digits.isascii() and digits.isdigit():
+            return second + int(digits)
     if type(value) is not str or len(value) < 20 or value[-1] != "Z":
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
     if len(value) == 20:
         return _second_us(value[:19])
     digits = value[20:-1]
-    if value[19] != "." or not digits.isdigit():
+    if value[19] != "." or not digits.isdigit() or not digits.isascii():
         raise MalformedFrame(f"{field} is not an RFC 3339 UTC time: {value!r}")
     return _second_us(value[:19]) + (int(digits[:6]) * _SCALE[len(digits)] if len(digits) < 6 else int(digits[:6]))
 
@@ -87,7 +132,7 @@ def _number(value, field):
 
 
 def _trade(item):
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         raise MalformedFrame("trade is not an object")
     get = item.get
     trade_id, product = get("trade_id"), get("product_id")
@@ -100,15 +145,18 @@ def _trade(item):
         raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
     if type(product) is not str or not product:
         text(product, "product_id")
-    return Trade(product, trade_id, time_us(get("time"), "time"), price, size)
+    side = TAKER_SIDE.get(get("side"))
+    if side is None:
+        raise MalformedFrame(f"trade {trade_id}: side is not BUY or SELL: {get('side')!r}")
+    return _new(TradeUpdate, (product, trade_id, price, size, side, time_us(get("time"), "time")))
 
 
 def _envelope(message):
     sequence = message.get("sequence_num")
-    if isinstance(sequence, bool) or not isinstance(sequence, int):
+    if type(sequence) is not int:
         raise MalformedFrame(f"sequence_num is not an integer: {sequence!r}")
     events = message.get("events")
-    if not isinstance(events, list):
+    if type(events) is not list:
         raise MalformedFrame("events is not a list")
     return sequence, time_us(message.get("timestamp"), "timestamp"), events
 
@@ -117,14 +165,14 @@ def _split_trades(events):
     """(snapshot trades, update trades, whether a snapshot event came) of a market_trades message's events."""
     snapshot, updates, saw_snapshot = [], [], False
     for event in events:
-        if not isinstance(event, dict) or not isinstance(trades := event.get("trades"), list):
+        if type(event) is not dict or type(trades := event.get("trades")) is not list:
             raise MalformedFrame("market_trades event without a trades list")
         kind = event.get("type")
         if kind == "update":
-            updates.extend(map(_trade, trades))
+            updates += [_trade(item) for item in trades]
         elif kind == "snapshot":
             saw_snapshot = True
-            snapshot.extend(map(_trade, trades))
+            snapshot += [_trade(item) for item in trades]
         else:
             raise MalformedFrame(f"market_trades event type {kind!r}")
     return snapshot, updates, saw_snapshot
@@ -134,6 +182,50 @@ def trade_events(events):
     """(snapshot trades, update trades) of a market_trades message's events."""
     snapshot, updates, _ = _split_trades(events)
     return snapshot, updates
+
+
+def _book_levels(updates):
+    """(bids, asks) of an l2_data event's updates, as (price, size) in the order sent."""
+    if type(updates) is not list:
+        raise MalformedFrame("l2_data event without an updates list")
+    bids, asks = [], []
+    for item in updates:
+        if type(item) is not dict:
+            raise MalformedFrame("l2_data update is not an object")
+        side = item.get("side")
+        price = _number(item.get("price_level"), "price_level")
+        size = _number(item.get("new_quantity"), "new_quantity")
+        if price <= 0 or size < 0:
+            raise MalformedFrame(f"l2_data level with a negative price or size: {item!r}")
+        if side == "bid":
+            bids.append((price, size))
+        elif side == "offer":
+            asks.append((price, size))
+        else:
+            raise MalformedFrame(f"l2_data side is not bid or offer: {side!r}")
+    return bids, asks
+
+
+def book_events(events, sequence, previous, time_ms):
+    """BookSnapshot / BookDelta of an l2_data message's events; a snapshot's levels sorted best first."""
+    out = []
+    for event in events:
+        if type(event) is not dict:
+            raise MalformedFrame("l2_data event is not an object")
+        product = event.get("product_id")
+        if type(product) is not str or not product:
+            text(product, "product_id")
+        bids, asks = _book_levels(event.get("updates"))
+        kind = event.get("type")
+        if kind == "snapshot":
+            bids.sort(reverse=True)
+            asks.sort()
+            out.append(BookSnapshot(product, time_ms, sequence, bids, asks))
+        elif kind == "update":
+            out.append(BookDelta(product, time_ms, sequence, sequence, previous, bids, asks))
+        else:
+            raise MalformedFrame(f"l2_data event type {kind!r}")
+    return out
 
 
 def _heartbeat(events):
@@ -151,18 +243,21 @@ def parse_message(raw):
     if message.get("type") == "error":
         return Control("error", message.get("message"))
     channel = message.get("channel")
-    if not isinstance(channel, str):
+    if type(channel) is not str:
         raise MalformedFrame("no channel")
     sequence, stamp, events = _envelope(message)
     return channel, sequence, stamp, events
 
 
 def parse_frame(raw, endpoint=""):
-    """Events of one frame, without connection state: Trade for every trade, Control for acks and errors."""
+    """Events of one frame, without connection state: TradeUpdate for every trade, the book's events, Control.
+
+    Without the connection's earlier messages a delta is assumed to follow the message numbered one before.
+    """
     parsed = parse_message(raw)
     if isinstance(parsed, Control):
         return [parsed]
-    channel, _, _, events = parsed
+    channel, sequence, stamp_us, events = parsed
     if channel == "subscriptions":
         return [Control("ack", events)]
     if channel == protocol.HEARTBEATS_CHANNEL:
@@ -171,6 +266,8 @@ def parse_frame(raw, endpoint=""):
     if channel == protocol.TRADES_CHANNEL:
         snapshot, updates = trade_events(events)
         return snapshot + updates
+    if channel == protocol.BOOK_DATA_CHANNEL:
+        return book_events(events, sequence, sequence - 1, stamp_us // 1000)
     if channel in IGNORED_CHANNELS:
         return []
     raise MalformedFrame(f"unknown channel {channel!r}")
@@ -209,19 +306,25 @@ class _Building:
         self.trades += 1
 
     def update(self, coin, interval, closed):
-        return CandleUpdate(coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low, self.close,
-                            self.volume, self.trades, closed)  # fmt: skip
+        return _new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low,
+                                   self.close, self.volume, self.trades, closed))  # fmt: skip
 
 
 class TradeCandles:
-    """One connection's frames -> BuiltCandle events for the planned (product, interval) series.
+    """One connection's frames -> BuiltCandle events for the planned (product, interval) series, TradeUpdate for
+    the products whose trades are collected, and the books' snapshots and deltas.
 
     ``wanted()`` returns the current plan's candle series (a mapping or set
     of ``(product_id, interval)``); it is read again whenever it changes.
+    ``trades()`` returns the products whose trades are stored (none when not given), ``books()`` those whose
+    books are kept: a new connection's first message breaks each of them (a delta without ``previous``) until
+    its snapshot on this connection comes.
     """
 
-    def __init__(self, wanted, grace_ms=None):
+    def __init__(self, wanted, grace_ms=None, trades=None, books=None):
         self.wanted = wanted
+        self.trades = trades or _NOTHING
+        self.book_products = books or _NOTHING
         self.grace_ms = protocol.close_grace_ms() if grace_ms is None else grace_ms
         self.sequence = None
         self.since_us = {}  # product -> server time of its snapshot: later intervals are complete
@@ -229,53 +332,108 @@ class TradeCandles:
         self.building = {}  # (product, interval) -> {open_ms: _Building}
         self._current = {}  # (product, interval) -> the building candle its latest trade went to
         self.closed_through = {}  # (product, interval) -> open time of the newest closed candle
+        self.books = set()  # products whose book snapshot came on this connection
         self.late = 0
-        self._plan, self._intervals = None, {}
+        self._plan, self._series = None, {}
         self._next_close_us = None
 
-    def _intervals_of(self, product):
+    def _all_series(self):
+        """product -> [((product, interval), interval)] the plan builds candles of."""
         plan = self.wanted()
         if plan is not self._plan:
-            self._plan, self._intervals = plan, {}
+            self._plan, self._series = plan, {}
             for coin, interval in plan:
-                self._intervals.setdefault(coin, []).append(interval)
-        return self._intervals.get(product, ())
+                self._series.setdefault(coin, []).append(((coin, interval), interval))
+        return self._series
+
+    def _series_of(self, product):
+        return self._all_series().get(product, ())
+
+    def _intervals_of(self, product):
+        return [interval for _, interval in self._series_of(product)]
 
     def feed(self, raw):
-        parsed = parse_message(raw)
-        if isinstance(parsed, Control):
-            return [parsed]
-        channel, sequence, stamp_us, events = parsed
-        if self.sequence is not None and sequence != self.sequence + 1:
-            expected, self.sequence = self.sequence + 1, sequence
-            return [Control("resync", f"sequence_num {sequence} after {expected - 1}: messages were lost")]
-        self.sequence = sequence
-        out = []
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise MalformedFrame("not JSON") from None
+        if type(message) is not dict:
+            raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+        if message.get("type") == "error":
+            return [Control("error", message.get("message"))]
+        channel = message.get("channel")
+        if type(channel) is not str:
+            raise MalformedFrame("no channel")
+        sequence = message.get("sequence_num")
+        if type(sequence) is not int:
+            raise MalformedFrame(f"sequence_num is not an integer: {sequence!r}")
+        events = message.get("events")
+        if type(events) is not list:
+            raise MalformedFrame("events is not a list")
+        stamp_us = time_us(message.get("timestamp"), "timestamp")
+        previous, self.sequence = self.sequence, sequence
+        if previous is None and (books := self.book_products()):
+            # A new connection: what the books missed since the last one is unknown until their new snapshots.
+            restart = [BookDelta(product, stamp_us // 1000, sequence, sequence, None, [], []) for product in books]
+            return [*restart, *self._message(channel, sequence, previous, stamp_us, events)]
+        return self._message(channel, sequence, previous, stamp_us, events)
+
+    def _message(self, channel, sequence, previous, stamp_us, events):
+        if previous is not None and sequence != previous + 1:
+            # Every book of the connection missed what was lost: a delta that does not chain breaks it.
+            lost = [
+                BookDelta(product, stamp_us // 1000, sequence, sequence, previous, [], []) for product in self.books
+            ]
+            self.books.clear()
+            return [*lost, Control("resync", f"sequence_num {sequence} after {previous}: messages were lost")]
         if channel == protocol.TRADES_CHANNEL:
-            snapshot, updates, saw_snapshot = _split_trades(events)
-            if saw_snapshot and self.first_snapshot_us is None:
-                self.first_snapshot_us = stamp_us
-            for trade in snapshot:
-                self.since_us.setdefault(trade.coin, stamp_us)
-            out = self._fold(updates)
+            event = events[0] if len(events) == 1 else None
+            if type(event) is dict and event.get("type") == "update" and type(items := event.get("trades")) is list:
+                # The usual message: one batch of new trades.
+                updates = [_trade(item) for item in items]
+                stored = self.trades()
+                out = [trade for trade in updates if trade.coin in stored] if stored else []
+                out += self._fold(updates)
+            else:
+                out = self._trades(events, stamp_us)
+        elif channel == protocol.BOOK_DATA_CHANNEL:
+            out = book_events(events, sequence, previous, stamp_us // 1000)
+            self.books.update(event.coin for event in out if type(event) is BookSnapshot)
         elif channel == protocol.HEARTBEATS_CHANNEL:
             _heartbeat(events)
+            out = []
         elif channel == "subscriptions":
             out = [Control("ack", events)]
-        elif channel not in IGNORED_CHANNELS:
+        elif channel in IGNORED_CHANNELS:
+            out = []
+        else:
             raise MalformedFrame(f"unknown channel {channel!r}")
         if self._next_close_us is not None and stamp_us >= self._next_close_us:
             out.extend(self._close(stamp_us))
         return out
 
+    def _trades(self, events, stamp_us):
+        snapshot, updates, saw_snapshot = _split_trades(events)
+        if saw_snapshot:
+            if self.first_snapshot_us is None:
+                self.first_snapshot_us = stamp_us
+            for trade in snapshot:
+                self.since_us.setdefault(trade.coin, stamp_us)
+        stored = self.trades()
+        out = [trade for trade in snapshot if trade.coin in stored] if stored else []
+        if stored:
+            out += [trade for trade in updates if trade.coin in stored]
+        if updates:
+            out += self._fold(updates)
+        return out
+
     def _fold(self, trades):
         touched = {}
-        current = self._current
+        current, series = self._current, self._all_series()
         for trade in trades:
             late = False
             t_ms = trade.time_us // 1000
-            for interval in self._intervals_of(trade.coin):
-                key = (trade.coin, interval)
+            for key, interval in series.get(trade.coin, ()):
                 # Most trades fall in the candle the previous trade of the series fell in: no interval arithmetic.
                 candle = current.get(key)
                 if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
@@ -304,7 +462,7 @@ class TradeCandles:
             if late:  # once per trade, however many of its intervals were closed
                 self.late += 1
                 LATE_TRADES.labels(EXCHANGE).inc()
-        return [BuiltCandle(c.update(key[0], key[1], False), c.complete) for (key, _), c in touched.items()]
+        return [_new(BuiltCandle, (c.update(key[0], key[1], False), c.complete)) for (key, _), c in touched.items()]
 
     def _close(self, stamp_us):
         out, next_close = [], None
@@ -325,9 +483,15 @@ class TradeCandles:
         return out
 
 
-def connection_parser(endpoint, wanted):
-    """The per-connection parser the live stream feeds (see TradeCandles); raises MalformedFrame for bad input."""
-    return TradeCandles(wanted).feed
+def connection_parser(endpoint, wanted, plan=None):
+    """The per-connection parser the live stream feeds (see TradeCandles); raises MalformedFrame for bad input.
+
+    ``plan()`` gives the stream's current plan: its ``trades`` say which products' trades are stored, its
+    ``books`` which books are kept.
+    """
+    if plan is None:
+        return TradeCandles(wanted).feed
+    return TradeCandles(wanted, trades=lambda: plan().trades, books=lambda: plan().books).feed
 
 
 # --- REST answers -------------------------------------------------------------------------------

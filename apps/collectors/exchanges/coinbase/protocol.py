@@ -27,6 +27,8 @@ LIVE = True
 
 TRADES_CHANNEL = "market_trades"
 HEARTBEATS_CHANNEL = "heartbeats"
+BOOK_CHANNEL = "level2"  # subscribed as level2, its messages come on l2_data
+BOOK_DATA_CHANNEL = "l2_data"
 
 # Kirby interval -> Coinbase REST granularity, where Coinbase publishes the interval itself.
 GRANULARITIES = {
@@ -92,29 +94,51 @@ def context_subscription(name):
     raise ValueError("Coinbase spot has no funding or open interest")
 
 
-def _products(subscriptions):
-    return sorted({name for _, name, *_ in subscriptions})
+def trades_subscription(name):
+    """The product's trades are stored: the same ``market_trades`` channel the candles are built from."""
+    return [TRADES_CHANNEL, name]
 
 
-def subscribe_frames(subscriptions):
-    """One ``market_trades`` subscribe for every product, then ``heartbeats`` (one channel per message)."""
-    products = _products(subscriptions)
-    if not products:
-        return []
+def book_subscription(name):
+    """``level2``: a snapshot of the whole book, then updates of changed levels (absolute sizes)."""
+    return [BOOK_CHANNEL, name]
+
+
+def _products(subscriptions, channel):
+    return sorted({name for kind, name, *_ in subscriptions if kind == channel})
+
+
+def _frames(kind, subscriptions):
     return [
-        orjson.dumps({"type": "subscribe", "channel": channel, "product_ids": products}).decode()
-        for channel in (TRADES_CHANNEL, HEARTBEATS_CHANNEL)
+        orjson.dumps({"type": kind, "channel": channel, "product_ids": products}).decode()
+        for channel in (TRADES_CHANNEL, BOOK_CHANNEL)
+        if (products := _products(subscriptions, channel))
     ]
 
 
-def unsubscribe_frames(subscriptions):
-    """None: the same product may still be wanted at another interval, and the stream only says what went.
+def subscribe_frames(subscriptions):
+    """One subscribe per channel with every product (``market_trades``, ``level2``), then ``heartbeats``."""
+    frames = _frames("subscribe", subscriptions)
+    if not frames:
+        return []
+    products = sorted({name for _, name, *_ in subscriptions})
+    heartbeats = {"type": "subscribe", "channel": HEARTBEATS_CHANNEL, "product_ids": products}
+    return [*frames, orjson.dumps(heartbeats).decode()]
 
-    Trades of a product no longer planned are ignored by the candle builder
-    (it builds the connection's current plan only) until the connection is
-    next replaced.
+
+def unsubscribe_frames(subscriptions):
+    """``level2`` unsubscribes only (a book resubscribed for a fresh snapshot, or no longer wanted).
+
+    ``market_trades`` is never unsubscribed: the same product may still be
+    wanted at another interval or for its trades, and the stream only says
+    what went. Trades of a product no longer planned are ignored (the
+    candle builder builds the connection's current plan only, trades are
+    kept for the plan's trade products) until the connection is next replaced.
     """
-    return []
+    products = _products(subscriptions, BOOK_CHANNEL)
+    if not products:
+        return []
+    return [orjson.dumps({"type": "unsubscribe", "channel": BOOK_CHANNEL, "product_ids": products}).decode()]
 
 
 def messages_per_second(endpoint):
