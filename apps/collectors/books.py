@@ -66,7 +66,7 @@ class BookKeeper:
             state.dirty = True
             self._maybe_publish(event.coin, state, time.monotonic())
         else:
-            if not rules.COMPLETE_SNAPSHOTS and book.needs_snapshot:
+            if getattr(rules, "RESYNC", "wait") != "wait" and book.needs_snapshot:
                 self.wanted.add(event.coin)
             if not state.reported_out and book.breaks:
                 state.reported_out = True

@@ -64,6 +64,8 @@ YIELD_EVERY_FRAMES = 500
 QUIET_SERIES_REPAIR_SECONDS = 5
 # How long the old connection keeps being read after its replacement has subscribed.
 ROLLOVER_OVERLAP_SECONDS = 2.0
+# A book waiting for a snapshot asks for one at most this often.
+BOOK_REFRESH_SECONDS = 1.0
 
 
 def _read_plan(adapter, index):
@@ -122,6 +124,8 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
+        self._book_asked = {}  # series -> time.monotonic() its book last asked for a snapshot
+        self._book_fetches = {}  # series -> the task fetching its REST snapshot
         self.rollovers = 0
 
     async def run(self):
@@ -402,9 +406,44 @@ class Stream:
         self._store(self._candles(self.closer.expire(now_ms)))
         self._store(self._sampled(self.sampler.expire(now_ms)))
         self.books.tick()
+        self._refresh_books()
         if self.on_tick:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
+
+    def _refresh_books(self):
+        """Get a snapshot for each book waiting for one (``books.wanted``), at most once a second per series.
+
+        ``RESYNC`` of the venue's book module says how: ``"rest"`` fetches it from REST off the event loop,
+        paid from the venue's budget, and feeds it back; the deltas buffered meanwhile replay on it.
+        """
+        rules, wanted = self.adapter.book, self.books.wanted
+        if rules is None or not wanted or self.plan is None:
+            return
+        now = time.monotonic()
+        for name in list(wanted):
+            if name not in self.plan.books:  # switched off meanwhile
+                wanted.discard(name)
+                continue
+            if name in self._book_fetches or now - self._book_asked.get(name, -1e9) < BOOK_REFRESH_SECONDS:
+                continue
+            self._book_asked[name] = now
+            if rules.RESYNC == "rest":
+                self._book_fetches[name] = asyncio.ensure_future(self._fetch_book(name))
+
+    async def _fetch_book(self, name):
+        try:
+            snapshot = await _off_loop(self._book_snapshot)(name)
+        except Exception as error:  # the exchange or the budget is away: the next refresh asks again
+            log.warning("stream %s: fetching the %s book snapshot failed: %s", self.name, name, error)
+            return
+        finally:
+            self._book_fetches.pop(name, None)
+        if self.plan is not None and name in self.plan.books:
+            self._event(snapshot, int(time.time() * 1000))
+
+    def _book_snapshot(self, name):
+        return self.adapter.history.book_snapshot(name, budget=Budget(self.adapter.name))
 
     def _handle(self, parse, raw):
         received_ms = int(time.time() * 1000)

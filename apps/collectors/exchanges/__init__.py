@@ -10,7 +10,8 @@ and the simulator's clients call these functions only.
     ``endpoint(name)``: which of the venue's WebSocket endpoints serves the
     series ``name`` (``""`` when there is one); streams are planned per endpoint.
     Optional ``candle_endpoint(name)``: where candles are served when apart
-    from the rest (OKX's business endpoint).
+    from the rest (OKX's business endpoint); optional ``book_endpoint(name)``:
+    where books are (Binance USD-M's ``/public`` route).
     ``ws_url(endpoint)``; ``subscriptions_per_connection()``.
     ``candle_subscription(name, interval)``, ``context_subscription(name)``:
     JSON-able values naming one subscription.
@@ -54,7 +55,11 @@ Trades and books (optional; a pair switched on where they are missing is listed 
 ``protocol.trades_subscription(name)`` / ``protocol.book_subscription(name)``; the parser's
 TradeUpdate, BookSnapshot and BookDelta events; a ``book`` module with ``new_book(name)`` (a
 apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMPLETE_SNAPSHOTS``
-(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot).
+(true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot) and
+``RESYNC``: how a new or broken book gets its next snapshot: ``"rest"`` (the stream calls
+``history.book_snapshot(name, budget=)`` -> BookSnapshot, paid from the venue's REST budget),
+``"resubscribe"`` (the stream unsubscribes and subscribes the book again; the venue pushes a
+snapshot) or ``"wait"`` (every push is a whole snapshot).
 """
 
 import importlib

@@ -1,7 +1,8 @@
 """Binance's combined-stream WebSocket (EXCHANGES.md sections 2 and 3) over the deterministic market.
 
-One protocol object per market: USD-M futures (``/market/stream``: klines and ``markPrice@1s``)
-and spot (``/stream``: klines). ``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and
+One protocol object per route: USD-M futures (``/market/stream``: klines, ``markPrice@1s`` and
+``aggTrade``; ``/public/stream``: diff depth ``@depth@100ms``) and spot (``/stream``: all of them but
+``markPrice``). Depth events and the REST depth snapshots are ``binance_book``'s. ``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and
 are acked ``{"result": null, "id": n}``; bad requests get ``{"error": {"code", "msg"}, "id"}``.
 Pushes come in the envelope ``{"stream", "data"}``: the open kline repeatedly with ``x`` false,
 and once its interval has ended the final kline with ``x`` true, then the next one. Klines are
@@ -21,11 +22,11 @@ from collections import deque
 
 from aiohttp import WSCloseCode
 
-from . import binance, intervals
+from . import binance, binance_book, intervals
 from .connection import Connection, Sent
 from .context import asset_ctx
 from .hyperliquid import flood_states
-from .market import decimal_text
+from .market import decimal_text, number
 
 MAX_STREAMS = 1024
 MESSAGES_PER_SECOND = {binance.USDM: 10, binance.SPOT: 5}
@@ -33,6 +34,10 @@ FUNDING_HOURS = 8
 KLINE = re.compile(r"^([a-z0-9]+)@kline_([0-9]+[a-zA-Z])$")
 MARK_PRICE = re.compile(r"^([a-z0-9]+)@markPrice(@1s)?$")
 PATHS = {binance.USDM: "/market/stream", binance.SPOT: "/stream"}
+AGG_TRADE = re.compile(r"^([a-z0-9]+)@aggTrade$")
+DEPTH = re.compile(r"^([a-z0-9]+)@depth(@100ms|@500ms)?$")
+# USD-M's high-frequency route: depth only (klines, markPrice and aggTrade stay on /market).
+PUBLIC, PUBLIC_PATH = "public", "/public/stream"
 
 
 def dumps(value) -> str:
@@ -62,6 +67,25 @@ def mark_price_payload(seed, symbol, now_ms):
     }  # fmt: skip
 
 
+def agg_trades(prices, symbol, start_ms, end_ms) -> list[dict]:
+    """The ``aggTrade`` payloads of ``[start_ms, end_ms)`` (virtual ms) in time order, without ``E``.
+
+    One per simulated trade, ``a`` its time in seconds (trades are at distinct seconds, so ids grow);
+    ``m`` (the buyer made) is a deterministic coin flip.
+    """
+    coin, found = binance.base_coin(symbol), []
+    minute = start_ms // intervals.MINUTE * intervals.MINUTE
+    while minute < end_ms:
+        for tick in prices.ticks(coin, minute):
+            if start_ms <= tick.time < end_ms:
+                trade_id = tick.time // 1000
+                found.append({"e": "aggTrade", "a": trade_id, "s": symbol, "p": decimal_text(tick.price),
+                              "q": decimal_text(tick.size), "f": trade_id, "l": trade_id, "T": tick.time,
+                              "m": number(prices.seed, symbol, "maker", tick.time) % 2 == 1})  # fmt: skip
+        minute += intervals.MINUTE
+    return found
+
+
 def open_interest(seed, symbol, now_ms):
     """``GET /fapi/v1/openInterest``'s body at ``now_ms``."""
     ctx = asset_ctx(seed, binance.base_coin(symbol), now_ms)
@@ -69,11 +93,22 @@ def open_interest(seed, symbol, now_ms):
 
 
 class BinanceStreams:
-    def __init__(self, state, market: str):
-        self.state, self.market = state, market
-        self.name = f"binance-{market}"
-        self.path = PATHS[market]
+    """One route: USD-M ``/market`` (``route`` None), USD-M ``/public`` (``route`` PUBLIC) or spot's one endpoint.
+
+    A stream subscribed on the wrong USD-M route is acked and never pushed, as on Binance.
+    """
+
+    def __init__(self, state, market: str, route=None):
+        self.state, self.market, self.route = state, market, route
+        self.name = f"binance-{market}" + (f"-{route}" if route else "")
+        self.path = PUBLIC_PATH if route == PUBLIC else PATHS[market]
         self.prices = binance.market_for(state.config.seed, market)
+
+    def _serves(self, stream) -> bool:
+        """Whether this route pushes ``stream`` (spot serves everything; USD-M splits depth onto /public)."""
+        if self.market == binance.SPOT:
+            return True
+        return bool(DEPTH.match(stream)) == (self.route == PUBLIC)
 
     def stream_problem(self, stream) -> str | None:
         if not isinstance(stream, str):
@@ -82,6 +117,8 @@ class BinanceStreams:
         if kline and intervals.is_interval(kline.group(2)):
             return None
         if self.market == binance.USDM and MARK_PRICE.match(stream):
+            return None
+        if AGG_TRADE.match(stream) or DEPTH.match(stream):
             return None
         return f"Invalid request: unknown stream {stream}"
 
@@ -145,9 +182,15 @@ class BinanceStreams:
         await connection.send(dumps({"error": {"code": code, "msg": msg}, "id": request_id}))
 
     def _push(self, connection, stream):
+        if not self._serves(stream):
+            return asyncio.sleep(0)  # wrong route: no data and no error
         kline = KLINE.match(stream)
         if kline:
             return self._push_klines(connection, stream, kline.group(1).upper(), kline.group(2))
+        if AGG_TRADE.match(stream):
+            return self._push_agg_trades(connection, stream, AGG_TRADE.match(stream).group(1).upper())
+        if DEPTH.match(stream):
+            return self._push_depth(connection, stream, DEPTH.match(stream).group(1).upper())
         return self._push_mark_price(connection, stream, MARK_PRICE.match(stream).group(1).upper())
 
     async def _send(self, connection, stream, data) -> Sent:
@@ -167,6 +210,42 @@ class BinanceStreams:
                 current = open_ms
                 await self._send(connection, stream, kline_payload(self.prices, symbol, interval, open_ms, now, False))
             await asyncio.sleep(self.state.config.update_interval)
+
+    async def _push_agg_trades(self, connection, stream, symbol) -> None:
+        """Each trade once its virtual time has come, one frame each; nothing from before the subscription."""
+        clock, sent_until = self.state.clock, self.state.clock.now_ms()
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            now = clock.now_ms()
+            trades = agg_trades(self.prices, symbol, sent_until, now + 1)
+            async with connection.send_lock:
+                for trade in trades:
+                    await self._send(connection, stream, {**trade, "E": now})
+            sent_until = now + 1
+
+    async def _push_depth(self, connection, stream, symbol) -> None:
+        """A diff-depth event per push covering the blocks since the previous one (binance_book).
+
+        Faults (``/control/book-fault`` for this market): ``gap`` skips one event, ``crossed`` puts a bid
+        above the best ask into one.
+        """
+        clock, seed, coin = self.state.clock, self.prices.seed, binance.base_coin(symbol)
+        venue, faults = f"binance-{self.market}", self.state.faults
+        last = binance_book.block_of(clock.now_ms())
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            now = clock.now_ms()
+            block = binance_book.block_of(now)
+            if block == last:
+                continue
+            if faults.take_book_fault(venue, "gap"):
+                last = block  # the event of these blocks is never sent: the next one does not chain
+                continue
+            cross = faults.take_book_fault(venue, "crossed")
+            data = binance_book.depth_event(seed, coin, symbol, last, block, now, self.market == binance.USDM, cross)
+            async with connection.send_lock:
+                await self._send(connection, stream, data)
+            last = block
 
     async def _push_mark_price(self, connection, stream, symbol) -> None:
         while True:

@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import intervals, ticks
+from . import binance, intervals, ticks
 from .state import STATE
 
 
@@ -111,6 +111,23 @@ async def rest_429(state, request):
     return {"count": count}
 
 
+BOOK_FAULTS = ("gap", "crossed", "lost-snapshot", "stale-snapshot")
+
+
+@endpoint
+async def book_fault(state, request):
+    """Break the next ``count`` book events of ``venue`` (``binance-usdm``, ``binance-spot``) one way:
+    ``gap`` (an event skipped), ``crossed``, ``lost-snapshot`` (REST fails), ``stale-snapshot`` (REST answers old)."""
+    body = await _body(request)
+    count, venue, kind = _number(body, "count"), body.get("venue"), body.get("kind")
+    if kind not in BOOK_FAULTS:
+        raise Invalid(f"kind must be one of {' '.join(BOOK_FAULTS)}")
+    if not isinstance(venue, str) or not venue:
+        raise Invalid("venue is required")
+    state.faults.book_faults[(venue, kind)] = count
+    return {"venue": venue, "kind": kind, "count": count}
+
+
 @endpoint
 async def flood(state, request):
     body = await _body(request)
@@ -179,8 +196,18 @@ async def truth_trades(state, request):
 
 @endpoint
 async def truth_book(state, request):
-    """The book of the block holding ``time`` (virtual ms)."""
-    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
+    """The book of the block holding ``time`` (virtual ms); ``exchange`` hyperliquid (default) or
+    ``binance-usdm`` / ``binance-spot`` (``coin`` then the symbol, ``BTCUSDT``)."""
+    query = request.query
+    exchange, coin, moment = query.get("exchange", "hyperliquid"), _coin(query), _query_int(query, "time")
+    if exchange in ("binance-usdm", "binance-spot"):
+        try:
+            return binance.book_truth(state, exchange.removeprefix("binance-"), coin, moment)
+        except binance.Invalid as error:
+            raise Invalid(error.msg) from None
+    if exchange != "hyperliquid":
+        raise Invalid("exchange must be hyperliquid, binance-usdm or binance-spot")
+    return ticks.book(state.market, coin, moment)
 
 
 def add_routes(app: web.Application) -> None:
@@ -189,6 +216,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/malformed", malformed)
     app.router.add_post("/control/rest-429", rest_429)
     app.router.add_post("/control/flood", flood)
+    app.router.add_post("/control/book-fault", book_fault)
     app.router.add_get("/control/stats", stats)
     app.router.add_get("/control/ctx-log", ctx_log)
     app.router.add_get("/control/frames", frames)

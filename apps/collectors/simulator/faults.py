@@ -2,7 +2,8 @@
 
 They act where frames leave the server (see ``connection.Connection.send``), so every protocol and
 the replay mode get them for free: silence swallows every frame, malformed swaps data frames for
-broken ones, rest-429 refuses REST calls, and drop aborts sockets (in ``server``).
+broken ones, rest-429 refuses REST calls, and drop aborts sockets (in ``server``). Book faults are
+taken by the venues' book code (a skipped sequence number, a crossed book, a lost or stale snapshot).
 """
 
 import json
@@ -54,6 +55,7 @@ class Faults:
         self.silent_until = 0.0
         self.rest_429_remaining = 0
         self.pending_malformed = 0
+        self.book_faults = {}  # (venue, kind) -> how many times still to break a book that way
 
     def silence(self, seconds: float) -> None:
         self.silent_until = time.monotonic() + seconds
@@ -66,6 +68,14 @@ class Faults:
         if self.rest_429_remaining <= 0:
             return False
         self.rest_429_remaining -= 1
+        return True
+
+    def take_book_fault(self, venue: str, kind: str) -> bool:
+        """Whether the venue's next book event or snapshot breaks this way (``/control/book-fault``)."""
+        left = self.book_faults.get((venue, kind), 0)
+        if left <= 0:
+            return False
+        self.book_faults[(venue, kind)] = left - 1
         return True
 
     def take_pending_malformed(self) -> int:

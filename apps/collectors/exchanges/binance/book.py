@@ -35,6 +35,8 @@ def book_for(market, name=""):
 
 # A REST snapshot is a starting point, not the book: deltas bridge and follow it.
 COMPLETE_SNAPSHOTS = False
+# A new or broken book asks REST for its snapshot (history.book_snapshot); deltas buffer meanwhile.
+RESYNC = "rest"
 
 
 def new_book(name):

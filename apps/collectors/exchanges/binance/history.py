@@ -1,4 +1,5 @@
-"""Binance REST history for backfills and repair (klines, funding, open interest) and the open-interest poll.
+"""Binance REST history for backfills and repair (klines, funding, open interest), the open-interest poll and
+the order-book snapshot a live book starts from.
 
 Candles from spot or USD-M futures by the series name's market; funding and
 open interest from USD-M futures only.
@@ -26,7 +27,7 @@ import orjson
 from django.conf import settings
 
 from apps.collectors.exchanges.binance import protocol
-from apps.collectors.exchanges.binance.parser import parse_kline_row, parse_open_interest
+from apps.collectors.exchanges.binance.parser import parse_depth_snapshot, parse_kline_row, parse_open_interest
 from apps.collectors.exchanges.binance.symbols import split_name
 from apps.collectors.exchanges.events import HistoryError, MalformedFrame, decimal, integer
 
@@ -141,6 +142,16 @@ def poll_context(coin, *, url=None, budget=None):
     client = Client(protocol.USDM, url, budget=budget)
     body = client.get({"symbol": _usdm(coin)}, protocol.OPEN_INTEREST_PATH, protocol.OPEN_INTEREST_WEIGHT)
     return [parse_open_interest(body)]
+
+
+def book_snapshot(name, *, url=None, budget=None):
+    """The order book of series ``name`` now (``GET /fapi/v1/depth`` or ``/api/v3/depth``, 1000 levels a side) as a
+    BookSnapshot at its ``lastUpdateId``: where the stream's diff-depth events start from."""
+    market, symbol = split_name(name)
+    client = Client(market, url, budget=budget)
+    body = client.get({"symbol": symbol, "limit": protocol.DEPTH_LIMIT}, protocol.DEPTH_PATH[market],
+                      protocol.DEPTH_WEIGHT[market])  # fmt: skip
+    return parse_depth_snapshot(body, name)
 
 
 class FundingPoint(NamedTuple):
