@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import binance, intervals, ticks
+from . import binance, binance_ws, intervals, ticks
 from .state import STATE
 
 
@@ -188,10 +188,21 @@ async def truth_candles(state, request):
 
 @endpoint
 async def truth_trades(state, request):
-    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the Hyperliquid feed sends it."""
+    """Every trade of ``[start, end)`` (virtual ms) of a coin, as the venue's feed sends it: ``exchange``
+    hyperliquid (default) or ``binance-usdm`` / ``binance-spot`` (``coin`` then the symbol, ``BTCUSDT``)."""
     query = request.query
+    exchange = query.get("exchange", "hyperliquid")
     coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
-    return await asyncio.to_thread(ticks.trades, state.market, coin, start, min(end, state.clock.now_ms() + 1))
+    end = min(end, state.clock.now_ms() + 1)
+    if exchange in ("binance-usdm", "binance-spot"):
+        try:
+            prices = binance.market_for(state.config.seed, exchange.removeprefix("binance-"))
+            return await asyncio.to_thread(binance_ws.agg_trades, prices, coin, start, end)
+        except binance.Invalid as error:
+            raise Invalid(error.msg) from None
+    if exchange != "hyperliquid":
+        raise Invalid("exchange must be hyperliquid, binance-usdm or binance-spot")
+    return await asyncio.to_thread(ticks.trades, state.market, coin, start, end)
 
 
 @endpoint
