@@ -51,6 +51,7 @@ from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, sett
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_reporter import StreamStatus
+from apps.collectors.trade_gaps import TradeGaps
 from lib.budget import Budget
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class Stream:
         self.books = BookKeeper(adapter, self._store)
         self._book_asked = {}  # series -> time.monotonic() its book last asked for a snapshot
         self._book_fetches = {}  # series -> the task fetching its REST snapshot
+        self.trade_gaps = TradeGaps()
         self.rollovers = 0
 
     async def run(self):
@@ -181,6 +183,7 @@ class Stream:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             ws, subscribed, parse = await self._connect(session)
+            self.trade_gaps.reconnected()
             # Rollover across a disconnect proves nothing about final values:
             # what was missed is read back from the REST history instead.
             self.closer = CandleCloser()
@@ -445,6 +448,19 @@ class Stream:
     def _book_snapshot(self, name):
         return self.adapter.history.book_snapshot(name, budget=Budget(self.adapter.name))
 
+    async def _read_back_trades(self, name, start_ms, end_ms):
+        """Store the trades of ``[start_ms, end_ms)`` the venue pushed while this stream was reconnecting."""
+        try:
+            self._store(await _off_loop(self._trade_window)(name, start_ms, end_ms))
+        except Exception as error:  # the exchange or the budget is away: those trades stay missing
+            log.warning("stream %s: reading back the %s trades of [%s, %s) failed: %s", self.name, name, start_ms,
+                        end_ms, error)  # fmt: skip
+
+    def _trade_window(self, name, start_ms, end_ms):
+        pair_ids = self.plan.trades.get(name, ()) if self.plan else ()
+        pages = self.adapter.history.trade_pages(name, start_ms, end_ms, budget=Budget(self.adapter.name))
+        return [record for page in pages for update in page for record in trade_records(update, pair_ids)]
+
     def _handle(self, parse, raw):
         received_ms = int(time.time() * 1000)
         try:
@@ -501,6 +517,9 @@ class Stream:
         elif isinstance(event, TradeUpdate):
             counts["trade"] += 1
             self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
+            missed = self.trade_gaps.seen(event)
+            if missed and hasattr(self.adapter.history, "trade_pages"):
+                asyncio.ensure_future(self._read_back_trades(*missed))
         elif isinstance(event, BookSnapshot | BookDelta):
             counts["book"] += 1
             self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())

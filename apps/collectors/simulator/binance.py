@@ -14,7 +14,8 @@ USD-M also answers ``/fapi/v1/openInterest`` (now), ``/fapi/v1/fundingRate``
 ascending, at most 1000 rows) and ``/futures/data/openInterestHist``
 (5m and longer periods, the last 30 days only, at most 500 rows), from the
 same context the live ``markPrice`` stream sends. ``/fapi/v1/depth`` and
-``/api/v3/depth`` answer the current book (``binance_book``). Every answered request goes
+``/api/v3/depth`` answer the current book (``binance_book``), ``.../aggTrades``
+the trade tape the live ``aggTrade`` stream sends. Every answered request goes
 to the request log (``/control/rest-log``) with its Binance weight, so tests
 can hold a client to its budget.
 Errors are Binance's ``{"code", "msg"}`` with HTTP 400; the rest-429 fault
@@ -294,6 +295,51 @@ def _depth_handler(market_name):
     return handle
 
 
+AGG_TRADES_LIMIT, AGG_TRADES_DEFAULT = 1000, 500
+
+
+def trade_tape(prices, symbol, start_ms, end_ms) -> list[dict]:
+    """The ``aggTrade`` payloads of ``[start_ms, end_ms)`` (virtual ms) in time order, without ``E``.
+
+    One per simulated trade, ``a`` its time in seconds (trades are at distinct seconds, so ids grow);
+    ``m`` (the buyer made) is a deterministic coin flip.
+    """
+    coin, found = base_coin(symbol), []
+    minute = start_ms // intervals.MINUTE * intervals.MINUTE
+    while minute < end_ms:
+        for tick in prices.ticks(coin, minute):
+            if start_ms <= tick.time < end_ms:
+                trade_id = tick.time // 1000
+                found.append({"e": "aggTrade", "a": trade_id, "s": symbol, "p": decimal_text(tick.price),
+                              "q": decimal_text(tick.size), "f": trade_id, "l": trade_id, "T": tick.time,
+                              "m": number(prices.seed, symbol, "maker", tick.time) % 2 == 1})  # fmt: skip
+        minute += intervals.MINUTE
+    return found
+
+
+def agg_trades(state, market_name, query):
+    """``GET .../aggTrades``: by ``fromId`` (ids are trade times in seconds here), else ``startTime``/``endTime``
+    (both inclusive, at most an hour apart; default the last hour), ascending, at most ``limit``."""
+    symbol, now = _symbol(query), state.clock.now_ms()
+    limit = _int(query, "limit", AGG_TRADES_DEFAULT)
+    if not 1 <= limit <= AGG_TRADES_LIMIT:
+        raise Invalid(-1130, "Invalid data sent for a parameter.")
+    if "fromId" in query:
+        start, end = _int(query, "fromId") * 1000, now + 1
+    else:
+        end = min(_int(query, "endTime", now), now) + 1
+        start = _int(query, "startTime", end - intervals.HOUR)
+        if end - start > intervals.HOUR:
+            raise Invalid(-1127, "More than 1 hours between startTime and endTime.")
+    prices, rows = market_for(state.config.seed, market_name), []
+    while start < end and len(rows) < limit:  # a minute at a time: stop once the page is full
+        chunk_end = min(end, (start // intervals.MINUTE + 1) * intervals.MINUTE)
+        trades = trade_tape(prices, symbol, start, chunk_end)
+        rows += [{k: v for k, v in t.items() if k not in ("e", "s")} for t in trades]
+        start = chunk_end
+    return rows[:limit]
+
+
 def book_truth(state, market_name, symbol, moment_ms):
     """The true book of ``symbol`` at ``moment_ms`` (virtual): time, lastUpdateId, bids and asks best first."""
     seed, block = market_for(state.config.seed, market_name).seed, binance_book.block_of(moment_ms)
@@ -308,4 +354,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/fapi/v1/fundingRate", _handler(funding_rates, lambda q: 1))
     app.router.add_get("/futures/data/openInterestHist", _handler(open_interest_history, lambda q: 1))
     app.router.add_get("/fapi/v1/depth", _depth_handler(USDM))
+    app.router.add_get("/fapi/v1/aggTrades", _handler(lambda s, q: agg_trades(s, USDM, q), lambda q: 20))
+    app.router.add_get("/api/v3/aggTrades", _handler(lambda s, q: agg_trades(s, SPOT, q), lambda q: 4))
     app.router.add_get("/api/v3/depth", _depth_handler(SPOT))

@@ -1,9 +1,10 @@
 """Binance's combined-stream WebSocket (EXCHANGES.md sections 2 and 3) over the deterministic market.
 
-One protocol object per route: USD-M futures (``/market/stream``: klines, ``markPrice@1s`` and
-``aggTrade``; ``/public/stream``: diff depth ``@depth@100ms``) and spot (``/stream``: all of them but
-``markPrice``). Depth events and the REST depth snapshots are ``binance_book``'s. ``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and
-are acked ``{"result": null, "id": n}``; bad requests get ``{"error": {"code", "msg"}, "id"}``.
+One protocol object per route: USD-M futures (``/market/stream``: klines, ``markPrice@1s``
+and ``aggTrade``; ``/public/stream``: diff depth ``@depth@100ms``) and spot (``/stream``: all
+of them but ``markPrice``). Depth events and the REST depth snapshots are ``binance_book``'s.
+``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and are acked
+``{"result": null, "id": n}``; bad requests get ``{"error": {"code", "msg"}, "id"}``.
 Pushes come in the envelope ``{"stream", "data"}``: the open kline repeatedly with ``x`` false,
 and once its interval has ended the final kline with ``x`` true, then the next one. Klines are
 the same as the simulated REST klines (``binance.kline``: a minute without trades is a
@@ -26,7 +27,7 @@ from . import binance, binance_book, intervals
 from .connection import Connection, Sent
 from .context import asset_ctx
 from .hyperliquid import flood_states
-from .market import decimal_text, number
+from .market import decimal_text
 
 MAX_STREAMS = 1024
 MESSAGES_PER_SECOND = {binance.USDM: 10, binance.SPOT: 5}
@@ -65,25 +66,6 @@ def mark_price_payload(seed, symbol, now_ms):
         "e": "markPriceUpdate", "E": now_ms, "s": symbol, "p": ctx["markPx"], "i": ctx["oraclePx"],
         "P": ctx["markPx"], "r": ctx["funding"], "T": (now_ms // period + 1) * period,
     }  # fmt: skip
-
-
-def agg_trades(prices, symbol, start_ms, end_ms) -> list[dict]:
-    """The ``aggTrade`` payloads of ``[start_ms, end_ms)`` (virtual ms) in time order, without ``E``.
-
-    One per simulated trade, ``a`` its time in seconds (trades are at distinct seconds, so ids grow);
-    ``m`` (the buyer made) is a deterministic coin flip.
-    """
-    coin, found = binance.base_coin(symbol), []
-    minute = start_ms // intervals.MINUTE * intervals.MINUTE
-    while minute < end_ms:
-        for tick in prices.ticks(coin, minute):
-            if start_ms <= tick.time < end_ms:
-                trade_id = tick.time // 1000
-                found.append({"e": "aggTrade", "a": trade_id, "s": symbol, "p": decimal_text(tick.price),
-                              "q": decimal_text(tick.size), "f": trade_id, "l": trade_id, "T": tick.time,
-                              "m": number(prices.seed, symbol, "maker", tick.time) % 2 == 1})  # fmt: skip
-        minute += intervals.MINUTE
-    return found
 
 
 def open_interest(seed, symbol, now_ms):
@@ -217,7 +199,7 @@ class BinanceStreams:
         while True:
             await asyncio.sleep(self.state.config.update_interval)
             now = clock.now_ms()
-            trades = agg_trades(self.prices, symbol, sent_until, now + 1)
+            trades = binance.trade_tape(self.prices, symbol, sent_until, now + 1)
             async with connection.send_lock:
                 for trade in trades:
                     await self._send(connection, stream, {**trade, "E": now})

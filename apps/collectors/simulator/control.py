@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from . import binance, binance_ws, intervals, ticks
+from . import binance, intervals, ticks
 from .state import STATE
 
 
@@ -197,7 +197,7 @@ async def truth_trades(state, request):
     if exchange in ("binance-usdm", "binance-spot"):
         try:
             prices = binance.market_for(state.config.seed, exchange.removeprefix("binance-"))
-            return await asyncio.to_thread(binance_ws.agg_trades, prices, coin, start, end)
+            return await asyncio.to_thread(binance.trade_tape, prices, coin, start, end)
         except binance.Invalid as error:
             raise Invalid(error.msg) from None
     if exchange != "hyperliquid":

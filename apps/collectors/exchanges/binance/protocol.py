@@ -59,6 +59,9 @@ OPEN_INTEREST_HISTORY_WEIGHT = 1
 OPEN_INTEREST_HISTORY_INTERVALS = frozenset({"5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"})
 OPEN_INTEREST_HISTORY_DAYS = 30
 DEPTH_PATH = {SPOT: "/api/v3/depth", USDM: "/fapi/v1/depth"}
+AGG_TRADES_PATH = {SPOT: "/api/v3/aggTrades", USDM: "/fapi/v1/aggTrades"}
+AGG_TRADES_WEIGHT = {SPOT: 4, USDM: 20}
+MAX_AGG_TRADES = 1000
 DEPTH_LIMIT = 1000
 DEPTH_WEIGHT = {SPOT: 50, USDM: 20}  # at limit 1000
 
