@@ -108,6 +108,8 @@ def test_binance_books_equal_the_true_book_and_rebuild_from_rest_after_every_bre
             assert answered.status_code == 200 and len(answered.json()["data"]["bids"]) == DEPTH
             depth_calls = [e for e in control(simulator, "/control/rest-log") if e["path"] == "/fapi/v1/depth"]
             assert [e["status"] for e in depth_calls[-4:]] == [503, 503, 503, 200]
+            asked = [e["at"] for e in depth_calls[-4:]]
+            assert all(later - earlier > 0.8 for earlier, later in zip(asked, asked[1:]))  # once a second at most
 
             # Spot: a crossed book, then a snapshot older than the events buffered since.
             for kind in ("crossed", "stale-snapshot"):

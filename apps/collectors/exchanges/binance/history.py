@@ -159,7 +159,7 @@ def book_snapshot(name, *, url=None, budget=None):
     return parse_depth_snapshot(body, name)
 
 
-def trade_pages(name, start_ms, end_ms, *, url=None, budget=None):
+def trade_pages(name, start_ms, end_ms, *, url=None, budget=None, limit=protocol.MAX_AGG_TRADES):
     """Yield lists of TradeUpdate (aggregate trades, ascending) with times in ``[start_ms, end_ms)``.
 
     ``GET .../aggTrades``: the first page by ``startTime``/``endTime`` (Binance allows an hour at most; an
@@ -167,7 +167,7 @@ def trade_pages(name, start_ms, end_ms, *, url=None, budget=None):
     """
     market, symbol = split_name(name)
     client = Client(market, url, budget=budget)
-    path, weight, limit = protocol.AGG_TRADES_PATH[market], protocol.AGG_TRADES_WEIGHT[market], protocol.MAX_AGG_TRADES
+    path, weight = protocol.AGG_TRADES_PATH[market], protocol.AGG_TRADES_WEIGHT[market]
     cursor, params = start_ms, None
     while True:
         if params is None:
