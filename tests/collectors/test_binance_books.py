@@ -11,10 +11,10 @@ import random
 import aiohttp
 
 from apps.collectors.exchanges.binance import book, history, parser
+from apps.collectors.exchanges.events import TradeUpdate
 from apps.collectors.simulator import binance, binance_book
 from apps.collectors.simulator.testing import sync
 from apps.collectors.trade_gaps import TradeGaps
-from apps.collectors.exchanges.events import TradeUpdate
 from tests.collectors.harness import control
 from tests.collectors.test_simulator_binance import frames_until
 
