@@ -128,6 +128,7 @@ class Stream:
         self._book_asked = {}  # series -> time.monotonic() its book last asked for a snapshot
         self._book_fetches = {}  # series -> the task fetching its REST snapshot
         self.trade_gaps = TradeGaps()
+        self._trade_reads = set()  # tasks reading missed trades back (held: the loop keeps only weak references)
         self.rollovers = 0
 
     async def run(self):
@@ -519,7 +520,9 @@ class Stream:
             self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
             missed = self.trade_gaps.seen(event)
             if missed and hasattr(self.adapter.history, "trade_pages"):
-                asyncio.ensure_future(self._read_back_trades(*missed))
+                task = asyncio.ensure_future(self._read_back_trades(*missed))
+                self._trade_reads.add(task)
+                task.add_done_callback(self._trade_reads.discard)
         elif isinstance(event, BookSnapshot | BookDelta):
             counts["book"] += 1
             self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())
