@@ -5,6 +5,7 @@ book at every event; depth is served on USD-M's /public route only. The adapter 
 reads back aggregate trades from REST, paying Binance's weights.
 """
 
+import asyncio
 import json
 import random
 
@@ -68,6 +69,40 @@ async def test_usdm_depth_comes_from_the_public_route_only_and_a_gap_fault_break
     assert all(d["e"] == "depthUpdate" and d["U"] == d["pu"] + 1 <= d["u"] for d in data)
     assert [d["pu"] for d in data[1:3]] == [d["u"] for d in data[:2]]
     assert any(later["pu"] != earlier["u"] for earlier, later in zip(data[2:], data[3:]))  # the skipped event
+
+
+@sync
+async def test_overlapping_connections_get_the_same_events_and_the_book_takes_each_once(simulator):
+    handle = simulator()
+    depth = {"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1}
+    received = []  # (connection, data) in arrival order
+
+    async def listen(ws, label, count):
+        for _ in range(count):
+            received.append((label, (await frames_until(ws, lambda f: f.get("stream") == depth["params"][0]))["data"]))
+
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(handle.binance_usdm_public_ws_url) as old:
+            await old.send_str(json.dumps(depth))
+            await listen(old, "old", 3)
+            async with session.ws_connect(handle.binance_usdm_public_ws_url) as new:  # the replacement
+                await new.send_str(json.dumps(depth))
+                await asyncio.gather(listen(old, "old", 4), listen(new, "new", 4))
+    by_id = {}
+    for label, data in received:
+        by_id.setdefault(data["u"], {})[label] = {k: v for k, v in data.items() if k != "E"}
+    shared = [copies for copies in by_id.values() if len(copies) == 2]
+    assert shared and all(copies["old"] == copies["new"] for copies in shared)
+
+    seed = binance.market_for(SEED, "usdm").seed
+    first = received[0][1]
+    local = book.new_book("usdm:BTCUSDT")
+    snapshot = binance_book.rest_depth(seed, "BTC", "BTCUSDT", first["T"] // binance_book.BLOCK_MS, 0, 1000, True)
+    local.snapshot(parser.parse_depth_snapshot(snapshot, "usdm:BTCUSDT"))
+    for _, data in received:
+        local.delta(parser.parse_depth_update(data, "usdm"))
+    truth = binance_book.book(seed, "BTC", max(d["T"] for _, d in received) // binance_book.BLOCK_MS)
+    assert local.breaks == 0 and local.in_sync and list(local.book.top(1000)) == [truth["bids"], truth["asks"]]
 
 
 def test_the_rest_snapshot_is_the_true_book_and_costs_binances_weight(simulator):

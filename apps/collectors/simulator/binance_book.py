@@ -6,7 +6,7 @@ one price step apart around the minute's price (never crossed), each level's
 size redrawn every few blocks (each price has its own period), so most
 events change a few levels and a new minute's price moves the whole book.
 Update ids grow with the blocks (``update_id``); a diff-depth event covers
-the blocks ``(a, b]`` since the previous event of its subscription:
+the blocks ``(a, b]`` of one step of a grid all connections share:
 ``U = update_id(a) + 1``, ``u = update_id(b)``, ``pu = update_id(a)``
 (USD-M only), with every level that changed (size ``"0"`` for a level that
 left the book), so applying it turns the book at ``a`` (or any later block

@@ -206,28 +206,29 @@ class BinanceStreams:
             sent_until = now + 1
 
     async def _push_depth(self, connection, stream, symbol) -> None:
-        """A diff-depth event per push covering the blocks since the previous one (binance_book).
+        """Diff-depth events (binance_book) on one grid of blocks for every connection, about one a push.
 
-        Faults (``/control/book-fault`` for this market): ``gap`` skips one event, ``crossed`` puts a bid
-        above the best ask into one.
+        Events are the venue's, not the connection's: two connections get the same events with the same
+        ids, each from its subscription on. Faults (``/control/book-fault`` for this market): ``gap``
+        skips one event, ``crossed`` puts a bid above the best ask into one.
         """
         clock, seed, coin = self.state.clock, self.prices.seed, binance.base_coin(symbol)
-        venue, faults = f"binance-{self.market}", self.state.faults
-        last = binance_book.block_of(clock.now_ms())
+        venue, faults, config = f"binance-{self.market}", self.state.faults, self.state.config
+        grid = max(1, round(config.update_interval * config.speed * 1000 / binance_book.BLOCK_MS))
+        last = binance_book.block_of(clock.now_ms()) // grid * grid
         while True:
-            await asyncio.sleep(self.state.config.update_interval)
+            await asyncio.sleep(config.update_interval)
             now = clock.now_ms()
-            block = binance_book.block_of(now)
-            if block == last:
-                continue
-            if faults.take_book_fault(venue, "gap"):
-                last = block  # the event of these blocks is never sent: the next one does not chain
-                continue
-            cross = faults.take_book_fault(venue, "crossed")
-            data = binance_book.depth_event(seed, coin, symbol, last, block, now, self.market == binance.USDM, cross)
-            async with connection.send_lock:
-                await self._send(connection, stream, data)
-            last = block
+            edge = binance_book.block_of(now) // grid * grid
+            for start in range(last, edge, grid):
+                if faults.take_book_fault(venue, "gap"):
+                    continue  # never sent: the next event does not chain
+                cross = faults.take_book_fault(venue, "crossed")
+                data = binance_book.depth_event(seed, coin, symbol, start, start + grid, now,
+                                                self.market == binance.USDM, cross)  # fmt: skip
+                async with connection.send_lock:
+                    await self._send(connection, stream, data)
+            last = max(last, edge)
 
     async def _push_mark_price(self, connection, stream, symbol) -> None:
         while True:
