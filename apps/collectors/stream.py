@@ -3,7 +3,9 @@
 Connects to its endpoint, subscribes to its share of the plan (paced to the
 exchange's message rate), parses every frame into records for the batcher,
 pings when the exchange wants client pings, polls over REST what the
-exchange does not stream (Binance open interest), and reconnects with
+exchange does not stream (Binance open interest), fetches the REST
+snapshots its books start from (Binance), reads back from REST the trades
+a venue pushed while it reconnected (where the adapter can), and reconnects with
 exponential backoff and jitter whenever the connection drops, errors or
 stays quiet longer than normal. An exchange that ends connections at a
 maximum age (Binance, 24 hours) gets a replacement first: the new
