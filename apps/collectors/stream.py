@@ -69,6 +69,9 @@ QUIET_SERIES_REPAIR_SECONDS = 5
 ROLLOVER_OVERLAP_SECONDS = 2.0
 # A book waiting for a snapshot asks for one at most this often.
 BOOK_REFRESH_SECONDS = 1.0
+# REST snapshots one stream fetches at once: each may wait for the budget in a thread of the loop's
+# executor, which the plan reads and repairs need too (hundreds of books starting cost minutes of budget).
+BOOK_FETCHES_AT_ONCE = 2
 
 
 def _read_plan(adapter, index):
@@ -433,6 +436,8 @@ class Stream:
                 continue
             if name in self._book_fetches or now - self._book_asked.get(name, -1e9) < BOOK_REFRESH_SECONDS:
                 continue
+            if len(self._book_fetches) >= BOOK_FETCHES_AT_ONCE:
+                break
             self._book_asked[name] = now
             if rules.RESYNC == "rest":
                 self._book_fetches[name] = asyncio.ensure_future(self._fetch_book(name))

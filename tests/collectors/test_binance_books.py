@@ -8,15 +8,21 @@ reads back aggregate trades from REST, paying Binance's weights.
 import asyncio
 import json
 import random
+import threading
 
 import aiohttp
 
+from apps.collectors.exchanges import get_adapter
 from apps.collectors.exchanges.binance import book, history, parser
 from apps.collectors.exchanges.events import TradeUpdate
+from apps.collectors.plan import BookRoute, Plan
 from apps.collectors.simulator import binance, binance_book
 from apps.collectors.simulator.testing import sync
+from apps.collectors.stream import Stream
 from apps.collectors.trade_gaps import TradeGaps
+from lib.budget import Budget
 from tests.collectors.harness import control
+from tests.collectors.test_binance_parser import Collected
 from tests.collectors.test_simulator_binance import frames_until
 
 SEED = 42
@@ -148,3 +154,35 @@ def test_a_trade_gap_is_the_window_between_the_connections_and_a_replay_makes_no
     assert gaps.seen(trade(9_500)) is None  # once per reconnect
     gaps.reconnected()
     assert gaps.seen(trade(8_000)) is None  # a venue replaying recent trades: nothing was missed
+
+
+def test_books_waiting_for_a_snapshot_get_it_from_rest_two_at_a_time_paid_from_the_budget(simulator, settings):
+    handle = simulator()
+    settings.KIRBY_BINANCE_USDM_REST_URL = handle.url
+    names = ["usdm:BTCUSDT", "usdm:ETHUSDT", "usdm:SOLUSDT"]
+    stream = Stream(get_adapter("binance"), 0, Collected(), threading.Event())
+    stream.plan = Plan(books={name: [BookRoute(k, ("binance", name, "USDT", "perps"), 5, 1.0)]
+                              for k, name in enumerate(names)})  # fmt: skip
+    budget = Budget("binance")
+    budget_before = budget.state()["tokens"]
+
+    async def refresh():
+        stream.books.wanted.update(names)
+        stream._refresh_books()
+        first = sorted(stream._book_fetches)
+        await asyncio.gather(*stream._book_fetches.values())
+        stream._refresh_books()  # the third now; the first two have their snapshots
+        second = sorted(stream._book_fetches)
+        await asyncio.gather(*stream._book_fetches.values())
+        stream.books.wanted.add(names[0])  # broke again at once: asked no sooner than a second later
+        stream._refresh_books()
+        return first, second, sorted(stream._book_fetches)
+
+    first, second, third = asyncio.run(refresh())
+    assert len(first) == 2 and second == sorted(set(names) - set(first)) and third == []
+    assert not stream.books.wanted - {names[0]}
+    for name in names:  # each book holds its snapshot and waits for the event that bridges it
+        assert stream.books.states[name].book.snapshot_id is not None
+    calls = [e for e in control(handle, "/control/rest-log") if e["path"] == "/fapi/v1/depth"]
+    assert sorted(e["query"]["symbol"] for e in calls) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert budget.state()["tokens"] < budget_before
