@@ -332,6 +332,10 @@ KIRBY_BINANCE_MAX_BACKOFF_SECONDS = env_float("KIRBY_BINANCE_MAX_BACKOFF_SECONDS
 # Binance live streams (combined-stream endpoints; klines and markPrice live on USD-M's /market route).
 KIRBY_BINANCE_USDM_WS_URL = env_str("KIRBY_BINANCE_USDM_WS_URL", "wss://fstream.binance.com/market/stream")
 KIRBY_BINANCE_SPOT_WS_URL = env_str("KIRBY_BINANCE_SPOT_WS_URL", "wss://stream.binance.com:9443/stream")
+# USD-M order-book depth lives on its own high-frequency route (/public), not on /market.
+KIRBY_BINANCE_USDM_PUBLIC_WS_URL = env_str(
+    "KIRBY_BINANCE_USDM_PUBLIC_WS_URL", "wss://fstream.binance.com/public/stream"
+)
 # Binance allows 1024 streams per connection; Kirby stays well below.
 KIRBY_BINANCE_STREAMS_PER_CONNECTION = env_int("KIRBY_BINANCE_STREAMS_PER_CONNECTION", 200, minimum=1, maximum=1024)
 # Binance ends a connection after 24 hours; Kirby opens its replacement this long after connecting (23.5 h).

@@ -62,7 +62,9 @@ class SyncedBook:
 
     ``bridges(snapshot_id, delta)``: whether ``delta`` is the first to apply on a snapshot;
     ``stale(snapshot_id, delta)``: whether ``delta`` is already contained in the snapshot (dropped);
-    ``chains(last, delta)``: whether ``delta`` follows the delta whose last id was ``last``.
+    ``chains(last, delta)``: whether ``delta`` follows the delta whose last id was ``last``;
+    optional ``repeat(last, delta)``: whether ``delta`` was applied already (the same event again from an
+    overlapping connection): dropped, not a break.
     """
 
     bridges: object
@@ -78,6 +80,7 @@ class SyncedBook:
     reason: str = "waiting for the first snapshot"
     stale_snapshots: int = 0
     pending: list = field(default_factory=list)  # deltas received while waiting for a snapshot
+    repeat: object = None
 
     def snapshot(self, snapshot, complete=False):
         """Start (again) from a snapshot; buffered deltas are replayed on it. Returns level updates applied.
@@ -124,6 +127,8 @@ class SyncedBook:
                 self._break(f"snapshot {self.snapshot_id} is older than the first delta {delta.first}..{delta.last}")
                 return 0
             self.snapshot_id = None
+        elif self.repeat is not None and self.repeat(self.sequence, delta):
+            return 0
         elif not self.chains(self.sequence, delta):
             self._break(f"sequence gap: the delta {delta.first}..{delta.last} does not follow {self.sequence}")
             return 0

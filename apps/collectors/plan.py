@@ -5,8 +5,9 @@ so every process computes the same split into connections of at most the
 exchange's subscriptions-per-connection. An exchange with several endpoints
 (Binance: USD-M futures and spot) gets connections per endpoint
 (``protocol.endpoint(name)``; candles at ``protocol.candle_endpoint(name)``
-where a venue serves them apart, as OKX does); stream ``index`` counts
-across them.
+where a venue serves them apart, as OKX does, and books at
+``protocol.book_endpoint(name)``, as Binance USD-M's ``/public`` route);
+stream ``index`` counts across them.
 """
 
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ def all_subscriptions(adapter):
         wanted[(candle_endpoint(name), _key(subscription))] = (subscription, "candle", (name, interval))
     pairs = TradingPair.objects.filter(active=True, exchange__name=adapter.name, exchange__active=True)
     trades, books = {}, {}
+    book_endpoint = getattr(protocol, "book_endpoint", protocol.endpoint)
     for pair_id, coin, quote, market_type, *ticks in pairs.values_list(
         "id", "coin__symbol", "quote__symbol", "market_type__name",
         "collect_trades", "collect_orderbook", "orderbook_depth", "orderbook_every_seconds",
@@ -80,10 +82,10 @@ def all_subscriptions(adapter):
             wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, "context", name)
         collect_trades, collect_book, depth, every = ticks
         path = f"{adapter.name}/{coin}/{quote}/{market_type}"
-        for on, kind, make, routes, route in (
-            (collect_trades, "trades", "trades_subscription", trades, pair_id),
+        for on, kind, make, routes, route, where in (
+            (collect_trades, "trades", "trades_subscription", trades, pair_id, protocol.endpoint),
             (collect_book, "book", "book_subscription", books,
-             BookRoute(pair_id, (adapter.name, coin, quote, market_type), depth, every)),
+             BookRoute(pair_id, (adapter.name, coin, quote, market_type), depth, every), book_endpoint),
         ):  # fmt: skip
             if not on:
                 continue
@@ -92,7 +94,7 @@ def all_subscriptions(adapter):
                 continue
             routes.setdefault(name, []).append(route)
             subscription = getattr(protocol, make)(name)
-            wanted[(protocol.endpoint(name), _key(subscription))] = (subscription, kind, name)
+            wanted[(where(name), _key(subscription))] = (subscription, kind, name)
     routes = {"candle": candles, "context": contexts, "trades": trades, "book": books}
     return [(k[0], *wanted[k]) for k in sorted(wanted)], routes, sorted(unsupported)
 

@@ -3,7 +3,9 @@
 Connects to its endpoint, subscribes to its share of the plan (paced to the
 exchange's message rate), parses every frame into records for the batcher,
 pings when the exchange wants client pings, polls over REST what the
-exchange does not stream (Binance open interest), and reconnects with
+exchange does not stream (Binance open interest), fetches the REST
+snapshots its books start from (Binance), reads back from REST the trades
+a venue pushed while it reconnected (where the adapter can), and reconnects with
 exponential backoff and jitter whenever the connection drops, errors or
 stays quiet longer than normal. An exchange that ends connections at a
 maximum age (Binance, 24 hours) gets a replacement first: the new
@@ -53,6 +55,7 @@ from apps.collectors.reconcile import ATTEMPTS, RETRY_SECONDS, rest_candle, sett
 from apps.collectors.repair import repair_missed
 from apps.collectors.sampling import ContextSampler
 from apps.collectors.stream_reporter import StreamStatus
+from apps.collectors.trade_gaps import TradeGaps
 from lib.budget import Budget
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,9 @@ ROLLOVER_OVERLAP_SECONDS = 2.0
 RECENT_TRADES_AFTER_SECONDS = 1.0
 # A book waiting for a snapshot is asked for one at most this often.
 BOOK_REFRESH_SECONDS = 1.0
+# REST snapshots one stream fetches at once: each may wait for the budget in a thread of the loop's
+# executor, which the plan reads and repairs need too (hundreds of books starting cost minutes of budget).
+BOOK_FETCHES_AT_ONCE = 2
 
 
 def _read_plan(adapter, index):
@@ -133,6 +139,9 @@ class Stream:
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
         self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot
+        self._book_fetches = {}  # series -> the task fetching its REST snapshot
+        self.trade_gaps = TradeGaps()
+        self._trade_reads = set()  # tasks reading missed trades back (held: the loop keeps only weak references)
         self.rollovers = 0
 
     async def run(self):
@@ -188,6 +197,7 @@ class Stream:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             ws, subscribed, parse = await self._connect(session)
+            self.trade_gaps.reconnected()
             # Rollover across a disconnect proves nothing about final values:
             # what was missed is read back from the REST history instead.
             self.closer = CandleCloser()
@@ -457,9 +467,57 @@ class Stream:
         self._store(self._candles(self.closer.expire(now_ms)))
         self._store(self._sampled(self.sampler.expire(now_ms)))
         self.books.tick()
+        self._fetch_books()
         if self.on_tick:
             self.on_tick()
         self.status.maybe_report(self.batcher.pending())
+
+    def _fetch_books(self):
+        """Fetch a REST snapshot for each book waiting for one (``books.wanted``, ``RESYNC = "rest"``), at most
+        once a second per series, off the event loop, paid from the venue's budget, and feed it back; the deltas
+        buffered meanwhile replay on it. (``"resubscribe"`` books: _refresh_books, which needs the connection.)
+        """
+        rules, wanted = self.adapter.book, self.books.wanted
+        if rules is None or not wanted or self.plan is None or resync_of(rules) != "rest":
+            return
+        now = time.monotonic()
+        for name in list(wanted):
+            if name not in self.plan.books:  # switched off meanwhile
+                wanted.discard(name)
+                continue
+            if name in self._book_fetches or now - self._books_asked.get(name, -1e9) < BOOK_REFRESH_SECONDS:
+                continue
+            if len(self._book_fetches) >= BOOK_FETCHES_AT_ONCE:
+                break
+            self._books_asked[name] = now
+            self._book_fetches[name] = asyncio.ensure_future(self._fetch_book(name))
+
+    async def _fetch_book(self, name):
+        try:
+            snapshot = await _off_loop(self._book_snapshot)(name)
+        except Exception as error:  # the exchange or the budget is away: the next refresh asks again
+            log.warning("stream %s: fetching the %s book snapshot failed: %s", self.name, name, error)
+            return
+        finally:
+            self._book_fetches.pop(name, None)
+        if self.plan is not None and name in self.plan.books:
+            self._event(snapshot, int(time.time() * 1000))
+
+    def _book_snapshot(self, name):
+        return self.adapter.history.book_snapshot(name, budget=Budget(self.adapter.name))
+
+    async def _read_back_trades(self, name, start_ms, end_ms):
+        """Store the trades of ``[start_ms, end_ms)`` the venue pushed while this stream was reconnecting."""
+        try:
+            self._store(await _off_loop(self._trade_window)(name, start_ms, end_ms))
+        except Exception as error:  # the exchange or the budget is away: those trades stay missing
+            log.warning("stream %s: reading back the %s trades of [%s, %s) failed: %s", self.name, name, start_ms,
+                        end_ms, error)  # fmt: skip
+
+    def _trade_window(self, name, start_ms, end_ms):
+        pair_ids = self.plan.trades.get(name, ()) if self.plan else ()
+        pages = self.adapter.history.trade_pages(name, start_ms, end_ms, budget=Budget(self.adapter.name))
+        return [record for page in pages for update in page for record in trade_records(update, pair_ids)]
 
     def _handle(self, parse, raw):
         received_ms = int(time.time() * 1000)
@@ -517,6 +575,11 @@ class Stream:
         elif isinstance(event, TradeUpdate):
             counts["trade"] += 1
             self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
+            missed = self.trade_gaps.seen(event)
+            if missed and hasattr(self.adapter.history, "trade_pages"):
+                task = asyncio.ensure_future(self._read_back_trades(*missed))
+                self._trade_reads.add(task)
+                task.add_done_callback(self._trade_reads.discard)
         elif isinstance(event, BookSnapshot | BookDelta):
             counts["book"] += 1
             self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())

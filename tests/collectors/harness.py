@@ -91,6 +91,7 @@ class Processes:
             "KIRBY_HYPERLIQUID_REST_URL": f"{simulator.url}/info",
             "KIRBY_BINANCE_USDM_WS_URL": simulator.binance_usdm_ws_url,
             "KIRBY_BINANCE_SPOT_WS_URL": simulator.binance_spot_ws_url,
+            "KIRBY_BINANCE_USDM_PUBLIC_WS_URL": simulator.binance_usdm_public_ws_url,
             "KIRBY_BINANCE_USDM_REST_URL": simulator.url,
             "KIRBY_BINANCE_SPOT_REST_URL": simulator.url,
             "KIRBY_BYBIT_WS_URL": f"ws://{simulator.host}:{simulator.port}/v5/public",

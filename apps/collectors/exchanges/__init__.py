@@ -10,7 +10,8 @@ and the simulator's clients call these functions only.
     ``endpoint(name)``: which of the venue's WebSocket endpoints serves the
     series ``name`` (``""`` when there is one); streams are planned per endpoint.
     Optional ``candle_endpoint(name)``: where candles are served when apart
-    from the rest (OKX's business endpoint).
+    from the rest (OKX's business endpoint); optional ``book_endpoint(name)``:
+    where books are (Binance USD-M's ``/public`` route).
     ``ws_url(endpoint)``; ``subscriptions_per_connection()``.
     ``candle_subscription(name, interval)``, ``context_subscription(name)``:
     JSON-able values naming one subscription.
@@ -56,10 +57,12 @@ Trades and books (optional; a pair switched on where they are missing is listed 
 TradeUpdate, BookSnapshot and BookDelta events; a ``book`` module with ``new_book(name)`` (a
 apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMPLETE_SNAPSHOTS``
 (true: each snapshot is the whole book; false: deltas bridge and follow a REST snapshot); ``RESYNC``:
-how a book waiting for a snapshot gets one (``rest``, ``resubscribe``: the stream unsubscribes and
-subscribes its channel, ``wait``: the next push is one). Optional ``history.recent_trades(name,
+how a new or broken book gets its next snapshot: ``"rest"`` (the stream calls
+``history.book_snapshot(name, budget=)`` -> BookSnapshot, paid from the venue's REST budget),
+``"resubscribe"`` (the stream unsubscribes and subscribes the book again; the venue pushes a
+snapshot) or ``"wait"`` (every push is a whole snapshot). Optional ``history.recent_trades(name,
 budget=)``: the venue's newest trades over REST, read after each connect for a venue that does not
-replay them on subscribe (OKX). Optional ``history.prepare_stream(plan, budget=)``: REST facts the
+replay them on subscribe (Bybit, OKX). Optional ``history.prepare_stream(plan, budget=)``: REST facts the
 parser needs, read whenever a stream reads its plan (OKX's contract values).
 """
 

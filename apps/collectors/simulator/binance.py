@@ -13,7 +13,9 @@ USD-M also answers ``/fapi/v1/openInterest`` (now), ``/fapi/v1/fundingRate``
 (every 8 hours, ``fundingTime`` a few ms past the boundary as on Binance,
 ascending, at most 1000 rows) and ``/futures/data/openInterestHist``
 (5m and longer periods, the last 30 days only, at most 500 rows), from the
-same context the live ``markPrice`` stream sends. Every answered request goes
+same context the live ``markPrice`` stream sends. ``/fapi/v1/depth`` and
+``/api/v3/depth`` answer the current book (``binance_book``), ``.../aggTrades``
+the trade tape the live ``aggTrade`` stream sends. Every answered request goes
 to the request log (``/control/rest-log``) with its Binance weight, so tests
 can hold a client to its budget.
 Errors are Binance's ``{"code", "msg"}`` with HTTP 400; the rest-429 fault
@@ -24,7 +26,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from . import intervals
+from . import binance_book, intervals
 from .context import asset_ctx, funding_rate
 from .market import Market, decimal_text, number
 from .state import STATE
@@ -254,9 +256,104 @@ def _handler(answer, weight):
     return handle
 
 
+# A stale snapshot (fault) is this old: older than any delta a collector still buffers.
+STALE_SNAPSHOT_MS = 10 * intervals.MINUTE
+
+
+def _depth_handler(market_name):
+    """``GET /fapi/v1/depth`` / ``/api/v3/depth``: the book now (binance_book), weight by limit.
+
+    Faults (``/control/book-fault`` for ``binance-<market>``): ``lost-snapshot`` answers 503 as Binance
+    does when it cannot answer, ``stale-snapshot`` the book of ten virtual minutes ago.
+    """
+    usdm = market_name == USDM
+
+    async def handle(request: web.Request) -> web.Response:
+        state, query = request.app[STATE], request.query
+        venue, faults = f"binance-{market_name}", state.faults
+        try:
+            symbol = _symbol(query)
+            limit = _int(query, "limit", 500 if usdm else 100)
+            if (usdm and limit not in binance_book.USDM_DEPTH_LIMITS) or not 1 <= limit <= 5000:
+                raise Invalid(-1130, "Invalid data sent for a parameter.")
+        except Invalid as error:
+            state.log_rest(request.path, dict(query), 400, 1)
+            return web.json_response({"code": error.code, "msg": error.msg}, status=400)
+        cost = binance_book.depth_weight(limit, usdm)
+        if faults.take_book_fault(venue, "lost-snapshot"):
+            state.log_rest(request.path, dict(query), 503, cost)
+            return web.json_response({"code": -1001, "msg": "Internal error; unable to process your request."},
+                                     status=503)  # fmt: skip
+        now = state.clock.now_ms()
+        moment = now - STALE_SNAPSHOT_MS if faults.take_book_fault(venue, "stale-snapshot") else now
+        seed = market_for(state.config.seed, market_name).seed
+        body = binance_book.rest_depth(seed, base_coin(symbol), symbol, binance_book.block_of(moment), now, limit,
+                                       usdm)  # fmt: skip
+        state.log_rest(request.path, dict(query), 200, cost)
+        return web.json_response(body, headers={"X-MBX-USED-WEIGHT-1M": str(cost)})
+
+    return handle
+
+
+AGG_TRADES_LIMIT, AGG_TRADES_DEFAULT = 1000, 500
+
+
+def trade_tape(prices, symbol, start_ms, end_ms) -> list[dict]:
+    """The ``aggTrade`` payloads of ``[start_ms, end_ms)`` (virtual ms) in time order, without ``E``.
+
+    One per simulated trade, ``a`` its time in seconds (trades are at distinct seconds, so ids grow);
+    ``m`` (the buyer made) is a deterministic coin flip.
+    """
+    coin, found = base_coin(symbol), []
+    minute = start_ms // intervals.MINUTE * intervals.MINUTE
+    while minute < end_ms:
+        for tick in prices.ticks(coin, minute):
+            if start_ms <= tick.time < end_ms:
+                trade_id = tick.time // 1000
+                found.append({"e": "aggTrade", "a": trade_id, "s": symbol, "p": decimal_text(tick.price),
+                              "q": decimal_text(tick.size), "f": trade_id, "l": trade_id, "T": tick.time,
+                              "m": number(prices.seed, symbol, "maker", tick.time) % 2 == 1})  # fmt: skip
+        minute += intervals.MINUTE
+    return found
+
+
+def agg_trades(state, market_name, query):
+    """``GET .../aggTrades``: by ``fromId`` (ids are trade times in seconds here), else ``startTime``/``endTime``
+    (both inclusive, at most an hour apart; default the last hour), ascending, at most ``limit``."""
+    symbol, now = _symbol(query), state.clock.now_ms()
+    limit = _int(query, "limit", AGG_TRADES_DEFAULT)
+    if not 1 <= limit <= AGG_TRADES_LIMIT:
+        raise Invalid(-1130, "Invalid data sent for a parameter.")
+    if "fromId" in query:
+        start, end = _int(query, "fromId") * 1000, now + 1
+    else:
+        end = min(_int(query, "endTime", now), now) + 1
+        start = _int(query, "startTime", end - intervals.HOUR)
+        if end - start > intervals.HOUR:
+            raise Invalid(-1127, "More than 1 hours between startTime and endTime.")
+    prices, rows = market_for(state.config.seed, market_name), []
+    while start < end and len(rows) < limit:  # a minute at a time: stop once the page is full
+        chunk_end = min(end, (start // intervals.MINUTE + 1) * intervals.MINUTE)
+        trades = trade_tape(prices, symbol, start, chunk_end)
+        rows += [{k: v for k, v in t.items() if k not in ("e", "s")} for t in trades]
+        start = chunk_end
+    return rows[:limit]
+
+
+def book_truth(state, market_name, symbol, moment_ms):
+    """The true book of ``symbol`` at ``moment_ms`` (virtual): time, lastUpdateId, bids and asks best first."""
+    seed, block = market_for(state.config.seed, market_name).seed, binance_book.block_of(moment_ms)
+    return {"time": block * binance_book.BLOCK_MS, "lastUpdateId": binance_book.update_id(seed, symbol, block),
+            **binance_book.book(seed, base_coin(symbol), block)}  # fmt: skip
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v3/klines", _handler(lambda s, q: klines(s, SPOT, q), lambda q: _klines_weight(SPOT, q)))
     app.router.add_get("/fapi/v1/klines", _handler(lambda s, q: klines(s, USDM, q), lambda q: _klines_weight(USDM, q)))
     app.router.add_get("/fapi/v1/openInterest", _handler(open_interest_now, lambda q: 1))
     app.router.add_get("/fapi/v1/fundingRate", _handler(funding_rates, lambda q: 1))
     app.router.add_get("/futures/data/openInterestHist", _handler(open_interest_history, lambda q: 1))
+    app.router.add_get("/fapi/v1/depth", _depth_handler(USDM))
+    app.router.add_get("/fapi/v1/aggTrades", _handler(lambda s, q: agg_trades(s, USDM, q), lambda q: 20))
+    app.router.add_get("/api/v3/aggTrades", _handler(lambda s, q: agg_trades(s, SPOT, q), lambda q: 4))
+    app.router.add_get("/api/v3/depth", _depth_handler(SPOT))

@@ -1,8 +1,10 @@
 """Binance's combined-stream WebSocket (EXCHANGES.md sections 2 and 3) over the deterministic market.
 
-One protocol object per market: USD-M futures (``/market/stream``: klines and ``markPrice@1s``)
-and spot (``/stream``: klines). ``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and
-are acked ``{"result": null, "id": n}``; bad requests get ``{"error": {"code", "msg"}, "id"}``.
+One protocol object per route: USD-M futures (``/market/stream``: klines, ``markPrice@1s``
+and ``aggTrade``; ``/public/stream``: diff depth ``@depth@100ms``) and spot (``/stream``: all
+of them but ``markPrice``). Depth events and the REST depth snapshots are ``binance_book``'s.
+``SUBSCRIBE`` / ``UNSUBSCRIBE`` take lists of stream names and are acked
+``{"result": null, "id": n}``; bad requests get ``{"error": {"code", "msg"}, "id"}``.
 Pushes come in the envelope ``{"stream", "data"}``: the open kline repeatedly with ``x`` false,
 and once its interval has ended the final kline with ``x`` true, then the next one. Klines are
 the same as the simulated REST klines (``binance.kline``: a minute without trades is a
@@ -21,7 +23,7 @@ from collections import deque
 
 from aiohttp import WSCloseCode
 
-from . import binance, intervals
+from . import binance, binance_book, intervals
 from .connection import Connection, Sent
 from .context import asset_ctx
 from .hyperliquid import flood_states
@@ -33,6 +35,10 @@ FUNDING_HOURS = 8
 KLINE = re.compile(r"^([a-z0-9]+)@kline_([0-9]+[a-zA-Z])$")
 MARK_PRICE = re.compile(r"^([a-z0-9]+)@markPrice(@1s)?$")
 PATHS = {binance.USDM: "/market/stream", binance.SPOT: "/stream"}
+AGG_TRADE = re.compile(r"^([a-z0-9]+)@aggTrade$")
+DEPTH = re.compile(r"^([a-z0-9]+)@depth(@100ms|@500ms)?$")
+# USD-M's high-frequency route: depth only (klines, markPrice and aggTrade stay on /market).
+PUBLIC, PUBLIC_PATH = "public", "/public/stream"
 
 
 def dumps(value) -> str:
@@ -69,11 +75,22 @@ def open_interest(seed, symbol, now_ms):
 
 
 class BinanceStreams:
-    def __init__(self, state, market: str):
-        self.state, self.market = state, market
-        self.name = f"binance-{market}"
-        self.path = PATHS[market]
+    """One route: USD-M ``/market`` (``route`` None), USD-M ``/public`` (``route`` PUBLIC) or spot's one endpoint.
+
+    A stream subscribed on the wrong USD-M route is acked and never pushed, as on Binance.
+    """
+
+    def __init__(self, state, market: str, route=None):
+        self.state, self.market, self.route = state, market, route
+        self.name = f"binance-{market}" + (f"-{route}" if route else "")
+        self.path = PUBLIC_PATH if route == PUBLIC else PATHS[market]
         self.prices = binance.market_for(state.config.seed, market)
+
+    def _serves(self, stream) -> bool:
+        """Whether this route pushes ``stream`` (spot serves everything; USD-M splits depth onto /public)."""
+        if self.market == binance.SPOT:
+            return True
+        return bool(DEPTH.match(stream)) == (self.route == PUBLIC)
 
     def stream_problem(self, stream) -> str | None:
         if not isinstance(stream, str):
@@ -82,6 +99,8 @@ class BinanceStreams:
         if kline and intervals.is_interval(kline.group(2)):
             return None
         if self.market == binance.USDM and MARK_PRICE.match(stream):
+            return None
+        if AGG_TRADE.match(stream) or DEPTH.match(stream):
             return None
         return f"Invalid request: unknown stream {stream}"
 
@@ -145,9 +164,15 @@ class BinanceStreams:
         await connection.send(dumps({"error": {"code": code, "msg": msg}, "id": request_id}))
 
     def _push(self, connection, stream):
+        if not self._serves(stream):
+            return asyncio.sleep(0)  # wrong route: no data and no error
         kline = KLINE.match(stream)
         if kline:
             return self._push_klines(connection, stream, kline.group(1).upper(), kline.group(2))
+        if AGG_TRADE.match(stream):
+            return self._push_agg_trades(connection, stream, AGG_TRADE.match(stream).group(1).upper())
+        if DEPTH.match(stream):
+            return self._push_depth(connection, stream, DEPTH.match(stream).group(1).upper())
         return self._push_mark_price(connection, stream, MARK_PRICE.match(stream).group(1).upper())
 
     async def _send(self, connection, stream, data) -> Sent:
@@ -167,6 +192,43 @@ class BinanceStreams:
                 current = open_ms
                 await self._send(connection, stream, kline_payload(self.prices, symbol, interval, open_ms, now, False))
             await asyncio.sleep(self.state.config.update_interval)
+
+    async def _push_agg_trades(self, connection, stream, symbol) -> None:
+        """Each trade once its virtual time has come, one frame each; nothing from before the subscription."""
+        clock, sent_until = self.state.clock, self.state.clock.now_ms()
+        while True:
+            await asyncio.sleep(self.state.config.update_interval)
+            now = clock.now_ms()
+            trades = binance.trade_tape(self.prices, symbol, sent_until, now + 1)
+            async with connection.send_lock:
+                for trade in trades:
+                    await self._send(connection, stream, {**trade, "E": now})
+            sent_until = now + 1
+
+    async def _push_depth(self, connection, stream, symbol) -> None:
+        """Diff-depth events (binance_book) on one grid of blocks for every connection, about one a push.
+
+        Events are the venue's, not the connection's: two connections get the same events with the same
+        ids, each from its subscription on. Faults (``/control/book-fault`` for this market): ``gap``
+        skips one event, ``crossed`` puts a bid above the best ask into one.
+        """
+        clock, seed, coin = self.state.clock, self.prices.seed, binance.base_coin(symbol)
+        venue, faults, config = f"binance-{self.market}", self.state.faults, self.state.config
+        grid = max(1, round(config.update_interval * config.speed * 1000 / binance_book.BLOCK_MS))
+        last = binance_book.block_of(clock.now_ms()) // grid * grid
+        while True:
+            await asyncio.sleep(config.update_interval)
+            now = clock.now_ms()
+            edge = binance_book.block_of(now) // grid * grid
+            for start in range(last, edge, grid):
+                if faults.take_book_fault(venue, "gap"):
+                    continue  # never sent: the next event does not chain
+                cross = faults.take_book_fault(venue, "crossed")
+                data = binance_book.depth_event(seed, coin, symbol, start, start + grid, now,
+                                                self.market == binance.USDM, cross)  # fmt: skip
+                async with connection.send_lock:
+                    await self._send(connection, stream, data)
+            last = max(last, edge)
 
     async def _push_mark_price(self, connection, stream, symbol) -> None:
         while True:

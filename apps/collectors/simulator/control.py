@@ -6,10 +6,11 @@ simulator. None of this exists on a real exchange; it lives under ``/control`` a
 
 import asyncio
 import json
+from functools import partial
 
 from aiohttp import web
 
-from . import bybit, bybit_ticks, coinbase_ws, intervals, ticks
+from . import binance, bybit, bybit_ticks, coinbase_ws, intervals, ticks
 from .faults import BOOK_FAULTS
 from .state import STATE
 
@@ -114,13 +115,18 @@ async def rest_429(state, request):
 
 @endpoint
 async def book_fault(state, request):
-    """The next ``count`` book messages (any venue, any connection) carry fault ``kind`` (faults.BOOK_FAULTS)."""
+    """Break the next ``count`` book events of ``venue`` (default ``any``: the next of any venue) one way:
+    ``gap`` (an event skipped), ``crossed``, ``lost-snapshot`` (no snapshot: REST fails, or the pushed
+    one is withheld), ``stale-snapshot`` (REST answers an old one). Venues: ``binance-usdm``,
+    ``binance-spot``, ``bybit``."""
     body = await _body(request)
-    kind, count = body.get("kind"), _number(body, "count")
+    count, venue, kind = _number(body, "count"), body.get("venue", "any"), body.get("kind")
     if kind not in BOOK_FAULTS:
         raise Invalid(f"kind must be one of {' '.join(BOOK_FAULTS)}")
-    state.faults.book_faults[kind] = count
-    return {"kind": kind, "count": count}
+    if not isinstance(venue, str) or not venue:
+        raise Invalid("venue must be a venue's name or any")
+    state.faults.book_faults[(venue, kind)] = count
+    return {"venue": venue, "kind": kind, "count": count}
 
 
 @endpoint
@@ -213,6 +219,25 @@ TICK_TRUTHS["coinbase"] = (
     lambda state, coin, start, end: coinbase_ws.truth_trades(state.config.seed, _coinbase_product(coin), start, end),
     lambda state, coin, moment: coinbase_ws.truth_book(state.config.seed, _coinbase_product(coin), moment),
 )
+
+
+def _binance_trades(market, state, symbol, start, end):
+    try:
+        return binance.trade_tape(binance.market_for(state.config.seed, market), symbol, start, end)
+    except binance.Invalid as error:
+        raise Invalid(error.msg) from None
+
+
+def _binance_book(market, state, symbol, moment):
+    try:
+        return binance.book_truth(state, market, symbol, moment)
+    except binance.Invalid as error:
+        raise Invalid(error.msg) from None
+
+
+# Binance's by market (``coin`` is then the symbol, ``BTCUSDT``).
+for _market in ("usdm", "spot"):
+    TICK_TRUTHS[f"binance-{_market}"] = (partial(_binance_trades, _market), partial(_binance_book, _market))
 
 
 def _tick_truth(query, which):

@@ -2,7 +2,8 @@
 
 They act where frames leave the server (see ``connection.Connection.send``), so every protocol and
 the replay mode get them for free: silence swallows every frame, malformed swaps data frames for
-broken ones, rest-429 refuses REST calls, and drop aborts sockets (in ``server``).
+broken ones, rest-429 refuses REST calls, and drop aborts sockets (in ``server``). Book faults are
+taken by the venues' book code (a skipped sequence number, a crossed book, a lost or stale snapshot).
 """
 
 import json
@@ -11,7 +12,7 @@ import time
 MALFORMED_KINDS = ("invalid-json", "json-array", "bad-open-time", "missing-close", "unknown-channel", "null-data")
 # Order-book faults a venue's book pushes apply: an update id skipped, a delta crossing the book, no snapshot
 # for a new subscription (its deltas come alone).
-BOOK_FAULTS = ("gap", "crossed", "lost-snapshot")
+BOOK_FAULTS = ("gap", "crossed", "lost-snapshot", "stale-snapshot")
 TEMPLATE_CANDLE = {"t": 0, "T": 59_999, "s": "BTC", "i": "1m", "o": "1", "c": "1", "h": "1", "l": "1", "v": "1", "n": 1}
 
 
@@ -57,7 +58,7 @@ class Faults:
         self.silent_until = 0.0
         self.rest_429_remaining = 0
         self.pending_malformed = 0
-        self.book_faults = dict.fromkeys(BOOK_FAULTS, 0)
+        self.book_faults = {}  # (venue, kind) -> how many times still to break a book that way; venue "any"
 
     def silence(self, seconds: float) -> None:
         self.silent_until = time.monotonic() + seconds
@@ -72,12 +73,13 @@ class Faults:
         self.rest_429_remaining -= 1
         return True
 
-    def take_book_fault(self, kind: str) -> bool:
-        """Whether the next book message sent (on any connection) carries fault ``kind`` (BOOK_FAULTS)."""
-        if self.book_faults[kind] <= 0:
-            return False
-        self.book_faults[kind] -= 1
-        return True
+    def take_book_fault(self, venue: str, kind: str) -> bool:
+        """Whether the venue's next book event or snapshot breaks this way (``/control/book-fault``)."""
+        for key in ((venue, kind), ("any", kind)):
+            if self.book_faults.get(key, 0) > 0:
+                self.book_faults[key] -= 1
+                return True
+        return False
 
     def take_pending_malformed(self) -> int:
         """Malformed frames owed to a new connection (set when a fault arrived while none was open)."""

@@ -1,7 +1,7 @@
 """The aiohttp application, and the two ways to run it: in the foreground, or in a test's thread.
 
 Routes: ``GET /ws`` (Hyperliquid WebSocket), ``POST /info`` (Hyperliquid REST), Binance's WebSockets
-(``/market/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
+(``/market/stream`` and ``/public/stream`` USD-M, ``/stream`` spot, see ``binance_ws``) and REST (``/api/v3/klines``,
 ``/fapi/v1/...``, see ``binance``), Bybit's REST history and public WebSocket (``/v5/...``, see
 ``bybit`` and ``bybit_ws``), OKX's REST history and WebSockets (``/api/v5/...``,
 ``/ws/v5/...``, see ``okx`` and ``okx_ws``), Coinbase's REST candles and WebSocket (``coinbase``,
@@ -78,8 +78,8 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app[STATE] = state
     app.router.add_get("/", health)
     app.router.add_get("/ws", websocket_route("hyperliquid"))
-    for market in (binance.USDM, binance.SPOT):
-        protocol = binance_ws.BinanceStreams(state, market)
+    for market, route in ((binance.USDM, None), (binance.SPOT, None), (binance.USDM, binance_ws.PUBLIC)):
+        protocol = binance_ws.BinanceStreams(state, market, route)
         state.protocols[protocol.name] = protocol
         app.router.add_get(protocol.path, websocket_route(protocol.name, lambda s: s.config.binance_ping_seconds))
     app.router.add_post("/info", info)
@@ -150,6 +150,10 @@ class SimulatorHandle:
     @property
     def binance_usdm_ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{binance_ws.PATHS[binance.USDM]}"
+
+    @property
+    def binance_usdm_public_ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{binance_ws.PUBLIC_PATH}"
 
     @property
     def binance_spot_ws_url(self) -> str:

@@ -5,6 +5,9 @@ USD-M futures: drop events with ``u < lastUpdateId``; the first applied has
 event's ``u``. Spot (no ``pu``): drop events with ``u <= lastUpdateId``; the
 first applied holds ``lastUpdateId + 1``; every later one has ``U`` equal to
 the previous ``u + 1``. Anything else is a break: resync from a new snapshot.
+Update ids are the venue's, the same on every connection: an event whose
+``u`` is not past the book's is one applied already (the old and the new
+connection overlap when a connection is replaced) and is dropped.
 """
 
 from apps.collectors.exchanges.binance.protocol import USDM, endpoint
@@ -16,6 +19,7 @@ def usdm_book(name=""):
         stale=lambda snapshot_id, d: d.last < snapshot_id,
         bridges=lambda snapshot_id, d: d.first <= snapshot_id <= d.last,
         chains=lambda last, d: d.previous == last,
+        repeat=lambda last, d: d.last <= last,
         name=name,
     )
 
@@ -25,6 +29,7 @@ def spot_book(name=""):
         stale=lambda snapshot_id, d: d.last <= snapshot_id,
         bridges=lambda snapshot_id, d: d.first <= snapshot_id + 1 <= d.last,
         chains=lambda last, d: d.first == last + 1,
+        repeat=lambda last, d: d.last <= last,
         name=name,
     )
 
@@ -35,6 +40,8 @@ def book_for(market, name=""):
 
 # A REST snapshot is a starting point, not the book: deltas bridge and follow it.
 COMPLETE_SNAPSHOTS = False
+# A new or broken book asks REST for its snapshot (history.book_snapshot); deltas buffer meanwhile.
+RESYNC = "rest"
 
 
 def new_book(name):

@@ -1,4 +1,5 @@
-"""Binance REST history for backfills and repair (klines, funding, open interest) and the open-interest poll.
+"""Binance REST history for backfills and repair (klines, funding, open interest, aggregate trades a stream
+missed while reconnecting), the open-interest poll and the order-book snapshot a live book starts from.
 
 Candles from spot or USD-M futures by the series name's market; funding and
 open interest from USD-M futures only.
@@ -26,7 +27,12 @@ import orjson
 from django.conf import settings
 
 from apps.collectors.exchanges.binance import protocol
-from apps.collectors.exchanges.binance.parser import parse_kline_row, parse_open_interest
+from apps.collectors.exchanges.binance.parser import (
+    parse_agg_trade,
+    parse_depth_snapshot,
+    parse_kline_row,
+    parse_open_interest,
+)
 from apps.collectors.exchanges.binance.symbols import split_name
 from apps.collectors.exchanges.events import HistoryError, MalformedFrame, decimal, integer
 
@@ -141,6 +147,49 @@ def poll_context(coin, *, url=None, budget=None):
     client = Client(protocol.USDM, url, budget=budget)
     body = client.get({"symbol": _usdm(coin)}, protocol.OPEN_INTEREST_PATH, protocol.OPEN_INTEREST_WEIGHT)
     return [parse_open_interest(body)]
+
+
+def book_snapshot(name, *, url=None, budget=None):
+    """The order book of series ``name`` now (``GET /fapi/v1/depth`` or ``/api/v3/depth``, 1000 levels a side) as a
+    BookSnapshot at its ``lastUpdateId``: where the stream's diff-depth events start from."""
+    market, symbol = split_name(name)
+    client = Client(market, url, budget=budget)
+    body = client.get({"symbol": symbol, "limit": protocol.DEPTH_LIMIT}, protocol.DEPTH_PATH[market],
+                      protocol.DEPTH_WEIGHT[market])  # fmt: skip
+    return parse_depth_snapshot(body, name)
+
+
+def trade_pages(name, start_ms, end_ms, *, url=None, budget=None, limit=protocol.MAX_AGG_TRADES):
+    """Yield lists of TradeUpdate (aggregate trades, ascending) with times in ``[start_ms, end_ms)``.
+
+    ``GET .../aggTrades``: the first page by ``startTime``/``endTime`` (Binance allows an hour at most; an
+    empty hour moves on to the next), later ones by ``fromId`` after the last id, up to ``end_ms``.
+    """
+    market, symbol = split_name(name)
+    client = Client(market, url, budget=budget)
+    path, weight = protocol.AGG_TRADES_PATH[market], protocol.AGG_TRADES_WEIGHT[market]
+    cursor, params = start_ms, None
+    while True:
+        if params is None:
+            if cursor >= end_ms:
+                return
+            params = {"symbol": symbol, "startTime": cursor, "endTime": min(end_ms, cursor + HOUR_MS) - 1,
+                      "limit": limit}  # fmt: skip
+        page = client.get(params, path, weight)
+        if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+            raise HistoryError(f"{path}: expected a list of trades")
+        trades = [parse_agg_trade({**row, "s": symbol}, market) for row in page]
+        inside = [t for t in trades if start_ms * 1000 <= t.time_us < end_ms * 1000]
+        if inside:
+            yield inside
+        if trades and trades[-1].time_us >= end_ms * 1000:
+            return
+        if len(page) == limit:
+            params = {"symbol": symbol, "fromId": int(trades[-1].trade_id) + 1, "limit": limit}
+        elif "fromId" in params:
+            return  # caught up with the present
+        else:
+            cursor, params = params["endTime"] + 1, None
 
 
 class FundingPoint(NamedTuple):

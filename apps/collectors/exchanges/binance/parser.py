@@ -13,7 +13,7 @@ Prices and sizes are exact decimal strings. Series are named
 came from.
 """
 
-from apps.collectors.exchanges.binance.protocol import INTERVALS, SPOT, USDM
+from apps.collectors.exchanges.binance.protocol import INTERVALS, MARKET_OF, USDM
 from apps.collectors.exchanges.events import (
     BookDelta,
     BookSnapshot,
@@ -143,9 +143,11 @@ def parse_depth_snapshot(body, name):
 
 
 def parse_frame(raw, endpoint):
-    """Events of one text frame from ``endpoint`` (``usdm`` or ``spot``); MalformedFrame for anything unexpected."""
-    if endpoint not in (SPOT, USDM):
+    """Events of one text frame from ``endpoint`` (``usdm``, ``usdm-public`` or ``spot``); MalformedFrame for anything
+    unexpected."""
+    if endpoint not in MARKET_OF:
         raise ValueError(f"unknown Binance endpoint {endpoint!r}")
+    endpoint = MARKET_OF[endpoint]  # series are named by market: depth from USD-M's /public route is usdm
     message = json_object(raw)
     if "id" in message and ("result" in message or "error" in message):
         if message.get("error") is not None:

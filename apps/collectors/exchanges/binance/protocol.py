@@ -14,6 +14,11 @@ WebSocket answers with pongs; a connection lives at most 24 hours. Limits
 per connection: 1024 streams; incoming messages (subscribes, pings, pongs)
 10 per second on USD-M, 5 on spot; beyond that Binance disconnects.
 Open interest has no stream: ``GET /fapi/v1/openInterest`` (weight 1).
+Diff depth (``btcusdt@depth@100ms``) is served on USD-M's separate
+``/public`` route (endpoint ``usdm-public``: a stream sent to the wrong
+route gets no data and no error) and on spot's one endpoint. A book starts
+from a REST snapshot: ``GET /fapi/v1/depth`` (limit 1000, weight 20) or
+``GET /api/v3/depth`` (limit 1000, weight 50).
 
 REST: spot klines at ``GET /api/v3/klines`` (max 1000 rows, weight 2,
 6000 weight/min per IP) and USD-M klines at ``GET /fapi/v1/klines``
@@ -34,6 +39,9 @@ NAME = "binance"
 LIVE = True
 
 SPOT, USDM = "spot", "usdm"
+# USD-M's high-frequency route (depth); its frames belong to the USD-M market.
+USDM_PUBLIC = "usdm-public"
+MARKET_OF = {SPOT: SPOT, USDM: USDM, USDM_PUBLIC: USDM}
 # Kirby interval names equal Binance's for every interval Kirby knows (Binance adds 1s).
 INTERVALS = frozenset({"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"})
 KLINES_PATH = {SPOT: "/api/v3/klines", USDM: "/fapi/v1/klines"}
@@ -50,6 +58,12 @@ MAX_OPEN_INTEREST_ROWS = 500
 OPEN_INTEREST_HISTORY_WEIGHT = 1
 OPEN_INTEREST_HISTORY_INTERVALS = frozenset({"5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"})
 OPEN_INTEREST_HISTORY_DAYS = 30
+DEPTH_PATH = {SPOT: "/api/v3/depth", USDM: "/fapi/v1/depth"}
+AGG_TRADES_PATH = {SPOT: "/api/v3/aggTrades", USDM: "/fapi/v1/aggTrades"}
+AGG_TRADES_WEIGHT = {SPOT: 4, USDM: 20}
+MAX_AGG_TRADES = 1000
+DEPTH_LIMIT = 1000
+DEPTH_WEIGHT = {SPOT: 50, USDM: 20}  # at limit 1000
 
 # Client messages per second per connection (Binance disconnects beyond them); Kirby sends at most 80 %.
 MESSAGES_PER_SECOND = {USDM: 10, SPOT: 5}
@@ -86,8 +100,17 @@ def endpoint(name):
     return name.partition(":")[0]
 
 
+def book_endpoint(name):
+    """Depth of ``usdm:BTCUSDT`` comes from USD-M's ``/public`` route; spot's from spot's one endpoint."""
+    return USDM_PUBLIC if endpoint(name) == USDM else SPOT
+
+
 def ws_url(endpoint):
-    return settings.KIRBY_BINANCE_SPOT_WS_URL if endpoint == SPOT else settings.KIRBY_BINANCE_USDM_WS_URL
+    return {
+        SPOT: settings.KIRBY_BINANCE_SPOT_WS_URL,
+        USDM: settings.KIRBY_BINANCE_USDM_WS_URL,
+        USDM_PUBLIC: settings.KIRBY_BINANCE_USDM_PUBLIC_WS_URL,
+    }[endpoint]
 
 
 def _symbol(name):
@@ -105,6 +128,11 @@ def context_subscription(name):
 def trades_subscription(name):
     """Aggregate trades: the trade stream USD-M documents (parser.parse_agg_trade says why)."""
     return [endpoint(name), f"{_symbol(name)}@aggTrade"]
+
+
+def book_subscription(name):
+    """Diff depth every 100 ms (the local book is kept from it and a REST snapshot, see book.py)."""
+    return [book_endpoint(name), f"{_symbol(name)}@depth@100ms"]
 
 
 def _frames(method, subscriptions):
@@ -125,7 +153,7 @@ def unsubscribe_frames(subscriptions):
 
 
 def messages_per_second(endpoint):
-    return MESSAGES_PER_SECOND[endpoint] * SEND_SHARE
+    return MESSAGES_PER_SECOND[MARKET_OF[endpoint]] * SEND_SHARE
 
 
 def ping_frame():
