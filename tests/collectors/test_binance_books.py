@@ -168,14 +168,14 @@ def test_books_waiting_for_a_snapshot_get_it_from_rest_two_at_a_time_paid_from_t
 
     async def refresh():
         stream.books.wanted.update(names)
-        stream._refresh_books()
+        stream._fetch_books()
         first = sorted(stream._book_fetches)
         await asyncio.gather(*stream._book_fetches.values())
-        stream._refresh_books()  # the third now; the first two have their snapshots
+        stream._fetch_books()  # the third now; the first two have their snapshots
         second = sorted(stream._book_fetches)
         await asyncio.gather(*stream._book_fetches.values())
         stream.books.wanted.add(names[0])  # broke again at once: asked no sooner than a second later
-        stream._refresh_books()
+        stream._fetch_books()
         return first, second, sorted(stream._book_fetches)
 
     first, second, third = asyncio.run(refresh())

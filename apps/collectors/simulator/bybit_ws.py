@@ -212,7 +212,7 @@ class BybitStream:
             return bybit_ticks.book(seed, self.category, symbol, step, depth)
 
         last = book(clock.now_ms() // bybit_ticks.BOOK_STEP_MS)
-        if not faults.take_book_fault("lost-snapshot"):
+        if not faults.take_book_fault("bybit", "lost-snapshot"):
             async with connection.send_lock:
                 await connection.send(self._book_frame(topic, "snapshot", last), data=True)
         while True:
@@ -227,9 +227,9 @@ class BybitStream:
                     current = book(last["u"] + 1)
                     change = bybit_ticks.delta(last, current)
                     last = current
-                    if faults.take_book_fault("gap"):
+                    if faults.take_book_fault("bybit", "gap"):
                         continue  # this update is never sent: the next u skips one
-                    if faults.take_book_fault("crossed"):  # a bid above the best ask: the book crosses
+                    if faults.take_book_fault("bybit", "crossed"):  # a bid above the best ask: the book crosses
                         change["b"] = [*change["b"], [current["a"][0][0], "1"]]
                     frames.append(self._book_frame(topic, "delta", change))
             async with connection.send_lock:
