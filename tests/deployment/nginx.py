@@ -104,8 +104,9 @@ class Process:
         self._start()
         return self.ready()
 
-    def ready(self, timeout=30):
-        """Once the server answers HTTP (a bound socket accepts connections before anyone serves them)."""
+    def ready(self, timeout=60):
+        """Once the server answers HTTP (a bound socket accepts connections before anyone serves them).
+        Django starting in every worker takes seconds, more on a busy machine."""
         deadline = time.monotonic() + timeout
         while not answers(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
