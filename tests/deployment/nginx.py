@@ -1,4 +1,5 @@
-"""nginx with the shipped template and TLS, on ephemeral ports: for the deployment tests and the bench.
+"""nginx with the shipped template and TLS, on ports bound here and handed over: for the deployment tests
+and the bench.
 
 The config is rendered from deploy/nginx/templates/default.conf.template the way
 the nginx image does it (every ``${KIRBY_...}`` replaced from the environment),
