@@ -37,4 +37,4 @@ USER kirby
 EXPOSE 8000 8001
 
 # Plain HTTP under WSGI; docker-compose.yml runs the other processes from this image.
-CMD ["gunicorn", "kirby.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--access-logfile", "-"]
+CMD ["gunicorn", "kirby.wsgi:application", "--config", "python:kirby.gunicorn_conf", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

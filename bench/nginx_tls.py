@@ -88,7 +88,7 @@ def main():
         for name in ("web-1", "web-2"):
             port = free_port()
             command = [str(BIN / "gunicorn"), "kirby.wsgi:application", "--config", "python:kirby.gunicorn_conf",
-                       "--worker-class", "sync", "-w", str(args.workers), "-b", f"127.0.0.1:{port}"]  # fmt: skip
+                       "-w", str(args.workers), "-b", f"127.0.0.1:{port}"]  # fmt: skip
             server = Server(f"{name} gunicorn", command, port, root, database, env)
             servers.append(server)
         make_certs(root / "certs")

@@ -9,6 +9,10 @@ marked dead so its live gauges (open /ws connections) stop counting.
 import os
 import shutil
 
+# Sync workers that send each answer's head and body in one write, so an instance
+# that dies never leaves nginx a half answer it cannot retry (kirby/gunicorn_worker.py).
+worker_class = "kirby.gunicorn_worker.WholeAnswerSyncWorker"
+
 
 def on_starting(server):
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core.management import get_commands
 from django.http.request import validate_host
 from django.urls import Resolver404, get_resolver, resolve
+from gunicorn.util import load_class
+from gunicorn.workers.sync import SyncWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -194,6 +196,15 @@ def healthcheck_argv(service):
 def import_application(target):
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute or "application")
+
+
+def gunicorn_worker_class(argv):
+    """The worker class gunicorn would load: from argv, else from the ``--config python:module``, else sync."""
+    name = option(argv, "-k", "--worker-class")
+    config = option(argv, "-c", "--config")
+    if name is None and config and config.startswith("python:"):
+        name = getattr(importlib.import_module(config.removeprefix("python:")), "worker_class", None)
+    return load_class(name or "sync", section="gunicorn.workers", default="sync")
 
 
 def mounts(service):
@@ -492,8 +503,10 @@ def test_the_wsgi_and_asgi_servers_point_at_importable_applications():
             except (ImportError, AttributeError) as error:
                 pytest.fail(f"{label} serves {targets[-1]}, which does not import: {error}")
             assert callable(application), f"{label}: {targets[-1]} is not callable"
-            worker_class = option(argv, "-k", "--worker-class") or "sync"
-            assert argv[0] != "gunicorn" or worker_class == "sync", f"{label} runs gunicorn with {worker_class} workers"
+            if argv[0] == "gunicorn":
+                worker_class = gunicorn_worker_class(argv)
+                assert issubclass(worker_class, SyncWorker), f"{label} runs gunicorn with {worker_class} workers"
+                assert worker_class is not SyncWorker, f"{label}: an instance's death would cut answers in flight"
             servers[name] = (argv[0], targets[-1])
     assert servers.get("web") == ("gunicorn", "kirby.wsgi:application"), "web does not serve HTTP with gunicorn"
     assert servers.get("ws") == ("daphne", "kirby.asgi:application"), "ws does not serve WebSocket with Daphne"

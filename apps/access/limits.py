@@ -68,7 +68,8 @@ def count_request(subject, limit, cost=1):
         except Exception as error:
             log.warning("rate limit not applied, Redis unavailable: %s", error)
             return None
-    reset_at = int(time.time()) + usage["time_left"]
+    # django-ratelimit's window ``w`` (now + time_left) still counts during second ``w``: a new one begins at w + 1.
+    reset_at = int(time.time()) + usage["time_left"] + 1
     return Quota(limit, max(0, limit - usage["count"]), reset_at, usage["should_limit"])
 
 

@@ -1,4 +1,5 @@
-"""nginx with the shipped template and TLS, on ephemeral ports: for the deployment tests and the bench.
+"""nginx with the shipped template and TLS, on ports bound here and handed over: for the deployment tests
+and the bench.
 
 The config is rendered from deploy/nginx/templates/default.conf.template the way
 the nginx image does it (every ``${KIRBY_...}`` replaced from the environment),
@@ -6,6 +7,8 @@ so what is tested and measured is the file docker-compose ships. No Django here:
 bench/ imports this module too.
 """
 
+import errno
+import http.client
 import os
 import re
 import signal
@@ -19,12 +22,6 @@ TEMPLATE = ROOT / "deploy" / "nginx" / "templates" / "default.conf.template"
 MAKE_CERTS = ROOT / "deploy" / "make-certs.sh"
 NGINX = os.environ.get("KIRBY_NGINX_BIN", "/usr/sbin/nginx")
 VARIABLE = re.compile(r"\$\{(KIRBY_\w+)\}")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def render_template(values, text=None):
@@ -42,32 +39,65 @@ def make_certs(directory):
     return Path(directory) / "ca.crt"
 
 
-def wait_for_port(port, process, log, timeout=30):
+def listen(port=0, timeout=10):
+    """A listening socket on ``port`` (0: any free one), to hand to a server: no other process can take the
+    port between choosing and binding it. The same port again (a restart) may be held a moment longer by a
+    connection that used it as its local port: wait for it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}:\n{Path(log).read_text()[-5000:]}")
+    while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} after {timeout} s:\n{Path(log).read_text()[-5000:]}")
+            return socket.create_server(("127.0.0.1", port), backlog=128)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def answers(port):
+    """Whether an HTTP server on ``port`` answers a request (any status)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/livez")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 class Process:
-    """A server in its own process group: ``kill()`` ends it and its workers at once, as a dying container."""
+    """A server in its own process group, serving sockets bound here and handed over (inherited file
+    descriptors); ``kill()`` ends it and its workers at once, as a dying container, and so closes them.
 
-    def __init__(self, argv, port, log_path, env=None):
-        self.argv, self.port, self.env = argv, port, env
+    ``command(fds)`` gives the server's argv and extra environment for the listening sockets ``fds``
+    (``len(ports)`` of them, ``port`` the first); ``restart()`` binds the same ports again.
+    """
+
+    def __init__(self, command, log_path, env=None, sockets=1):
+        self.command, self.env = command, env
+        self.ports = [0] * sockets
         self.log_path = Path(log_path)
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self._start()
 
+    @property
+    def port(self):
+        return self.ports[0]
+
     def _start(self):
-        self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        listeners = [listen(port) for port in self.ports]
+        self.ports = [listener.getsockname()[1] for listener in listeners]
+        fds = [listener.fileno() for listener in listeners]
+        try:
+            argv, env = self.command(fds)
+            self.process = subprocess.Popen(
+                argv, cwd=ROOT, env={**(self.env or os.environ), **env}, stdout=self._log, stderr=subprocess.STDOUT,
+                pass_fds=fds, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            for listener in listeners:
+                listener.close()  # the server holds its own copies: they close when it dies
 
     def restart(self):
         """After ``kill()``: the same server on the same port again."""
@@ -75,8 +105,15 @@ class Process:
         self._start()
         return self.ready()
 
-    def ready(self, timeout=30):
-        wait_for_port(self.port, self.process, self.log_path, timeout)
+    def ready(self, timeout=60):
+        """Once the server answers HTTP (a bound socket accepts connections before anyone serves them).
+        Django starting in every worker takes seconds, more on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while not answers(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                state = f"exited with {self.process.returncode}" if self.process.poll() is not None else "silent"
+                raise AssertionError(f"server on {self.port} {state}:\n{self.log_path.read_text()[-5000:]}")
+            time.sleep(0.1)
         return self
 
     def kill(self):
@@ -99,23 +136,38 @@ class Process:
 
 
 class Nginx(Process):
-    """nginx with the shipped template, on ephemeral ports, its logs and state under ``root``."""
+    """nginx with the shipped template, on ports bound here, its logs and state under ``root``.
+
+    nginx takes listening sockets from its parent through the ``NGINX`` environment variable (as in its
+    binary upgrade) and serves a ``listen`` address from the inherited socket bound to it.
+    """
 
     def __init__(self, root, web_ports, ws_ports, cert_dir):
         root = Path(root)
-        self.root = root
-        self.http_port, self.https_port = free_port(), free_port()
+        self.root, self.web_ports, self.ws_ports, self.cert_dir = root, web_ports, ws_ports, Path(cert_dir)
         self.access_log, self.error_log = root / "access.log", root / "error.log"
         (root / "static").mkdir(exist_ok=True)
+        super().__init__(self._command, root / "nginx.out", sockets=2)
+
+    @property
+    def http_port(self):
+        return self.ports[0]
+
+    @property
+    def https_port(self):
+        return self.ports[1]
+
+    def _command(self, fds):
+        root = self.root
         site = render_template(
             {
                 "KIRBY_NGINX_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
                 "KIRBY_NGINX_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
                 "KIRBY_HTTPS_PORT": self.https_port,
-                "KIRBY_TLS_CERT_FILE": Path(cert_dir) / "tls.crt",
-                "KIRBY_TLS_KEY_FILE": Path(cert_dir) / "tls.key",
-                "KIRBY_NGINX_WEB_SERVERS": "".join(f"server 127.0.0.1:{port};" for port in web_ports),
-                "KIRBY_NGINX_WS_SERVERS": "".join(f"server 127.0.0.1:{port};" for port in ws_ports),
+                "KIRBY_TLS_CERT_FILE": self.cert_dir / "tls.crt",
+                "KIRBY_TLS_KEY_FILE": self.cert_dir / "tls.key",
+                "KIRBY_NGINX_WEB_SERVERS": "".join(f"server 127.0.0.1:{port};" for port in self.web_ports),
+                "KIRBY_NGINX_WS_SERVERS": "".join(f"server 127.0.0.1:{port};" for port in self.ws_ports),
                 "KIRBY_NGINX_LOG_DIR": root,
                 "KIRBY_NGINX_STATIC_ROOT": f"{root}/static/",
             }
@@ -131,7 +183,7 @@ class Nginx(Process):
             f"http {{ {temp} include {root}/kirby.conf; }}\n"
         )
         argv = [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
-        super().__init__(argv, self.https_port, root / "nginx.out")
+        return argv, {"NGINX": "".join(f"{fd};" for fd in fds)}
 
     def logs(self):
         return self.access_log.read_text() + self.error_log.read_text()
