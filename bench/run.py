@@ -78,7 +78,7 @@ ENTRIES = (
     ),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 10),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
-    Entry("ticks", "ticks.py", (), ("--trades", "5000", "--book-events", "2000"), 3),
+    Entry("ticks", "ticks.py", (), ("--trades", "5000", "--book-events", "2000"), 4),
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),
     Entry("retention_purge", "retention_purge.py", (), ("--minutes", "300", "--seconds", "1"), 2),

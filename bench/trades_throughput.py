@@ -121,7 +121,7 @@ def ensure_pairs(venue, coins):
     """Only ``coins`` active on the venue's exchange, trades collected, no candles; their old trades deleted."""
     from django.db import connection
 
-    from apps.markets.models import Coin, Exchange, MarketType, QuoteCurrency, Starlisting, TradingPair
+    from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
 
     exchange, _ = Exchange.objects.update_or_create(
         name=venue.adapter, defaults={"display_name": venue.name, "active": True}
@@ -133,6 +133,7 @@ def ensure_pairs(venue, coins):
     market_type, _ = MarketType.objects.get_or_create(name=name, defaults={"display_name": name})
     TradingPair.objects.filter(exchange=exchange).update(active=False)
     Starlisting.objects.filter(trading_pair__exchange=exchange).update(active=False)
+    minute = Interval.objects.get(name="1m")
     pair_ids = []
     for symbol in coins:
         coin, _ = Coin.objects.get_or_create(symbol=symbol)
@@ -140,6 +141,9 @@ def ensure_pairs(venue, coins):
             exchange=exchange, coin=coin, quote=quote, market_type=market_type,
             defaults={"active": True, "collect_trades": True, "collect_orderbook": False},
         )  # fmt: skip
+        # As in production, the pair has a starlisting (inactive: no candle subscription competes), so each
+        # write is announced to the pair's ``trades`` WebSocket group.
+        Starlisting.objects.get_or_create(trading_pair=pair, interval=minute, defaults={"active": False})
         pair_ids.append(pair.id)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM trades WHERE trading_pair_id = ANY(%s)", [pair_ids])
