@@ -85,7 +85,7 @@ ENTRIES = (
         "websocket_books.py",
         (),
         ("--clients", "20", "--duration", "7", "--pause", "2", "--slow-every", "5"),
-        4,
+        5,
     ),
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),
     Entry("backup_restore", "backup_restore.py", (), ("--rows", "20000", "--day-minutes", "10"), 3),

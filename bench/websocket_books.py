@@ -1,6 +1,6 @@
 """Order books over WebSocket: 1,000 clients following one book, publish to receipt, and slow readers.
 
-    .venv/bin/python bench/websocket_books.py [--clients 1000] [--duration 40] [--slow-every 20] [--pause 25]
+    .venv/bin/python bench/websocket_books.py [--clients 1000] [--duration 40] [--slow-every 20] [--pause 28]
 
 A publisher in this process keeps one book as the collector does: Binance
 USD-M depth deltas (50 a second, sequence checked) fed to the stream's
@@ -16,7 +16,9 @@ over every (book, client) of the clients that read at once. Target: p99 <
 250 ms; the baseline shown is the feed's poll period, the wait a book may
 have before any server looks at it.
 (b) Slow readers: every ``--slow-every``-th client has a small receive
-buffer and stops reading for ``--pause`` seconds, then reads again. For
+buffer and stops reading for ``--pause`` seconds, then reads again (under
+Daphne's ping timeout: a client silent for longer is dropped, as in
+production; connections lost are counted, target 0). For
 every client, each book must be newer than the one before it (no book out
 of order); for a slow reader, the books it gets after resuming start with
 what the buffers (its socket's and the server's) still held, and then,
@@ -87,6 +89,7 @@ class BookClient(asyncio.Protocol):
         self.buffer = bytearray()
         self.open = False
         self.receipts = []
+        self.lost = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -147,6 +150,7 @@ class BookClient(asyncio.Protocol):
         del buffer[:start]
 
     def connection_lost(self, exc):
+        self.lost = True
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(f"connection lost before the first book: {exc}"))
 
@@ -192,7 +196,7 @@ async def run_clients(job):
     await asyncio.sleep(1.0)  # the last books on their way
     times, sequences = log["times"], log["sequences"]
     published = dict(zip(sequences, times, strict=True))
-    histogram, out_of_order, stale, backlogs, delivered = {}, 0, 0, [], 0
+    histogram, out_of_order, stale, backlogs, delivered, behind = {}, 0, 0, [], 0, 0
     tolerance = 1 / job["hz"] + STALE_MARGIN
     for client, slow in zip(clients, slow_flags, strict=True):
         receipts = [r for r in client.receipts if r[0] in published]
@@ -218,9 +222,11 @@ async def run_clients(job):
             else:
                 caught_up = True
         backlogs.append(backlog)
+        behind += not caught_up or client.lost
     during_pause = sum(1 for t in times if paused_at <= t < resumed_at)
+    lost = sum(client.lost for client in clients)
     report = {"histogram": histogram, "out_of_order": out_of_order, "stale": stale, "backlogs": backlogs,
-              "during_pause": during_pause, "delivered": delivered}  # fmt: skip
+              "during_pause": during_pause, "delivered": delivered, "behind": behind, "lost": lost}  # fmt: skip
     print(json.dumps(report), flush=True)
 
 
@@ -287,7 +293,7 @@ def main():
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of publishing")
     parser.add_argument("--slow-every", type=int, default=20, help="every n-th client reads slowly (0: none)")
-    parser.add_argument("--pause", type=float, default=25.0, help="seconds a slow reader stops reading")
+    parser.add_argument("--pause", type=float, default=28.0, help="seconds a slow reader stops reading")
     parser.add_argument("--clients-job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_file_limit()
@@ -350,7 +356,7 @@ def main():
         for process in clients:
             process.stdin.write(log)
             process.stdin.flush()
-        histogram, out_of_order, stale, backlogs, delivered, during_pause = {}, 0, 0, [], 0, 0
+        histogram, out_of_order, stale, backlogs, delivered, during_pause, behind, lost = {}, 0, 0, [], 0, 0, 0, 0
         for process in clients:
             line = process.stdout.readline()
             if not line:
@@ -362,6 +368,8 @@ def main():
             stale += report["stale"]
             backlogs += report["backlogs"]
             delivered += report["delivered"]
+            behind += report["behind"]
+            lost += report["lost"]
             during_pause = max(during_pause, report["during_pause"])
             processes.stop(process)
     finally:
@@ -377,7 +385,8 @@ def main():
     print(f"(b) {len(backlogs)} slow readers (paused {args.pause:.0f} s, {during_pause} books published meanwhile): "
           f"backlog after resuming max {max(backlogs, default=0)}, mean "
           f"{sum(backlogs) / len(backlogs) if backlogs else 0:.1f} books; stale books after catching up: {stale};"
-          f" books out of order (all clients, {delivered:,} books): {out_of_order}")  # fmt: skip
+          f" books out of order (all clients, {delivered:,} books): {out_of_order}; slow readers that never caught"
+          f" up: {behind}; connections lost (all clients): {lost}")  # fmt: skip
     label = f"{args.clients:,} clients on one book at {BOOK_HZ} Hz"
     figure("websocket_books", f"{label}: p99 publish to client", p99, "ms", baseline=1000 / BOOK_HZ,
            baseline_name="the feed's poll period", target=("<", P99_TARGET_MS), on="value")  # fmt: skip
@@ -389,6 +398,8 @@ def main():
     figure("websocket_books", f"{label}: slow reader's backlog after resuming", max(backlogs, default=0), "books",
            baseline=during_pause, baseline_name="books published during the pause", target=("<", 1),
            note="bounded by the socket and server buffers, not by the pause")  # fmt: skip
+    figure("websocket_books", f"{label}: connections lost, or slow readers never caught up", lost + behind,
+           "clients", baseline=args.clients, baseline_name="clients", target=("<=", 0), on="value")  # fmt: skip
 
 
 if __name__ == "__main__":
