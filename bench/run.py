@@ -84,7 +84,7 @@ ENTRIES = (
         "websocket_books",
         "websocket_books.py",
         (),
-        ("--clients", "20", "--duration", "7", "--pause", "2", "--slow-every", "5"),
+        ("--clients", "20", "--duration", "4", "--pause", "1", "--slow-every", "5"),
         5,
     ),
     Entry("soak", "soak.py", (), ("--duration", "4", "--checkpoint", "2", "--clients", "10", "--rest-rate", "5"), 2),

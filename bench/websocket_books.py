@@ -300,9 +300,9 @@ def main():
     if args.clients_job:
         asyncio.run(run_clients(json.loads(args.clients_job)))
         return
-    warmup = 2.0
-    if args.duration < warmup + args.pause + 3:
-        parser.error("--duration must leave 2 s before the pause and 3 s after it")
+    warmup = 1.0
+    if args.duration < warmup + args.pause + 2:
+        parser.error("--duration must leave 1 s before the pause and 2 s after it")
 
     env = {**SERVER_ENV, "KIRBY_WS_BOOK_HZ": str(BOOK_HZ)}
     SERVER_ENV.update(env)
