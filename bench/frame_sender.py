@@ -18,7 +18,9 @@ coin by coin; ``POST /flood`` writes them to every open connection and
 answers once the transports have taken them. WebSocket paths: ``/ws``
 (Hyperliquid), ``/stream`` (Binance spot), ``/v5/public/spot`` (Bybit spot),
 ``/ws/v5/business`` (OKX spot candles), ``/coinbase/ws`` (Coinbase trades, with
-``sequence_num`` running on from one flood to the next).
+``sequence_num`` running on from one flood to the next). With ``"kind": "trades"``
+(trades_throughput) it renders trades instead: Hyperliquid ``trades`` or Binance
+spot ``aggTrade``, ``open_ms`` the first trade's time, ten trades to a millisecond.
 """
 
 import argparse
@@ -99,7 +101,42 @@ def coinbase(coin, open_ms, state, sequence):
             "events": [{"type": "update", "trades": [trade]}]}  # fmt: skip
 
 
+def hyperliquid_trade(coin, moment_ms, number):
+    """One ``trades`` frame of one fill (the venue batches a taker order's fills; one each is the dearer case)."""
+    trade = {
+        "coin": coin,
+        "side": "B" if number % 2 else "A",
+        "px": f"{100 + number % 997 / 100:.2f}",
+        "sz": f"{1 + number % 89 / 1000:.3f}",
+        "time": moment_ms,
+        "hash": f"0x{number:064x}",
+        "tid": number,
+        "users": ["0x14a855bdcffa67fdf47a112f5180c26d7088c85f", "0xc897e2a9cf140a9035e2aebaa834ae98196c152a"],
+    }
+    return {"channel": "trades", "data": [trade]}
+
+
+def binance_trade(coin, moment_ms, number):
+    """One spot ``aggTrade`` event, ``a`` its id."""
+    symbol = f"{coin}USDT"
+    data = {
+        "e": "aggTrade",
+        "E": moment_ms,
+        "a": number,
+        "s": symbol,
+        "p": f"{100 + number % 997 / 100:.2f}",
+        "q": f"{1 + number % 89 / 1000:.3f}",
+        "f": number,
+        "l": number,
+        "T": moment_ms,
+        "m": number % 2 == 0,
+    }
+    return {"stream": f"{symbol.lower()}@aggTrade", "data": data}
+
+
 RENDER = {"hyperliquid": hyperliquid, "binance": binance, "bybit": bybit, "okx": okx}
+# Trades: ``messages`` trades of every coin, ids running on from one flood to the next (a replay would store none).
+TRADES = {"hyperliquid": hyperliquid_trade, "binance": binance_trade}
 # Venues whose messages carry a sequence number per connection: it runs on from one flood to the next.
 SEQUENCED = {"coinbase": coinbase}
 CONNECTIONS = web.AppKey("connections", set)
@@ -107,24 +144,35 @@ PREPARED = web.AppKey("prepared", dict)
 SEQUENCE = web.AppKey("sequence", int)
 
 
-def render(venue, coins, messages, open_ms, sequence=0):
+def render(venue, coins, messages, open_ms, sequence=0, kind="candles"):
     """The flood's bytes in chunks of about CHUNK_BYTES, and how many frames they hold."""
+    if kind == "trades":
+        return _chunks(
+            websocket_frame(json.dumps(TRADES[venue](coin, open_ms + n // 10, sequence + n * len(coins) + i),
+                                       separators=(",", ":")))
+            for n in range(messages) for i, coin in enumerate(coins)
+        ), messages * len(coins)  # fmt: skip
     if venue in SEQUENCED:
         numbers = itertools.count(sequence)
         make = partial(lambda coin, open_ms, state: SEQUENCED[venue](coin, open_ms, state, next(numbers)))
     else:
         make = RENDER[venue]
     states = list(candle_states(messages))
+    frames = (websocket_frame(json.dumps(make(coin, open_ms, state), separators=(",", ":")))
+              for state in states for coin in coins)  # fmt: skip
+    return _chunks(frames), len(states) * len(coins)
+
+
+def _chunks(frames):
     chunks, chunk = [], bytearray()
-    for state in states:
-        for coin in coins:
-            chunk += websocket_frame(json.dumps(make(coin, open_ms, state), separators=(",", ":")))
-            if len(chunk) >= CHUNK_BYTES:
-                chunks.append(bytes(chunk))
-                chunk = bytearray()
+    for frame in frames:
+        chunk += frame
+        if len(chunk) >= CHUNK_BYTES:
+            chunks.append(bytes(chunk))
+            chunk = bytearray()
     if chunk:
         chunks.append(bytes(chunk))
-    return chunks, len(states) * len(coins)
+    return chunks
 
 
 async def websocket(request):
@@ -145,7 +193,8 @@ async def websocket(request):
 async def prepare(request):
     body = await request.json()
     sequence = request.app[SEQUENCE]
-    chunks, frames = render(body["venue"], body["coins"], int(body["messages"]), int(body["open_ms"]), sequence)
+    chunks, frames = render(body["venue"], body["coins"], int(body["messages"]), int(body["open_ms"]), sequence,
+                            body.get("kind", "candles"))  # fmt: skip
     request.app[PREPARED].update(chunks=chunks, frames=frames)
     request.app[SEQUENCE] = sequence + frames
     return web.json_response({"frames": frames, "bytes": sum(map(len, chunks))})

@@ -10,7 +10,13 @@ the same run (target: at least 0.5 of it, and 50,000 trades/s). The disk
 the trades take (table and index, per million) is printed too. Books: the
 level updates of a chain of USD-M diff-depth events applied through
 ``SyncedBook`` (sequence checked on every event), against plain dict
-assignments of the same updates (target: 200,000 level updates/s). Book
+assignments of the same updates (target: 200,000 level updates/s). The
+same updates through the stream's path: each event as the venue's
+``depthUpdate`` frame text, parsed by the Binance parser and fed to the
+stream's BookKeeper (sequence checked, the book published to the bench's
+Redis at most 5 times a second and a top-20 snapshot handed to the store
+every second, as the collector does), against the same dict baseline
+(target: 200,000 level updates/s). Book
 disk: ``write_orderbooks`` stores snapshots of one pair at depth 20 (20
 levels a side, one a second) into a day of their own; the bytes per snapshot
 (table and primary key) and per day at one a second are printed.
@@ -19,6 +25,7 @@ Runs against the bench database only and removes its rows afterwards.
 
 import argparse
 import gc
+import os
 import random
 import sys
 import time
@@ -29,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from bench.collector_throughput import BENCH_REDIS_URL  # noqa: E402
 from bench.figures import figure  # noqa: E402
 
 DAY = datetime(2019, 2, 1, tzinfo=UTC)  # one daily partition no other bench uses
@@ -168,6 +176,42 @@ def apply_book(snapshot, events):
     return seconds, applied
 
 
+def depth_frames(events):
+    """The events as USD-M ``depthUpdate`` frames (the symbol X), the text a stream receives."""
+    import orjson
+
+    return [
+        orjson.dumps({"stream": "x@depth@100ms", "data": {
+            "e": "depthUpdate", "E": 1_700_000_000_000 + n, "T": 1_700_000_000_000 + n, "s": "X", "U": e.first,
+            "u": e.last, "pu": e.previous, "b": [[str(p), str(q)] for p, q in e.bids],
+            "a": [[str(p), str(q)] for p, q in e.asks]}}).decode()
+        for n, e in enumerate(events)
+    ]  # fmt: skip
+
+
+def apply_stream(snapshot, frames, pair_id):
+    """Frames through the Binance parser and the stream's BookKeeper; (seconds, level updates, snapshots stored)."""
+    from apps.collectors.books import BookKeeper
+    from apps.collectors.exchanges import get_adapter
+    from apps.collectors.exchanges.binance.parser import parse_frame
+    from apps.collectors.plan import BookRoute
+    from apps.marketdata import live_books
+
+    stored = []
+    keeper = BookKeeper(get_adapter("binance"), stored.extend, redis=live_books.client())
+    routes = [BookRoute(pair_id, ("benchbook", "X", "USDT", "perps"), 20, 1.0)]
+    keeper.feed(snapshot, routes)
+    before = keeper.updates_applied
+    started = time.perf_counter()
+    for raw in frames:
+        for event in parse_frame(raw, "usdm"):
+            keeper.feed(event, routes)
+    seconds = time.perf_counter() - started
+    book = keeper.states["usdm:X"].book
+    assert book.in_sync and book.breaks == 0, book.reason
+    return seconds, keeper.updates_applied - before, len(stored)
+
+
 def apply_dicts(snapshot, events):
     bids, asks = dict(snapshot.bids), dict(snapshot.asks)
     started = time.perf_counter()
@@ -186,6 +230,7 @@ def main():
     parser.add_argument("--book-snapshots", type=int, default=20_000)
     args = parser.parse_args()
 
+    os.environ["REDIS_URL"] = BENCH_REDIS_URL  # the books are published to the bench's Redis database
     common.setup()
     pair_id = common.ensure_starlistings(1)[0]
     from apps.markets.models import Starlisting
@@ -226,6 +271,13 @@ def main():
     print(f"books: {applied:,} level updates in {len(events):,} chained USD-M events")
     print(f"  plain dict assignments (baseline) {dict_rate:12,.0f} level updates/s")
     print(f"  SyncedBook, sequence checked      {book_rate:12,.0f} level updates/s  ({book_rate / dict_rate:.2f})")
+    frames = depth_frames(events)
+    stream_seconds, stream_applied, stored = apply_stream(snapshot, frames, pair_id)
+    if stream_applied != applied:
+        raise SystemExit(f"the stream path applied {stream_applied:,} level updates, SyncedBook {applied:,}")
+    stream_rate = common.rate(stream_applied, stream_seconds)
+    print(f"  parser + BookKeeper (stream path) {stream_rate:12,.0f} level updates/s  ({stream_rate / dict_rate:.2f});"
+          f" {stored} snapshots stored")  # fmt: skip
     per_day = per_snapshot * 86_400
     print(f"  disk: {per_snapshot:,.0f} bytes per snapshot at depth {BOOK_DEPTH} ({args.book_snapshots:,} stored),"
           f" {per_day / 2**20:,.0f} MiB per pair-day at one a second")  # fmt: skip
@@ -236,6 +288,9 @@ def main():
     figure("ticks", f"disk per book snapshot, depth {BOOK_DEPTH}", per_snapshot, "bytes")
     figure("ticks", "book level updates applied", book_rate, "updates/s", baseline=dict_rate,
            baseline_name="plain dict assignments", target=(">=", BOOK_TARGET), on="value")  # fmt: skip
+    figure("ticks", "book level updates, frames through parser and BookKeeper", stream_rate, "updates/s",
+           baseline=dict_rate, baseline_name="plain dict assignments", target=(">=", BOOK_TARGET),
+           on="value")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ _WRITERS = {
 }
 
 
+def _key(record):
+    # A row's key: its series and time, and for trades the venue's id (many trades share a time).
+    return record[:3] if type(record) is TradeRecord else (record[0], record[1])
+
+
 class Batcher:
     def __init__(self, *, flush_seconds=1.0, batch_size=5000, on_written=None, name="batcher", exchange="", spool=True):
         self.spool = spool  # keep batches in Redis (apps.collectors.spool) while the database is away
@@ -75,8 +80,7 @@ class Batcher:
         kind_is_candle = type(record) is CandleRecord
         with self._lock:
             buffer = self._buffers[type(record)]
-            # A row's key: its series and time, and for trades the venue's id (many trades share a time).
-            key = record[:3] if type(record) is TradeRecord else (record[0], record[1])
+            key = _key(record)
             previous = buffer.get(key)
             if previous is None:
                 if not self._size:
@@ -122,7 +126,7 @@ class Batcher:
             self._oldest = oldest if self._oldest is None or oldest is None else min(oldest, self._oldest)
             buffer = self._buffers[kind]
             # Records that arrived meanwhile are newer: they win.
-            merged = {(r[0], r[1]): r for r in records}
+            merged = {_key(r): r for r in records}
             merged.update(buffer)
             self._buffers[kind] = merged
             self._size = sum(len(b) for b in self._buffers.values())

@@ -35,11 +35,13 @@ class BookFeed:
     def __init__(self):
         self.followers = {}  # Redis key -> {connection: {starlisting id: series}}
         self.seen = {}  # Redis key -> published_at of the last book handed out
+        self.newcomers = {}  # Redis key -> {(connection, sid)} that have not had the current book yet
         self._task = None
 
     def follow(self, key, connection, sid, series):
         self.followers.setdefault(key, {}).setdefault(connection, {})[sid] = series
-        self.seen.pop(key, None)  # the newcomer gets the current book at the next poll
+        # The newcomer gets the current book at the next poll; those who have it do not get it again.
+        self.newcomers.setdefault(key, set()).add((connection, sid))
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
@@ -56,6 +58,7 @@ class BookFeed:
         if not watchers:
             del self.followers[key]
             self.seen.pop(key, None)
+            self.newcomers.pop(key, None)
 
     async def _run(self):
         redis = live_books.client()
@@ -71,12 +74,16 @@ class BookFeed:
                 if raw is None or key not in self.followers:
                     continue
                 book = orjson.loads(raw)
-                if self.seen.get(key) == book["published_at"]:
+                newcomers = self.newcomers.pop(key, ())
+                changed = self.seen.get(key) != book["published_at"]
+                if not changed and not newcomers:
                     continue
                 self.seen[key] = book["published_at"]
                 rendered = {}
                 for connection, sids in list(self.followers[key].items()):
                     for sid, series in sids.items():
+                        if not changed and (connection, sid) not in newcomers:
+                            continue
                         text = rendered.get(sid)
                         if text is None:
                             text = rendered[sid] = groups.book_text(series, book)

@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 from apps.collectors import batcher as batcher_module
 from apps.collectors import spool
 from apps.collectors.batcher import Batcher
-from apps.marketdata.models import Candle
-from apps.marketdata.records import CandleRecord
+from apps.marketdata.models import Candle, Trade
+from apps.marketdata.records import CandleRecord, TradeRecord
 from lib.redis import client
 from tests.conftest import candle, utc
 from tests.waiting import wait_for
@@ -167,3 +167,26 @@ def test_a_batch_goes_to_the_spool_at_once_when_no_connection_comes(world_commit
     finally:
         batcher.close()
     assert FundingRate.objects.count() == 1
+
+
+def test_trades_sharing_a_time_all_survive_a_flusher_restart(world_committed, monkeypatch):
+    failures = []
+
+    def fails_once():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in the flusher")
+        close_old_connections()
+
+    monkeypatch.setattr(batcher_module, "close_old_connections", fails_once)
+    pair_id = world_committed.btc_1m.trading_pair_id
+    batcher = Batcher(flush_seconds=60, batch_size=1000, exchange="guarded", spool=False)
+    try:
+        for trade_id in ("7", "8", "9"):  # one taker order's fills: one time, three ids
+            batcher.add(TradeRecord(pair_id, T0, trade_id, Decimal("100"), Decimal("0.5"), "buy"))
+        batcher.flush_now(timeout=0.5)  # the first flush fails after taking the batch: it goes back to the buffer
+        wait_for(lambda: failures, 5, "the failing flush")
+        assert batcher.flush_now(timeout=10)
+    finally:
+        batcher.close()
+    assert sorted(Trade.objects.values_list("trade_id", flat=True)) == ["7", "8", "9"]

@@ -72,6 +72,18 @@ async def test_books_are_conflated_to_the_newest_and_out_of_sync_is_said(connect
     assert await classic.nothing(0.01)
 
 
+async def test_a_newcomer_gets_the_current_book_and_those_who_have_it_do_not_get_it_again(connect, stream_world, books):
+    w = stream_world
+    live_books.put_book(NAMES, time_=minutes(41), sequence=7, bids=[["97000", "1"]], asks=[["97001", "1"]])
+    first = await subscribed(connect, [w.btc_1m.id], channels=["orderbook"])
+    assert (await first.receive())["data"]["sequence"] == 7
+
+    second = await subscribed(connect, [w.btc_1m.id], channels=["orderbook"])
+
+    assert (await second.receive())["data"]["sequence"] == 7
+    assert await first.nothing(0.3)  # 1,000 followers: the 1,001st would otherwise resend the book to all
+
+
 async def test_an_unknown_channel_is_refused_naming_the_choices(connect, stream_world):
     connection = await connect()
     reply = await connection.request(

@@ -1,0 +1,209 @@
+"""Trades throughput: trades parsed and stored per second by one collector process, against the send rate.
+
+A flood of trades of 20 coins (Hyperliquid ``trades``, one fill to a frame;
+Binance spot ``aggTrade``) is sent over a real WebSocket by
+``bench/frame_sender.py`` (frames pre-rendered to their bytes before the
+clock starts, in a process of its own, so the sender is not what limits the
+rate), ids running on from one flood to the next, so every trade is new.
+Baseline: a no-op consumer (a bare aiohttp client that only counts frames)
+reading the same flood: the send rate a client can be fed at here. Kirby:
+the real stream (parse, TradeRecord per pair, batching) and batcher (the one
+write path, ``write_trades``, into PostgreSQL) in one process; the clock
+stops when every frame has been received and the last batch is committed,
+and every trade must then be in the ``trades`` table, once. Targets: at
+least 50,000 trades/s stored, and at least half the send rate. No HTTP
+request is made and no exchange REST either (trades need no history).
+
+    .venv/bin/python bench/trades_throughput.py [--trades 20000] [--coins 20] [--venues hyperliquid,binance]
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.collector_throughput import BENCH_REDIS_URL, Venue, post, start_sender  # noqa: E402
+from bench.figures import figure  # noqa: E402
+
+RATE_TARGET, RATIO_TARGET = 50_000, 0.5
+VENUES = {
+    "hyperliquid": Venue(
+        "Hyperliquid", "hyperliquid", "/ws", '"trades"',
+        lambda coins: [{"method": "subscribe", "subscription": {"type": "trades", "coin": c}} for c in coins],
+    ),
+    "binance": Venue(
+        "Binance spot", "binance", "/stream", '"aggTrade"',
+        lambda coins: [{"method": "SUBSCRIBE", "params": [f"{c.lower()}usdt@aggTrade" for c in coins], "id": 1}],
+    ),
+}  # fmt: skip
+
+
+def prepare_flood(sender, venue, coins, trades):
+    """Have the sender render ``trades`` trades of each coin (before any clock starts), stamped now."""
+    post(f"{sender}/prepare", {"venue": venue.adapter, "coins": coins, "messages": trades,
+                               "open_ms": int(time.time() * 1000), "kind": "trades"})  # fmt: skip
+
+
+def flood(sender):
+    return post(f"{sender}/flood", {})
+
+
+async def bare_consumer(venue, sender, coins, trades):
+    import aiohttp
+
+    ws_url = "ws" + sender.removeprefix("http") + venue.path
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, max_msg_size=0) as ws:
+        for message in venue.subscribe(coins):
+            await ws.send_json(message)
+        expected, received = trades * len(coins), 0
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, prepare_flood, sender, venue, coins, trades)
+        started = time.perf_counter()
+        sending = loop.run_in_executor(None, flood, sender)
+        while received < expected:
+            message = await ws.receive(timeout=60)
+            if message.type == aiohttp.WSMsgType.TEXT and venue.marker in message.data:
+                received += 1
+        elapsed = time.perf_counter() - started
+        await sending
+        return received, elapsed
+
+
+def kirby_stream(venue, sender, coins, trades, pair_ids):
+    from apps.collectors.batcher import Batcher
+    from apps.collectors.exchanges import get_adapter
+    from apps.collectors.stream import Stream
+
+    written = []
+    batcher = Batcher(flush_seconds=1.0, batch_size=5000, on_written=lambda kind, result: written.append(result))
+    stop = threading.Event()
+    stream = Stream(get_adapter(venue.adapter), 0, batcher, stop)
+    thread = threading.Thread(target=lambda: asyncio.run(stream.run()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while stream.status.doc["subscriptions"] < len(coins) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if stream.status.doc["subscriptions"] < len(coins):
+        raise SystemExit(f"the stream subscribed {stream.status.doc['subscriptions']} of {len(coins)} series")
+    prepare_flood(sender, venue, coins, trades)
+    batcher.flush_now()
+    before = stream.status.doc["messages"]
+    expected = trades * len(coins)
+    started = time.perf_counter()
+    flood(sender)
+    while stream.status.doc["messages"] - before < expected:
+        time.sleep(0.05)  # the stream thread needs the GIL more than this one needs precision
+    batcher.flush_now(timeout=120)
+    elapsed = time.perf_counter() - started
+    received = stream.status.doc["messages"] - before
+    stop.set()
+    thread.join(30)
+    batcher.close()
+    return received, elapsed, stored_trades(pair_ids), sum(r.written for r in written)
+
+
+def stored_trades(pair_ids):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT (trading_pair_id, trade_id)) FROM trades"
+                       " WHERE trading_pair_id = ANY(%s)", [pair_ids])  # fmt: skip
+        return cursor.fetchone()
+
+
+def ensure_pairs(venue, coins):
+    """Only ``coins`` active on the venue's exchange, trades collected, no candles; their old trades deleted."""
+    from django.db import connection
+
+    from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+    exchange, _ = Exchange.objects.update_or_create(
+        name=venue.adapter, defaults={"display_name": venue.name, "active": True}
+    )
+    quote, _ = QuoteCurrency.objects.get_or_create(
+        symbol="USD" if venue.adapter == "hyperliquid" else "USDT", defaults={"name": "quote"}
+    )
+    name = "perps" if venue.adapter == "hyperliquid" else "spot"
+    market_type, _ = MarketType.objects.get_or_create(name=name, defaults={"display_name": name})
+    TradingPair.objects.filter(exchange=exchange).update(active=False)
+    Starlisting.objects.filter(trading_pair__exchange=exchange).update(active=False)
+    minute = Interval.objects.get(name="1m")
+    pair_ids = []
+    for symbol in coins:
+        coin, _ = Coin.objects.get_or_create(symbol=symbol)
+        pair, _ = TradingPair.objects.update_or_create(
+            exchange=exchange, coin=coin, quote=quote, market_type=market_type,
+            defaults={"active": True, "collect_trades": True, "collect_orderbook": False},
+        )  # fmt: skip
+        # As in production, the pair has a starlisting (inactive: no candle subscription competes), so each
+        # write is announced to the pair's ``trades`` WebSocket group.
+        Starlisting.objects.get_or_create(trading_pair=pair, interval=minute, defaults={"active": False})
+        pair_ids.append(pair.id)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM trades WHERE trading_pair_id = ANY(%s)", [pair_ids])
+    return pair_ids
+
+
+def empty_spool():
+    from apps.collectors import spool
+    from apps.marketdata.records import TradeRecord
+
+    spool.client().delete(spool.key(TradeRecord))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=20_000, help="trades per coin")
+    parser.add_argument("--coins", type=int, default=20)
+    parser.add_argument("--venues", default=",".join(VENUES), help="comma-separated: " + ", ".join(VENUES))
+    args = parser.parse_args()
+    coins = [f"TRADES{i:02d}" for i in range(args.coins)]
+    venues = [VENUES[name] for name in args.venues.split(",")]
+
+    sender_process, sender_port = start_sender()
+    sender, frames = f"http://127.0.0.1:{sender_port}", f"ws://127.0.0.1:{sender_port}"
+    # REST goes to the sender too, which answers none: nothing in this bench may need the venue's REST.
+    os.environ.update(KIRBY_HYPERLIQUID_WS_URL=f"{frames}/ws", KIRBY_HYPERLIQUID_REST_URL=f"{sender}/info",
+                      KIRBY_BINANCE_SPOT_WS_URL=f"{frames}/stream", KIRBY_BINANCE_SPOT_REST_URL=sender,
+                      KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120",
+                      REDIS_URL=BENCH_REDIS_URL)  # fmt: skip
+    common.setup()
+    empty_spool()
+    try:
+        total = args.trades * len(coins)
+        for venue in venues:
+            pair_ids = ensure_pairs(venue, coins)
+            print(f"trades throughput, {venue.name}: {len(coins)} coins x {args.trades:,} trades = {total:,}")
+            received, seconds = asyncio.run(bare_consumer(venue, sender, coins, args.trades))
+            baseline = common.rate(received, seconds)
+            print(f"  no-op consumer (the send rate)   {received:>9,} in {seconds:6.2f} s = {baseline:>9,.0f} /s")
+            received, seconds, (rows, distinct), written = kirby_stream(venue, sender, coins, args.trades, pair_ids)
+            if rows != total or distinct != total or written != total:
+                raise SystemExit(f"expected {total:,} trades stored once: {rows:,} rows, {distinct:,} distinct,"
+                                 f" {written:,} written")  # fmt: skip
+            kirby = common.rate(total, seconds)
+            print(f"  Kirby stream, parsed and stored  {total:>9,} in {seconds:6.2f} s = {kirby:>9,.0f} /s")
+            print(
+                f"  ratio Kirby / no-op consumer: {kirby / baseline:.2f}   target: >= {RATE_TARGET:,} trades/s stored"
+            )
+            figure(
+                "trades_throughput", f"{venue.name} trades parsed and stored, {len(coins)} coins, one process", kirby,
+                "trades/s", baseline=baseline, baseline_name="no-op consumer", target=(">=", RATE_TARGET), on="value",
+            )  # fmt: skip
+            figure(
+                "trades_throughput", f"{venue.name} trades: stored / send rate", kirby, "trades/s",
+                baseline=baseline, baseline_name="no-op consumer", target=(">=", RATIO_TARGET),
+            )  # fmt: skip
+    finally:
+        sender_process.terminate()
+        sender_process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
