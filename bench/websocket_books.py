@@ -249,10 +249,17 @@ class Publisher:
         self.times, self.sequences = [], []
 
         class TimedRedis(redis.Redis):
-            def set(self, name, value, *args, **kwargs):
-                publisher.times.append(time.time())
-                publisher.sequences.append(publisher.keeper.states[publisher.coin].book.sequence)
-                return super().set(name, value, *args, **kwargs)
+            def pipeline(self, *args, **kwargs):  # put_book writes the book and its state in one pipeline
+                pipe = super().pipeline(*args, **kwargs)
+                execute = pipe.execute
+
+                def timed_execute(*a, **k):
+                    publisher.times.append(time.time())
+                    publisher.sequences.append(publisher.keeper.states[publisher.coin].book.sequence)
+                    return execute(*a, **k)
+
+                pipe.execute = timed_execute
+                return pipe
 
         self.coin = self.snapshot.coin
         self.keeper = BookKeeper(get_adapter("binance"), lambda records: None, TimedRedis.from_url(BENCH_REDIS_URL))
@@ -377,6 +384,8 @@ def main():
 
     published = sum(1 for t in publisher.times if t >= now)
     p50, p99 = percentile(histogram, 0.5), percentile(histogram, 0.99)
+    if not published or p99 is None:
+        raise SystemExit(f"FAILED: {published} books published to Redis and none timed at a client: nothing measured")
     readers = args.clients - len(backlogs)
     print(f"WebSocket books: {args.clients:,} clients on one book, KIRBY_WS_BOOK_HZ={BOOK_HZ}, {published} books "
           f"published in {args.duration:.0f} s")  # fmt: skip
