@@ -16,6 +16,8 @@ order-independent checksum of each row (the sum of the rows' hashes, in which
 1.x's scale-18 numerics and Kirby's equal numbers hash alike).
 """
 
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, DECIMAL, FUNDING, INTE
 from apps.markets import intervals
 
 BATCH = 50_000
+WRITERS = 2  # connections storing batches at once
 IMPORT_EXCHANGE = "kirby-1.x-import"  # the writer's metrics label, and the dead letters' exchange
 # What 1.x calls each table, and the Kirby columns it lacks (with the value a source row gets in checks).
 SOURCES = {
@@ -99,33 +102,49 @@ def _accepted(spec, extra):
     )
 
 
-def import_series(source, table, maps, counts, *, using="default", progress=print):
-    """Stream every series of ``table``; return its SeriesChecks. ``counts[table]`` gets read/written/rejected."""
+def import_series(source, table, maps, counts, *, using="default", progress=print, checker=None):
+    """Stream every series of ``table``; return its SeriesChecks. ``counts[table]`` gets read/written/rejected.
+
+    ``checker``: a second connection to 1.x reading the same snapshot as ``source``; given, each series
+    is verified in a thread while the next one is copied (not inside a transaction, whose uncommitted
+    rows that thread's connection would not see).
+    """
     spec, extra = SOURCES[table]
     count = counts[table]
     id_map = maps.starlistings if spec is CANDLES else maps.trading_pairs
     with source.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT {spec.series_column} FROM {spec.name}")
         present = sorted(row[0] for row in cursor.fetchall())
+    background = checker is not None and not connections[using].in_atomic_block
+    verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v1-verify") if background else None
     checks = []
-    for number, source_id in enumerate(present, 1):
-        label = f"{table} {number}/{len(present)} (1.x id {source_id})"
-        kirby_id = id_map.get(source_id)
-        if kirby_id is None:
-            with source.cursor() as cursor:
-                cursor.execute(f"SELECT count(*) FROM {spec.name} WHERE {spec.series_column} = %s", [source_id])
-                missing = cursor.fetchone()[0]
-            count.read += missing
-            count.reject(f"series {source_id} is not in 1.x's {spec.series_table}", missing)
-            continue
-        span = _accepted_span(source, spec, extra, source_id)
-        if span is not None:
-            # Its months made before its rows arrive: a batch finding its month missing would take the
-            # write path's slower staged way.
-            ensure_partitions(spec.name, *span, using=using)
-        _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, using, progress)
-        checks.append(_verify(source, spec, extra, table, source_id, kirby_id, label, using, span))
-    return checks
+    try:
+        for number, source_id in enumerate(present, 1):
+            label = f"{table} {number}/{len(present)} (1.x id {source_id})"
+            kirby_id = id_map.get(source_id)
+            if kirby_id is None:
+                with source.cursor() as cursor:
+                    cursor.execute(f"SELECT count(*) FROM {spec.name} WHERE {spec.series_column} = %s", [source_id])
+                    missing = cursor.fetchone()[0]
+                count.read += missing
+                count.reject(f"series {source_id} is not in 1.x's {spec.series_table}", missing)
+                continue
+            span = _accepted_span(source, spec, extra, source_id)
+            if span is not None:
+                # Its months made before its rows arrive: a batch finding its month missing would take the
+                # write path's slower staged way.
+                ensure_partitions(spec.name, *span, using=using)
+            _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, using, progress)
+            arguments = (spec, extra, table, source_id, kirby_id, label, using, span)
+            if verifier is None:
+                checks.append(_verify(source, *arguments))
+            else:
+                checks.append(verifier.submit(_verify, checker, *arguments))
+        return [check if isinstance(check, SeriesCheck) else check.result() for check in checks]
+    finally:
+        if verifier is not None:
+            verifier.submit(lambda: connections[using].close()).result()  # the thread's own connection
+            verifier.shutdown()
 
 
 def _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, using, progress):
@@ -149,13 +168,18 @@ def _copy_series(source, spec, extra, source_id, kirby_id, maps, count, label, u
     selected = " || E'\\t' || ".join(lines)
     with source.cursor(name=f"v1_{spec.name}_{source_id}") as cursor:
         cursor.execute(f"SELECT {selected} FROM {spec.name} WHERE {spec.series_column} = %s", [source_id])
-        # 1.x formats the next batch while Kirby stores this one (two servers, or two cores of one).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="v1-read") as reader:
-            batches = _prefetched(reader, cursor)
-            for rows in batches:
+        # 1.x formats the next batch while Kirby stores the ones before (two servers, or cores of one).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="v1-read") as reader, _Writers(using) as store:
+            for rows in _prefetched(reader, cursor):
                 read += len(rows)
                 text = "\n".join(row[0] for row in rows)
-                result = write(spec, text, publish=False, using=using, exchange=IMPORT_EXCHANGE)
+                for result in store(
+                    lambda text=text: write(spec, text, publish=False, using=using, exchange=IMPORT_EXCHANGE)
+                ):
+                    written += result.written
+                    rejected += result.rejected + result.dead_lettered
+                    progress(f"{label}: {read} rows read, {written} written, {rejected} rejected")
+            for result in store.drain():
                 written += result.written
                 rejected += result.rejected + result.dead_lettered
                 progress(f"{label}: {read} rows read, {written} written, {rejected} rejected")
@@ -171,6 +195,56 @@ def _accepted_span(source, spec, extra, source_id):
         cursor.execute(f"SELECT min(time), max(time) FROM ({_accepted(spec, extra)}) s", [source_id])
         first, last = cursor.fetchone()
     return None if first is None else (first, last)
+
+
+class _Writers:
+    """Batches stored by WRITERS connections at once, each batch its own transaction.
+
+    Storing a batch (parsing, the index, the WAL) costs Kirby's server about twice what formatting it
+    costs 1.x's, so one writer left 1.x idle half the time. Batches of one series hold distinct keys
+    (1.x's primary key), so concurrent writers never wait on each other. Inside a transaction (the
+    caller's, e.g. a test's) other connections would not see its uncommitted reference rows: batches
+    are then stored one at a time on the caller's connection.
+    """
+
+    def __init__(self, using):
+        self.using = using
+        self.size = 1 if connections[using].in_atomic_block else WRITERS
+        self.pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="v1-write") if self.size > 1 else None
+        self.pending = deque()
+
+    def __call__(self, work):
+        """Start ``work`` (a batch's write); the results of the writes finished meanwhile, in order."""
+        if self.pool is None:
+            return [work()]
+        self.pending.append(self.pool.submit(work))
+        done = []
+        while len(self.pending) >= self.size or (self.pending and self.pending[0].done()):
+            done.append(self.pending.popleft().result())
+        return done
+
+    def drain(self):
+        while self.pending:
+            yield self.pending.popleft().result()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is None:
+            return
+        for future in self.pending:
+            future.cancel()
+        # Each writer thread closes its own connection: the barrier holds every thread to one task.
+        barrier = threading.Barrier(self.size)
+
+        def close():
+            barrier.wait()
+            connections[self.using].close()
+
+        for future in [self.pool.submit(close) for _ in range(self.size)]:
+            future.result()
+        self.pool.shutdown()
 
 
 def _prefetched(reader, cursor):
