@@ -33,6 +33,7 @@ from apps.marketdata.tables import BY_DATA_TYPE, CANDLES, DECIMAL, FUNDING, INTE
 from apps.markets import intervals
 
 BATCH = 50_000
+FIRST_BATCH = 5_000
 WRITERS = 2  # connections storing batches at once
 IMPORT_EXCHANGE = "kirby-1.x-import"  # the writer's metrics label, and the dead letters' exchange
 # What 1.x calls each table, and the Kirby columns it lacks (with the value a source row gets in checks).
@@ -248,8 +249,11 @@ class _Writers:
 
 
 def _prefetched(reader, cursor):
-    """The cursor's batches, each fetched in ``reader`` while the caller works on the one before."""
-    pending = reader.submit(cursor.fetchmany, BATCH)
+    """The cursor's batches, each fetched in ``reader`` while the caller works on the one before.
+
+    The first is small: nothing overlaps its fetch, so the writers start sooner.
+    """
+    pending = reader.submit(cursor.fetchmany, FIRST_BATCH)
     while rows := pending.result():
         pending = reader.submit(cursor.fetchmany, BATCH)
         yield rows
