@@ -10,7 +10,9 @@ table's sanity rule are counted and logged, never stored, and never abort
 the rest of the batch. A row out of bounds (bounds.py), or one the database
 refuses (a batch that fails with a data error is split in halves until the
 row is isolated), is set aside in the dead-letter table with its reason and
-the rest is stored, so one bad row never blocks its record type. After commit, the rows that changed are announced on
+the rest is stored, so one bad row never blocks its record type. Rows given as COPY text
+without publishing (``write_copy_text``, the 1.x import) skip the staging when the batch is
+clean (``_copy_straight``). After commit, the rows that changed are announced on
 the ``market_data_written`` signal (the live fan-out listens there).
 Each call is one batch for the ``kirby_*`` metrics (rows written and
 rejected, flush duration), labelled with the ``exchange`` the caller names.

@@ -4,16 +4,17 @@ Each series is streamed out of 1.x through a server-side cursor, in batches,
 each row formatted by 1.x's server as one line of COPY text under Kirby's
 series id and column order (``COPY ... TO STDOUT`` would send a protocol
 message per row, which cost this Python client more than the rows), while the
-previous batch is stored by the one write path (``writer.write_copy_text``,
-no live publish): the lines are staged as they are, and Kirby's rules apply
-there, so rows it refuses are counted with their reason and the import goes
-on. Storing the same rows again changes nothing, which makes an interrupted
-import safe to run again.
+batches before are stored by the one write path (``writer.write_copy_text``,
+no live publish, two connections at once): the lines go in as they are, and
+Kirby's rules apply there, so rows it refuses are counted with their reason
+and the import goes on. Storing the same rows again changes nothing, which
+makes an interrupted import safe to run again.
 
 Verification compares, per series, the rows Kirby accepts on the 1.x side
 with Kirby's rows over the same time span: a row count and an
 order-independent checksum of each row (the sum of the rows' hashes, in which
-1.x's scale-18 numerics and Kirby's equal numbers hash alike).
+1.x's scale-18 numerics and Kirby's equal numbers hash alike). Given a second
+1.x connection in the same snapshot, it runs while the next series is copied.
 """
 
 import threading
