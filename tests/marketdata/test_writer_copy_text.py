@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.marketdata.models import Candle, DeadLetter
-from apps.marketdata.tables import CANDLES
+from apps.marketdata.models import Candle, DeadLetter, FundingRate
+from apps.marketdata.tables import CANDLES, FUNDING
 from apps.marketdata.writer import write_copy_text
 from tests.conftest import utc
 
@@ -105,3 +105,19 @@ def test_rows_in_a_month_without_a_partition_are_stored_in_a_new_one(world):
 
     assert (result.received, result.inserted) == (1, 1)
     assert list(Candle.objects.values_list("time", flat=True)) == [old]
+
+
+def test_funding_rows_with_an_unknown_next_funding_time_are_stored_as_given(world):
+    rows = [
+        [str(world.btc_pair.id), T0.isoformat(sep=" "), "0.0000125", "\\N", "91587", "\\N", "\\N", "\\N", "\\N"],
+        [str(world.btc_pair.id), (T0 + timedelta(hours=1)).isoformat(sep=" "), "-0.00002", "\\N"]
+        + ["91600", "\\N", "\\N", "\\N", (T0 + timedelta(hours=2)).isoformat(sep=" ")],
+    ]
+
+    result = write_copy_text(FUNDING, "\n".join("\t".join(row) for row in rows), publish=False)
+
+    assert (result.received, result.inserted) == (2, 2)
+    assert list(FundingRate.objects.order_by("time").values_list("funding_rate", "next_funding_time")) == [
+        (Decimal("0.0000125"), None),
+        (Decimal("-0.00002"), T0 + timedelta(hours=2)),
+    ]
