@@ -4,11 +4,14 @@ import sys
 
 import psycopg
 from django.core.management.base import BaseCommand, CommandError
+from psycopg import sql
 
 from apps.access.v1import import import_users_and_keys
 from apps.marketdata.v1import.reference import TableCount, import_reference
 from apps.marketdata.v1import.series import SOURCES, TRAINING_TABLES, import_series
 from lib.databases import DatabaseUnavailable, database_alias
+
+READ_ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 class Command(BaseCommand):
@@ -42,17 +45,25 @@ class Command(BaseCommand):
 
         with connection:
             # One snapshot for the whole read: rows 1.x writes meanwhile are left for the next run.
-            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            connection.execute(READ_ONE_SNAPSHOT)
+            # A second reader of the same snapshot verifies one series while the next is copied.
+            checker = _second_reader(connection, source)
             connection.execute("SET TIME ZONE 'UTC'")
             connection.execute("SET DateStyle = 'ISO'")  # the rows leave as COPY text, in the form COPY reads
-            maps, counts = import_reference(connection, using=using)
-            tables = TRAINING_TABLES if using == "training" else tuple(SOURCES)
-            checks = []
-            for table in tables:
-                counts[table] = TableCount()
-                checks += import_series(connection, table, maps, counts, using=using, progress=progress)
-            if using != "training":
-                counts.update(import_users_and_keys(connection))
+            try:
+                maps, counts = import_reference(connection, using=using)
+                tables = TRAINING_TABLES if using == "training" else tuple(SOURCES)
+                checks = []
+                for table in tables:
+                    counts[table] = TableCount()
+                    checks += import_series(
+                        connection, table, maps, counts, using=using, progress=progress, checker=checker
+                    )
+                if using != "training":
+                    counts.update(import_users_and_keys(connection))
+            finally:
+                if checker is not None:
+                    checker.close()
         self._report(counts, checks)
 
     def _report(self, counts, checks):
@@ -74,3 +85,25 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} of {len(checks)} series did not verify")
         write(f"All {len(checks)} series verified.")
         sys.stdout.flush()
+
+
+def _second_reader(connection, source):
+    """A second connection to 1.x reading ``connection``'s snapshot (for the verification), or None.
+
+    Called first in ``connection``'s transaction: a server that cannot export its snapshot aborts that
+    transaction, which is then begun again as it was.
+    """
+    try:
+        snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    except psycopg.Error:
+        connection.rollback()
+        connection.execute(READ_ONE_SNAPSHOT)
+        return None
+    try:
+        checker = psycopg.connect(source, autocommit=False)
+        checker.execute(READ_ONE_SNAPSHOT)
+        checker.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        checker.execute("SET TIME ZONE 'UTC'")
+    except psycopg.Error:
+        return None
+    return checker
