@@ -35,10 +35,15 @@ class OrderBook:
         """Apply changed levels; returns how many level updates were applied."""
         for side, changes in ((self.bids, bids), (self.asks, asks)):
             for price, size in changes:
-                if size:
+                if price in side:
+                    if size:
+                        # A level already there only changes size: the plain dict store leaves SortedDict's
+                        # sorted key list as it is (most updates; SortedDict's own store is Python code).
+                        _store(side, price, size)
+                    else:
+                        del side[price]
+                elif size:
                     side[price] = size
-                else:
-                    side.pop(price, None)
         return len(bids) + len(asks)
 
     def top(self, depth):
@@ -50,6 +55,9 @@ class OrderBook:
     @property
     def crossed(self):
         return bool(self.bids and self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
+
+
+_store = dict.__setitem__
 
 
 def _text(number):

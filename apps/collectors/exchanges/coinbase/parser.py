@@ -56,6 +56,7 @@ from apps.collectors.exchanges.events import (
     TradeUpdate,
     decimal,
     json_object,
+    level,
     text,
 )
 from apps.markets import intervals as kirby_intervals
@@ -193,10 +194,7 @@ def _book_levels(updates):
         if type(item) is not dict:
             raise MalformedFrame("l2_data update is not an object")
         side = item.get("side")
-        price = _number(item.get("price_level"), "price_level")
-        size = _number(item.get("new_quantity"), "new_quantity")
-        if price <= 0 or size < 0:
-            raise MalformedFrame(f"l2_data level with a negative price or size: {item!r}")
+        price, size = level(item.get("price_level"), item.get("new_quantity"), "l2_data level")
         if side == "bid":
             bids.append((price, size))
         elif side == "offer":
