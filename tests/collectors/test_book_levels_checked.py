@@ -108,3 +108,34 @@ def test_the_kept_numbers_stay_bounded_and_right_when_prices_wander(monkeypatch)
         (event,) = binance(wandering[start : start + 5])
         assert event.bids == [(Decimal(p), Decimal(s)) for p, s in wandering[start : start + 5]]
     assert len(events._PRICES) <= 16 and len(events._SIZES) <= 16
+
+
+def _delta(first, bids, asks):
+    from apps.collectors.exchanges.events import BookDelta
+
+    level = lambda side: [(Decimal(p), Decimal(s)) for p, s in side]  # noqa: E731
+    return BookDelta("usdm:X", first, first, first, first - 1, level(bids), level(asks))
+
+
+@pytest.mark.parametrize("crossing", [([("101", "1")], []), ([], [("99.5", "1")])], ids=["bid", "ask"])
+def test_a_book_is_crossed_by_a_new_level_after_size_changes_and_removals(crossing):
+    from apps.collectors.exchanges.binance.book import usdm_book
+    from apps.collectors.exchanges.events import BookSnapshot
+
+    book = usdm_book("usdm:X")
+    book.snapshot(BookSnapshot("usdm:X", 1, 10, [(Decimal("100"), Decimal("1")), (Decimal("99"), Decimal("1"))],
+                               [(Decimal("101"), Decimal("1")), (Decimal("102"), Decimal("1"))]))  # fmt: skip
+    assert book.delta(_delta(10, [("100", "2")], [("101", "3")])) == 2  # sizes change: still in sync
+    assert book.delta(_delta(11, [("99", "0")], [("102", "0")])) == 2 and book.in_sync  # removals too
+    book.delta(_delta(12, *crossing))
+    assert not book.in_sync and "crossed" in book.reason and book.needs_snapshot
+
+
+def test_a_crossed_rest_snapshot_breaks_on_its_first_delta_even_one_that_only_changes_a_size():
+    from apps.collectors.exchanges.binance.book import usdm_book
+    from apps.collectors.exchanges.events import BookSnapshot
+
+    book = usdm_book("usdm:X")
+    book.snapshot(BookSnapshot("usdm:X", 1, 10, [(Decimal("101"), Decimal("1"))], [(Decimal("100"), Decimal("1"))]))
+    book.delta(_delta(10, [("101", "2")], []))
+    assert not book.in_sync and "crossed" in book.reason
