@@ -246,7 +246,9 @@ class _Checked(dict):
         return number
 
 
-_PRICES, _SIZES = _Checked(positive=True), _Checked(positive=False)
+# Public for parsers whose levels are not [price, size] lists (Coinbase): a lookup that returns is a
+# checked number; one that raises (KeyError, TypeError, InvalidOperation) goes to ``level``.
+CHECKED_PRICES, CHECKED_SIZES = _PRICES, _SIZES = _Checked(positive=True), _Checked(positive=False)
 
 
 def levels(value, field):

@@ -167,14 +167,14 @@ def parse_frame(raw, endpoint):
     if not isinstance(stream, str) or not isinstance(data, dict):
         raise MalformedFrame("not a combined-stream message")
     kind = data.get("e")
+    if kind == "depthUpdate":  # the busiest stream first
+        return [parse_depth_update(data, endpoint)]
     if kind == "kline":
         return [parse_stream_kline(data, endpoint)]
     if kind == "markPriceUpdate":
         return [parse_mark_price(data, endpoint)]
     if kind == "aggTrade":
         return [parse_agg_trade(data, endpoint)]
-    if kind == "depthUpdate":
-        return [parse_depth_update(data, endpoint)]
     if kind == "serverShutdown":
         return [Control("error", "serverShutdown")]
     if any(marker in stream for marker in IGNORED_STREAMS):
