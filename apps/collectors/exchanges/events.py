@@ -224,11 +224,11 @@ class _Checked(dict):
 
     Prices repeat (a book moves around a few hundred ticks) and sizes often do: a hit costs one dict
     lookup instead of a Decimal parse and three checks. Bounded: cleared when full, so a wandering
-    market costs a re-parse, never memory. Text that fails is never stored; the lookup raises and the
+    market costs a re-parse, never unbounded memory. Text that fails is never stored; the lookup raises and the
     caller checks that level again to say what is wrong.
     """
 
-    LIMIT = 100_000
+    LIMIT = 50_000  # about 10 MiB each when full
 
     def __init__(self, positive):
         super().__init__()
