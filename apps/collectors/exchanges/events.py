@@ -220,12 +220,13 @@ class BookDelta(NamedTuple):
 
 
 class _Checked(dict):
-    """Exchange number text -> its Decimal, for text that passed the level checks (finite, at least ``low``).
+    """Exchange number text -> its Decimal, for text that passed the level checks (finite, not negative, and
+    for prices not zero).
 
     Prices repeat (a book moves around a few hundred ticks) and sizes often do: a hit costs one dict
     lookup instead of a Decimal parse and three checks. Bounded: cleared when full, so a wandering
-    market costs a re-parse, never unbounded memory. Text that fails is never stored; the lookup raises and the
-    caller checks that level again to say what is wrong.
+    market costs a re-parse, never unbounded memory. Text that fails is never stored; the lookup
+    raises and the caller checks that level again to say what is wrong.
     """
 
     LIMIT = 50_000  # about 10 MiB each when full
