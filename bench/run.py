@@ -78,7 +78,13 @@ ENTRIES = (
     ),
     Entry("collector_throughput", "collector_throughput.py", (), ("--messages", "200", "--coins", "2"), 10),
     Entry("export", "export.py", (), ("--rows", "5000"), 3),
-    Entry("ticks", "ticks.py", (), ("--trades", "5000", "--book-events", "2000", "--book-snapshots", "500"), 4),
+    Entry(
+        "ticks",
+        "ticks.py",
+        (),
+        ("--trades", "5000", "--book-events", "2000", "--book-snapshots", "500", "--venue-book-events", "2000"),
+        4,
+    ),
     Entry("trades_throughput", "trades_throughput.py", (), ("--trades", "200", "--coins", "2"), 4),
     Entry(
         "websocket_books",

@@ -16,7 +16,11 @@ same updates through the stream's path: each event as the venue's
 stream's BookKeeper (sequence checked, the book published to the bench's
 Redis at most 5 times a second and a top-20 snapshot handed to the store
 every second, as the collector does), against the same dict baseline
-(target: 200,000 level updates/s). Book
+(target: 200,000 level updates/s). The same for Bybit, OKX (spot, sizes
+in the coin), Coinbase and Hyperliquid: the first ``--venue-book-events``
+events as each venue's own book frames with its sequence fields, through its
+parser and the BookKeeper (Hyperliquid: whole tops of 20 levels a side, as
+many level updates). Book
 disk: ``write_orderbooks`` stores snapshots of one pair at depth 20 (20
 levels a side, one a second) into a day of their own; the bytes per snapshot
 (table and primary key) and per day at one a second are printed.
@@ -45,6 +49,7 @@ BOOK_DEPTH = 20
 BASELINE_TABLE = "bench_trades_copy_baseline"
 BATCH = 5000
 TRADES_TARGET, TRADES_RATE_TARGET, BOOK_TARGET = 0.5, 50_000, 200_000
+VENUES = ("bybit", "okx", "coinbase", "hyperliquid")  # Binance's frames are the main figure
 
 
 def make_trades(pair_id, count, seed=15):
@@ -212,6 +217,88 @@ def apply_stream(snapshot, frames, pair_id):
     return seconds, keeper.updates_applied - before, len(stored)
 
 
+def _texts(levels):
+    return [[str(price), str(size)] for price, size in levels]
+
+
+def venue_frames(venue, snapshot, events):
+    """(series name, its starting snapshot, frames before the timing, the frames timed, parse) of ``venue``.
+
+    The same level updates as the Binance chain, as the venue's own book frames with its sequence fields;
+    the snapshot starts each book in sync (Coinbase's goes through the parser: its deltas chain on the
+    connection's message numbers). Hyperliquid sends no deltas: its frames are whole tops of 20 levels a side.
+    """
+    import orjson
+
+    from apps.collectors.exchanges.bybit.parser import Parser as BybitParser
+    from apps.collectors.exchanges.coinbase.parser import TradeCandles
+    from apps.collectors.exchanges.hyperliquid.parser import parse_frame as hyperliquid_frame
+    from apps.collectors.exchanges.okx.parser import parse_frame as okx_frame
+
+    ms = 1_700_000_000_000
+    if venue == "bybit":
+        frames = [orjson.dumps({"topic": "orderbook.200.X", "type": "delta", "ts": ms + n, "cts": ms + n, "data": {
+            "s": "X", "b": _texts(e.bids), "a": _texts(e.asks), "u": 101 + n, "seq": 101 + n}}).decode()
+                  for n, e in enumerate(events)]  # fmt: skip
+        return "linear:X", snapshot._replace(coin="linear:X"), [], frames, BybitParser().feed
+    if venue == "okx":
+        frames = [orjson.dumps({"arg": {"channel": "books", "instId": "X-USDT"}, "action": "update", "data": [{
+            "asks": [[*level, "0", "1"] for level in _texts(e.asks)],
+            "bids": [[*level, "0", "1"] for level in _texts(e.bids)],
+            "ts": str(ms + n), "checksum": 0, "prevSeqId": 100 + n, "seqId": 101 + n}]}).decode()
+                  for n, e in enumerate(events)]  # fmt: skip
+        return "X-USDT", snapshot._replace(coin="X-USDT"), [], frames, lambda raw: okx_frame(raw, "public")
+
+    def l2_data(n, kind, bids, asks):
+        stamp = datetime.fromtimestamp((ms + n) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        updates = [{"side": side, "event_time": stamp, "price_level": price, "new_quantity": size}
+                   for side, levels in (("bid", bids), ("offer", asks)) for price, size in _texts(levels)]  # fmt: skip
+        events = [{"type": kind, "product_id": "X-USD", "updates": updates}]
+        return orjson.dumps({"channel": "l2_data", "client_id": "", "timestamp": stamp, "sequence_num": n,
+                             "events": events}).decode()  # fmt: skip
+
+    if venue == "coinbase":
+        start = [l2_data(0, "snapshot", snapshot.bids, snapshot.asks)]
+        frames = [l2_data(1 + n, "update", e.bids, e.asks) for n, e in enumerate(events)]
+        return "X-USD", None, start, frames, TradeCandles(lambda: (), grace_ms=0).feed
+    if venue == "hyperliquid":
+        rng, frames = random.Random(18), []
+        ticks = sorted({price for e in events for price, _ in e.bids + e.asks})
+        middle = len(ticks) // 2
+        for n in range(len(events) // 4):  # 40 levels a frame: as many level updates as the other venues
+            shift = rng.randrange(-20, 20)
+            sides = [[{"px": str(ticks[middle + shift - 1 - i]), "sz": str(rng.randrange(1, 5000)), "n": 1}
+                      for i in range(20)],
+                     [{"px": str(ticks[middle + shift + i]), "sz": str(rng.randrange(1, 5000)), "n": 1}
+                      for i in range(20)]]  # fmt: skip
+            frames.append(orjson.dumps({"channel": "l2Book", "data": {"coin": "X", "time": ms + n, "levels": sides}}))
+        return "X", None, [], [frame.decode() for frame in frames], hyperliquid_frame
+    raise ValueError(venue)
+
+
+def apply_venue(venue, snapshot, events, pair_id):
+    """``venue``'s book frames through its parser and the stream's BookKeeper; (seconds, level updates)."""
+    from apps.collectors.books import BookKeeper
+    from apps.collectors.exchanges import get_adapter
+    from apps.collectors.plan import BookRoute
+    from apps.marketdata import live_books
+
+    name, start, before_frames, frames, parse = venue_frames(venue, snapshot, events)
+    keeper = BookKeeper(get_adapter(venue), [].extend, redis=live_books.client())
+    routes = [BookRoute(pair_id, (f"bench{venue}", "X", "USD", "perps"), 20, 1.0)]
+    for event in [start] if start else [event for raw in before_frames for event in parse(raw)]:
+        keeper.feed(event, routes)
+    before = keeper.updates_applied
+    started = time.perf_counter()
+    for raw in frames:
+        for event in parse(raw):
+            keeper.feed(event, routes)
+    seconds = time.perf_counter() - started
+    book = keeper.states[name].book
+    assert book.in_sync and book.breaks == 0, book.reason
+    return seconds, keeper.updates_applied - before
+
+
 def apply_dicts(snapshot, events):
     bids, asks = dict(snapshot.bids), dict(snapshot.asks)
     started = time.perf_counter()
@@ -228,6 +315,7 @@ def main():
     parser.add_argument("--trades", type=int, default=1_000_000)
     parser.add_argument("--book-events", type=int, default=200_000)
     parser.add_argument("--book-snapshots", type=int, default=20_000)
+    parser.add_argument("--venue-book-events", type=int, default=50_000, help="events per other venue")
     args = parser.parse_args()
 
     os.environ["REDIS_URL"] = BENCH_REDIS_URL  # the books are published to the bench's Redis database
@@ -278,6 +366,12 @@ def main():
     stream_rate = common.rate(stream_applied, stream_seconds)
     print(f"  parser + BookKeeper (stream path) {stream_rate:12,.0f} level updates/s  ({stream_rate / dict_rate:.2f});"
           f" {stored} snapshots stored")  # fmt: skip
+    venue_rates = {}
+    for venue in VENUES:
+        venue_seconds, venue_applied = apply_venue(venue, snapshot, events[: args.venue_book_events], pair_id)
+        venue_rates[venue] = common.rate(venue_applied, venue_seconds)
+        print(f"  {venue + ', parser + BookKeeper':33} {venue_rates[venue]:12,.0f} level updates/s"
+              f"  ({venue_rates[venue] / dict_rate:.2f})")  # fmt: skip
     per_day = per_snapshot * 86_400
     print(f"  disk: {per_snapshot:,.0f} bytes per snapshot at depth {BOOK_DEPTH} ({args.book_snapshots:,} stored),"
           f" {per_day / 2**20:,.0f} MiB per pair-day at one a second")  # fmt: skip
@@ -291,6 +385,10 @@ def main():
     figure("ticks", "book level updates, frames through parser and BookKeeper", stream_rate, "updates/s",
            baseline=dict_rate, baseline_name="plain dict assignments", target=(">=", BOOK_TARGET),
            on="value")  # fmt: skip
+    for venue, rate in venue_rates.items():
+        figure("ticks", f"book level updates, {venue} frames through parser and BookKeeper", rate, "updates/s",
+               baseline=dict_rate, baseline_name="plain dict assignments", target=(">=", BOOK_TARGET),
+               on="value")  # fmt: skip
 
 
 if __name__ == "__main__":

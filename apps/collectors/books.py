@@ -34,6 +34,10 @@ class _State:
         self.dirty = False
         self.reported_out = False
         self.breaks_seen = 0
+        # time.monotonic() at which the next publish or stored snapshot falls due, and the routes it was
+        # worked out for: until then an event only marks the book dirty (most events, on a busy book).
+        self.due = 0.0
+        self.due_routes = None
 
 
 class BookKeeper:
@@ -66,7 +70,9 @@ class BookKeeper:
         if book.in_sync:
             state.reported_out = False
             state.dirty = True
-            self._maybe_publish(event.coin, state, time.monotonic())
+            now = time.monotonic()
+            if now >= state.due or routes is not state.due_routes:
+                self._maybe_publish(event.coin, state, now)
         else:
             if resync_of(rules) != "wait" and book.needs_snapshot:
                 self.wanted.add(event.coin)
@@ -90,6 +96,7 @@ class BookKeeper:
                 live_books.put_book(_names(route), time_=moment, sequence=book.sequence, bids=bids, asks=asks,
                                     redis=self.redis)  # fmt: skip
             state.published_at, state.dirty = now, False
+        state.due, state.due_routes = state.published_at + PUBLISH_SECONDS, routes
         if book.time_ms is None:
             return
         records = []
@@ -98,6 +105,7 @@ class BookKeeper:
                 bids, asks = book.book.top(route.depth)
                 records.append(OrderBookRecord(route.trading_pair_id, from_ms(book.time_ms), book.sequence, bids, asks))
                 state.stored_at[route.trading_pair_id] = now
+            state.due = min(state.due, state.stored_at[route.trading_pair_id] + route.every_seconds)
         if records:
             self.store(records)
 

@@ -26,19 +26,29 @@ class OrderBook:
 
     def __init__(self):
         self.bids, self.asks = SortedDict(), SortedDict()
+        # Only a new price can cross a book that was not crossed (a size change or a removal cannot):
+        # False once ``crossed`` found it uncrossed, until a level is added.
+        self.may_cross = True
 
     def replace(self, bids, asks):
         self.bids = SortedDict({price: size for price, size in bids if size})
         self.asks = SortedDict({price: size for price, size in asks if size})
+        self.may_cross = True
 
     def update(self, bids, asks):
         """Apply changed levels; returns how many level updates were applied."""
         for side, changes in ((self.bids, bids), (self.asks, asks)):
             for price, size in changes:
-                if size:
+                if price in side:
+                    if size:
+                        # A level already there only changes size: the plain dict store leaves SortedDict's
+                        # sorted key list as it is (most updates; SortedDict's own store is Python code).
+                        _store(side, price, size)
+                    else:
+                        del side[price]
+                elif size:
                     side[price] = size
-                else:
-                    side.pop(price, None)
+                    self.may_cross = True
         return len(bids) + len(asks)
 
     def top(self, depth):
@@ -49,7 +59,14 @@ class OrderBook:
 
     @property
     def crossed(self):
-        return bool(self.bids and self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
+        if not self.may_cross:
+            return False
+        crossed = bool(self.bids and self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
+        self.may_cross = crossed
+        return crossed
+
+
+_store = dict.__setitem__
 
 
 def _text(number):

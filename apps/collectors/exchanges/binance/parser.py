@@ -118,6 +118,16 @@ def parse_agg_trade(data, market):
 
 def parse_depth_update(data, market):
     """A diff-depth event: ``U``..``u`` the update ids it holds, ``pu`` (USD-M only) the previous event's ``u``."""
+    get = data.get
+    symbol, first, last = get("s"), get("U"), get("u")
+    time_ms = get("T") if "T" in data else get("E")
+    previous = get("pu") if market == USDM else None
+    # The common case checked inline (type(...) is int also refuses booleans); anything else takes the
+    # path below, which names what is wrong.
+    if (type(symbol) is str and symbol and type(first) is int and type(last) is int and type(time_ms) is int
+            and (type(previous) is int or market != USDM)):  # fmt: skip
+        return BookDelta(f"{market}:{symbol}", time_ms, first, last, previous, levels(get("b"), "b"),
+                         levels(get("a"), "a"))  # fmt: skip
     return BookDelta(
         coin=f"{market}:{text(data.get('s'), 's')}",
         time_ms=integer(data.get("T", data.get("E")), "E"),
@@ -157,14 +167,14 @@ def parse_frame(raw, endpoint):
     if not isinstance(stream, str) or not isinstance(data, dict):
         raise MalformedFrame("not a combined-stream message")
     kind = data.get("e")
+    if kind == "depthUpdate":  # the busiest stream first
+        return [parse_depth_update(data, endpoint)]
     if kind == "kline":
         return [parse_stream_kline(data, endpoint)]
     if kind == "markPriceUpdate":
         return [parse_mark_price(data, endpoint)]
     if kind == "aggTrade":
         return [parse_agg_trade(data, endpoint)]
-    if kind == "depthUpdate":
-        return [parse_depth_update(data, endpoint)]
     if kind == "serverShutdown":
         return [Control("error", "serverShutdown")]
     if any(marker in stream for marker in IGNORED_STREAMS):

@@ -47,6 +47,8 @@ import orjson
 
 from apps.collectors.exchanges.coinbase import protocol
 from apps.collectors.exchanges.events import (
+    CHECKED_PRICES,
+    CHECKED_SIZES,
     BookDelta,
     BookSnapshot,
     BuiltCandle,
@@ -56,6 +58,7 @@ from apps.collectors.exchanges.events import (
     TradeUpdate,
     decimal,
     json_object,
+    level,
     text,
 )
 from apps.markets import intervals as kirby_intervals
@@ -189,14 +192,16 @@ def _book_levels(updates):
     if type(updates) is not list:
         raise MalformedFrame("l2_data event without an updates list")
     bids, asks = [], []
+    prices, sizes = CHECKED_PRICES, CHECKED_SIZES
     for item in updates:
         if type(item) is not dict:
             raise MalformedFrame("l2_data update is not an object")
-        side = item.get("side")
-        price = _number(item.get("price_level"), "price_level")
-        size = _number(item.get("new_quantity"), "new_quantity")
-        if price <= 0 or size < 0:
-            raise MalformedFrame(f"l2_data level with a negative price or size: {item!r}")
+        get = item.get
+        side = get("side")
+        try:  # a price and size text checked before (most of them): two lookups
+            price, size = prices[get("price_level")], sizes[get("new_quantity")]
+        except (KeyError, TypeError, InvalidOperation):
+            price, size = level(get("price_level"), get("new_quantity"), "l2_data")
         if side == "bid":
             bids.append((price, size))
         elif side == "offer":
