@@ -82,7 +82,7 @@ def test_coinbase_tape_and_books_survive_reconnects_gaps_and_a_crossed_book(tran
             assert stream.status.doc["reconnects"] >= 3  # the gap made the stream reconnect and resubscribe
 
             breaks, reconnects = book_state(stream)[0], stream.status.doc["reconnects"]
-            control(simulator, "/control/coinbase/crossed-book", {"product": "BTC-USD"})
+            control(simulator, "/control/book-fault", {"venue": "coinbase", "kind": "crossed", "count": 1})
             wait_for(lambda: book_state(stream)[0] > breaks, 10, "the crossed book put it out of sync")
             assert "crossed" in book_state(stream)[2]
             wait_for(lambda: book_state(stream)[1], 5, "the book rebuilt by resubscribing its level2")

@@ -96,10 +96,10 @@ def test_the_simulated_okx_books_chain_on_seqid_equal_the_true_book_and_a_gap_fa
         subscribe = protocol.subscribe_frames([protocol.book_subscription(spot), protocol.trades_subscription(spot)])
         clean = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 12))
         refused = [
-            control_status(simulator, "/control/okx/book-fault", {"fault": "lost"}),
+            control_status(simulator, "/control/book-fault", {"venue": "okx", "kind": "lost", "count": 1}),
             control_status(simulator, "/truth/book?exchange=nowhere&coin=BTC-USDT&time=0"),
         ]
-        control(simulator, "/control/okx/book-fault", {"fault": "gap"})
+        control(simulator, "/control/book-fault", {"venue": "okx", "kind": "gap", "count": 1})
         gapped = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 8))
         truths = {}
         for frame in clean:

@@ -120,7 +120,7 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
             for fault, reason, then_drop in (("gap", "sequence gap", False), ("crossed", "crossed", False),
                                              ("lost-snapshot", "", True)):  # fmt: skip
                 since = time.monotonic()
-                control(simulator, "/control/okx/book-fault", {"fault": fault})
+                control(simulator, "/control/book-fault", {"venue": "okx", "kind": fault, "count": 1})
                 if then_drop:  # the next subscription's snapshot is lost: updates come with nothing to apply to
                     control(simulator, "/control/drop", {})
                     wait_for(lambda: stream.status.doc["reconnects"] >= 3, 15, "the stream reconnected")
