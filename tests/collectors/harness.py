@@ -1,15 +1,17 @@
-"""Real processes for end-to-end collector tests: the simulator, Celery workers and beat.
+"""Real processes for end-to-end collector tests: the simulator, Celery workers and beat, streams in a thread.
 
 Workers and beat run as separate processes against the test database and
 the test Redis, with the Hyperliquid endpoints pointed at the simulator and
 every collector timing shortened so faults resolve in seconds.
 """
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from contextlib import contextmanager
 from decimal import Decimal
@@ -19,7 +21,7 @@ from django.conf import settings
 from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.server import run_in_thread
 from tests.processes import database_url
-from tests.waiting import wait_for  # noqa: F401 (re-exported: tests of other apps import it from here)
+from tests.waiting import wait_for  # also re-exported: tests of other apps import it from here
 
 SEED = 42
 
@@ -174,3 +176,92 @@ class BinanceWorld:
         minute = Interval.objects.get(name="1m")
         self.perp_1m = Starlisting.objects.create(trading_pair=self.btc_perp, interval=minute)
         self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)
+
+
+# Trades and books end to end (tests/collectors/test_*ticks_end_to_end.py, test_binance_books_end_to_end.py).
+
+
+@contextmanager
+def streams_running(exchange, connections=1, books=()):
+    """The exchange's streams (connection indexes ``0..connections-1``) in a thread of the test with the real
+    batcher, as in a collector worker; point the exchange's URL settings at the simulator first. On leaving:
+    the streams stopped, the batcher flushed, and the Redis books ``books`` (name tuples) deleted."""
+    from apps.collectors.batcher import Batcher
+    from apps.collectors.exchanges import get_adapter
+    from apps.collectors.stream import Stream
+    from apps.marketdata import live_books
+
+    adapter, stop = get_adapter(exchange), threading.Event()
+    batcher = Batcher(flush_seconds=0.2, exchange=exchange, spool=False)
+    streams = [Stream(adapter, index, batcher, stop) for index in range(connections)]
+
+    async def run():
+        await asyncio.gather(*(stream.run() for stream in streams))
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
+    thread.start()
+    try:
+        yield streams
+    finally:
+        stop.set()
+        thread.join(15)
+        batcher.close()
+        for names in books:
+            live_books.client().delete(live_books.book_key(*names))
+
+
+def collect_ticks(*pairs, trades=True, depth=5, every_seconds=0.3):
+    """Pairs collecting their book (top ``depth`` stored every ``every_seconds``) and trades, every starlisting
+    switched off: ticks only, candles have their own end-to-end tests."""
+    from apps.markets.models import Starlisting
+
+    Starlisting.objects.update(active=False)
+    for pair in pairs:
+        pair.collect_trades, pair.collect_orderbook = trades, True
+        pair.orderbook_depth, pair.orderbook_every_seconds = depth, every_seconds
+        pair.save()
+
+
+def more_trades(count=5, what="trades stored"):
+    """Wait until more than ``count`` further trades are stored."""
+    from apps.marketdata.models import Trade
+
+    before = Trade.objects.count()
+    wait_for(lambda: Trade.objects.count() > before + count, 15, what)
+
+
+def drop_twice(simulator, stream, trades=5):
+    """Drop every connection twice, each time once more than ``trades`` further trades are stored, and wait
+    for the stream's reconnect."""
+    for _ in range(2):
+        more_trades(trades)
+        reconnects = stream.status.doc["reconnects"]
+        control(simulator, "/control/drop", {})
+        wait_for(lambda r=reconnects: stream.status.doc["reconnects"] > r, 15, "the stream reconnected")
+
+
+def ms(moment):
+    """Epoch milliseconds of an aware datetime (the simulator's truth routes take them)."""
+    return int(moment.timestamp() * 1000)
+
+
+def stored_tape(**filters):
+    """Stored trades oldest first as (time, trade_id, price, size, side), price and size as plain text (the
+    simulator's truth writes them so)."""
+    from apps.marketdata.models import Trade
+
+    rows = Trade.objects.filter(**filters).order_by("time", "trade_id")
+    return [(t, i, format(p, "f"), format(s, "f"), side)
+            for t, i, p, s, side in rows.values_list("time", "trade_id", "price", "size", "side")]  # fmt: skip
+
+
+def text_levels(levels):
+    """A stored snapshot side as ``[[price, size], ...]`` text, as the simulator's true books write levels."""
+    return [[format(price, "f"), format(size, "f")] for price, size in levels]
+
+
+def stored_snapshots(pair):
+    """The pair's stored book snapshots, oldest first."""
+    from apps.marketdata.models import OrderBookSnapshot
+
+    return list(OrderBookSnapshot.objects.filter(trading_pair=pair).order_by("time"))
