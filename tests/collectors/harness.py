@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from decimal import Decimal
@@ -265,3 +266,19 @@ def stored_snapshots(pair):
     from apps.marketdata.models import OrderBookSnapshot
 
     return list(OrderBookSnapshot.objects.filter(trading_pair=pair).order_by("time"))
+
+
+async def read_frames(url, frames, until, timeout=15):
+    """Send ``frames`` on a WebSocket to ``url``; return every text frame received until ``until(received)`` holds
+    (or ``timeout`` seconds pass)."""
+    import aiohttp
+
+    received, deadline = [], time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        for frame in frames:
+            await ws.send_str(frame)
+        while not until(received) and time.monotonic() < deadline:
+            message = await ws.receive(timeout=deadline - time.monotonic())
+            if message.type == aiohttp.WSMsgType.TEXT:
+                received.append(message.data)
+    return received
