@@ -211,14 +211,14 @@ def streams_running(exchange, connections=1, books=()):
             live_books.client().delete(live_books.book_key(*names))
 
 
-def collect_ticks(*pairs, trades=True, depth=5, every_seconds=0.3):
-    """Pairs collecting their book (top ``depth`` stored every ``every_seconds``) and trades, every starlisting
+def collect_ticks(*pairs, trades=True, book=True, depth=5, every_seconds=0.3):
+    """Pairs collecting their trades and book (top ``depth`` stored every ``every_seconds``), every starlisting
     switched off: ticks only, candles have their own end-to-end tests."""
     from apps.markets.models import Starlisting
 
     Starlisting.objects.update(active=False)
     for pair in pairs:
-        pair.collect_trades, pair.collect_orderbook = trades, True
+        pair.collect_trades, pair.collect_orderbook = trades, book
         pair.orderbook_depth, pair.orderbook_every_seconds = depth, every_seconds
         pair.save()
 

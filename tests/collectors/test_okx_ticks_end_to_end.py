@@ -18,9 +18,10 @@ import pytest
 from apps.collectors.simulator.okx import contract_value
 from apps.marketdata import live_books
 from apps.marketdata.models import Trade
-from apps.markets.models import Coin, Exchange, MarketType, QuoteCurrency, TradingPair
 from lib.metrics import BOOK_RESYNCS
 from tests.collectors.harness import (
+    BinanceWorld,
+    collect_ticks,
     control,
     drop_twice,
     more_trades,
@@ -40,17 +41,10 @@ DEPTH = 5
 @pytest.fixture
 def pairs(transactional_db, django_db_serialized_rollback):
     """OKX's BTC/USDT swap (trades and its book) and spot (trades)."""
-    exchange = Exchange.objects.create(name="okx", display_name="OKX")
-    perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
-    spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-    usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
-    btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
-    swap = TradingPair.objects.create(
-        exchange=exchange, coin=btc, quote=usdt, market_type=perps, collect_trades=True,
-        collect_orderbook=True, orderbook_depth=DEPTH, orderbook_every_seconds=0.3,
-    )  # fmt: skip
-    cash = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usdt, market_type=spot, collect_trades=True)
-    return {SWAP: swap, SPOT: cash}
+    world = BinanceWorld("okx", "OKX")
+    collect_ticks(world.btc_perp, depth=DEPTH)
+    collect_ticks(world.btc_spot, book=False)
+    return {SWAP: world.btc_perp, SPOT: world.btc_spot}
 
 
 class BookWatch:
