@@ -179,6 +179,20 @@ class BinanceWorld:
         self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)
 
 
+class CoinbaseWorld:
+    """Coinbase BTC-USD spot with a 1m starlisting."""
+
+    def __init__(self):
+        from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+        exchange = Exchange.objects.create(name="coinbase", display_name="Coinbase")
+        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
+        usd = QuoteCurrency.objects.create(symbol="USD", name="US Dollar")
+        btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
+        self.btc_usd = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usd, market_type=spot)
+        self.btc_1m = Starlisting.objects.create(trading_pair=self.btc_usd, interval=Interval.objects.get(name="1m"))
+
+
 # Trades and books end to end (tests/collectors/test_*ticks_end_to_end.py, test_binance_books_end_to_end.py).
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from apps.marketdata import live_books
 from tests.collectors.harness import (
+    CoinbaseWorld,
+    collect_ticks,
     control,
     drop_twice,
     more_trades,
@@ -30,26 +32,14 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 BOOK = ("coinbase", "BTC", "USD", "spot")
 
 
-def coinbase_pair():
-    from apps.markets.models import Coin, Exchange, MarketType, QuoteCurrency, TradingPair
-
-    exchange = Exchange.objects.create(name="coinbase", display_name="Coinbase")
-    spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-    usd = QuoteCurrency.objects.get_or_create(symbol="USD", defaults={"name": "US Dollar"})[0]
-    btc = Coin.objects.get_or_create(symbol="BTC", defaults={"name": "Bitcoin"})[0]
-    return TradingPair.objects.create(
-        exchange=exchange, coin=btc, quote=usd, market_type=spot, collect_trades=True, collect_orderbook=True,
-        orderbook_depth=5, orderbook_every_seconds=0.3,
-    )  # fmt: skip
-
-
 def book_state(stream):
     state = stream.books.states.get("BTC-USD")
     return (state.book.breaks, state.book.in_sync, state.book.reason) if state else (0, False, "")
 
 
 def test_coinbase_tape_and_books_survive_reconnects_gaps_and_a_crossed_book(transactional_db, settings):
-    pair = coinbase_pair()
+    pair = CoinbaseWorld().btc_usd
+    collect_ticks(pair)
     # A virtual minute a second, a few trades each: a reconnect misses fewer than the snapshot replays.
     with simulator_running(coins=("BTC",)) as simulator:
         settings.KIRBY_COINBASE_WS_URL = simulator.coinbase_ws_url
