@@ -265,9 +265,10 @@ def stored_tape(**filters):
     simulator's truth writes them so)."""
     from apps.marketdata.models import Trade
 
-    rows = Trade.objects.filter(**filters).order_by("time", "trade_id")
-    return [(t, i, format(p, "f"), format(s, "f"), side)
-            for t, i, p, s, side in rows.values_list("time", "trade_id", "price", "size", "side")]  # fmt: skip
+    rows = Trade.objects.filter(**filters).values_list("time", "trade_id", "price", "size", "side")
+    # Trades of one millisecond in id order, numeric ids by number ("999" before "1000"), as the venues send them.
+    ordered = sorted(rows, key=lambda row: (row[0], len(row[1]), row[1]))
+    return [(t, i, format(p, "f"), format(s, "f"), side) for t, i, p, s, side in ordered]
 
 
 def text_levels(levels):
