@@ -1,15 +1,18 @@
-"""Real processes for end-to-end collector tests: the simulator, Celery workers and beat.
+"""Real processes for end-to-end collector tests: the simulator, Celery workers and beat, streams in a thread.
 
 Workers and beat run as separate processes against the test database and
 the test Redis, with the Hyperliquid endpoints pointed at the simulator and
 every collector timing shortened so faults resolve in seconds.
 """
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from decimal import Decimal
@@ -19,7 +22,7 @@ from django.conf import settings
 from apps.collectors.simulator.config import SimulatorConfig
 from apps.collectors.simulator.server import run_in_thread
 from tests.processes import database_url
-from tests.waiting import wait_for  # noqa: F401 (re-exported: tests of other apps import it from here)
+from tests.waiting import wait_for  # also re-exported: tests of other apps import it from here
 
 SEED = 42
 
@@ -174,3 +177,123 @@ class BinanceWorld:
         minute = Interval.objects.get(name="1m")
         self.perp_1m = Starlisting.objects.create(trading_pair=self.btc_perp, interval=minute)
         self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)
+
+
+class CoinbaseWorld:
+    """Coinbase BTC-USD spot with a 1m starlisting."""
+
+    def __init__(self):
+        from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
+
+        exchange = Exchange.objects.create(name="coinbase", display_name="Coinbase")
+        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
+        usd = QuoteCurrency.objects.create(symbol="USD", name="US Dollar")
+        btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
+        self.btc_usd = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usd, market_type=spot)
+        self.btc_1m = Starlisting.objects.create(trading_pair=self.btc_usd, interval=Interval.objects.get(name="1m"))
+
+
+# Trades and books end to end (tests/collectors/test_*ticks_end_to_end.py, test_binance_books_end_to_end.py).
+
+
+@contextmanager
+def streams_running(exchange, connections=1, books=()):
+    """The exchange's streams (connection indexes ``0..connections-1``) in a thread of the test with the real
+    batcher, as in a collector worker; point the exchange's URL settings at the simulator first. On leaving:
+    the streams stopped, the batcher flushed, and the Redis books ``books`` (name tuples) deleted."""
+    from apps.collectors.batcher import Batcher
+    from apps.collectors.exchanges import get_adapter
+    from apps.collectors.stream import Stream
+    from apps.marketdata import live_books
+
+    adapter, stop = get_adapter(exchange), threading.Event()
+    batcher = Batcher(flush_seconds=0.2, exchange=exchange, spool=False)
+    streams = [Stream(adapter, index, batcher, stop) for index in range(connections)]
+
+    async def run():
+        await asyncio.gather(*(stream.run() for stream in streams))
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
+    thread.start()
+    try:
+        yield streams
+    finally:
+        stop.set()
+        thread.join(15)
+        batcher.close()
+        for names in books:
+            live_books.client().delete(live_books.book_key(*names))
+
+
+def collect_ticks(*pairs, trades=True, book=True, depth=5, every_seconds=0.3):
+    """Pairs collecting their trades and book (top ``depth`` stored every ``every_seconds``), every starlisting
+    switched off: ticks only, candles have their own end-to-end tests."""
+    from apps.markets.models import Starlisting
+
+    Starlisting.objects.update(active=False)
+    for pair in pairs:
+        pair.collect_trades, pair.collect_orderbook = trades, book
+        pair.orderbook_depth, pair.orderbook_every_seconds = depth, every_seconds
+        pair.save()
+
+
+def more_trades(count=5, what="trades stored"):
+    """Wait until more than ``count`` further trades are stored."""
+    from apps.marketdata.models import Trade
+
+    before = Trade.objects.count()
+    wait_for(lambda: Trade.objects.count() > before + count, 15, what)
+
+
+def drop_twice(simulator, stream, trades=5):
+    """Drop every connection twice, each time once more than ``trades`` further trades are stored, and wait
+    for the stream's reconnect."""
+    for _ in range(2):
+        more_trades(trades)
+        reconnects = stream.status.doc["reconnects"]
+        control(simulator, "/control/drop", {})
+        wait_for(lambda r=reconnects: stream.status.doc["reconnects"] > r, 15, "the stream reconnected")
+
+
+def ms(moment):
+    """Epoch milliseconds of an aware datetime (the simulator's truth routes take them)."""
+    return int(moment.timestamp() * 1000)
+
+
+def stored_tape(**filters):
+    """Stored trades oldest first as (time, trade_id, price, size, side), price and size as plain text (the
+    simulator's truth writes them so)."""
+    from apps.marketdata.models import Trade
+
+    rows = Trade.objects.filter(**filters).values_list("time", "trade_id", "price", "size", "side")
+    # Trades of one millisecond in id order, numeric ids by number ("999" before "1000"), as the venues send them.
+    ordered = sorted(rows, key=lambda row: (row[0], len(row[1]), row[1]))
+    return [(t, i, format(p, "f"), format(s, "f"), side) for t, i, p, s, side in ordered]
+
+
+def text_levels(levels):
+    """A stored snapshot side as ``[[price, size], ...]`` text, as the simulator's true books write levels."""
+    return [[format(price, "f"), format(size, "f")] for price, size in levels]
+
+
+def stored_snapshots(pair):
+    """The pair's stored book snapshots, oldest first."""
+    from apps.marketdata.models import OrderBookSnapshot
+
+    return list(OrderBookSnapshot.objects.filter(trading_pair=pair).order_by("time"))
+
+
+async def read_frames(url, frames, until, timeout=15):
+    """Send ``frames`` on a WebSocket to ``url``; return every text frame received until ``until(received)`` holds
+    (or ``timeout`` seconds pass)."""
+    import aiohttp
+
+    received, deadline = [], time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        for frame in frames:
+            await ws.send_str(frame)
+        while not until(received) and time.monotonic() < deadline:
+            message = await ws.receive(timeout=deadline - time.monotonic())
+            if message.type == aiohttp.WSMsgType.TEXT:
+                received.append(message.data)
+    return received

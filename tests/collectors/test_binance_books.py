@@ -21,7 +21,7 @@ from apps.collectors.simulator.testing import sync
 from apps.collectors.stream import Stream
 from apps.collectors.trade_gaps import TradeGaps
 from lib.budget import Budget
-from tests.collectors.harness import control
+from tests.collectors.harness import control, text_levels
 from tests.collectors.test_binance_parser import Collected
 from tests.collectors.test_simulator_binance import frames_until
 
@@ -120,8 +120,8 @@ def test_the_rest_snapshot_is_the_true_book_and_costs_binances_weight(simulator)
         block = next(b for b in range(snapshot.sequence // 10 - 1, snapshot.sequence // 10 + 2)
                      if binance_book.update_id(seed, "BTCUSDT", b) == snapshot.sequence)  # fmt: skip
         truth = binance_book.book(seed, "BTC", block)
-        assert [[format(p, "f"), format(s, "f")] for p, s in snapshot.bids] == truth["bids"]
-        assert [[format(p, "f"), format(s, "f")] for p, s in snapshot.asks] == truth["asks"]
+        assert text_levels(snapshot.bids) == truth["bids"]
+        assert text_levels(snapshot.asks) == truth["asks"]
         logged = control(handle, "/control/rest-log")[-1]
         assert (logged["path"], logged["query"]["limit"], logged["weight"]) == (path, "1000", weight)
 

@@ -9,21 +9,27 @@ stored snapshot must equal the simulator's true book at its time, and the trade 
 exactly: what was pushed while a stream reconnected is read back from REST aggTrades.
 """
 
-import asyncio
-import threading
 from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
 
-from apps.collectors.batcher import Batcher
 from apps.collectors.exchanges import get_adapter
 from apps.collectors.plan import connections_needed
-from apps.collectors.stream import Stream
 from apps.marketdata import live_books
-from apps.marketdata.models import OrderBookSnapshot, Trade
-from apps.markets.models import Starlisting
-from tests.collectors.harness import BinanceWorld, control, simulator_running
+from apps.marketdata.models import Trade
+from tests.collectors.harness import (
+    BinanceWorld,
+    collect_ticks,
+    control,
+    more_trades,
+    ms,
+    simulator_running,
+    stored_snapshots,
+    stored_tape,
+    streams_running,
+    text_levels,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -31,20 +37,8 @@ PERP, SPOT = ("binance", "BTC", "USDT", "perps"), ("binance", "BTC", "USDT", "sp
 DEPTH = 5
 
 
-def ms(moment):
-    return int(moment.timestamp() * 1000)
-
-
 def resyncs():
     return REGISTRY.get_sample_value("kirby_orderbook_resyncs_total", {"exchange": "binance"}) or 0.0
-
-
-def text_levels(levels):
-    return [[format(price, "f"), format(size, "f")] for price, size in levels]
-
-
-def snapshots(pair):
-    return list(OrderBookSnapshot.objects.filter(trading_pair=pair).order_by("time"))
 
 
 def rebuilt_after(names, moment):
@@ -53,25 +47,12 @@ def rebuilt_after(names, moment):
     return book is not None and book["in_sync"] and book["published_at"] > moment
 
 
-def run_streams(streams):
-    async def main():
-        await asyncio.gather(*(stream.run() for stream in streams))
-
-    asyncio.run(main())
-
-
 @pytest.fixture
 def world(transactional_db, django_db_serialized_rollback):
     world = BinanceWorld()
-    Starlisting.objects.update(active=False)  # ticks only: candles have their own end-to-end tests
-    for pair in (world.btc_perp, world.btc_spot):
-        pair.collect_orderbook, pair.orderbook_depth, pair.orderbook_every_seconds = True, DEPTH, 0.3
-        pair.save()
-    world.btc_perp.collect_trades = True
-    world.btc_perp.save()
-    yield world
-    for names in (PERP, SPOT):
-        live_books.client().delete(live_books.book_key(*names))
+    collect_ticks(world.btc_perp, depth=DEPTH)
+    collect_ticks(world.btc_spot, trades=False, depth=DEPTH)
+    return world
 
 
 def test_binance_books_equal_the_true_book_and_rebuild_from_rest_after_every_break(world, client, settings):
@@ -81,16 +62,10 @@ def test_binance_books_equal_the_true_book_and_rebuild_from_rest_after_every_bre
         settings.KIRBY_BINANCE_SPOT_WS_URL = simulator.binance_spot_ws_url
         settings.KIRBY_BINANCE_USDM_REST_URL = settings.KIRBY_BINANCE_SPOT_REST_URL = simulator.url
         settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = 0.5
-        adapter = get_adapter("binance")
-        assert connections_needed(adapter) == 3  # spot, USD-M /market (trades), USD-M /public (depth)
-        batcher = Batcher(flush_seconds=0.2, exchange="binance", spool=False)
-        stop = threading.Event()
-        streams = [Stream(adapter, index, batcher, stop) for index in range(3)]
-        thread = threading.Thread(target=run_streams, args=(streams,), daemon=True)
-        thread.start()
-        try:
+        assert connections_needed(get_adapter("binance")) == 3  # spot, USD-M /market (trades), USD-M /public (depth)
+        with streams_running("binance", connections=3, books=[PERP, SPOT]) as streams:
             for pair in (world.btc_perp, world.btc_spot):
-                wait_for(lambda p=pair: len(snapshots(p)) >= 3, 20, f"snapshots of {pair}")
+                wait_for(lambda p=pair: len(stored_snapshots(p)) >= 3, 20, f"snapshots of {pair}")
             wait_for(lambda: Trade.objects.count() >= 5, 20, "trades stored")
 
             # A skipped USD-M depth event while REST depth fails three times: out of sync, with the reason.
@@ -127,21 +102,16 @@ def test_binance_books_equal_the_true_book_and_rebuild_from_rest_after_every_bre
             wait_for(lambda: all(s.status.doc["reconnects"] >= 1 for s in streams), 15, "every stream reconnected")
             for names in (PERP, SPOT):
                 wait_for(lambda n=names: rebuilt_after(n, started), 15, f"{names} rebuilt after the reconnect")
-            trades = Trade.objects.count()
-            wait_for(lambda: Trade.objects.count() >= trades + 5, 15, "trades after the reconnect")
-            counts = [len(snapshots(p)) for p in (world.btc_perp, world.btc_spot)]
+            more_trades(4, "trades after the reconnect")
+            counts = [len(stored_snapshots(p)) for p in (world.btc_perp, world.btc_spot)]
             for pair, count in zip((world.btc_perp, world.btc_spot), counts, strict=True):
-                wait_for(lambda p=pair, c=count: len(snapshots(p)) >= c + 3, 15, f"more snapshots of {pair}")
-        finally:
-            stop.set()
-            thread.join(15)
-            batcher.close()
+                wait_for(lambda p=pair, c=count: len(stored_snapshots(p)) >= c + 3, 15, f"more snapshots of {pair}")
         truth = "/truth/book?exchange=binance-{}&coin=BTCUSDT&time={}"
         stored = {
-            names: [(s, control(simulator, truth.format(market, ms(s.time)))) for s in snapshots(pair)]
+            names: [(s, control(simulator, truth.format(market, ms(s.time)))) for s in stored_snapshots(pair)]
             for names, pair, market in ((PERP, world.btc_perp, "usdm"), (SPOT, world.btc_spot, "spot"))
         }
-        trades = list(Trade.objects.order_by("time").values_list("time", "trade_id", "price", "size", "side"))
+        trades = stored_tape()
         first, last = ms(trades[0][0]), ms(trades[-1][0])
         tape = control(simulator, f"/truth/trades?exchange=binance-usdm&coin=BTCUSDT&start={first}&end={last + 1}")
         read_back = [e for e in control(simulator, "/control/rest-log") if e["path"] == "/fapi/v1/aggTrades"]
@@ -155,5 +125,5 @@ def test_binance_books_equal_the_true_book_and_rebuild_from_rest_after_every_bre
     expected = [(datetime.fromtimestamp(t["T"] / 1000, UTC), str(t["a"]), t["p"], t["q"], "sell" if t["m"] else "buy")
                 for t in tape]  # fmt: skip
     # Nothing missing across the reconnect (what the stream missed was read back from REST), nothing twice.
-    assert [(t, i, format(p, "f"), format(s, "f"), side) for t, i, p, s, side in trades] == expected
+    assert trades == expected
     assert read_back and all(e["status"] == 200 for e in read_back)

@@ -2,31 +2,15 @@
 
 import asyncio
 import json
-import time
-
-import aiohttp
 
 from apps.collectors.exchanges.bybit import book as bybit_book
 from apps.collectors.exchanges.bybit import protocol
 from apps.collectors.exchanges.bybit.parser import Parser, ticker_of
 from apps.collectors.exchanges.events import BookSnapshot, CandleUpdate, Control, FundingUpdate, OpenInterestUpdate
 from apps.collectors.simulator import bybit as simulated
-from tests.collectors.harness import SEED, control, simulator_running
+from tests.collectors.harness import SEED, control, read_frames, simulator_running
 
 MINUTE = 60_000
-
-
-async def read(url, frames, until, timeout=15):
-    """Send ``frames`` on a connection to ``url``; return every text frame received until ``until(received)``."""
-    received, deadline = [], time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        for frame in frames:
-            await ws.send_str(frame)
-        while not until(received) and time.monotonic() < deadline:
-            message = await ws.receive(timeout=deadline - time.monotonic())
-            if message.type == aiohttp.WSMsgType.TEXT:
-                received.append(message.data)
-    return received
 
 
 def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(settings):
@@ -39,9 +23,8 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
             closed = any('"confirm":true' in f for f in frames)
             return closed and sum('"tickers.' in f for f in frames) >= 5
 
-        frames = asyncio.run(
-            read(protocol.ws_url("linear"), [*protocol.topic_frames("linear", topics), protocol.ping_frame()], enough)
-        )
+        subscribe = [*protocol.topic_frames("linear", topics), protocol.ping_frame()]
+        frames = asyncio.run(read_frames(protocol.ws_url("linear"), subscribe, enough))
         events = [event for frame in frames for event in parser.feed(frame)]
         ticker_log = control(simulator, "/control/ctx-log?coin=bybit:BTCUSDT")
 
@@ -49,8 +32,8 @@ def test_the_simulated_bybit_stream_speaks_bybits_protocol_and_parses_exactly(se
         too_many = json.dumps({"op": "subscribe", "req_id": "x", "args": spot_topics[:11]})
         unique = [f"kline.{i}.BTCUSDT" for i in ("1", "3", "5", "15", "30", "60", "120", "240", "720", "D", "M")]
         spot_frames = asyncio.run(
-            read(protocol.ws_url("spot"), [too_many, *protocol.topic_frames("spot", unique), protocol.ping_frame()],
-                 lambda received: any("pong" in frame for frame in received))
+            read_frames(protocol.ws_url("spot"), [too_many, *protocol.topic_frames("spot", unique),
+                        protocol.ping_frame()], lambda received: any("pong" in frame for frame in received))
         )  # fmt: skip
 
     assert parser.rejected == {}
@@ -90,11 +73,11 @@ def test_the_simulated_bybit_book_is_a_snapshot_then_deltas_one_u_apart_and_the_
         subscribe = protocol.subscribe_frames(
             [protocol.book_subscription("linear:BTCUSDT"), ["linear", "orderbook.7.BTCUSDT"]]
         )
-        refused = asyncio.run(read(protocol.ws_url("linear"), subscribe, lambda received: len(received) >= 1))
-        frames = asyncio.run(read(protocol.ws_url("linear"), protocol.subscribe_frames(
+        refused = asyncio.run(read_frames(protocol.ws_url("linear"), subscribe, lambda received: len(received) >= 1))
+        frames = asyncio.run(read_frames(protocol.ws_url("linear"), protocol.subscribe_frames(
             [protocol.book_subscription("linear:BTCUSDT")]), lambda received: len(received) >= 30))  # fmt: skip
         control(simulator, "/control/book-fault", {"kind": "gap", "count": 1})
-        gapped = asyncio.run(read(protocol.ws_url("linear"), protocol.subscribe_frames(
+        gapped = asyncio.run(read_frames(protocol.ws_url("linear"), protocol.subscribe_frames(
             [protocol.book_subscription("linear:BTCUSDT")]), lambda received: len(received) >= 10))  # fmt: skip
         parser, book = Parser("linear"), bybit_book.new_book("linear:BTCUSDT")
         events = [event for frame in frames for event in parser.parse(frame)]

@@ -21,7 +21,7 @@ from apps.collectors.simulator import coinbase as simulated
 from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate
 from lib.timeutil import to_ms
-from tests.collectors.harness import SEED, control, processes_running, simulator_running
+from tests.collectors.harness import SEED, CoinbaseWorld, control, processes_running, simulator_running
 from tests.operations.scrape import scrape, value
 from tests.streaming.servers import free_port
 from tests.waiting import wait_for
@@ -30,18 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 STREAM = "coinbase/0"
 SKEW_EVERY = 5
-
-
-class CoinbaseWorld:
-    def __init__(self):
-        from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
-
-        exchange = Exchange.objects.create(name="coinbase", display_name="Coinbase")
-        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-        usd = QuoteCurrency.objects.create(symbol="USD", name="US Dollar")
-        btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
-        self.btc_usd = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usd, market_type=spot)
-        self.btc_1m = Starlisting.objects.create(trading_pair=self.btc_usd, interval=Interval.objects.get(name="1m"))
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from apps.collectors.lease import holder
 from apps.collectors.simulator import okx as simulated
 from apps.collectors.stream_documents import stream_statuses
 from apps.marketdata.models import Candle, FundingRate, OpenInterest
-from apps.markets.models import Coin, Exchange, Interval, MarketType, QuoteCurrency, Starlisting, TradingPair
 from lib.timeutil import to_ms
-from tests.collectors.harness import SEED, control, processes_running, simulator_running
+from tests.collectors.harness import SEED, BinanceWorld, control, processes_running, simulator_running
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -27,28 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 BUSINESS_STREAM, PUBLIC_STREAM = "okx/0", "okx/1"  # endpoints sort: business before public
 
 
-class OkxWorld:
-    """OKX BTC/USDT and ETH/USDT swaps and BTC/USDT spot, with 1m starlistings for BTC."""
-
-    def __init__(self):
-        exchange = Exchange.objects.create(name="okx", display_name="OKX")
-        perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
-        spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-        usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
-        btc, eth = Coin.objects.create(symbol="BTC", name="Bitcoin"), Coin.objects.create(symbol="ETH", name="Ether")
-
-        def pair(coin, market):
-            return TradingPair.objects.create(exchange=exchange, coin=coin, quote=usdt, market_type=market)
-
-        self.btc_perp, self.eth_perp, self.btc_spot = pair(btc, perps), pair(eth, perps), pair(btc, spot)
-        minute = Interval.objects.get(name="1m")
-        self.perp_1m = Starlisting.objects.create(trading_pair=self.btc_perp, interval=minute)
-        self.spot_1m = Starlisting.objects.create(trading_pair=self.btc_spot, interval=minute)
-
-
 @pytest.fixture
 def world(transactional_db, django_db_serialized_rollback):
-    return OkxWorld()
+    return BinanceWorld("okx", "OKX")  # the same BTC/ETH swaps and BTC spot, 1m starlistings for BTC
 
 
 @pytest.fixture

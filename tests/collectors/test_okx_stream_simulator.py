@@ -1,10 +1,7 @@
 """The simulator's OKX WebSockets, read by a real client through the OKX parser."""
 
 import asyncio
-import time
 import urllib.error
-
-import aiohttp
 
 from apps.collectors.exchanges.events import (
     BookDelta,
@@ -19,22 +16,9 @@ from apps.collectors.exchanges.okx import protocol
 from apps.collectors.exchanges.okx.book import new_book
 from apps.collectors.exchanges.okx.parser import parse_frame
 from apps.collectors.simulator import okx as simulated
-from tests.collectors.harness import SEED, control, simulator_running
+from tests.collectors.harness import SEED, control, read_frames, simulator_running
 
 MINUTE = 60_000
-
-
-async def read(url, frames, until, timeout=15):
-    """Send ``frames`` on a connection to ``url``; return every text frame received until ``until(received)``."""
-    received, deadline = [], time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        for frame in frames:
-            await ws.send_str(frame)
-        while not until(received) and time.monotonic() < deadline:
-            message = await ws.receive(timeout=deadline - time.monotonic())
-            if message.type == aiohttp.WSMsgType.TEXT:
-                received.append(message.data)
-    return received
 
 
 def test_the_simulated_okx_streams_speak_okxs_protocol_and_parse_exactly(settings):
@@ -49,11 +33,11 @@ def test_the_simulated_okx_streams_speak_okxs_protocol_and_parse_exactly(setting
             return sum('"1"]]' in f for f in frames) >= 2
 
         business_frames = asyncio.run(
-            read(protocol.ws_url("business"), [*protocol.subscribe_frames(candles), "ping"], closed_twice)
+            read_frames(protocol.ws_url("business"), [*protocol.subscribe_frames(candles), "ping"], closed_twice)
         )
         control(simulator, "/control/malformed", {"count": 1})
         public_frames = asyncio.run(
-            read(protocol.ws_url("public"), [*protocol.subscribe_frames(public), "ping"],
+            read_frames(protocol.ws_url("public"), [*protocol.subscribe_frames(public), "ping"],
                  lambda frames: sum('"oiCcy"' in f for f in frames) >= 3)
         )  # fmt: skip
         log = {p: control(simulator, f"/control/ctx-log?coin={p}:BTC-USDT-SWAP") for p in ("okx", "okx-oi", "okx-mark")}
@@ -94,13 +78,13 @@ def test_the_simulated_okx_books_chain_on_seqid_equal_the_true_book_and_a_gap_fa
     with simulator_running(speed=60, update_interval=0.05) as simulator:
         settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
         subscribe = protocol.subscribe_frames([protocol.book_subscription(spot), protocol.trades_subscription(spot)])
-        clean = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 12))
+        clean = asyncio.run(read_frames(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 12))
         refused = [
-            control_status(simulator, "/control/okx/book-fault", {"fault": "lost"}),
+            control_status(simulator, "/control/book-fault", {"venue": "okx", "kind": "lost", "count": 1}),
             control_status(simulator, "/truth/book?exchange=nowhere&coin=BTC-USDT&time=0"),
         ]
-        control(simulator, "/control/okx/book-fault", {"fault": "gap"})
-        gapped = asyncio.run(read(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 8))
+        control(simulator, "/control/book-fault", {"venue": "okx", "kind": "gap", "count": 1})
+        gapped = asyncio.run(read_frames(protocol.ws_url("public"), subscribe, lambda frames: len(frames) >= 8))
         truths = {}
         for frame in clean:
             for event in parse_frame(frame, "public"):

@@ -8,7 +8,6 @@ missing or stored twice; every stored book snapshot must equal the true book at 
 the swap in coins (contracts x ctVal); each break shows in Redis, is counted, and heals in seconds.
 """
 
-import asyncio
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,15 +15,21 @@ from decimal import Decimal
 
 import pytest
 
-from apps.collectors.batcher import Batcher
-from apps.collectors.exchanges import get_adapter
 from apps.collectors.simulator.okx import contract_value
-from apps.collectors.stream import Stream
 from apps.marketdata import live_books
-from apps.marketdata.models import OrderBookSnapshot, Trade
-from apps.markets.models import Coin, Exchange, MarketType, QuoteCurrency, TradingPair
+from apps.marketdata.models import Trade
 from lib.metrics import BOOK_RESYNCS
-from tests.collectors.harness import control, simulator_running
+from tests.collectors.harness import (
+    BinanceWorld,
+    collect_ticks,
+    control,
+    drop_twice,
+    more_trades,
+    ms,
+    simulator_running,
+    stored_snapshots,
+    streams_running,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -36,17 +41,10 @@ DEPTH = 5
 @pytest.fixture
 def pairs(transactional_db, django_db_serialized_rollback):
     """OKX's BTC/USDT swap (trades and its book) and spot (trades)."""
-    exchange = Exchange.objects.create(name="okx", display_name="OKX")
-    perps = MarketType.objects.get_or_create(name="perps", defaults={"display_name": "Perpetuals"})[0]
-    spot = MarketType.objects.get_or_create(name="spot", defaults={"display_name": "Spot"})[0]
-    usdt = QuoteCurrency.objects.create(symbol="USDT", name="Tether")
-    btc = Coin.objects.create(symbol="BTC", name="Bitcoin")
-    swap = TradingPair.objects.create(
-        exchange=exchange, coin=btc, quote=usdt, market_type=perps, collect_trades=True,
-        collect_orderbook=True, orderbook_depth=DEPTH, orderbook_every_seconds=0.3,
-    )  # fmt: skip
-    cash = TradingPair.objects.create(exchange=exchange, coin=btc, quote=usdt, market_type=spot, collect_trades=True)
-    return {SWAP: swap, SPOT: cash}
+    world = BinanceWorld("okx", "OKX")
+    collect_ticks(world.btc_perp, depth=DEPTH)
+    collect_ticks(world.btc_spot, book=False)
+    return {SWAP: world.btc_perp, SPOT: world.btc_spot}
 
 
 class BookWatch:
@@ -75,7 +73,10 @@ class BookWatch:
         healed = None if marked is None else next((t for t, ok, _ in self.seen if t > marked and ok), None)
         return None if healed is None else healed - marked
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(5)
 
@@ -86,10 +87,6 @@ def recent_trade_reads(simulator):
 
 def resyncs():
     return BOOK_RESYNCS.labels("okx")._value.get()
-
-
-def ms(moment):
-    return int(moment.timestamp() * 1000)
 
 
 def coins(inst_id, contracts):
@@ -103,24 +100,14 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
         settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
         settings.KIRBY_OKX_REST_URL = simulator.url
         settings.KIRBY_COLLECTOR_BACKOFF_MAX_SECONDS = 0.5
-        batcher = Batcher(flush_seconds=0.2, exchange="okx", spool=False)
-        stop = threading.Event()
-        stream = Stream(get_adapter("okx"), 0, batcher, stop)
-        thread = threading.Thread(target=lambda: asyncio.run(stream.run()), daemon=True)
-        thread.start()
-        watch = BookWatch()
         healed, resyncs_before = {}, resyncs()
-        try:
+        with BookWatch() as watch, streams_running("okx", books=[BOOK]) as (stream,):
             wait_for(lambda: (live_books.get_book(*BOOK) or {}).get("in_sync"), 15, "the swap's book in sync")
-            for drops in (1, 2):
-                count = Trade.objects.count()
-                wait_for(lambda c=count: Trade.objects.count() > c + 5, 15, "trades stored")
-                control(simulator, "/control/drop", {})
-                wait_for(lambda d=drops: stream.status.doc["reconnects"] >= d, 15, "the stream reconnected")
+            drop_twice(simulator, stream)
             for fault, reason, then_drop in (("gap", "sequence gap", False), ("crossed", "crossed", False),
                                              ("lost-snapshot", "", True)):  # fmt: skip
                 since = time.monotonic()
-                control(simulator, "/control/okx/book-fault", {"fault": fault})
+                control(simulator, "/control/book-fault", {"venue": "okx", "kind": fault, "count": 1})
                 if then_drop:  # the next subscription's snapshot is lost: updates come with nothing to apply to
                     control(simulator, "/control/drop", {})
                     wait_for(lambda: stream.status.doc["reconnects"] >= 3, 15, "the stream reconnected")
@@ -130,15 +117,8 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
             # The last connection read both instruments' recent trades (an earlier one may have been dropped
             # before its read: the next connection's newest 500 cover it).
             wait_for(lambda: recent_trade_reads(simulator) >= reads + 2, 15, "the recent trades read after connecting")
-            count = Trade.objects.count()
-            wait_for(lambda: Trade.objects.count() > count + 5, 15, "trades stored after the faults")
+            more_trades(what="trades stored after the faults")
             current = live_books.get_book(*BOOK)
-        finally:
-            watch.close()
-            stop.set()
-            thread.join(15)
-            batcher.close()
-            live_books.client().delete(live_books.book_key(*BOOK))
         tapes = {}
         for inst_id, pair in pairs.items():
             stored = list(Trade.objects.filter(trading_pair=pair).order_by("time", "trade_id")
@@ -146,7 +126,7 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
             first, last = ms(stored[0][0]), ms(stored[-1][0])
             truth = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={first}&end={last + 1}")
             tapes[inst_id] = stored, truth
-        snapshots = list(OrderBookSnapshot.objects.filter(trading_pair=pairs[SWAP]).order_by("time"))
+        snapshots = stored_snapshots(pairs[SWAP])
         truths = [control(simulator, f"/truth/book?exchange=okx&coin={SWAP}&time={ms(s.time)}") for s in snapshots]
         book = stream.books.states[SWAP].book
 

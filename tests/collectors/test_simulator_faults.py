@@ -135,6 +135,39 @@ async def test_rest_429_refuses_the_next_info_requests_then_serves_again(simulat
     assert statuses == [429, 429, 200]
 
 
+# A kind the venue's book never takes (it would never fire), an unknown venue, no count.
+REFUSED_BOOK_FAULTS = [
+    {"venue": "coinbase", "kind": "gap", "count": 1},
+    {"venue": "okx", "kind": "stale-snapshot", "count": 1},
+    {"venue": "nowhere", "kind": "gap", "count": 1},
+    {"venue": ["okx"], "kind": "gap", "count": 1},
+    {"venue": "okx", "kind": "gap"},
+]
+
+
+@sync
+async def test_book_fault_takes_each_venues_own_kinds_and_refuses_the_rest_naming_the_parameter(simulator):
+    handle = simulator()
+    refused = []
+    async with aiohttp.ClientSession() as session:
+        set_okx = await control(session, handle, "book-fault", {"venue": "okx", "kind": "gap", "count": 2})
+        set_coinbase = await control(
+            session, handle, "book-fault", {"venue": "coinbase", "kind": "crossed", "count": 1}
+        )
+        for body in REFUSED_BOOK_FAULTS:
+            async with session.post(f"{handle.url}/control/book-fault", json=body) as response:
+                refused.append((response.status, (await response.json())["error"].split()[0]))
+        taken = [handle.state.faults.take_book_fault("okx", "gap") for _ in range(3)]
+        other_venue = handle.state.faults.take_book_fault("bybit", "crossed")
+        await control(session, handle, "reset")
+        after_reset = handle.state.faults.take_book_fault("coinbase", "crossed")
+
+    assert set_okx == {"venue": "okx", "kind": "gap", "count": 2}
+    assert set_coinbase == {"venue": "coinbase", "kind": "crossed", "count": 1}
+    assert refused == [(400, "kind"), (400, "kind"), (400, "venue"), (400, "venue"), (400, "count")]
+    assert (taken, other_venue, after_reset) == ([True, True, False], False, False)
+
+
 @sync
 async def test_flood_bursts_growing_updates_that_end_at_the_truth(simulator):
     start = int(datetime(2025, 3, 20, 12, 50, tzinfo=UTC).timestamp() * 1000)

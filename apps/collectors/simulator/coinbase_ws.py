@@ -27,9 +27,9 @@ block changes; ``l2_data`` messages are stamped with the block's time, so
 ``/truth/book?exchange=coinbase&coin=BTC-USD&time=`` (the book of the
 block holding ``time``) is what a client following them holds.
 Unsubscribing a product stops its book; subscribing again sends a new
-snapshot. ``POST /control/coinbase/crossed-book`` ``{"product"}`` makes
-the next update of that book, on every connection, carry a bid at the
-best offer (a crossed book; the truth is unchanged).
+snapshot. ``POST /control/book-fault`` ``{"venue": "coinbase", "kind":
+"crossed", "count"}`` makes the next ``count`` book updates carry a bid at
+the best offer (a crossed book; the truth is unchanged).
 ``/truth/trades?exchange=coinbase&coin=BTC-USD&start&end`` lists the tape's
 trades of ``[start, end)`` with the taker's side: the wire's ``side`` is the
 maker's, as Coinbase documents it for its Exchange feed.
@@ -58,7 +58,6 @@ SNAPSHOT_TRADES = 50
 MINUTE = 60_000
 
 GAPS = web.AppKey("coinbase_gaps", dict)
-CROSSED = web.AppKey("coinbase_crossed", dict)  # product -> connection ids still to get a crossing update
 
 
 def dumps(value) -> str:
@@ -248,9 +247,7 @@ class CoinbaseStream:
                 if block == sent[0]:
                     continue
                 updates = _changes(sent[1], bids, "bid") + _changes(sent[2], asks, "offer")
-                pending = self.app[CROSSED].get(product)
-                if pending and connection.id in pending:
-                    pending.discard(connection.id)
+                if self.state.faults.take_book_fault("coinbase", "crossed"):
                     best_offer = min(asks, key=lambda price: float(price))
                     updates.append(_level("bid", best_offer, "1"))  # a bid at the best offer: crossed
                 socket.books[product] = (block, bids, asks)
@@ -319,28 +316,8 @@ async def _sequence_gap(request: web.Request) -> web.Response:
     return web.json_response({"count": count, "connections": len(open_ids)})
 
 
-async def _crossed_book(request: web.Request) -> web.Response:
-    body = await request.json()
-    product = body.get("product") if isinstance(body, dict) else None
-    try:
-        if not isinstance(product, str):
-            raise Invalid("product (a product id) is required")
-        base_coin(product)
-    except Invalid as error:
-        return web.json_response({"error": str(error)}, status=400)
-    state = request.app[STATE]
-    protocol = state.protocols["coinbase"]
-    held = [
-        i for i, s in protocol.sockets.items() if i in state.connections and product in s.channels.get("level2", ())
-    ]
-    request.app[CROSSED][product] = set(held)
-    return web.json_response({"product": product, "connections": len(held)})
-
-
 def add_routes(app: web.Application, state) -> CoinbaseStream:
     app[GAPS] = {}
-    app[CROSSED] = {}
     protocol = CoinbaseStream(state, app)
     app.router.add_post("/control/coinbase/sequence-gap", _sequence_gap)
-    app.router.add_post("/control/coinbase/crossed-book", _crossed_book)
     return protocol

@@ -11,7 +11,7 @@ from functools import partial
 from aiohttp import web
 
 from . import binance, bybit, bybit_ticks, coinbase_ws, intervals, ticks
-from .faults import BOOK_FAULTS
+from .faults import VENUE_BOOK_FAULTS
 from .state import STATE
 
 
@@ -117,14 +117,13 @@ async def rest_429(state, request):
 async def book_fault(state, request):
     """Break the next ``count`` book events of ``venue`` (default ``any``: the next of any venue) one way:
     ``gap`` (an event skipped), ``crossed``, ``lost-snapshot`` (no snapshot: REST fails, or the pushed
-    one is withheld), ``stale-snapshot`` (REST answers an old one). Venues: ``binance-usdm``,
-    ``binance-spot``, ``bybit``."""
+    one is withheld), ``stale-snapshot`` (REST answers an old one). Venues and their kinds: ``VENUE_BOOK_FAULTS``."""
     body = await _body(request)
     count, venue, kind = _number(body, "count"), body.get("venue", "any"), body.get("kind")
-    if kind not in BOOK_FAULTS:
-        raise Invalid(f"kind must be one of {' '.join(BOOK_FAULTS)}")
-    if not isinstance(venue, str) or not venue:
-        raise Invalid("venue must be a venue's name or any")
+    if not isinstance(venue, str) or venue not in VENUE_BOOK_FAULTS:
+        raise Invalid(f"venue must be one of {' '.join(VENUE_BOOK_FAULTS)}")
+    if kind not in VENUE_BOOK_FAULTS[venue]:
+        raise Invalid(f"kind must be one of {' '.join(VENUE_BOOK_FAULTS[venue])} for {venue}")
     state.faults.book_faults[(venue, kind)] = count
     return {"venue": venue, "kind": kind, "count": count}
 

@@ -13,6 +13,16 @@ MALFORMED_KINDS = ("invalid-json", "json-array", "bad-open-time", "missing-close
 # Order-book faults a venue's book pushes apply: an update id skipped, a delta crossing the book, no snapshot
 # for a new subscription (its deltas come alone).
 BOOK_FAULTS = ("gap", "crossed", "lost-snapshot", "stale-snapshot")
+# The faults each venue's book code takes (``/control/book-fault`` refuses the others, which would never fire);
+# venue ``any`` breaks whichever book takes one first.
+VENUE_BOOK_FAULTS = {
+    "any": BOOK_FAULTS,
+    "binance-usdm": BOOK_FAULTS,
+    "binance-spot": BOOK_FAULTS,
+    "bybit": ("gap", "crossed", "lost-snapshot"),
+    "okx": ("gap", "crossed", "lost-snapshot"),
+    "coinbase": ("crossed",),
+}
 TEMPLATE_CANDLE = {"t": 0, "T": 59_999, "s": "BTC", "i": "1m", "o": "1", "c": "1", "h": "1", "l": "1", "v": "1", "n": 1}
 
 

@@ -15,7 +15,8 @@ interval, and on rollover the finished one once with ``"1"``. Context
 channels push every context interval, numbers and times as strings; every
 push sent is kept in the ctx log under ``okx:{instId}`` (funding),
 ``okx-oi:{instId}`` and ``okx-mark:{instId}``. The shared faults (drop,
-silence, malformed) apply: every frame goes through ``Connection``.
+silence, malformed) apply: every frame goes through ``Connection``; book
+faults come from ``/control/book-fault`` with venue ``okx``.
 """
 
 import asyncio
@@ -48,7 +49,6 @@ from .state import STATE
 PUBLIC, BUSINESS = "public", "business"
 PUBLIC_CHANNELS = ("funding-rate", "open-interest", "mark-price")
 TICK_CHANNELS = ("trades", "books")  # swaps and spot
-BOOK_FAULTS = ("gap", "crossed", "lost-snapshot")
 MAX_RECENT_TRADES = 500
 RECENT_TRADES_LOOKBACK_MS = 24 * intervals.HOUR
 IDLE_SECONDS = 30.0
@@ -98,9 +98,8 @@ LOG_PREFIX = {"funding-rate": "okx", "open-interest": "okx-oi", "mark-price": "o
 
 
 class OkxStream:
-    def __init__(self, state, endpoint: str, book_faults: dict | None = None):
+    def __init__(self, state, endpoint: str):
         self.state, self.endpoint = state, endpoint
-        self.book_faults = {} if book_faults is None else book_faults  # fault -> how many are still owed
 
     async def on_text(self, connection: Connection, text: str) -> None:
         if text == "ping":
@@ -170,11 +169,8 @@ class OkxStream:
                 self.state.log_ctx(f"{LOG_PREFIX[channel]}:{inst_id}", fields)
             await asyncio.sleep(self.state.config.ctx_interval)
 
-    def _take_fault(self, fault: str) -> bool:
-        if self.book_faults.get(fault, 0) <= 0:
-            return False
-        self.book_faults[fault] -= 1
-        return True
+    def _take_fault(self, kind: str) -> bool:
+        return self.state.faults.take_book_fault("okx", kind)
 
     async def _push_trades(self, connection: Connection, arg: dict) -> None:
         """Each trade once its virtual time has come (none from before the subscription, as OKX: a client
@@ -195,7 +191,7 @@ class OkxStream:
         """A snapshot of the current block, then every update interval the levels that changed since the
         last push (``prevSeqId`` its ``seqId``; nothing changed: an empty update with ``prevSeqId == seqId``).
 
-        Faults (``POST /control/okx/book-fault``): ``gap`` loses one update, so the next one's
+        Faults (``POST /control/book-fault`` with venue ``okx``): ``gap`` loses one update, so the next one's
         ``prevSeqId`` was never seen; ``crossed`` adds a bid at the best ask to one update (removed by the
         next); ``lost-snapshot`` never sends the snapshot of one subscription, updates follow regardless.
         """
@@ -253,7 +249,7 @@ def _handler(endpoint: str):
         await ws.prepare(request)
         connection = Connection(state, ws, request.transport)
         state.connections[connection.id] = connection
-        stream = OkxStream(state, endpoint, request.app[BOOK_FAULT_COUNTS])
+        stream = OkxStream(state, endpoint)
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
@@ -266,24 +262,6 @@ def _handler(endpoint: str):
         return ws
 
     return websocket
-
-
-BOOK_FAULT_COUNTS = web.AppKey("okx_book_faults", dict)
-
-
-async def book_fault(request: web.Request) -> web.Response:
-    """``{"fault": "gap" | "crossed" | "lost-snapshot", "count": 1}``: owed by the next ``books`` pushes."""
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    fault = body.get("fault") if isinstance(body, dict) else None
-    count = body.get("count", 1) if isinstance(body, dict) else None
-    if fault not in BOOK_FAULTS or isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        return web.json_response({"error": f"fault must be one of {' '.join(BOOK_FAULTS)}; count an integer >= 0"},
-                                 status=400)  # fmt: skip
-    request.app[BOOK_FAULT_COUNTS][fault] = count
-    return web.json_response({"fault": fault, "count": count})
 
 
 def truth_trades(state, coin, start_ms, end_ms):
@@ -311,9 +289,7 @@ def recent_trades(state, app, query):
 
 def add_routes(app: web.Application) -> None:
     state = app[STATE]
-    app[BOOK_FAULT_COUNTS] = {}
     app.router.add_get("/api/v5/market/trades", rest_route(recent_trades))
-    app.router.add_post("/control/okx/book-fault", book_fault)
     control.TICK_TRUTHS["okx"] = (truth_trades, truth_book)
     state.protocols[FLOOD_VENUE] = OkxStream(state, BUSINESS)  # POST /control/flood {"venue": "okx-business"}
     app.router.add_get("/ws/v5/public", _handler(PUBLIC))
