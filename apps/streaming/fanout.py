@@ -29,14 +29,14 @@ def group_messages(table, rows, using="default"):
     """``[(group, message), ...]`` in row order for rows of ``table`` (records of that table)."""
     if not rows:
         return []
+    if table == TRADES.name:  # sorted there, by pair, time and trade id
+        return _trade_messages(rows, using)
     # Clients expect each series in time order; the writer returns rows in the order they came.
     rows = sorted(rows, key=_series_and_time)
     if table == CANDLES.name:
         return _candle_messages(rows, using)
     if table in _PAIR_CHANNEL:
         return _pair_messages(_PAIR_CHANNEL[table], rows, using)
-    if table == TRADES.name:
-        return _trade_messages(rows, using)
     return []
 
 
