@@ -19,6 +19,7 @@ rejected, flush duration), labelled with the ``exchange`` the caller names.
 import collections
 import itertools
 import logging
+import operator
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -283,11 +284,13 @@ def _store(spec, send, size, *, publish, using, bounded=True, records=None):
         )
 
         rows = None
+        # Trades all inserted, none refused, are announced as sent, as the database would give them back:
+        # RETURNING them cost about as much as storing them.
+        sent = records if publish and not result.rejected and _as_stored(spec, records) else None
         if _nothing_stored_in_range(cursor, spec, series):
-            # Every trade sent is new when none was refused: announce the records as sent, as the database
-            # would give them back (RETURNING them cost about as much as storing them).
-            sent = records if not result.rejected and _as_stored(spec, records) else None
             rows = _insert_new(cursor, spec, stage, publish, using, sent)
+        if rows is None and sent is not None:
+            rows = _insert_unless_stored(cursor, spec, stage, using, sent)
         if rows is None:
             rows = _merge(cursor, spec, stage, publish)
         result.inserted, result.updated, result.rows = rows
@@ -301,7 +304,7 @@ def _store(spec, send, size, *, publish, using, bounded=True, records=None):
                 lambda: market_data_written.send_robust(sender=spec.name, rows=changed, using=using), using=using
             )
             if spec is TRADES and using == "default":  # trades stored per pair in the last minute (/api/status)
-                stored = collections.Counter(row.trading_pair_id for row in changed)
+                stored = collections.Counter(map(operator.itemgetter(0), changed))
                 transaction.on_commit(lambda: trade_counts.count_stored(stored), using=using)
     return result
 
@@ -408,22 +411,48 @@ def _insert_new(cursor, spec, stage, publish, using, sent=None):
         return None
 
 
-def _merge(cursor, spec, stage, publish):
-    """INSERT ... ON CONFLICT: new keys inserted, changed rows updated, identical rows left alone."""
+class _SomeStored(Exception):
+    """Some rows of the batch were stored already: the rows inserted must be asked for."""
+
+
+def _insert_unless_stored(cursor, spec, stage, using, sent):
+    """The merge without RETURNING, for a table whose stored rows never change (trades); ``sent`` (the
+    records staged) are the rows inserted when all were. None (and nothing done) when some were not."""
+    try:
+        with transaction.atomic(using=using):
+            cursor.execute(_merge_sql(spec, stage))
+            if cursor.rowcount != len(sent):
+                raise _SomeStored
+    except _SomeStored:
+        return None
+    return len(sent), 0, list(sent)
+
+
+def _merge_sql(spec, stage):
     columns = ", ".join(spec.columns)
     key = ", ".join(spec.key)
-    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.values)
-    target = ", ".join(f"t.{c}" for c in spec.values)
-    incoming = ", ".join(f"EXCLUDED.{c}" for c in spec.values)
     # The latest row per key wins within a batch, as it would across batches.
     insert = (
         f"INSERT INTO {spec.name} AS t ({columns})"
         f" SELECT DISTINCT ON ({key}) {columns} FROM {stage}"
         f" WHERE ok ORDER BY {key}, seq DESC"
-        f" ON CONFLICT ({key}) DO UPDATE SET {assignments}"
+    )
+    if spec.keep_existing == "true":  # a stored row is never replaced: no update to consider (nor lock)
+        return f"{insert} ON CONFLICT ({key}) DO NOTHING"
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.values)
+    target = ", ".join(f"t.{c}" for c in spec.values)
+    incoming = ", ".join(f"EXCLUDED.{c}" for c in spec.values)
+    return (
+        f"{insert} ON CONFLICT ({key}) DO UPDATE SET {assignments}"
         f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
         f" AND NOT ({spec.keep_existing.format(stored='t', incoming='EXCLUDED')})"
     )
+
+
+def _merge(cursor, spec, stage, publish):
+    """INSERT ... ON CONFLICT: new keys inserted, changed rows updated, identical rows left alone."""
+    columns = ", ".join(spec.columns)
+    insert = _merge_sql(spec, stage)
     if publish:
         cursor.execute(f"{insert} RETURNING {_INSERTED}, {columns}")
         fetched = cursor.fetchall()

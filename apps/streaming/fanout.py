@@ -48,8 +48,10 @@ def _trade_messages(rows, using):
     """One message per pair for the whole write: a batch of trades, not a frame per trade."""
     by_pair = series.starlistings_of_pairs({row.trading_pair_id for row in rows}, using=using)
     items = {}
-    for row in sorted(rows, key=lambda r: (r.trading_pair_id, r.time, len(r.trade_id), r.trade_id)):
-        items.setdefault(row.trading_pair_id, []).append(groups.trade_item(row))
+    trade_item = groups.trade_item
+    # (pair, time, trade id as a number would sort), by position: faster than by name
+    for row in sorted(rows, key=lambda r: (r[0], r[1], len(r[2]), r[2])):
+        items.setdefault(row[0], []).append(trade_item(row))
     messages = []
     for pair_id, batch in items.items():
         members = by_pair.get(pair_id)
