@@ -540,8 +540,6 @@ class Stream:
             return True
         if isinstance(event, CandleUpdate | BuiltCandle):
             return (event.coin, event.interval) in self.plan.candles
-        if isinstance(event, TradeUpdate):
-            return event.coin in self.plan.trades
         if isinstance(event, BookSnapshot | BookDelta):
             return event.coin in self.plan.books
         return event.coin in self.plan.contexts

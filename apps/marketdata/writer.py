@@ -31,7 +31,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
 from apps.marketdata import record_json, trade_counts
-from apps.marketdata.bounds import checker, time_range
+from apps.marketdata.bounds import all_within, checker, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
@@ -183,14 +183,17 @@ def _measured(spec, records, *, publish, using, exchange):
     if not records:
         return WriteResult()
     started = time.perf_counter()
-    check = checker(spec)
     accepted, dead = [], []
-    for record in records:
-        reason = check(record)
-        if reason is None:
-            accepted.append(record)
-        else:
-            dead.append((record, reason))
+    if all_within(spec, records):
+        accepted = list(records)
+    else:
+        check = checker(spec)
+        for record in records:
+            reason = check(record)
+            if reason is None:
+                accepted.append(record)
+            else:
+                dead.append((record, reason))
     result = _split_on_refusal(spec, accepted, dead, publish=publish, using=using)
     if dead:
         _set_aside(spec, dead, exchange, using)

@@ -28,6 +28,8 @@ def parse_frame(raw, endpoint=""):
         return [Control("greeting")]
     message = json_object(raw)
     channel = message.get("channel")
+    if channel == "trades":  # the busiest channel, without the table's call
+        return _trades(message.get("data"))
     handler = _CHANNELS.get(channel)
     if handler is None:
         raise MalformedFrame(f"unknown channel {channel!r}")
