@@ -246,6 +246,10 @@ def _set_aside(spec, dead, exchange, using):
 def _upsert(spec, records, *, publish, using):
     if not records:
         return WriteResult()
+    if spec is TRADES:
+        appended = _append(spec, records, publish=publish, using=using)
+        if appended is not None:
+            return appended
     return _store(
         spec, lambda copy: _copy_records(copy, records), len(records), publish=publish, using=using, records=records
     )
@@ -298,18 +302,69 @@ def _store(spec, send, size, *, publish, using, bounded=True, records=None):
             rows = _merge(cursor, spec, stage, publish)
         result.inserted, result.updated, result.rows = rows
         result.unchanged = result.received - result.rejected - result.written
-        if result.written and using == "default":  # the cache serves the live database only
-            written = list(series)
-            transaction.on_commit(lambda: series_written(spec.name, written), using=using)
-        if publish and result.rows:
-            changed = result.rows
-            transaction.on_commit(
-                lambda: market_data_written.send_robust(sender=spec.name, rows=changed, using=using), using=using
-            )
-            if spec is TRADES and using == "default":  # trades stored per pair in the last minute (/api/status)
-                stored = collections.Counter(map(operator.itemgetter(0), changed))
-                transaction.on_commit(lambda: trade_counts.count_stored(stored), using=using)
+        _after_commit(spec, result, list(series), publish, using)
     return result
+
+
+def _after_commit(spec, result, series, publish, using):
+    """Once committed: the cache told which ``series`` were written, the changed rows announced."""
+    if result.written and using == "default":  # the cache serves the live database only
+        transaction.on_commit(lambda: series_written(spec.name, series), using=using)
+    if publish and result.rows:
+        changed = result.rows
+        transaction.on_commit(
+            lambda: market_data_written.send_robust(sender=spec.name, rows=changed, using=using), using=using
+        )
+        if spec is TRADES and using == "default":  # trades stored per pair in the last minute (/api/status)
+            stored = collections.Counter(map(operator.itemgetter(0), changed))
+            transaction.on_commit(lambda: trade_counts.count_stored(stored), using=using)
+
+
+def _sane_trade(record):
+    """The trades table's sanity rule (tables.TRADES.valid), for a record _as_stored accepted."""
+    _, _, trade_id, price, size, side = record
+    return (
+        trade_id != "" and price.is_finite() and size.is_finite() and price > 0 and size > 0
+        and side in ("buy", "sell")
+    )  # fmt: skip
+
+
+def _append(spec, records, *, publish, using):
+    """New trades COPYed straight into their table, without a staging table: the usual live batch.
+
+    Only when every record is as stored and sane, its pair exists, and no stored trade of its pair lies
+    between the batch's first and last time of that pair; a key stored meanwhile, or twice in the batch,
+    undoes the COPY. None (nothing stored) whenever that is not so: the staged way decides.
+    """
+    if not _as_stored(spec, records) or not all(map(_sane_trade, records)):
+        return None
+    series = {}
+    for pair_id, group in itertools.groupby(sorted(records, key=_series_and_time), key=operator.itemgetter(0)):
+        times = [record[1] for record in group]
+        series[pair_id] = _Series(len(times), 0, times[0], times[-1])
+    with transaction.atomic(using=using), connections[using].cursor() as wrapper:
+        cursor = wrapper.cursor
+        if _unknown_series(cursor, spec, list(series)):
+            return None
+        ensure_partitions(
+            spec.name, min(s.first for s in series.values()), max(s.last for s in series.values()), using=using
+        )
+        if not _nothing_stored_in_range(cursor, spec, series):
+            return None
+        try:
+            with transaction.atomic(using=using), cursor.copy(
+                f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN"
+            ) as copy:
+                _copy_records(copy, records)
+        except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation, IntegrityError):
+            return None
+        result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
+        _after_commit(spec, result, list(series), publish, using)
+    return result
+
+
+def _series_and_time(record):
+    return record[0], record[1]
 
 
 class _Series(NamedTuple):

@@ -148,3 +148,13 @@ def test_trades_in_another_time_zone_are_announced_in_utc(world, django_capture_
 
     assert groups.trade_item(announced[0])["time"].utcoffset() == timedelta(0)
     assert groups.dumps(groups.trade_item(announced[0])).startswith('{"time":"2026-11-20T23:59:59.999000Z",')
+
+
+def test_a_trade_twice_in_one_batch_is_stored_and_announced_once(world, django_capture_on_commit_callbacks):
+    once = trade(world.btc_pair, "8", price=Decimal("2"), size=Decimal("3"))
+    (announced,) = announced_when_written([[once, trade(world.btc_pair, "9", price=Decimal("2"), size=Decimal("3")), once]],
+                                          django_capture_on_commit_callbacks)  # fmt: skip
+    forget_partitions()
+
+    assert sorted(row.trade_id for row in announced) == ["8", "9"]
+    assert [row[1] for row in stored_trades(world.btc_pair)] == ["8", "9"]
