@@ -338,10 +338,10 @@ def _append(spec, records, *, publish, using):
     """
     if not _as_stored(spec, records) or not all(map(_sane_trade, records)):
         return None
-    series = {}
-    for pair_id, group in itertools.groupby(sorted(records, key=_series_and_time), key=operator.itemgetter(0)):
-        times = [record[1] for record in group]
-        series[pair_id] = _Series(len(times), 0, times[0], times[-1])
+    times = {}
+    for record in records:
+        times.setdefault(record[0], []).append(record[1])
+    series = {pair_id: _Series(len(t), 0, min(t), max(t)) for pair_id, t in times.items()}
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
         cursor = wrapper.cursor
         if _unknown_series(cursor, spec, list(series)):
@@ -361,10 +361,6 @@ def _append(spec, records, *, publish, using):
         result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
         _after_commit(spec, result, list(series), publish, using)
     return result
-
-
-def _series_and_time(record):
-    return record[0], record[1]
 
 
 class _Series(NamedTuple):

@@ -46,7 +46,11 @@ def _series_and_time(row):
 
 def _trade_messages(rows, using):
     """One message per pair for the whole write: a batch of trades, not a frame per trade."""
-    by_pair = series.starlistings_of_pairs({row.trading_pair_id for row in rows}, using=using)
+    pairs = {row[0] for row in rows}
+    by_pair = series.starlistings_of_pairs(pairs, using=using)
+    told = {pair for pair in pairs if by_pair.get(pair)}
+    if len(told) < len(pairs):  # a pair without a starlisting has nobody to tell: no items to build
+        rows = [row for row in rows if row[0] in told]
     items = {}
     trade_item = groups.trade_item
     # (pair, time, trade id as a number would sort), by position: faster than by name
