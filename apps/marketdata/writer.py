@@ -12,6 +12,11 @@ refuses (a batch that fails with a data error is split in halves until the
 row is isolated), is set aside in the dead-letter table with its reason and
 the rest is stored, so one bad row never blocks its record type. After commit, the rows that changed are announced on
 the ``market_data_written`` signal (the live fan-out listens there).
+Trades, the busiest type, take shortcuts that change nothing of the above: a batch of new, sane trades whose
+pairs have nothing stored within its time range is COPYed straight into the table (a key stored meanwhile
+or twice in the batch undoes it, and the staged way decides); and when every trade of a batch was inserted,
+the records sent are announced (Decimal numbers, UTC times: as the database would give them back) instead
+of reading them back with RETURNING, which cost about as much as storing them.
 Each call is one batch for the ``kirby_*`` metrics (rows written and
 rejected, flush duration), labelled with the ``exchange`` the caller names.
 """
@@ -352,9 +357,10 @@ def _append(spec, records, *, publish, using):
         if not _nothing_stored_in_range(cursor, spec, series):
             return None
         try:
-            with transaction.atomic(using=using), cursor.copy(
-                f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN"
-            ) as copy:
+            with (
+                transaction.atomic(using=using),
+                cursor.copy(f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN") as copy,
+            ):
                 _copy_records(copy, records)
         except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation, IntegrityError):
             return None
@@ -433,8 +439,11 @@ def _as_stored(spec, records):
     if spec is not TRADES or records is None:
         return False
     return all(
-        type(r[2]) is str and type(r[3]) is Decimal and type(r[4]) is Decimal
-        and type(r[1]) is datetime and r[1].tzinfo is UTC
+        type(r[2]) is str
+        and type(r[3]) is Decimal
+        and type(r[4]) is Decimal
+        and type(r[1]) is datetime
+        and r[1].tzinfo is UTC
         for r in records
     )
 

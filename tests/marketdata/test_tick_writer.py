@@ -151,9 +151,8 @@ def test_trades_in_another_time_zone_are_announced_in_utc(world, django_capture_
 
 
 def test_a_trade_twice_in_one_batch_is_stored_and_announced_once(world, django_capture_on_commit_callbacks):
-    once = trade(world.btc_pair, "8", price=Decimal("2"), size=Decimal("3"))
-    (announced,) = announced_when_written([[once, trade(world.btc_pair, "9", price=Decimal("2"), size=Decimal("3")), once]],
-                                          django_capture_on_commit_callbacks)  # fmt: skip
+    once, other = (trade(world.btc_pair, trade_id, price=Decimal("2"), size=Decimal("3")) for trade_id in "89")
+    (announced,) = announced_when_written([[once, other, once]], django_capture_on_commit_callbacks)
     forget_partitions()
 
     assert sorted(row.trade_id for row in announced) == ["8", "9"]
