@@ -361,7 +361,7 @@ def _append(spec, records, *, publish, using):
                 transaction.atomic(using=using),
                 cursor.copy(f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN") as copy,
             ):
-                _copy_records(copy, records)
+                _copy_trades(copy, records)
         except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation, IntegrityError):
             return None
         result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
@@ -396,6 +396,18 @@ def _copy_records(copy, records):
             copy.write_row(record)
         except (psycopg.ProgrammingError, TypeError, ValueError) as error:
             raise Unsendable(f"cannot send {record!r}: {error}") from error
+
+
+def _copy_trades(copy, records):
+    """Trades _append accepted (int, UTC datetime, str, Decimal, Decimal, buy/sell) as COPY text, formatted here:
+    a fifth cheaper than a row at a time. Only the venue's id could need an escape; then row by row."""
+    ids = "".join([record[2] for record in records])
+    if "\\" in ids or "\t" in ids or "\n" in ids or "\r" in ids:
+        _copy_records(copy, records)
+        return
+    copy.write(
+        "".join([f"{p}\t{t.isoformat()}\t{i}\t{price}\t{size}\t{side}\n" for p, t, i, price, size, side in records])
+    )
 
 
 def _summarise(cursor, spec, stage, bounded=True):

@@ -157,3 +157,19 @@ def test_a_trade_twice_in_one_batch_is_stored_and_announced_once(world, django_c
 
     assert sorted(row.trade_id for row in announced) == ["8", "9"]
     assert [row[1] for row in stored_trades(world.btc_pair)] == ["8", "9"]
+
+
+def test_venue_ids_that_copy_text_would_escape_are_stored_as_given(world):
+    odd = ["a\\b", "tab\there", "new\nline", "plain-1"]
+    write_trades([trade(world.btc_pair, trade_id, price=Decimal("2"), size=Decimal("3")) for trade_id in odd])
+    write_trades([trade(world.btc_pair, "plain-2", time=T0 + timedelta(seconds=1), price=Decimal("2.50"),
+                        size=Decimal("1E-8"), side="sell")])  # fmt: skip
+
+    assert sorted(row[1] for row in stored_trades(world.btc_pair)) == sorted([*odd, "plain-2"])
+    assert stored_trades(world.btc_pair)[-1] == (
+        T0 + timedelta(seconds=1),
+        "plain-2",
+        Decimal("2.50"),
+        Decimal("1E-8"),
+        "sell",
+    )
