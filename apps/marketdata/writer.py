@@ -337,9 +337,11 @@ def _sane_trade(record):
 def _append(spec, records, *, publish, using):
     """New trades COPYed straight into their table, without a staging table: the usual live batch.
 
-    Only when every record is as stored and sane, its pair exists, and no stored trade of its pair lies
-    between the batch's first and last time of that pair; a key stored meanwhile, or twice in the batch,
-    undoes the COPY. None (nothing stored) whenever that is not so: the staged way decides.
+    Only when every record is as stored and sane, its pair exists, and none of its keys can be stored: no
+    stored trade of its pair lies after the batch's first time of that pair up to its last, nor at that
+    first time with one of the batch's ids (the previous batch often ends within that millisecond). A key
+    stored meanwhile, or twice in the batch, undoes the COPY. None (nothing stored) whenever that is not
+    so: the staged way decides.
     """
     if not _as_stored(spec, records) or not all(map(_sane_trade, records)):
         return None
@@ -354,7 +356,7 @@ def _append(spec, records, *, publish, using):
         ensure_partitions(
             spec.name, min(s.first for s in series.values()), max(s.last for s in series.values()), using=using
         )
-        if not _nothing_stored_in_range(cursor, spec, series):
+        if _some_key_stored(cursor, records, series):
             return None
         try:
             with (
@@ -396,6 +398,26 @@ def _copy_records(copy, records):
             copy.write_row(record)
         except (psycopg.ProgrammingError, TypeError, ValueError) as error:
             raise Unsendable(f"cannot send {record!r}: {error}") from error
+
+
+def _some_key_stored(cursor, records, series):
+    """Whether a stored trade may have the key of one of ``records`` (``series``: their pairs' first and last
+    times): any stored after a pair's first time up to its last, or one at its first time with a batch id."""
+    at_first = [(r[0], r[1], r[2]) for r in records if r[1] == series[r[0]].first]
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS s(id, first, last)"
+        " WHERE EXISTS (SELECT 1 FROM trades t"
+        " WHERE t.trading_pair_id = s.id AND t.time > s.first AND t.time <= s.last))"
+        " OR EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS k(id, time, trade_id)"
+        " JOIN trades t ON t.trading_pair_id = k.id AND t.time = k.time AND t.trade_id = k.trade_id)",
+        [
+            list(series),
+            [s.first for s in series.values()],
+            [s.last for s in series.values()],
+            *(list(column) for column in zip(*at_first, strict=True)),
+        ],
+    )
+    return bool(cursor.fetchone()[0])
 
 
 def _copy_trades(copy, records):
