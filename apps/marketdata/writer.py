@@ -514,15 +514,17 @@ class _SomeStored(Exception):
 
 def _insert_unless_stored(cursor, spec, stage, using, sent):
     """The merge without RETURNING, for a table whose stored rows never change (trades); ``sent`` (the
-    records staged) are the rows inserted when all were. None (and nothing done) when some were not."""
+    records staged) are the rows inserted when all were, and none when none was. None (and nothing
+    done) when some were."""
     try:
         with transaction.atomic(using=using):
             cursor.execute(_merge_sql(spec, stage))
-            if cursor.rowcount != len(sent):
+            inserted = cursor.rowcount
+            if inserted and inserted != len(sent):
                 raise _SomeStored
     except _SomeStored:
         return None
-    return len(sent), 0, list(sent)
+    return inserted, 0, list(sent) if inserted else []  # all or none (a replay): nothing to ask for
 
 
 def _merge_sql(spec, stage):
