@@ -77,19 +77,21 @@ class Batcher:
             self._replayer.start()
 
     def add(self, record):
-        kind_is_candle = type(record) is CandleRecord
+        kind = type(record)
+        key = record[:3] if kind is TradeRecord else (record[0], record[1])  # as _key, without the call
         with self._lock:
-            buffer = self._buffers[type(record)]
-            key = _key(record)
+            buffer = self._buffers[kind]
             previous = buffer.get(key)
             if previous is None:
                 if not self._size:
                     self._oldest = time.time()
                 self._size += 1
-            elif kind_is_candle and previous.closed and not record.closed:
+            elif kind is CandleRecord and previous.closed and not record.closed:
                 return  # as in the database: a closed candle is never reopened
             buffer[key] = record
-            full = self._size >= self.batch_size
+            # Woken once: while a batch is being written the next one fills, and setting an Event
+            # on each of its records cost more than the add.
+            full = self._size >= self.batch_size and not self._wake.is_set()
             if self._idle.is_set():  # set under this lock only: clearing it on every add was a lock of its own
                 self._idle.clear()
         if full:

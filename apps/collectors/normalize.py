@@ -89,8 +89,17 @@ def open_interest_records(update, period_end_ms, trading_pair_ids):
     ]
 
 
+# The previous trade's (time_us, datetime): trades come in bursts at one time, and a datetime costs more
+# than the comparison (a tuple, replaced whole: safe from any thread).
+_previous_time = (None, None)
+
+
 def trade_records(update, trading_pair_ids):
-    time = from_us(update.time_us)
+    global _previous_time
+    time_us, time = _previous_time
+    if update.time_us != time_us:
+        time = from_us(update.time_us)
+        _previous_time = (update.time_us, time)
     return [
         TradeRecord(pair_id, time, update.trade_id, update.price, update.size, update.side)
         for pair_id in trading_pair_ids

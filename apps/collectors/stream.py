@@ -534,19 +534,21 @@ class Stream:
                 self.status.malformed_frame(raw, f"not subscribed here: {getattr(event, 'coin', '?')}")
 
     def _routed(self, event):
+        if isinstance(event, TradeUpdate) and self.plan is not None:  # first: a flood of trades is the busiest case
+            return event.coin in self.plan.trades
         if self.plan is None or isinstance(event, Control):
             return True
         if isinstance(event, CandleUpdate | BuiltCandle):
             return (event.coin, event.interval) in self.plan.candles
-        if isinstance(event, TradeUpdate):
-            return event.coin in self.plan.trades
         if isinstance(event, BookSnapshot | BookDelta):
             return event.coin in self.plan.books
         return event.coin in self.plan.contexts
 
     def _event(self, event, received_ms):
         counts = self.status.events
-        if isinstance(event, CandleUpdate):
+        if isinstance(event, TradeUpdate):  # first: a flood of trades is the busiest case
+            self._trade(event)
+        elif isinstance(event, CandleUpdate):
             counts["candle"] += 1
             self._check_continuity(event)
             self._store(self._candles(self.closer.feed(event, received_ms)))
@@ -572,14 +574,6 @@ class Stream:
         elif isinstance(event, MarkPrice):
             counts["asset_ctx"] += 1
             self._marks[event.coin] = event.mark_price
-        elif isinstance(event, TradeUpdate):
-            counts["trade"] += 1
-            self._store(trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()))
-            missed = self.trade_gaps.seen(event)
-            if missed and hasattr(self.adapter.history, "trade_pages"):
-                task = asyncio.ensure_future(self._read_back_trades(*missed))
-                self._trade_reads.add(task)
-                task.add_done_callback(self._trade_reads.discard)
         elif isinstance(event, BookSnapshot | BookDelta):
             counts["book"] += 1
             self.books.feed(event, self.plan.books.get(event.coin, ()) if self.plan else ())
@@ -589,6 +583,17 @@ class Stream:
                 self.status.exchange_error(event.detail)
             elif event.kind == "resync":  # the exchange says messages were lost on this connection
                 raise Reconnect(f"resubscribing: {event.detail}")
+
+    def _trade(self, event):
+        self.status.events["trade"] += 1
+        add = self.batcher.add
+        for record in trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()):
+            add(record)
+        missed = self.trade_gaps.seen(event)
+        if missed and hasattr(self.adapter.history, "trade_pages"):
+            task = asyncio.ensure_future(self._read_back_trades(*missed))
+            self._trade_reads.add(task)
+            task.add_done_callback(self._trade_reads.discard)
 
     def _candles(self, updates):
         records = []

@@ -79,8 +79,10 @@ def item(channel, record):
 
 def trade_item(record):
     """A TradeRecord as the REST item, built directly: a busy pair writes thousands per batch."""
-    return {"time": record.time, "trade_id": record.trade_id, "price": _plain(record.price),
-            "size": _plain(record.size), "side": record.side}  # fmt: skip
+    _, time, trade_id, price, size, side = record
+    # _plain, without two calls a trade
+    return {"time": time, "trade_id": trade_id, "price": format(price, "f") if type(price) is Decimal else price,
+            "size": format(size, "f") if type(size) is Decimal else size, "side": side}  # fmt: skip
 
 
 def _plain(value):

@@ -161,3 +161,27 @@ def test_a_hyperliquid_trade_without_an_id_is_malformed():
     frame = '{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":1}]}'
     with pytest.raises(MalformedFrame, match="id"):
         hyperliquid_frame(frame)
+
+
+@pytest.mark.parametrize(
+    ("fill", "reason"),
+    [
+        ('"px":"NaN","sz":"1","time":1,"tid":5', "not finite"),
+        ('"px":"1","sz":"-Infinity","time":1,"tid":5', "not finite"),
+        ('"px":"0","sz":"1","time":1,"tid":5', "not positive"),
+        ('"px":"1","sz":"-2","time":1,"tid":5', "not positive"),
+        ('"px":"x","sz":"1","time":1,"tid":5', "not a number"),
+        ('"px":"1","sz":"1","time":true,"tid":5', "time"),
+        ('"px":"1","sz":"1","time":1,"tid":true', "id"),
+        ('"px":"1","sz":"1","time":1,"tid":""', "id"),
+    ],
+)
+def test_a_bad_hyperliquid_trade_is_malformed_with_its_reason(fill, reason):
+    with pytest.raises(MalformedFrame, match=reason):
+        hyperliquid_frame(f'{{"channel":"trades","data":[{{"coin":"BTC","side":"B",{fill}}}]}}')
+
+
+def test_a_hyperliquid_trade_with_a_string_id_or_numeric_price_is_read_exactly():
+    frame = '{"channel":"trades","data":[{"coin":"BTC","side":"A","px":97000.5,"sz":"0.10","time":7,"tid":"0xab"}]}'
+    (trade,) = hyperliquid_frame(frame)
+    assert trade == TradeUpdate("BTC", "0xab", Decimal("97000.5"), Decimal("0.10"), "sell", 7000)

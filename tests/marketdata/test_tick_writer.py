@@ -1,12 +1,13 @@
 """Trades and order-book snapshots through the one write path: stored once, exactly, in daily partitions."""
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 from apps.marketdata.models import OrderBookSnapshot, Trade
 from apps.marketdata.partitions import existing_partitions, forget_partitions
 from apps.marketdata.records import OrderBookRecord, TradeRecord
 from apps.marketdata.writer import market_data_written, write_orderbooks, write_trades
+from apps.streaming import groups
 from tests.conftest import utc
 
 T0 = utc(2026, 11, 20, 23, 59, 59, 999000)
@@ -95,3 +96,80 @@ def test_book_snapshots_store_exact_levels_and_refuse_crossed_or_negative_books(
         (None, [], []),
     ]
     assert "orderbook_snapshots_p2026_11_21" in existing_partitions("orderbook_snapshots")
+
+
+def announced_when_written(batches, captured):
+    """The rows announced for each batch written, committed one by one (``captured``: the fixture
+    django_capture_on_commit_callbacks)."""
+    announced = []
+
+    def listen(sender, rows, **kwargs):
+        announced[-1].extend(rows)
+
+    market_data_written.connect(listen, sender="trades")
+    try:
+        for batch in batches:
+            announced.append([])
+            with captured(execute=True):
+                write_trades(batch)
+    finally:
+        market_data_written.disconnect(listen, sender="trades")
+    return announced
+
+
+def as_sent_to_clients(rows):
+    return sorted(groups.dumps(groups.trade_item(row)) for row in rows)
+
+
+def test_new_trades_among_stored_ones_are_announced_as_stored_and_replays_are_not(
+    world, django_capture_on_commit_callbacks
+):
+    pair = world.btc_pair
+    first = [trade(pair, "1", price=Decimal("1.5E+3"), size=Decimal("1.0E-5")), trade(pair, "2", price=Decimal("7"))]
+    # Same millisecond as stored trades, all new: the batch cannot be a plain insert.
+    second = [trade(pair, "3", price=Decimal("97000.50"), size=Decimal("2")), trade(pair, "4", price=Decimal("8"))]
+    # A reconnect's replay: two stored, one new; then the first batch again, all stored.
+    third = [second[1], trade(pair, "5", price=Decimal("9")), first[0]]
+    announced = announced_when_written([first, second, third, first], django_capture_on_commit_callbacks)
+    forget_partitions()
+
+    stored = {row.trade_id: row for row in map(lambda r: TradeRecord(pair.id, *r), stored_trades(pair))}
+    assert [[row.trade_id for row in batch] for batch in announced] == [["1", "2"], ["3", "4"], ["5"], []]
+    for batch in announced:  # what subscribers get equals what REST serves from the table
+        assert as_sent_to_clients(batch) == as_sent_to_clients(stored[row.trade_id] for row in batch)
+    assert groups.trade_item(announced[0][0])["price"] == "1500" and announced[0][0].size == Decimal("0.000010")
+
+
+def test_trades_in_another_time_zone_are_announced_in_utc(world, django_capture_on_commit_callbacks):
+    paris = timezone(timedelta(hours=1))
+    record = trade(world.btc_pair, "7", time=T0.astimezone(paris), price=Decimal("1"), size=Decimal("1"))
+    (announced,) = announced_when_written([[record]], django_capture_on_commit_callbacks)
+    forget_partitions()
+
+    assert groups.trade_item(announced[0])["time"].utcoffset() == timedelta(0)
+    assert groups.dumps(groups.trade_item(announced[0])).startswith('{"time":"2026-11-20T23:59:59.999000Z",')
+
+
+def test_a_trade_twice_in_one_batch_is_stored_and_announced_once(world, django_capture_on_commit_callbacks):
+    once, other = (trade(world.btc_pair, trade_id, price=Decimal("2"), size=Decimal("3")) for trade_id in "89")
+    (announced,) = announced_when_written([[once, other, once]], django_capture_on_commit_callbacks)
+    forget_partitions()
+
+    assert sorted(row.trade_id for row in announced) == ["8", "9"]
+    assert [row[1] for row in stored_trades(world.btc_pair)] == ["8", "9"]
+
+
+def test_venue_ids_that_copy_text_would_escape_are_stored_as_given(world):
+    odd = ["a\\b", "tab\there", "new\nline", "plain-1"]
+    write_trades([trade(world.btc_pair, trade_id, price=Decimal("2"), size=Decimal("3")) for trade_id in odd])
+    write_trades([trade(world.btc_pair, "plain-2", time=T0 + timedelta(seconds=1), price=Decimal("2.50"),
+                        size=Decimal("1E-8"), side="sell")])  # fmt: skip
+
+    assert sorted(row[1] for row in stored_trades(world.btc_pair)) == sorted([*odd, "plain-2"])
+    assert stored_trades(world.btc_pair)[-1] == (
+        T0 + timedelta(seconds=1),
+        "plain-2",
+        Decimal("2.50"),
+        Decimal("1E-8"),
+        "sell",
+    )
