@@ -557,8 +557,11 @@ class Stream:
             self._check_continuity(event.update)
             if event.update.closed:  # final only once checked against the exchange's REST candle
                 self._reconciles.put_nowait((event, 1))
-            else:
-                self._store(self._candles([event.update]))
+            else:  # a trade-built venue sends one per message: the short way to the batcher
+                add, update = self.batcher.add, event.update
+                ids = self.plan.candles.get((update.coin, update.interval), ()) if self.plan else ()
+                for record in candle_records(update, ids):
+                    add(record)
         elif isinstance(event, AssetContext):
             counts["asset_ctx"] += 1
             self._store(self._sampled(self.sampler.feed(event.coin, event, received_ms)))

@@ -142,10 +142,18 @@ def _trade(item):
     # The checks of ``text`` inline: this runs once per trade, at tens of thousands a second.
     if type(trade_id) is not str or not trade_id:
         text(trade_id, "trade_id")
-    price = _number(get("price"), "price")
-    size = _number(get("size"), "size")
-    if price <= 0 or size < 0:
-        raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
+    price, size = get("price"), get("size")
+    # _number's checks inline for the usual trade, two decimal strings in range; anything else takes the long way.
+    try:
+        ok = type(price) is str and type(size) is str
+        price, size = Decimal(price), Decimal(size)
+        ok = ok and price.is_finite() and size.is_finite() and price > 0 and size >= 0
+    except (InvalidOperation, TypeError, ValueError):
+        ok = False
+    if not ok:
+        price, size = _number(get("price"), "price"), _number(get("size"), "size")
+        if price <= 0 or size < 0:
+            raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
     if type(product) is not str or not product:
         text(product, "product_id")
     side = TAKER_SIDE.get(get("side"))
@@ -284,25 +292,27 @@ def _order(trade):
 
 
 class _Building:
-    __slots__ = ("open_ms", "close_ms", "first", "last", "open", "high", "low", "close", "volume", "trades", "complete")
+    # ``last`` is the newest trade, its order key (_order) made only when a trade does not simply follow it.
+    __slots__ = ("open_ms", "close_ms", "first", "last", "last_us", "open", "high", "low", "close", "volume", "trades",
+                 "complete")  # fmt: skip
 
     def __init__(self, open_ms, close_ms, trade, complete):
         self.open_ms, self.close_ms, self.complete = open_ms, close_ms, complete
-        key = _order(trade)
-        self.first = self.last = key
+        self.first = _order(trade)
+        self.last, self.last_us = trade, trade.time_us
         self.open = self.high = self.low = self.close = trade.price
         self.volume, self.trades = trade.size, 1
 
     def add(self, trade):
         price = trade.price
-        if trade.time_us > self.last[0]:  # the usual case, trades in order: the new close, and not the open
-            self.last, self.close = _order(trade), price
+        if trade.time_us > self.last_us:  # the usual case, trades in order: the new close, and not the open
+            self.last, self.last_us, self.close = trade, trade.time_us, price
         else:
             key = _order(trade)
             if key < self.first:
                 self.first, self.open = key, price
-            if key > self.last:
-                self.last, self.close = key, price
+            if key > _order(self.last):
+                self.last, self.last_us, self.close = trade, trade.time_us, price
         if price > self.high:
             self.high = price
         elif price < self.low:
@@ -310,9 +320,10 @@ class _Building:
         self.volume += trade.size
         self.trades += 1
 
-    def update(self, coin, interval, closed):
-        return _new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low,
-                                   self.close, self.volume, self.trades, closed))  # fmt: skip
+    def built(self, coin, interval, closed):
+        """The BuiltCandle of this candle's state now."""
+        return _new(BuiltCandle, (_new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open,
+                                  self.high, self.low, self.close, self.volume, self.trades, closed)), self.complete))  # fmt: skip
 
 
 class TradeCandles:
@@ -364,6 +375,30 @@ class TradeCandles:
             raise MalformedFrame("not JSON") from None
         if type(message) is not dict:
             raise MalformedFrame(f"not a JSON object but {type(message).__name__}")
+        get = message.get
+        sequence, events = get("sequence_num"), get("events")
+        if (
+            get("channel") == protocol.TRADES_CHANNEL
+            and type(events) is list
+            and len(events) == 1
+            and type(event := events[0]) is dict
+            and event.get("type") == "update"
+            and type(items := event.get("trades")) is list
+            and type(sequence) is int
+            and self.sequence is not None
+            and sequence == self.sequence + 1
+            and get("type") != "error"
+        ):
+            # The usual message, the next one of one batch of new trades: the checks _message makes, in one go.
+            stamp_us = time_us(get("timestamp"), "timestamp")
+            self.sequence = sequence
+            updates = [_trade(items[0])] if len(items) == 1 else [_trade(item) for item in items]
+            stored = self.trades()
+            out = [trade for trade in updates if trade.coin in stored] if stored else []
+            out += self._fold(updates)
+            if self._next_close_us is not None and stamp_us >= self._next_close_us:
+                out.extend(self._close(stamp_us))
+            return out
         if message.get("type") == "error":
             return [Control("error", message.get("message"))]
         channel = message.get("channel")
@@ -433,8 +468,12 @@ class TradeCandles:
         return out
 
     def _fold(self, trades):
+        """Fold ``trades`` into their candles: one BuiltCandle per candle they changed, with its newest state.
+
+        Only the newest state of an open candle is stored, so one per message and candle is all the stream needs.
+        """
         touched = {}
-        current, series = self._current, self._all_series()
+        current, series = self._current, self._series if self.wanted() is self._plan else self._all_series()
         for trade in trades:
             late = False
             t_ms = trade.time_us // 1000
@@ -443,7 +482,7 @@ class TradeCandles:
                 candle = current.get(key)
                 if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
                     candle.add(trade)
-                    touched[(key, candle.open_ms)] = candle
+                    touched[key, candle.open_ms] = candle
                     continue
                 open_ms = kirby_intervals.floor(interval, t_ms)
                 closed = self.closed_through.get(key)
@@ -463,11 +502,14 @@ class TradeCandles:
                 else:
                     candle.add(trade)
                 current[key] = candle
-                touched[(key, open_ms)] = candle
+                touched[key, open_ms] = candle
             if late:  # once per trade, however many of its intervals were closed
                 self.late += 1
                 LATE_TRADES.labels(EXCHANGE).inc()
-        return [_new(BuiltCandle, (c.update(key[0], key[1], False), c.complete)) for (key, _), c in touched.items()]
+        out = []
+        for (key, _), candle in touched.items():
+            out.append(candle.built(key[0], key[1], False))
+        return out
 
     def _close(self, stamp_us):
         out, next_close = [], None
@@ -481,7 +523,7 @@ class TradeCandles:
                         del self._current[key]
                     self.closed_through[key] = max(open_ms, self.closed_through.get(key, open_ms))
                     if key[1] in self._intervals_of(key[0]):  # a series the plan has dropped meanwhile: forgotten
-                        out.append(BuiltCandle(candle.update(key[0], key[1], True), candle.complete))
+                        out.append(candle.built(key[0], key[1], True))
                 elif next_close is None or deadline < next_close:
                     next_close = deadline
         self._next_close_us = next_close
