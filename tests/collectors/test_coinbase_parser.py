@@ -343,3 +343,21 @@ def test_a_new_connection_breaks_the_books_it_keeps_until_their_snapshot_on_it()
     )
     book.snapshot(snapshot, complete=True)
     assert book.in_sync and book.book.top(1)[0] == [["98", "1"]]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"price": "NaN"}, {"price": "Infinity"}, {"size": "sNaN"}, {"size": "-0.1"}, {"price": "1e"}, {"price": None},
+     {"size": [1]}, {"price": True}],
+)  # fmt: skip
+def test_a_bad_trade_in_the_middle_of_a_connection_is_refused_and_the_candle_keeps_its_state(change):
+    # The second message on: the short path every flood message takes checks as much as the first message's path.
+    feed = Feed()
+    feed.trades(T0 + 1000, [_trade(1, T0 + 500, "100", "1")])
+    with pytest.raises(MalformedFrame):
+        feed.trades(T0 + 2000, [{**_trade(2, T0 + 1500, "101", "1"), **change}])
+    (minute,) = feed.trades(T0 + 3000, [_trade(3, T0 + 2500, "99", "2")])
+    assert (minute.update.open, minute.update.high, minute.update.low, minute.update.close) == (
+        Decimal("100"), Decimal("100"), Decimal("99"), Decimal("99"),
+    )  # fmt: skip
+    assert (minute.update.volume, minute.update.num_trades) == (Decimal("3"), 2)

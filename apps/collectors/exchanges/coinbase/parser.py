@@ -322,8 +322,9 @@ class _Building:
 
     def built(self, coin, interval, closed):
         """The BuiltCandle of this candle's state now."""
-        return _new(BuiltCandle, (_new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open,
-                                  self.high, self.low, self.close, self.volume, self.trades, closed)), self.complete))  # fmt: skip
+        update = _new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low,
+                                     self.close, self.volume, self.trades, closed))  # fmt: skip
+        return _new(BuiltCandle, (update, self.complete))
 
 
 class TradeCandles:
