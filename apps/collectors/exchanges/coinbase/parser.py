@@ -473,44 +473,62 @@ class TradeCandles:
 
         Only the newest state of an open candle is stored, so one per message and candle is all the stream needs.
         """
-        touched = {}
         current, series = self._current, self._series if self.wanted() is self._plan else self._all_series()
-        for trade in trades:
-            late = False
-            t_ms = trade.time_us // 1000
+        if len(trades) == 1:  # the usual message: each series' candle changes once, no record of what was touched
+            trade = trades[0]
+            t_ms, out, late = trade.time_us // 1000, [], False
             for key, interval in series.get(trade.coin, ()):
                 # Most trades fall in the candle the previous trade of the series fell in: no interval arithmetic.
                 candle = current.get(key)
                 if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
                     candle.add(trade)
-                    touched[key, candle.open_ms] = candle
-                    continue
-                open_ms = kirby_intervals.floor(interval, t_ms)
-                closed = self.closed_through.get(key)
-                if closed is not None and open_ms <= closed:
+                elif (candle := self._place(key, interval, trade, t_ms)) is None:
                     late = True
                     continue
-                open_candles = self.building.setdefault(key, {})
-                candle = open_candles.get(open_ms)
-                if candle is None:
-                    close_ms = kirby_intervals.shift(interval, open_ms, 1) - 1
-                    since = self.since_us.get(trade.coin, self.first_snapshot_us)
-                    complete = since is not None and open_ms * 1000 > since
-                    candle = open_candles[open_ms] = _Building(open_ms, close_ms, trade, complete)
-                    deadline = (close_ms + 1 + self.grace_ms) * 1000
-                    if self._next_close_us is None or deadline < self._next_close_us:
-                        self._next_close_us = deadline
-                else:
+                out.append(candle.built(key[0], key[1], False))
+            if late:
+                self._late()
+            return out
+        touched = {}
+        for trade in trades:
+            t_ms, late = trade.time_us // 1000, False
+            for key, interval in series.get(trade.coin, ()):
+                candle = current.get(key)
+                if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
                     candle.add(trade)
-                current[key] = candle
-                touched[key, open_ms] = candle
-            if late:  # once per trade, however many of its intervals were closed
-                self.late += 1
-                LATE_TRADES.labels(EXCHANGE).inc()
-        out = []
-        for (key, _), candle in touched.items():
-            out.append(candle.built(key[0], key[1], False))
-        return out
+                elif (candle := self._place(key, interval, trade, t_ms)) is None:
+                    late = True
+                    continue
+                touched[key, candle.open_ms] = candle
+            if late:
+                self._late()
+        return [candle.built(key[0], key[1], False) for (key, _), candle in touched.items()]
+
+    def _place(self, key, interval, trade, t_ms):
+        """The candle of series ``key`` that ``trade`` (at ``t_ms``) now belongs to, added; None when it is late."""
+        open_ms = kirby_intervals.floor(interval, t_ms)
+        closed = self.closed_through.get(key)
+        if closed is not None and open_ms <= closed:
+            return None
+        open_candles = self.building.setdefault(key, {})
+        candle = open_candles.get(open_ms)
+        if candle is None:
+            close_ms = kirby_intervals.shift(interval, open_ms, 1) - 1
+            since = self.since_us.get(trade.coin, self.first_snapshot_us)
+            complete = since is not None and open_ms * 1000 > since
+            candle = open_candles[open_ms] = _Building(open_ms, close_ms, trade, complete)
+            deadline = (close_ms + 1 + self.grace_ms) * 1000
+            if self._next_close_us is None or deadline < self._next_close_us:
+                self._next_close_us = deadline
+        else:
+            candle.add(trade)
+        self._current[key] = candle
+        return candle
+
+    def _late(self):
+        # Once per trade, however many of its intervals were closed.
+        self.late += 1
+        LATE_TRADES.labels(EXCHANGE).inc()
 
     def _close(self, stamp_us):
         out, next_close = [], None
