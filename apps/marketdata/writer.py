@@ -510,8 +510,10 @@ def _copy_trades(copy, records):
     if "\\" in ids or "\t" in ids or "\n" in ids or "\r" in ids:
         _copy_records(copy, records)
         return
+    # Trades come in bursts at one time (a taker order's fills, a busy millisecond): each time is spelled once.
+    spelled = {moment: moment.isoformat() for moment in set(map(operator.itemgetter(1), records))}
     copy.write(
-        "".join([f"{p}\t{t.isoformat()}\t{i}\t{price}\t{size}\t{side}\n" for p, t, i, price, size, side in records])
+        "".join([f"{p}\t{spelled[t]}\t{i}\t{price}\t{size}\t{side}\n" for p, t, i, price, size, side in records])
     )
 
 

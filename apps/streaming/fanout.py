@@ -8,7 +8,6 @@ nothing is announced that a rollback could take back. Runs in the writer's threa
 failures are logged and never reach the write path.
 """
 
-import itertools
 import logging
 import operator
 
@@ -68,11 +67,11 @@ def _trade_messages(rows, using):
 
 
 def _in_trade_order(rows):
-    """One pair's trades by time, then trade id as a number would sort; a batch in time order already (the
-    usual one: one trade a millisecond or fewer) needs no sort key per trade."""
-    times = [row[1] for row in rows]
-    if all(map(operator.lt, times, itertools.islice(times, 1, None))):
-        return rows
+    """One pair's trades by time, then trade id as a number would sort. With every id of one length (the
+    usual batch) that is the rows' own order as tuples (one pair, then time, then id): sorted without a
+    key made per trade."""
+    if len(set(map(len, map(operator.itemgetter(2), rows)))) == 1:
+        return sorted(rows)
     return sorted(rows, key=lambda r: (r[1], len(r[2]), r[2]))  # by position: faster than by name
 
 
