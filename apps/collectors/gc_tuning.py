@@ -9,11 +9,16 @@ again), and the youngest generation is collected every GEN0_THRESHOLD allocation
 """
 
 import gc
+import threading
 
 GEN0_THRESHOLD = 10_000
+_tuned = threading.Lock()  # held for good once tuned: streams are threads of one worker process
 
 
 def tune_for_streaming():
+    """Once per process (the collection pauses every stream of the process, so not on each stream's start)."""
+    if not _tuned.acquire(blocking=False):
+        return
     gc.collect()
     gc.freeze()
     youngest, older, oldest = gc.get_threshold()
