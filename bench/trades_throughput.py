@@ -78,10 +78,8 @@ async def bare_consumer(venue, sender, coins, trades):
 def kirby_stream(venue, sender, coins, trades, pair_ids):
     from apps.collectors.batcher import Batcher
     from apps.collectors.exchanges import get_adapter
-    from apps.collectors.gc_tuning import tune_for_streaming
     from apps.collectors.stream import Stream
 
-    tune_for_streaming()  # as the collector's run_stream does
     written = []
     batcher = Batcher(flush_seconds=1.0, batch_size=5000, on_written=lambda kind, result: written.append(result))
     stop = threading.Event()
@@ -177,6 +175,9 @@ def main():
                       REDIS_URL=BENCH_REDIS_URL)  # fmt: skip
     common.setup()
     empty_spool()
+    from apps.collectors.gc_tuning import tune_for_streaming
+
+    tune_for_streaming()  # as the collector's run_stream does; before the baseline too, which reads the same way
     try:
         total = args.trades * len(coins)
         for venue in venues:
