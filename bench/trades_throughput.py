@@ -175,6 +175,9 @@ def main():
                       REDIS_URL=BENCH_REDIS_URL)  # fmt: skip
     common.setup()
     empty_spool()
+    from apps.collectors.gc_tuning import tune_for_streaming
+
+    tune_for_streaming()  # as the collector's run_stream does; before the baseline too, which reads the same way
     try:
         total = args.trades * len(coins)
         for venue in venues:

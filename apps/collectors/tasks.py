@@ -20,6 +20,7 @@ from django.db import close_old_connections
 
 from apps.collectors.batcher import Batcher
 from apps.collectors.exchanges import LIVE_EXCHANGES, get_adapter
+from apps.collectors.gc_tuning import tune_for_streaming
 from apps.collectors.lease import Lease, is_held
 from apps.collectors.plan import connections_needed
 from apps.collectors.stream import Stream
@@ -84,6 +85,7 @@ def run_stream(exchange, index):
         name=name,
         exchange=exchange,
     )
+    tune_for_streaming()
     try:
         asyncio.run(Stream(get_adapter(exchange), index, batcher, stop, on_tick=renew).run())
     finally:

@@ -400,15 +400,6 @@ def _after_commit(spec, result, series, publish, using):
             transaction.on_commit(lambda: trade_counts.count_stored(stored), using=using)
 
 
-def _sane_trade(record):
-    """The trades table's sanity rule (tables.TRADES.valid), for a record _as_stored accepted."""
-    _, _, trade_id, price, size, side = record
-    return (
-        trade_id != "" and price.is_finite() and size.is_finite() and price > 0 and size > 0
-        and side in ("buy", "sell")
-    )  # fmt: skip
-
-
 def _append(spec, records, *, publish, using):
     """New trades COPYed straight into their table, without a staging table: the usual live batch.
 
@@ -418,11 +409,9 @@ def _append(spec, records, *, publish, using):
     stored meanwhile, or twice in the batch, undoes the COPY. None (nothing stored) whenever that is not
     so: the staged way decides.
     """
-    if not _as_stored(spec, records) or not all(map(_sane_trade, records)):
+    times = _times_if_appendable(records)
+    if times is None:
         return None
-    times = {}
-    for record in records:
-        times.setdefault(record[0], []).append(record[1])
     series = {pair_id: _Series(len(t), 0, min(t), max(t)) for pair_id, t in times.items()}
     with transaction.atomic(using=using), connections[using].cursor() as wrapper:
         cursor = wrapper.cursor
@@ -444,6 +433,28 @@ def _append(spec, records, *, publish, using):
         result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
         _after_commit(spec, result, list(series), publish, using)
     return result
+
+
+_ZERO = Decimal(0)  # a Decimal compares with a Decimal faster than with an int
+
+
+def _times_if_appendable(records):
+    """Each pair's trade times, when every record is a trade as stored (_as_stored) and sane (the table's rule,
+    tables.TRADES.valid),
+    both checked in one pass (the flood's busiest loop); None when one is not."""
+    times = {}
+    try:
+        for pair_id, moment, trade_id, price, size, side in records:
+            if not (
+                type(moment) is datetime and moment.tzinfo is UTC and type(trade_id) is str and trade_id
+                and type(price) is Decimal and type(size) is Decimal and price.is_finite() and size.is_finite()
+                and price > _ZERO and size > _ZERO and (side == "buy" or side == "sell")
+            ):  # fmt: skip
+                return None
+            times.setdefault(pair_id, []).append(moment)
+    except (ValueError, TypeError):  # not six fields
+        return None
+    return times
 
 
 class _Series(NamedTuple):
@@ -502,8 +513,10 @@ def _copy_trades(copy, records):
     if "\\" in ids or "\t" in ids or "\n" in ids or "\r" in ids:
         _copy_records(copy, records)
         return
+    # Trades come in bursts at one time (a taker order's fills, a busy millisecond): each time is spelled once.
+    spelled = {moment: moment.isoformat() for moment in set(map(operator.itemgetter(1), records))}
     copy.write(
-        "".join([f"{p}\t{t.isoformat()}\t{i}\t{price}\t{size}\t{side}\n" for p, t, i, price, size, side in records])
+        "".join([f"{p}\t{spelled[t]}\t{i}\t{price}\t{size}\t{side}\n" for p, t, i, price, size, side in records])
     )
 
 

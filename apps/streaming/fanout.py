@@ -9,6 +9,7 @@ failures are logged and never reach the write path.
 """
 
 import logging
+import operator
 
 from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST, TRADES
 from apps.streaming import groups, series
@@ -51,19 +52,27 @@ def _trade_messages(rows, using):
     told = {pair for pair in pairs if by_pair.get(pair)}
     if len(told) < len(pairs):  # a pair without a starlisting has nobody to tell: no items to build
         rows = [row for row in rows if row[0] in told]
-    items = {}
-    trade_item = groups.trade_item
-    # (pair, time, trade id as a number would sort), by position: faster than by name
-    for row in sorted(rows, key=lambda r: (r[0], r[1], len(r[2]), r[2])):
-        items.setdefault(row[0], []).append(trade_item(row))
+    of_pair = {}
+    for row in rows:
+        of_pair.setdefault(row[0], []).append(row)
     messages = []
-    for pair_id, batch in items.items():
+    for pair_id in sorted(of_pair):
         members = by_pair.get(pair_id)
         if members:
+            batch = groups.trade_items(_in_trade_order(of_pair[pair_id]))
             texts = [[member.id, groups.trades_text(member, batch)] for member in members]
             group = groups.pair_group(pair_id)
             messages.append((group, groups.push(group, groups.TRADES, texts)))
     return messages
+
+
+def _in_trade_order(rows):
+    """One pair's trades by time, then trade id as a number would sort. With every id of one length (the
+    usual batch) that is the rows' own order as tuples (one pair, then time, then id): sorted without a
+    key made per trade."""
+    if len(set(map(len, map(operator.itemgetter(2), rows)))) == 1:
+        return sorted(rows)
+    return sorted(rows, key=lambda r: (r[1], len(r[2]), r[2]))  # by position: faster than by name
 
 
 def _candle_messages(rows, using):

@@ -85,6 +85,15 @@ def trade_item(record):
             "size": format(size, "f") if type(size) is Decimal else size, "side": side}  # fmt: skip
 
 
+def trade_items(records):
+    """TradeRecords as REST items, as ``trade_item`` makes them, in one pass (thousands per write)."""
+    return [
+        {"time": time, "trade_id": trade_id, "price": format(price, "f") if type(price) is Decimal else price,
+         "size": format(size, "f") if type(size) is Decimal else size, "side": side}
+        for _, time, trade_id, price, size, side in records
+    ]  # fmt: skip
+
+
 def _plain(value):
     # numeric::text (REST) and format(Decimal, "f") agree for values read from PostgreSQL.
     return format(value, "f") if isinstance(value, Decimal) else value

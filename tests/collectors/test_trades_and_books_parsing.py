@@ -185,3 +185,30 @@ def test_a_hyperliquid_trade_with_a_string_id_or_numeric_price_is_read_exactly()
     frame = '{"channel":"trades","data":[{"coin":"BTC","side":"A","px":97000.5,"sz":"0.10","time":7,"tid":"0xab"}]}'
     (trade,) = hyperliquid_frame(frame)
     assert trade == TradeUpdate("BTC", "0xab", Decimal("97000.5"), Decimal("0.10"), "sell", 7000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ('"a":5,"p":"NaN","q":"1","T":1,"m":true', "not finite"),
+        ('"a":5,"p":"1","q":"Infinity","T":1,"m":true', "not finite"),
+        ('"a":5,"p":"0","q":"1","T":1,"m":true', "not positive"),
+        ('"a":5,"p":"x","q":"1","T":1,"m":true', "not a number"),
+        ('"a":true,"p":"1","q":"1","T":1,"m":true', "a is not an integer"),
+        ('"a":"5","p":"1","q":"1","T":1,"m":true', "a is not an integer"),
+        ('"a":5,"p":"1","q":"1","T":"1","m":true', "T is not an integer"),
+        ('"a":5,"p":"1","q":"1","T":1,"m":1', "m is not a boolean"),
+    ],
+)
+def test_a_bad_binance_trade_is_malformed_with_its_reason(fields, reason):
+    with pytest.raises(MalformedFrame, match=reason):
+        binance_frame(f'{{"stream":"x@aggTrade","data":{{"e":"aggTrade","E":1,"s":"X",{fields}}}}}', "spot")
+
+
+def test_a_binance_trade_with_a_numeric_price_or_an_empty_symbol_is_read_field_by_field():
+    (trade,) = binance_frame('{"stream":"x@aggTrade","data":{"e":"aggTrade","s":"X","a":5,"p":2,"q":"0.10","T":7,'
+                             '"m":false}}', "spot")  # fmt: skip
+    assert trade == TradeUpdate("spot:X", "5", Decimal("2"), Decimal("0.10"), "buy", 7000)
+    with pytest.raises(MalformedFrame, match="s is not"):
+        binance_frame('{"stream":"x@aggTrade","data":{"e":"aggTrade","s":"","a":5,"p":"1","q":"1","T":7,"m":false}}',
+                      "spot")  # fmt: skip

@@ -48,6 +48,19 @@ async def test_a_writes_trades_arrive_in_one_message_as_rest_items_and_only_when
     assert await classic.nothing()
 
 
+async def test_a_shuffled_batch_reaches_subscribers_by_time_then_id_as_rest_serves_it(connect, stream_world):
+    w = stream_world
+    asked = await subscribed(connect, [w.btc_1m.id], channels=["trades"])
+    later = [TradeRecord(w.btc_pair.id, minutes(41), trade_id, "97001", "0.5", "sell") for trade_id in ("31", "30")]
+
+    await database_sync_to_async(write_trades)([later[0], *trades(w, "22", "20", "21"), later[1]])
+    message = await asked.receive()
+
+    assert [t["trade_id"] for t in message["data"]] == ["20", "21", "22", "30", "31"]
+    stored = await rest(keyed_client(w.key), "/trades/hyperliquid/BTC/USD/perps?start_time=2026-11-20T00:40:00Z")
+    assert message["data"] == stored["data"]
+
+
 async def test_books_are_conflated_to_the_newest_and_out_of_sync_is_said(connect, stream_world, books, settings):
     w = stream_world
     connection = await subscribed(connect, [w.btc_1m.id], channels=["orderbook"])

@@ -13,6 +13,8 @@ Prices and sizes are exact decimal strings. Series are named
 came from.
 """
 
+from decimal import Decimal, InvalidOperation
+
 from apps.collectors.exchanges.binance.protocol import INTERVALS, MARKET_OF, USDM
 from apps.collectors.exchanges.events import (
     BookDelta,
@@ -100,6 +102,23 @@ def parse_agg_trade(data, market):
     Kirby stores aggregate trades: the one trade stream USD-M futures documents, the same on spot, and
     what a taker did at each price (``f``..``l`` are the fills inside).
     """
+    # The usual aggTrade, checked in one go (a flood is tens of thousands a second); anything else, or
+    # anything wrong, goes the field-by-field way below, which names what is wrong.
+    get = data.get
+    maker_bought, symbol, agg_id, moment, price, size = get("m"), get("s"), get("a"), get("T"), get("p"), get("q")
+    if (type(maker_bought) is bool and type(symbol) is str and symbol and type(agg_id) is int
+            and type(moment) is int and type(price) is str and type(size) is str):  # fmt: skip
+        try:
+            price, size = Decimal(price), Decimal(size)
+        except InvalidOperation:
+            price = size = None
+        if price is not None and price.is_finite() and size.is_finite() and price > 0 and size > 0:
+            return TradeUpdate(f"{market}:{symbol}", str(agg_id), price, size, "sell" if maker_bought else "buy",
+                               moment * 1000)  # fmt: skip
+    return _checked_agg_trade(data, market)
+
+
+def _checked_agg_trade(data, market):
     maker_bought = data.get("m")
     if not isinstance(maker_bought, bool):
         raise MalformedFrame(f"m is not a boolean: {maker_bought!r}")
