@@ -135,7 +135,8 @@ def replicated(tmp_path_factory, django_db_setup, django_db_blocker):
 
 def test_the_read_api_is_served_by_the_replica_and_writes_go_to_the_primary(replicated):
     state = replicated.wait_for(lambda state: state["serving"], "serving")
-    assert state["lag_seconds"] == 0 and state["reason"] == "lag 0.0 s"
+    # Within the limit (1 s here); the standby may still be replaying the usage rows the primary just flushed.
+    assert 0 <= state["lag_seconds"] <= 1 and state["reason"] == f"lag {state['lag_seconds']:.1f} s"
     before = replicated.last_candles_query(replicated.replica)
 
     response = replicated.get(f"{CANDLES}?limit=10")
