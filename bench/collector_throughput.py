@@ -121,10 +121,13 @@ VENUES = {
 }  # fmt: skip
 
 
-def prepare_flood(sender, venue, coins, messages):
-    """Have the sender render the flood (before any clock starts): ``messages`` updates of each coin's day candle."""
-    open_ms = int(time.time() * 1000) // DAY_MS * DAY_MS
-    post(f"{sender}/prepare", {"venue": venue.adapter, "coins": coins, "messages": messages, "open_ms": open_ms})
+def prepare_flood(sender, venue, coins, messages, kind="candles"):
+    """Have the sender render the flood (before any clock starts): ``messages`` updates of each coin's day
+    candle, or (``kind="trades"``) ``messages`` trades of each coin stamped now."""
+    now_ms = int(time.time() * 1000)
+    open_ms = now_ms if kind == "trades" else now_ms // DAY_MS * DAY_MS
+    post(f"{sender}/prepare", {"venue": venue.adapter, "coins": coins, "messages": messages, "open_ms": open_ms,
+                               "kind": kind})  # fmt: skip
 
 
 def flood(sender):
@@ -132,7 +135,8 @@ def flood(sender):
     return post(f"{sender}/flood", {})
 
 
-async def bare_consumer(venue, sender, coins, messages):
+async def bare_consumer(venue, sender, coins, messages, kind="candles"):
+    """The baseline: a bare aiohttp client that only counts the flood's frames; (received, seconds)."""
     import aiohttp
 
     ws_url = "ws" + sender.removeprefix("http") + venue.path
@@ -141,9 +145,10 @@ async def bare_consumer(venue, sender, coins, messages):
             await ws.send_json(message)
         # The sender answers nothing: the first frame this client reads is the flood's.
         expected, received = messages * len(coins), 0
-        await asyncio.get_running_loop().run_in_executor(None, prepare_flood, sender, venue, coins, messages)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, prepare_flood, sender, venue, coins, messages, kind)
         started = time.perf_counter()
-        sending = asyncio.get_running_loop().run_in_executor(None, flood, sender)
+        sending = loop.run_in_executor(None, flood, sender)
         while received < expected:
             message = await ws.receive(timeout=60)
             if message.type == aiohttp.WSMsgType.TEXT and venue.marker in message.data:
@@ -153,45 +158,66 @@ async def bare_consumer(venue, sender, coins, messages):
         return received, elapsed
 
 
+class StreamRun:
+    """One real collector stream (the real batcher, writing to the bench database) in a thread, subscribed to
+    ``coins``; ``timed_flood`` times a prepared flood until every frame is handled and stored."""
+
+    def __init__(self, venue, coins):
+        from apps.collectors.batcher import Batcher
+        from apps.collectors.exchanges import get_adapter
+        from apps.collectors.stream import Stream
+
+        self.written = []
+        self.batcher = Batcher(flush_seconds=1.0, batch_size=5000,
+                               on_written=lambda kind, result: self.written.append(result))  # fmt: skip
+        self.stop = threading.Event()
+        self.stream = Stream(get_adapter(venue.adapter), 0, self.batcher, self.stop)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.stream.run()), daemon=True)
+        self.thread.start()
+        self.deadline = time.monotonic() + 30
+        while self.stream.status.doc["subscriptions"] < len(coins) and time.monotonic() < self.deadline:
+            time.sleep(0.1)
+        if self.stream.status.doc["subscriptions"] < len(coins):
+            raise SystemExit(f"the stream subscribed {self.stream.status.doc['subscriptions']} of {len(coins)} series")
+
+    def timed_flood(self, sender, venue, coins, messages, kind="candles"):
+        """(frames handled, seconds) of a flood of ``messages`` per coin, stored before the clock stops."""
+        prepare_flood(sender, venue, coins, messages, kind)
+        if kind == "candles":
+            time.sleep(1.5)  # the first-push repairs settle before the clock starts
+        self.batcher.flush_now()
+        before = self.stream.status.doc["messages"]
+        expected = messages * len(coins)
+        started = time.perf_counter()
+        flood(sender)
+        while self.stream.status.doc["messages"] - before < expected:
+            time.sleep(0.05)  # the stream thread needs the GIL more than this one needs precision
+        self.batcher.flush_now(timeout=120)
+        return self.stream.status.doc["messages"] - before, time.perf_counter() - started
+
+    def close(self):
+        """Stop the stream; returns the rows the batcher wrote."""
+        self.stop.set()
+        self.thread.join(30)
+        self.batcher.close()
+        return sum(r.written for r in self.written)
+
+
 def kirby_stream(venue, sender, coins, messages):
-    from apps.collectors.batcher import Batcher
-    from apps.collectors.exchanges import get_adapter
-    from apps.collectors.stream import Stream
     from apps.marketdata.models import Candle
 
-    written = []
-    batcher = Batcher(flush_seconds=1.0, batch_size=5000, on_written=lambda kind, result: written.append(result))
-    stop = threading.Event()
-    stream = Stream(get_adapter(venue.adapter), 0, batcher, stop)
-    thread = threading.Thread(target=lambda: asyncio.run(stream.run()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while stream.status.doc["subscriptions"] < len(coins) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    run = StreamRun(venue, coins)
     # One update per coin first: the stream reads each new series' REST history on its first push, untimed.
     prepare_flood(sender, venue, coins, 1)
     flood(sender)
-    while stream.status.doc["messages"] < len(coins) and time.monotonic() < deadline:
+    while run.stream.status.doc["messages"] < len(coins) and time.monotonic() < run.deadline:
         time.sleep(0.05)
-    prepare_flood(sender, venue, coins, messages)
-    time.sleep(1.5)  # the first-push repairs settle before the clock starts
-    batcher.flush_now()
-    before = stream.status.doc["messages"]
-    expected = messages * len(coins)
-    started = time.perf_counter()
-    flood(sender)
-    while stream.status.doc["messages"] - before < expected:
-        time.sleep(0.05)  # the stream thread needs the GIL more than this one needs precision
-    batcher.flush_now(timeout=120)
-    elapsed = time.perf_counter() - started
-    received = stream.status.doc["messages"] - before
-    stop.set()
-    thread.join(30)
-    batcher.close()
+    received, elapsed = run.timed_flood(sender, venue, coins, messages)
+    written = run.close()
     stored = Candle.objects.filter(
         starlisting__trading_pair__coin__symbol__in=coins, starlisting__trading_pair__exchange__name=venue.adapter
     ).count()
-    return received, elapsed, stored, sum(r.written for r in written)
+    return received, elapsed, stored, written
 
 
 def ensure_series(venue, coins):
@@ -222,12 +248,12 @@ def ensure_series(venue, coins):
     )
 
 
-def empty_spool():
+def empty_spool(record_class=None):
     """Drop what an interrupted run left spooled: the flood's batches must not queue behind it."""
     from apps.collectors import spool
     from apps.marketdata.records import CandleRecord
 
-    spool.client().delete(spool.key(CandleRecord))
+    spool.client().delete(spool.key(record_class or CandleRecord))
 
 
 def main():

@@ -21,14 +21,19 @@ import argparse
 import asyncio
 import os
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
-from bench.collector_throughput import BENCH_REDIS_URL, Venue, post, start_sender  # noqa: E402
+from bench.collector_throughput import (  # noqa: E402
+    BENCH_REDIS_URL,
+    StreamRun,
+    Venue,
+    bare_consumer,
+    empty_spool,
+    start_sender,
+)
 from bench.figures import figure  # noqa: E402
 
 RATE_TARGET, RATIO_TARGET = 50_000, 0.5
@@ -44,68 +49,11 @@ VENUES = {
 }  # fmt: skip
 
 
-def prepare_flood(sender, venue, coins, trades):
-    """Have the sender render ``trades`` trades of each coin (before any clock starts), stamped now."""
-    post(f"{sender}/prepare", {"venue": venue.adapter, "coins": coins, "messages": trades,
-                               "open_ms": int(time.time() * 1000), "kind": "trades"})  # fmt: skip
-
-
-def flood(sender):
-    return post(f"{sender}/flood", {})
-
-
-async def bare_consumer(venue, sender, coins, trades):
-    import aiohttp
-
-    ws_url = "ws" + sender.removeprefix("http") + venue.path
-    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, max_msg_size=0) as ws:
-        for message in venue.subscribe(coins):
-            await ws.send_json(message)
-        expected, received = trades * len(coins), 0
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, prepare_flood, sender, venue, coins, trades)
-        started = time.perf_counter()
-        sending = loop.run_in_executor(None, flood, sender)
-        while received < expected:
-            message = await ws.receive(timeout=60)
-            if message.type == aiohttp.WSMsgType.TEXT and venue.marker in message.data:
-                received += 1
-        elapsed = time.perf_counter() - started
-        await sending
-        return received, elapsed
-
-
 def kirby_stream(venue, sender, coins, trades, pair_ids):
-    from apps.collectors.batcher import Batcher
-    from apps.collectors.exchanges import get_adapter
-    from apps.collectors.stream import Stream
-
-    written = []
-    batcher = Batcher(flush_seconds=1.0, batch_size=5000, on_written=lambda kind, result: written.append(result))
-    stop = threading.Event()
-    stream = Stream(get_adapter(venue.adapter), 0, batcher, stop)
-    thread = threading.Thread(target=lambda: asyncio.run(stream.run()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while stream.status.doc["subscriptions"] < len(coins) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if stream.status.doc["subscriptions"] < len(coins):
-        raise SystemExit(f"the stream subscribed {stream.status.doc['subscriptions']} of {len(coins)} series")
-    prepare_flood(sender, venue, coins, trades)
-    batcher.flush_now()
-    before = stream.status.doc["messages"]
-    expected = trades * len(coins)
-    started = time.perf_counter()
-    flood(sender)
-    while stream.status.doc["messages"] - before < expected:
-        time.sleep(0.05)  # the stream thread needs the GIL more than this one needs precision
-    batcher.flush_now(timeout=120)
-    elapsed = time.perf_counter() - started
-    received = stream.status.doc["messages"] - before
-    stop.set()
-    thread.join(30)
-    batcher.close()
-    return received, elapsed, stored_trades(pair_ids), sum(r.written for r in written)
+    run = StreamRun(venue, coins)
+    received, elapsed = run.timed_flood(sender, venue, coins, trades, kind="trades")
+    written = run.close()
+    return received, elapsed, stored_trades(pair_ids), written
 
 
 def stored_trades(pair_ids):
@@ -150,13 +98,6 @@ def ensure_pairs(venue, coins):
     return pair_ids
 
 
-def empty_spool():
-    from apps.collectors import spool
-    from apps.marketdata.records import TradeRecord
-
-    spool.client().delete(spool.key(TradeRecord))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=20_000, help="trades per coin")
@@ -174,7 +115,9 @@ def main():
                       KIRBY_COLLECTOR_PING_SECONDS="5", KIRBY_COLLECTOR_QUIET_SECONDS="120",
                       REDIS_URL=BENCH_REDIS_URL)  # fmt: skip
     common.setup()
-    empty_spool()
+    from apps.marketdata.records import TradeRecord
+
+    empty_spool(TradeRecord)
     from apps.collectors.gc_tuning import tune_for_streaming
 
     tune_for_streaming()  # as the collector's run_stream does; before the baseline too, which reads the same way
@@ -183,7 +126,7 @@ def main():
         for venue in venues:
             pair_ids = ensure_pairs(venue, coins)
             print(f"trades throughput, {venue.name}: {len(coins)} coins x {args.trades:,} trades = {total:,}")
-            received, seconds = asyncio.run(bare_consumer(venue, sender, coins, args.trades))
+            received, seconds = asyncio.run(bare_consumer(venue, sender, coins, args.trades, kind="trades"))
             baseline = common.rate(received, seconds)
             print(f"  no-op consumer (the send rate)   {received:>9,} in {seconds:6.2f} s = {baseline:>9,.0f} /s")
             received, seconds, (rows, distinct), written = kirby_stream(venue, sender, coins, args.trades, pair_ids)
