@@ -473,36 +473,31 @@ class TradeCandles:
 
         Only the newest state of an open candle is stored, so one per message and candle is all the stream needs.
         """
-        current, series = self._current, self._series if self.wanted() is self._plan else self._all_series()
+        series = self._series if self.wanted() is self._plan else self._all_series()
         if len(trades) == 1:  # the usual message: each series' candle changes once, no record of what was touched
-            trade = trades[0]
-            t_ms, out, late = trade.time_us // 1000, [], False
-            for key, interval in series.get(trade.coin, ()):
-                # Most trades fall in the candle the previous trade of the series fell in: no interval arithmetic.
-                candle = current.get(key)
-                if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
-                    candle.add(trade)
-                elif (candle := self._place(key, interval, trade, t_ms)) is None:
-                    late = True
-                    continue
-                out.append(candle.built(key[0], key[1], False))
-            if late:
-                self._late()
-            return out
+            return [candle.built(key[0], key[1], False) for key, candle in self._fold_one(trades[0], series)]
         touched = {}
         for trade in trades:
-            t_ms, late = trade.time_us // 1000, False
-            for key, interval in series.get(trade.coin, ()):
-                candle = current.get(key)
-                if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
-                    candle.add(trade)
-                elif (candle := self._place(key, interval, trade, t_ms)) is None:
-                    late = True
-                    continue
+            for key, candle in self._fold_one(trade, series):
                 touched[key, candle.open_ms] = candle
-            if late:
-                self._late()
         return [candle.built(key[0], key[1], False) for (key, _), candle in touched.items()]
+
+    def _fold_one(self, trade, series):
+        """Fold one trade into the candle of each series of its product: [(series key, candle)]; a trade for a
+        closed candle of any series is counted late once."""
+        current, t_ms, out, late = self._current, trade.time_us // 1000, [], False
+        for key, interval in series.get(trade.coin, ()):
+            # Most trades fall in the candle the previous trade of the series fell in: no interval arithmetic.
+            candle = current.get(key)
+            if candle is not None and candle.open_ms <= t_ms <= candle.close_ms:
+                candle.add(trade)
+            elif (candle := self._place(key, interval, trade, t_ms)) is None:
+                late = True
+                continue
+            out.append((key, candle))
+        if late:
+            self._late()
+        return out
 
     def _place(self, key, interval, trade, t_ms):
         """The candle of series ``key`` that ``trade`` (at ``t_ms``) now belongs to, added; None when it is late."""
