@@ -35,7 +35,6 @@ servers and clients are stopped on exit.
 
 import argparse
 import asyncio
-import base64
 import bisect
 import json
 import math
@@ -43,7 +42,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -57,6 +55,7 @@ from bench.figures import figure  # noqa: E402
 from bench.websocket_fanout import (  # noqa: E402
     BENCH_REDIS_URL,
     SERVER_ENV,
+    Client,
     Processes,
     free_port,
     percentile,
@@ -77,77 +76,19 @@ SEQUENCE = re.compile(rb'"sequence":(\d+)')
 # --- the clients' process -----------------------------------------------------------------
 
 
-class BookClient(asyncio.Protocol):
-    """Handshake, one subscribe to the orderbook channel, pongs, and (sequence, receipt time) per book."""
+class BookClient(Client):
+    """websocket_fanout's client, subscribed to the orderbook channel: (sequence, receipt time) per book."""
 
     def __init__(self, host, port, path, subscribe, ready):
-        self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-        self.subscribe, self.ready = subscribe, ready
-        self.buffer = bytearray()
-        self.open = False
-        self.receipts = []
+        super().__init__(host, port, path, subscribe, [], ready)
         self.lost = False
 
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.write(self.request)
-
-    def send(self, opcode, payload):
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        size = len(payload)
-        header = (
-            struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-            if size < 126
-            else struct.pack("!BBH", 0x80 | opcode, 254, size)
-        )
-        self.transport.write(header + mask + masked)
-
-    def data_received(self, data):
-        now = time.time()
-        buffer = self.buffer
-        buffer += data
-        if not self.open:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                if not self.ready.done():
-                    self.ready.set_exception(ConnectionError(bytes(buffer[:200]).decode("latin-1")))
-                return
-            del buffer[: end + 4]
-            self.open = True
-            self.send(1, self.subscribe)
-        start = 0
-        while len(buffer) - start >= 2:
-            opcode, size = buffer[start] & 0x0F, buffer[start + 1] & 0x7F
-            head = 2
-            if size == 126:
-                if len(buffer) - start < 4:
-                    break
-                size, head = struct.unpack_from("!H", buffer, start + 2)[0], 4
-            elif size == 127:
-                if len(buffer) - start < 10:
-                    break
-                size, head = struct.unpack_from("!Q", buffer, start + 2)[0], 10
-            if len(buffer) - start < head + size:
-                break
-            payload = bytes(buffer[start + head : start + head + size])
-            start += head + size
-            if opcode == 1:
-                found = SEQUENCE.search(payload) if b'"orderbook"' in payload else None
-                if found is not None:
-                    self.receipts.append((int(found.group(1)), now))
-                    if not self.ready.done():
-                        self.ready.set_result(None)  # subscribed: the current book came
-            elif opcode == 9:
-                self.send(10, payload)
-            elif opcode == 8:
-                self.transport.close()
-        del buffer[:start]
+    def text(self, payload, now):
+        found = SEQUENCE.search(payload) if b'"orderbook"' in payload else None
+        if found is not None:
+            self.receipts.append((int(found.group(1)), now))
+            if not self.ready.done():
+                self.ready.set_result(None)  # subscribed: the current book came
 
     def connection_lost(self, exc):
         self.lost = True

@@ -218,16 +218,20 @@ class Client(asyncio.Protocol):
             payload = bytes(buffer[start + head : start + head + size])
             start += head + size
             if opcode == 1:
-                found = SEQUENCE.search(payload)
-                if found is not None:
-                    self.receipts.append((int(found.group(1)), now))
-                elif not self.ready.done() and b'"success"' in payload:
-                    self.ready.set_result(None)
+                self.text(payload, now)
             elif opcode == 9:
                 self.send(10, payload)
             elif opcode == 8:
                 self.transport.close()
         del buffer[:start]
+
+    def text(self, payload, now):
+        """A text frame: its candle's sequence and receipt time noted; ready once subscribed."""
+        found = SEQUENCE.search(payload)
+        if found is not None:
+            self.receipts.append((int(found.group(1)), now))
+        elif not self.ready.done() and b'"success"' in payload:
+            self.ready.set_result(None)
 
     def connection_lost(self, exc):
         if not self.ready.done():
