@@ -186,9 +186,14 @@ async def truth_candles(state, request):
     return [candle.to_wire() for candle in candles]
 
 
-# Other venues' trades and books: exchange -> (trades(state, coin, start, end), book(state, coin, time)),
-# registered by each venue's module; ``coin`` is the venue's own name of the series.
-TICK_TRUTHS = {}
+# Each venue's trades and books: exchange -> (trades(state, coin, start, end), book(state, coin, time)),
+# registered here or by the venue's module; ``coin`` is the venue's own name of the series.
+TICK_TRUTHS = {
+    "hyperliquid": (
+        lambda state, coin, start, end: ticks.trades(state.market, coin, start, end),
+        lambda state, coin, moment: ticks.book(state.market, coin, moment),
+    ),
+}
 
 
 def _bybit_series(coin):
@@ -241,10 +246,8 @@ for _market in ("usdm", "spot"):
 
 def _tick_truth(query, which):
     exchange = query.get("exchange", "hyperliquid")
-    if exchange == "hyperliquid":
-        return None
     if exchange not in TICK_TRUTHS:
-        raise Invalid(f"exchange must be one of hyperliquid {' '.join(TICK_TRUTHS)}")
+        raise Invalid(f"exchange must be one of {' '.join(TICK_TRUTHS)}")
     return TICK_TRUTHS[exchange][which]
 
 
@@ -255,19 +258,13 @@ async def truth_trades(state, request):
     query = request.query
     coin, start, end = _coin(query), _query_int(query, "start"), _query_int(query, "end")
     end = min(end, state.clock.now_ms() + 1)
-    venue = _tick_truth(query, 0)
-    if venue is not None:
-        return await asyncio.to_thread(venue, state, coin, start, end)
-    return await asyncio.to_thread(ticks.trades, state.market, coin, start, end)
+    return await asyncio.to_thread(_tick_truth(query, 0), state, coin, start, end)
 
 
 @endpoint
 async def truth_book(state, request):
     """The book of the block holding ``time`` (virtual ms), as the venue sends it (``exchange``)."""
-    venue = _tick_truth(request.query, 1)
-    if venue is not None:
-        return venue(state, _coin(request.query), _query_int(request.query, "time"))
-    return ticks.book(state.market, _coin(request.query), _query_int(request.query, "time"))
+    return _tick_truth(request.query, 1)(state, _coin(request.query), _query_int(request.query, "time"))
 
 
 def add_routes(app: web.Application) -> None:
