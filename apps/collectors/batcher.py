@@ -3,7 +3,8 @@
 The stream's event loop only appends to a buffer; a flusher thread writes a
 batch when it reaches ``batch_size`` records or every ``flush_seconds``, so
 receiving never waits on the database. Within a buffer the latest version
-of a row (same series and time) replaces earlier ones, as the database would.
+of a row (same series and time) replaces earlier ones, as the database would;
+trades are kept as they come (the write path stores a trade once by its key).
 A batch that cannot be written goes to the Redis spool (spool.py), and so
 does every later batch of its type while the spool holds any; a replayer
 thread stores the spool in order, with backoff, once the database is back.
@@ -45,8 +46,8 @@ _WRITERS = {
 
 
 def _key(record):
-    # A row's key: its series and time, and for trades the venue's id (many trades share a time).
-    return record[:3] if type(record) is TradeRecord else (record[0], record[1])
+    # A row's key: its series and time (trades are not merged in the buffer: see Batcher.add).
+    return record[0], record[1]
 
 
 class Batcher:
@@ -56,7 +57,8 @@ class Batcher:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.on_written = on_written  # called with (record type, WriteResult) after each commit
-        self._buffers = {kind: {} for kind in _WRITERS}
+        self._buffers = self._empty()
+        self._trades = []
         self._size = 0
         self._oldest = None  # time.time() when the oldest buffered record arrived
         self._lock = threading.Lock()
@@ -78,17 +80,23 @@ class Batcher:
 
     def add(self, record):
         kind = type(record)
-        key = record[:3] if kind is TradeRecord else (record[0], record[1])  # as _key, without the call
         with self._lock:
-            buffer = self._buffers[kind]
-            previous = buffer.get(key)
-            if previous is None:
+            if kind is TradeRecord:  # the busiest type, and never merged here: the write path stores a trade once
+                self._trades.append(record)
                 if not self._size:
                     self._oldest = time.time()
                 self._size += 1
-            elif kind is CandleRecord and previous.closed and not record.closed:
-                return  # as in the database: a closed candle is never reopened
-            buffer[key] = record
+            else:
+                key = (record[0], record[1])  # as _key, without the call
+                buffer = self._buffers[kind]
+                previous = buffer.get(key)
+                if previous is None:
+                    if not self._size:
+                        self._oldest = time.time()
+                    self._size += 1
+                elif kind is CandleRecord and previous.closed and not record.closed:
+                    return  # as in the database: a closed candle is never reopened
+                buffer[key] = record
             # Woken once: while a batch is being written the next one fills, and setting an Event
             # on each of its records cost more than the add.
             full = self._size >= self.batch_size and not self._wake.is_set()
@@ -99,7 +107,7 @@ class Batcher:
 
     def pending(self):
         with self._lock:
-            return sum(len(b) for b in self._buffers.values())
+            return self._size
 
     def flush_now(self, timeout=30):
         """Block until everything added so far is stored (tests, shutdown)."""
@@ -118,20 +126,29 @@ class Batcher:
     def _take(self):
         with self._lock:
             batches = {kind: list(buffer.values()) for kind, buffer in self._buffers.items() if buffer}
-            self._buffers = {kind: {} for kind in _WRITERS}
+            if self._trades:
+                batches[TradeRecord] = self._trades
+            self._buffers, self._trades = self._empty(), []
             self._size = 0
             oldest, self._oldest = self._oldest, None
         return batches, oldest
 
+    @staticmethod
+    def _empty():
+        # Rows of one key replace each other in a buffer (the latest version wins); trades go to a list.
+        return {kind: {} for kind in _WRITERS if kind is not TradeRecord}
+
     def _put_back(self, kind, records, oldest):
         with self._lock:
             self._oldest = oldest if self._oldest is None or oldest is None else min(oldest, self._oldest)
-            buffer = self._buffers[kind]
-            # Records that arrived meanwhile are newer: they win.
-            merged = {_key(r): r for r in records}
-            merged.update(buffer)
-            self._buffers[kind] = merged
-            self._size = sum(len(b) for b in self._buffers.values())
+            if kind is TradeRecord:
+                self._trades = list(records) + self._trades
+            else:
+                # Records that arrived meanwhile are newer: they win.
+                merged = {_key(r): r for r in records}
+                merged.update(self._buffers[kind])
+                self._buffers[kind] = merged
+            self._size = len(self._trades) + sum(len(b) for b in self._buffers.values())
 
     def _run(self):
         # The top-level guard: whatever goes wrong, the flusher keeps running and shutdown still flushes.
@@ -209,7 +226,7 @@ class Batcher:
         count_ingested(written)
         spooled = self.spool and any(spool.waiting(kind) for kind in _WRITERS)
         with self._lock:
-            if ok and not spooled and not any(self._buffers.values()):
+            if ok and not spooled and not self._size:
                 self._idle.set()
         return ok
 

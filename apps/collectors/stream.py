@@ -141,6 +141,7 @@ class Stream:
         self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot
         self._book_fetches = {}  # series -> the task fetching its REST snapshot
         self.trade_gaps = TradeGaps()
+        self._reads_back_trades = hasattr(adapter.history, "trade_pages")
         self._trade_reads = set()  # tasks reading missed trades back (held: the loop keeps only weak references)
         self.rollovers = 0
 
@@ -520,19 +521,23 @@ class Stream:
         return [record for page in pages for update in page for record in trade_records(update, pair_ids)]
 
     def _handle(self, parse, raw):
-        received_ms = int(time.time() * 1000)
+        now = time.time()
         try:
             events = parse(raw)
         except MalformedFrame as error:
             self.status.malformed_frame(raw, error)
             return
-        self.status.message()
+        self.status.message(now)
         trades = self.plan.trades if self.plan is not None else None
         for event in events:
-            if type(event) is TradeUpdate and trades is not None and event.coin in trades:
-                self._trade(event)  # a flood of trades is the busiest case: _routed and _event's first branch inline
-            elif self._routed(event):
-                self._event(event, received_ms)
+            # A flood of trades is the busiest case: _routed and _event's first branch inline.
+            if type(event) is TradeUpdate and trades is not None:
+                pair_ids = trades.get(event.coin)
+                if pair_ids is not None:
+                    self._trade(event, pair_ids)
+                    continue
+            if self._routed(event):
+                self._event(event, int(now * 1000))
             else:  # a symbol or interval this connection did not subscribe to: bad input, counted and skipped
                 self.status.malformed_frame(raw, f"not subscribed here: {getattr(event, 'coin', '?')}")
 
@@ -590,13 +595,17 @@ class Stream:
             elif event.kind == "resync":  # the exchange says messages were lost on this connection
                 raise Reconnect(f"resubscribing: {event.detail}")
 
-    def _trade(self, event):
+    def _trade(self, event, pair_ids=None):
+        if pair_ids is None:
+            pair_ids = self.plan.trades.get(event.coin, ()) if self.plan else ()
         self.status.events["trade"] += 1
         add = self.batcher.add
-        for record in trade_records(event, self.plan.trades.get(event.coin, ()) if self.plan else ()):
+        for record in trade_records(event, pair_ids):
             add(record)
+        if not self._reads_back_trades:  # the venue replays them, or offers no window to read
+            return
         missed = self.trade_gaps.seen(event)
-        if missed and hasattr(self.adapter.history, "trade_pages"):
+        if missed:
             task = asyncio.ensure_future(self._read_back_trades(*missed))
             self._trade_reads.add(task)
             task.add_done_callback(self._trade_reads.discard)

@@ -71,9 +71,11 @@ class StreamStatus:
         self.doc["rollovers"] += 1
         self.report()
 
-    def message(self):
-        self.doc["messages"] += 1
-        self.doc["last_message_at"] = time.time()
+    def message(self, now=None):
+        """A frame arrived (at ``now``, time.time(), when the caller has it)."""
+        doc = self.doc
+        doc["messages"] += 1
+        doc["last_message_at"] = time.time() if now is None else now
 
     def failed(self, error):
         self._connected.set(0)

@@ -19,8 +19,10 @@ class TradeGaps:
     def seen(self, trade):
         """``(series, start_ms, end_ms)`` to read back when ``trade`` is the first after a reconnect and newer
         than every trade before it, else None."""
-        moment = trade.time_us // 1000
-        since = self.before.pop(trade.coin, None)
-        if moment > self.last_ms.get(trade.coin, -1):
-            self.last_ms[trade.coin] = moment
-        return (trade.coin, since, moment) if since is not None and moment > since else None
+        coin, moment = trade.coin, trade.time_us // 1000
+        if moment > self.last_ms.get(coin, -1):
+            self.last_ms[coin] = moment
+        if not self.before:  # no reconnect waiting for its first trades: the usual case
+            return None
+        since = self.before.pop(coin, None)
+        return (coin, since, moment) if since is not None and moment > since else None

@@ -9,8 +9,8 @@ failures are logged and never reach the write path.
 """
 
 import logging
-import operator
 
+from apps.marketdata import trade_lines
 from apps.marketdata.tables import CANDLES, FUNDING, OPEN_INTEREST, TRADES
 from apps.streaming import groups, series
 
@@ -19,19 +19,20 @@ log = logging.getLogger(__name__)
 _PAIR_CHANNEL = {FUNDING.name: groups.FUNDING, OPEN_INTEREST.name: groups.OPEN_INTEREST}
 
 
-def publish_written_rows(sender, rows, using="default", **kwargs):
+def publish_written_rows(sender, rows, using="default", copy_texts=None, **kwargs):
     try:
-        groups.send_to_groups(group_messages(sender, rows, using))
+        groups.send_to_groups(group_messages(sender, rows, using, copy_texts))
     except Exception:
         log.exception("could not publish %d %s row(s) to WebSocket subscribers", len(rows), sender)
 
 
-def group_messages(table, rows, using="default"):
-    """``[(group, message), ...]`` in row order for rows of ``table`` (records of that table)."""
+def group_messages(table, rows, using="default", copy_texts=None):
+    """``[(group, message), ...]`` in row order for rows of ``table`` (records of that table); trades as the
+    writer's COPY text of each pair when it gives it (``copy_texts``), else spelled here the same way."""
     if not rows:
         return []
-    if table == TRADES.name:  # sorted there, by pair, time and trade id
-        return _trade_messages(rows, using)
+    if table == TRADES.name:
+        return _trade_messages(copy_texts or trade_lines.copy_texts(trade_lines.by_pair(rows)), using)
     # Clients expect each series in time order; the writer returns rows in the order they came.
     rows = sorted(rows, key=_series_and_time)
     if table == CANDLES.name:
@@ -45,34 +46,19 @@ def _series_and_time(row):
     return row[0], row[1]
 
 
-def _trade_messages(rows, using):
-    """One message per pair for the whole write: a batch of trades, not a frame per trade."""
-    pairs = {row[0] for row in rows}
-    by_pair = series.starlistings_of_pairs(pairs, using=using)
-    told = {pair for pair in pairs if by_pair.get(pair)}
-    if len(told) < len(pairs):  # a pair without a starlisting has nobody to tell: no items to build
-        rows = [row for row in rows if row[0] in told]
-    of_pair = {}
-    for row in rows:
-        of_pair.setdefault(row[0], []).append(row)
+def _trade_messages(texts, using):
+    """One message per pair for the whole write, a batch of trades, not a frame per trade: its COPY text
+    (``texts``: by pair), which each server process renders once for its clients (groups.rendered)."""
+    by_pair = series.starlistings_of_pairs(set(texts), using=using)
     messages = []
-    for pair_id in sorted(of_pair):
+    for pair_id in sorted(texts):
         members = by_pair.get(pair_id)
-        if members:
-            batch = groups.trade_items(_in_trade_order(of_pair[pair_id]))
-            texts = [[member.id, groups.trades_text(member, batch)] for member in members]
+        if members:  # a pair without a starlisting has nobody to tell
+            text = texts[pair_id]
+            heads = [[member.id, groups.trades_head(member, text.count("\n"))] for member in members]
             group = groups.pair_group(pair_id)
-            messages.append((group, groups.push(group, groups.TRADES, texts)))
+            messages.append((group, groups.trades_push(group, heads, text)))
     return messages
-
-
-def _in_trade_order(rows):
-    """One pair's trades by time, then trade id as a number would sort. With every id of one length (the
-    usual batch) that is the rows' own order as tuples (one pair, then time, then id): sorted without a
-    key made per trade."""
-    if len(set(map(len, map(operator.itemgetter(2), rows)))) == 1:
-        return sorted(rows)
-    return sorted(rows, key=lambda r: (r[1], len(r[2]), r[2]))  # by position: faster than by name
 
 
 def _candle_messages(rows, using):

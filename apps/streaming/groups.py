@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 
 from apps.marketdata.queries import CANDLE_FIELDS, FUNDING_FIELDS, OPEN_INTEREST_FIELDS
 from apps.marketdata.tick_queries import TRADE_FIELDS
+from apps.marketdata.trade_lines import unescaped
 from lib.http.render import iso
 
 PUSH = "stream.push"
@@ -77,23 +78,6 @@ def item(channel, record):
     return {name: _plain(value) for name, value in zip(fields, record[1:])}
 
 
-def trade_item(record):
-    """A TradeRecord as the REST item, built directly: a busy pair writes thousands per batch."""
-    _, time, trade_id, price, size, side = record
-    # _plain, without two calls a trade
-    return {"time": time, "trade_id": trade_id, "price": format(price, "f") if type(price) is Decimal else price,
-            "size": format(size, "f") if type(size) is Decimal else size, "side": side}  # fmt: skip
-
-
-def trade_items(records):
-    """TradeRecords as REST items, as ``trade_item`` makes them, in one pass (thousands per write)."""
-    return [
-        {"time": time, "trade_id": trade_id, "price": format(price, "f") if type(price) is Decimal else price,
-         "size": format(size, "f") if type(size) is Decimal else size, "side": side}
-        for _, time, trade_id, price, size, side in records
-    ]  # fmt: skip
-
-
 def _plain(value):
     # numeric::text (REST) and format(Decimal, "f") agree for values read from PostgreSQL.
     return format(value, "f") if isinstance(value, Decimal) else value
@@ -124,9 +108,51 @@ def history_text(channel, series, items):
     return dumps({**_header(HISTORY_TYPE[channel], series, channel), "count": len(items), "data": items})
 
 
-def trades_text(series, items):
-    """``trades``: the trades of one write of the pair, ascending, as REST items."""
-    return dumps({**_header("trades", series, TRADES), "count": len(items), "data": items})
+def trades_head(series, count):
+    """``trades`` of one starlisting up to its ``data``: the collector renders the head, each server process
+    the ``count`` items once for all its clients (``rendered``)."""
+    return dumps({**_header("trades", series, TRADES), "count": count})[:-1] + ',"data":'
+
+
+def trades_push(group, heads, lines):
+    """A pair's trades of one write: ``heads`` ``[[starlisting_id, trades_head], ...]``, ``lines`` the trades as
+    COPY text (apps.marketdata.trade_lines), as the writer stored them."""
+    return {"type": PUSH, "group": group, "channel": TRADES, "heads": heads, "lines": lines}
+
+
+def rendered(message):
+    """A group message with its ``texts``: a trades push gets them here, once per server process."""
+    if "texts" not in message:
+        items = trade_items_text(message["lines"])
+        message["texts"] = [[sid, f"{head}{items}}}"] for sid, head in message["heads"]]
+    return message
+
+
+def trade_items_text(lines):
+    """One pair's trades as COPY text lines -> the JSON array of their REST items, ascending by time then
+    trade id (a numeric id as a number sorts): what REST serves for them, byte for byte."""
+    trades = []
+    for line in lines.splitlines():
+        _, moment, trade_id, price, size, side = line.split("\t")
+        trades.append((moment, unescaped(trade_id), price, size, side))
+    # isoformat's UTC spelling sorts as the times do ("+" before ".": a whole second before its fractions).
+    trades.sort(key=_trade_order)
+    return dumps(
+        [
+            {"time": f"{moment[:-6]}Z", "trade_id": trade_id, "price": _plain_text(price), "size": _plain_text(size),
+             "side": side}
+            for moment, trade_id, price, size, side in trades
+        ]
+    )  # fmt: skip
+
+
+def _trade_order(trade):
+    return trade[0], len(trade[1]), trade[1]
+
+
+def _plain_text(number):
+    # str(Decimal) may choose exponent notation (1E-7); REST's numeric::text never does.
+    return format(Decimal(number), "f") if "E" in number else number
 
 
 def book_text(series, book):

@@ -19,7 +19,7 @@ import logging
 
 from channels.layers import get_channel_layer
 
-from apps.streaming.groups import PUSH
+from apps.streaming.groups import PUSH, rendered
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,11 @@ class Hub:
 
     def deliver(self, message):
         if message.get("type") != PUSH:
+            return
+        try:
+            rendered(message)
+        except Exception:
+            log.exception("could not render a stream message for %s", message.get("group"))
             return
         for subscriber in tuple(self.members.get(message["group"], ())):
             try:

@@ -99,6 +99,7 @@ def test_acks_and_errors_are_control_messages():
         KLINE.replace('"T":59999', '"T":0'),
         KLINE.replace('"e":"kline"', '"e":"mystery"').replace("@kline_1m", "@mystery"),
         '{"stream":"btcusdt@kline_1m","data":null}',
+        '{"stream":"btcusdt@aggTrade","data":{"e":["aggTrade"]}}',  # an event type that is not a name
         '{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","s":"BTCUSDT","p":"1","r":"x","T":1}}',
     ],
 )

@@ -105,6 +105,7 @@ def test_rest_candle_snapshots_parse_with_the_same_function():
         ("not json", "not JSON"),
         ("[1, 2]", "not a JSON object"),
         ('{"channel": "mystery", "data": {}}', "unknown channel"),
+        ('{"channel": ["trades"], "data": []}', "unknown channel"),  # not a name: once a TypeError, a reconnect
         ('{"channel": "candle", "data": null}', "not an object"),
         (
             '{"channel": "candle", "data": {"t": "x", "T": 1, "s": "BTC", "i": "1m", "o": "1", "c": "1", "h": "1", '

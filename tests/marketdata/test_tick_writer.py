@@ -3,11 +3,15 @@
 from datetime import timedelta, timezone
 from decimal import Decimal
 
+import orjson
+
 from apps.marketdata.models import OrderBookSnapshot, Trade
 from apps.marketdata.partitions import existing_partitions, forget_partitions
 from apps.marketdata.records import OrderBookRecord, TradeRecord
+from apps.marketdata.tick_queries import trade_rows
 from apps.marketdata.writer import market_data_written, write_orderbooks, write_trades
-from apps.streaming import groups
+from apps.streaming import fanout, groups
+from lib.http.params import Window
 from tests.conftest import utc
 
 T0 = utc(2026, 11, 20, 23, 59, 59, 999000)
@@ -99,26 +103,31 @@ def test_book_snapshots_store_exact_levels_and_refuse_crossed_or_negative_books(
 
 
 def announced_when_written(batches, captured):
-    """The rows announced for each batch written, committed one by one (``captured``: the fixture
-    django_capture_on_commit_callbacks)."""
-    announced = []
+    """For each batch written (committed one by one; ``captured``: the fixture django_capture_on_commit_callbacks):
+    the rows announced, and the trade items a /ws client of the pair receives for them."""
+    announced, received = [], []
 
-    def listen(sender, rows, **kwargs):
+    def listen(sender, rows, copy_texts=None, **kwargs):
         announced[-1].extend(rows)
+        for _, message in fanout.group_messages(sender, rows, copy_texts=copy_texts):
+            received[-1].extend(orjson.loads(groups.rendered(message)["texts"][0][1])["data"])
 
     market_data_written.connect(listen, sender="trades")
     try:
         for batch in batches:
             announced.append([])
+            received.append([])
             with captured(execute=True):
                 write_trades(batch)
     finally:
         market_data_written.disconnect(listen, sender="trades")
-    return announced
+    return announced, received
 
 
-def as_sent_to_clients(rows):
-    return sorted(groups.dumps(groups.trade_item(row)) for row in rows)
+def served_by_rest(pair, trade_ids):
+    """The REST items of the stored trades with ``trade_ids``, as JSON gives them to a client."""
+    items, _ = trade_rows(pair.id, Window(start=None, end=None, limit=1000))
+    return [item for item in orjson.loads(groups.dumps(items)) if item["trade_id"] in trade_ids]
 
 
 def test_new_trades_among_stored_ones_are_announced_as_stored_and_replays_are_not(
@@ -130,29 +139,49 @@ def test_new_trades_among_stored_ones_are_announced_as_stored_and_replays_are_no
     second = [trade(pair, "3", price=Decimal("97000.50"), size=Decimal("2")), trade(pair, "4", price=Decimal("8"))]
     # A reconnect's replay: two stored, one new; then the first batch again, all stored.
     third = [second[1], trade(pair, "5", price=Decimal("9")), first[0]]
-    announced = announced_when_written([first, second, third, first], django_capture_on_commit_callbacks)
+    announced, received = announced_when_written([first, second, third, first], django_capture_on_commit_callbacks)
     forget_partitions()
 
-    stored = {row.trade_id: row for row in map(lambda r: TradeRecord(pair.id, *r), stored_trades(pair))}
     assert [[row.trade_id for row in batch] for batch in announced] == [["1", "2"], ["3", "4"], ["5"], []]
-    for batch in announced:  # what subscribers get equals what REST serves from the table
-        assert as_sent_to_clients(batch) == as_sent_to_clients(stored[row.trade_id] for row in batch)
-    assert groups.trade_item(announced[0][0])["price"] == "1500" and announced[0][0].size == Decimal("0.000010")
+    for batch, items in zip(announced, received, strict=True):  # what subscribers get is what REST serves
+        assert items == served_by_rest(pair, {row.trade_id for row in batch})
+    assert received[0][0] == {"time": "2026-11-20T23:59:59.999000Z", "trade_id": "1", "price": "1500",
+                              "size": "0.000010", "side": "buy"}  # fmt: skip
+
+
+def test_a_flood_batch_is_announced_in_trade_order_as_rest_serves_it(world, django_capture_on_commit_callbacks):
+    """The straight COPY's text is what travels: ids of several lengths, times out of order, a tab in an id."""
+    pair = world.btc_pair
+    later = T0 + timedelta(milliseconds=1)
+    batch = [
+        trade(pair, "10", time=later, price=Decimal("1E-7")),
+        trade(pair, "9", time=later),
+        trade(pair, "8", price=Decimal("5")),
+        trade(pair, "a\tb\\c", time=later, size=Decimal("3.50")),
+    ]
+    (announced,), (received,) = announced_when_written([batch], django_capture_on_commit_callbacks)
+    forget_partitions()
+
+    assert len(announced) == 4
+    assert [item["trade_id"] for item in received] == ["8", "9", "10", "a\tb\\c"]
+    assert received == served_by_rest(pair, {"8", "9", "10", "a\tb\\c"})
+    assert received[2]["price"] == "0.0000001" and received[3]["size"] == "3.50"
 
 
 def test_trades_in_another_time_zone_are_announced_in_utc(world, django_capture_on_commit_callbacks):
     paris = timezone(timedelta(hours=1))
     record = trade(world.btc_pair, "7", time=T0.astimezone(paris), price=Decimal("1"), size=Decimal("1"))
-    (announced,) = announced_when_written([[record]], django_capture_on_commit_callbacks)
+    (announced,), (received,) = announced_when_written([[record]], django_capture_on_commit_callbacks)
     forget_partitions()
 
-    assert groups.trade_item(announced[0])["time"].utcoffset() == timedelta(0)
-    assert groups.dumps(groups.trade_item(announced[0])).startswith('{"time":"2026-11-20T23:59:59.999000Z",')
+    assert len(announced) == 1
+    assert received == [{"time": "2026-11-20T23:59:59.999000Z", "trade_id": "7", "price": "1", "size": "1",
+                         "side": "buy"}]  # fmt: skip
 
 
 def test_a_trade_twice_in_one_batch_is_stored_and_announced_once(world, django_capture_on_commit_callbacks):
     once, other = (trade(world.btc_pair, trade_id, price=Decimal("2"), size=Decimal("3")) for trade_id in "89")
-    (announced,) = announced_when_written([[once, other, once]], django_capture_on_commit_callbacks)
+    (announced,), _ = announced_when_written([[once, other, once]], django_capture_on_commit_callbacks)
     forget_partitions()
 
     assert sorted(row.trade_id for row in announced) == ["8", "9"]

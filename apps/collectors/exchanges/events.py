@@ -197,6 +197,13 @@ class TradeUpdate(NamedTuple):
     time_us: int  # microseconds: some venues publish finer than milliseconds
 
 
+# The fast paths' constructor of the busiest events: a NamedTuple's own is a Python function, this the C one
+# (every field given, in order: ``new_event(TradeUpdate, (coin, trade_id, ...))``), at half the cost.
+new_event = tuple.__new__
+# A Decimal compares with a Decimal at half the cost of comparing with an int.
+ZERO = Decimal(0)
+
+
 class BookSnapshot(NamedTuple):
     """A whole book (a venue's snapshot or a REST depth answer); levels are (price, size), best first."""
 

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from apps.collectors.exchanges.binance.protocol import INTERVALS, MARKET_OF, USDM
 from apps.collectors.exchanges.events import (
+    ZERO,
     BookDelta,
     BookSnapshot,
     CandleUpdate,
@@ -30,6 +31,7 @@ from apps.collectors.exchanges.events import (
     json_object,
     kline_update,
     levels,
+    new_event,
     text,
 )
 
@@ -96,6 +98,9 @@ def parse_open_interest(body):
     )
 
 
+_COINS = {}  # (market, symbol) -> the series name, spelled once per symbol
+
+
 def parse_agg_trade(data, market):
     """An ``aggTrade``: the fills of one taker order at one price, ``a`` its id; ``m`` true = the buyer made.
 
@@ -112,9 +117,14 @@ def parse_agg_trade(data, market):
             price, size = Decimal(price), Decimal(size)
         except InvalidOperation:
             price = size = None
-        if price is not None and price.is_finite() and size.is_finite() and price > 0 and size > 0:
-            return TradeUpdate(f"{market}:{symbol}", str(agg_id), price, size, "sell" if maker_bought else "buy",
-                               moment * 1000)  # fmt: skip
+        if price is not None and price.is_finite() and size.is_finite() and price > ZERO and size > ZERO:
+            coin = _COINS.get((market, symbol))
+            if coin is None:
+                coin = f"{market}:{symbol}"
+                if len(_COINS) < 10_000:  # bounded: a venue's symbols, not whatever a frame may say
+                    _COINS[market, symbol] = coin
+            return new_event(TradeUpdate, (coin, str(agg_id), price, size, "sell" if maker_bought else "buy",
+                                           moment * 1000))  # fmt: skip
     return _checked_agg_trade(data, market)
 
 
@@ -174,9 +184,9 @@ def parse_depth_snapshot(body, name):
 def parse_frame(raw, endpoint):
     """Events of one text frame from ``endpoint`` (``usdm``, ``usdm-public`` or ``spot``); MalformedFrame for anything
     unexpected."""
-    if endpoint not in MARKET_OF:
+    market = MARKET_OF.get(endpoint)  # series are named by market: depth from USD-M's /public route is usdm
+    if market is None:
         raise ValueError(f"unknown Binance endpoint {endpoint!r}")
-    endpoint = MARKET_OF[endpoint]  # series are named by market: depth from USD-M's /public route is usdm
     message = json_object(raw)
     if "id" in message and ("result" in message or "error" in message):
         if message.get("error") is not None:
@@ -186,16 +196,20 @@ def parse_frame(raw, endpoint):
     if not isinstance(stream, str) or not isinstance(data, dict):
         raise MalformedFrame("not a combined-stream message")
     kind = data.get("e")
-    if kind == "depthUpdate":  # the busiest stream first
-        return [parse_depth_update(data, endpoint)]
-    if kind == "kline":
-        return [parse_stream_kline(data, endpoint)]
-    if kind == "markPriceUpdate":
-        return [parse_mark_price(data, endpoint)]
-    if kind == "aggTrade":
-        return [parse_agg_trade(data, endpoint)]
+    parse = _EVENTS.get(kind) if type(kind) is str else None  # a list would not even hash
+    if parse is not None:
+        return [parse(data, market)]
     if kind == "serverShutdown":
         return [Control("error", "serverShutdown")]
     if any(marker in stream for marker in IGNORED_STREAMS):
         return []
     raise MalformedFrame(f"unknown stream {stream!r}")
+
+
+# The events of the streams Kirby subscribes, by ``e``: one lookup, whichever is the busiest.
+_EVENTS = {
+    "depthUpdate": parse_depth_update,
+    "aggTrade": parse_agg_trade,
+    "kline": parse_stream_kline,
+    "markPriceUpdate": parse_mark_price,
+}

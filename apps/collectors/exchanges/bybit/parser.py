@@ -286,7 +286,7 @@ def parse_trade_row(row, name):
 def _trade(item, name, id_field, time_field, side_field, price_field, size_field):
     if not isinstance(item, dict):
         raise MalformedFrame("trade is not an object")
-    side = SIDES.get(item.get(side_field))
+    side = SIDES.get(item.get(side_field)) if type(item.get(side_field)) is str else None
     if side is None:
         raise MalformedFrame(f"trade side is not Buy or Sell: {item.get(side_field)!r}")
     price, size = decimal(item.get(price_field), price_field), decimal(item.get(size_field), size_field)

@@ -59,6 +59,7 @@ from apps.collectors.exchanges.events import (
     decimal,
     json_object,
     level,
+    new_event,
     text,
 )
 from apps.markets import intervals as kirby_intervals
@@ -74,10 +75,6 @@ BOOK_SIDES = ("bid", "offer")
 _SCALE = {n: 10 ** (6 - n) for n in range(1, 6)}
 _SECONDS = {}  # "2025-10-27T16:44:39" -> epoch microseconds: a stream's times share their seconds
 _SECONDS_KEPT = 4096
-
-
-# NamedTuple construction without its Python-level __new__: these are made once per trade and per frame.
-_new = tuple.__new__
 
 
 def _NOTHING():
@@ -156,10 +153,10 @@ def _trade(item):
             raise MalformedFrame(f"trade {trade_id}: price {price} or size {size} out of range")
     if type(product) is not str or not product:
         text(product, "product_id")
-    side = TAKER_SIDE.get(get("side"))
+    side = TAKER_SIDE.get(get("side")) if type(get("side")) is str else None
     if side is None:
         raise MalformedFrame(f"trade {trade_id}: side is not BUY or SELL: {get('side')!r}")
-    return _new(TradeUpdate, (product, trade_id, price, size, side, time_us(get("time"), "time")))
+    return new_event(TradeUpdate, (product, trade_id, price, size, side, time_us(get("time"), "time")))
 
 
 def _envelope(message):
@@ -322,9 +319,9 @@ class _Building:
 
     def built(self, coin, interval, closed):
         """The BuiltCandle of this candle's state now."""
-        update = _new(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low,
+        update = new_event(CandleUpdate, (coin, interval, self.open_ms, self.close_ms, self.open, self.high, self.low,
                                      self.close, self.volume, self.trades, closed))  # fmt: skip
-        return _new(BuiltCandle, (update, self.complete))
+        return new_event(BuiltCandle, (update, self.complete))
 
 
 class TradeCandles:

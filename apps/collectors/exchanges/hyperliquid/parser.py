@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from apps.collectors.exchanges.events import (
+    ZERO,
     AssetContext,
     BookSnapshot,
     Control,
@@ -13,6 +14,7 @@ from apps.collectors.exchanges.events import (
     json_object,
     kline_update,
     levels,
+    new_event,
     text,
 )
 
@@ -30,7 +32,7 @@ def parse_frame(raw, endpoint=""):
     channel = message.get("channel")
     if channel == "trades":  # the busiest channel, without the table's call
         return _trades(message.get("data"))
-    handler = _CHANNELS.get(channel)
+    handler = _CHANNELS.get(channel) if type(channel) is str else None  # a list would not even hash
     if handler is None:
         raise MalformedFrame(f"unknown channel {channel!r}")
     return handler(message.get("data"))
@@ -90,7 +92,8 @@ def parse_trade(item):
     # The usual fill, checked in one go (a flood is tens of thousands a second); anything else, or
     # anything wrong, goes the field-by-field way, which names what is wrong.
     if type(item) is dict:
-        side, trade_id, coin, moment = SIDES.get(item.get("side")), item.get("tid"), item.get("coin"), item.get("time")
+        side, trade_id, coin, moment = item.get("side"), item.get("tid"), item.get("coin"), item.get("time")
+        side = "buy" if side == "B" else "sell" if side == "A" else None  # as SIDES, and no hash of a list
         price, size = item.get("px"), item.get("sz")
         if side and type(trade_id) is int and type(coin) is str and coin and type(moment) is int:
             if type(price) is str and type(size) is str:
@@ -98,15 +101,15 @@ def parse_trade(item):
                     price, size = Decimal(price), Decimal(size)
                 except InvalidOperation:
                     return _checked_trade(item)
-                if price.is_finite() and size.is_finite() and price > 0 and size > 0:
-                    return TradeUpdate(coin, str(trade_id), price, size, side, moment * 1000)
+                if price.is_finite() and size.is_finite() and price > ZERO and size > ZERO:
+                    return new_event(TradeUpdate, (coin, str(trade_id), price, size, side, moment * 1000))
     return _checked_trade(item)
 
 
 def _checked_trade(item):
     if not isinstance(item, dict):
         raise MalformedFrame("trade is not an object")
-    side = SIDES.get(item.get("side"))
+    side = SIDES.get(item.get("side")) if type(item.get("side")) is str else None
     if side is None:
         raise MalformedFrame(f"trade side is not B or A: {item.get('side')!r}")
     trade_id = item.get("tid")
