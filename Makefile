@@ -97,6 +97,9 @@ tools:
 # pytest on every core (pytest-xdist; tests/README.md says what keeps a test parallel-safe) and, next to
 # it, the bench smoke: both spend much of their time waiting on servers they start. The smoke's output is
 # shown when pytest is done (all of it if a bench did not finish); either failing fails the target.
+# --dist worksteal: a worker that runs out takes half of the other's queue. With --dist load the first
+# worker to ask was handed most of the slow end-to-end tests at the end of the order and the other sat
+# idle for minutes (560 s wall for 330 s of tests per worker).
 PYTEST_WORKERS ?= auto
 test: services lint tools
 	$(BIN)/python manage.py check --fail-level WARNING
@@ -104,7 +107,7 @@ test: services lint tools
 	@smoke_log=$$(mktemp); \
 	$(BIN)/python bench/run.py --smoke >$$smoke_log 2>&1 & smoke=$$!; \
 	trap 'kill $$smoke 2>/dev/null; rm -f $$smoke_log' INT TERM; \
-	$(BIN)/pytest --ds=tests.settings -n $(PYTEST_WORKERS) --dist load; tests=$$?; \
+	$(BIN)/pytest --ds=tests.settings -n $(PYTEST_WORKERS) --dist worksteal; tests=$$?; \
 	wait $$smoke; smoked=$$?; \
 	echo; echo "=== bench smoke (bench/run.py --smoke, run next to pytest)"; \
 	if [ $$smoked -eq 0 ]; then sed -n '/^smoke run of/,$$p' $$smoke_log; else cat $$smoke_log; fi; \

@@ -53,9 +53,10 @@ def simulator():
 
 @pytest.fixture
 def processes(simulator, tmp_path):
-    # A 1500-candle page is written and published in one transaction: on a loaded machine that takes seconds,
-    # so the lease is long enough not to lapse under a live runner.
-    env = {**BUDGET, "KIRBY_BACKFILL_LEASE_SECONDS": "10", "KIRBY_BACKFILL_SUPERVISE_SECONDS": "1"}
+    # A 1500-candle page written in one transaction may take seconds on a loaded machine: the runner's
+    # lease-keeping thread (a renewal a third of a term) holds the lease through it, so the lease only needs to
+    # lapse soon after the SIGKILL, when the second worker is to take the job over.
+    env = {**BUDGET, "KIRBY_BACKFILL_LEASE_SECONDS": "4", "KIRBY_BACKFILL_SUPERVISE_SECONDS": "1"}
     with processes_running(simulator, tmp_path, **env) as running:
         yield running
 

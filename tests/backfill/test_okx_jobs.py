@@ -30,7 +30,7 @@ RATE, BURST = 3000, 20  # weight a minute (50 a second) and the bucket's capacit
 BUDGET = {
     "KIRBY_OKX_REST_WEIGHT_PER_MINUTE": str(RATE), "KIRBY_REST_BURST_SECONDS": "0",
     "KIRBY_REST_429_PAUSE_SECONDS": "0.3", "KIRBY_REST_RECOVERY_SECONDS": "1",
-    "KIRBY_BACKFILL_LEASE_SECONDS": "6", "KIRBY_BACKFILL_SUPERVISE_SECONDS": "1",
+    "KIRBY_BACKFILL_LEASE_SECONDS": "4", "KIRBY_BACKFILL_SUPERVISE_SECONDS": "1",
 }  # fmt: skip
 WEIGHTS = {"/api/v5/market/history-candles": 1}  # funding and open-interest history weigh 2
 
