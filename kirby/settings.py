@@ -139,6 +139,13 @@ for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES[f"replica{_index}"] = _replica
     KIRBY_REPLICA_ALIASES.append(f"replica{_index}")
+# PostgreSQL's JIT compiles a statement whose estimated cost passes jit_above_cost: about 20 ms of server CPU
+# each time, for statements that then run in a millisecond (the write path's checks over a day's partitions,
+# estimated far above what they read). Off on every connection unless asked for.
+if not env_bool("KIRBY_DB_JIT", False):
+    for _database in DATABASES.values():
+        _options = _database.setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 KIRBY_REPLICA_MAX_LAG_SECONDS = env_float("KIRBY_REPLICA_MAX_LAG_SECONDS", 5.0, minimum=0.0)
 KIRBY_REPLICA_CHECK_SECONDS = env_float("KIRBY_REPLICA_CHECK_SECONDS", 2.0, minimum=0.1)
 # Nothing reaches the training database without an explicit using="training"; replicas serve only

@@ -70,6 +70,17 @@ def test_the_default_database_is_the_local_kirby_database():
     assert settings.DATABASES["default"]["HOST"] == "127.0.0.1"
 
 
+@pytest.mark.django_db
+def test_connections_run_without_jit_which_costs_each_write_batch_a_compile():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+        cursor.execute("SELECT count(*) FROM pg_settings WHERE name = 'jit' AND source = 'client'")
+        assert cursor.fetchone()[0] == 1  # set by Kirby's connection, not by the server's configuration
+
+
 def run_manage(env_changes):
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
     env.update(DJANGO_SETTINGS_MODULE="kirby.settings", **env_changes)

@@ -38,7 +38,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
 from apps.marketdata import record_json, trade_counts, trade_lines
-from apps.marketdata.bounds import all_within, checker, time_range
+from apps.marketdata.bounds import BIGINT_MAX, BIGINT_MIN, all_within, checker, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
@@ -263,6 +263,10 @@ def _measured(spec, records, *, publish, using, exchange):
     if not records:
         return WriteResult()
     started = time.perf_counter()
+    result = _append(spec, records, publish=publish, using=using) if spec is TRADES else None
+    if result is not None:  # the usual live batch of trades: checked, bounded and stored in one go
+        record_write(exchange, METRIC_TYPES[spec.name], result, time.perf_counter() - started)
+        return result
     accepted, dead = [], []
     if all_within(spec, records):
         accepted = list(records)
@@ -326,10 +330,6 @@ def _set_aside(spec, dead, exchange, using):
 def _upsert(spec, records, *, publish, using):
     if not records:
         return WriteResult()
-    if spec is TRADES:
-        appended = _append(spec, records, publish=publish, using=using)
-        if appended is not None:
-            return appended
     return _store(
         spec, lambda copy: _copy_records(copy, records), len(records), publish=publish, using=using, records=records
     )
@@ -408,39 +408,39 @@ def _after_commit(spec, result, series, publish, using, texts=None):
 def _append(spec, records, *, publish, using):
     """New trades COPYed straight into their table, without a staging table: the usual live batch.
 
-    Only when every record is as stored and sane, its pair exists, and none of its keys can be stored: no
-    stored trade of its pair lies after the batch's first time of that pair up to its last, nor at that
-    first time with one of the batch's ids (the previous batch often ends within that millisecond). A key
-    stored meanwhile, or twice in the batch, undoes the COPY. None (nothing stored) whenever that is not
-    so: the staged way decides. The COPY text is announced as it was written (trade_lines).
+    Only when every record is as stored, sane and within bounds (_appendable), its pair exists, and none
+    of its keys can be stored: no stored trade of its pair lies after the batch's first time of that pair up
+    to its last, nor at that first time with one of the batch's ids (the previous batch often ends within
+    that millisecond). A key stored meanwhile, or twice in the batch, or a value the database refuses,
+    undoes the COPY. None (nothing stored) whenever that is not so: the records' way decides, which sets
+    aside what is out of bounds or refused. The COPY text is announced as it was written (trade_lines).
     """
-    of_pair = _appendable_by_pair(records)
+    of_pair, series = _appendable(records)
     if of_pair is None:
         return None
-    series = {
-        pair_id: _Series(len(rows), 0, min(map(_TIME, rows)), max(map(_TIME, rows)))
-        for pair_id, rows in of_pair.items()
-    }
-    with transaction.atomic(using=using), connections[using].cursor() as wrapper:
-        cursor = wrapper.cursor
-        if _unknown_series(cursor, spec, list(series)):
-            return None
-        ensure_partitions(
-            spec.name, min(s.first for s in series.values()), max(s.last for s in series.values()), using=using
-        )
-        if _some_key_stored(cursor, of_pair, series):
-            return None
-        texts = trade_lines.copy_texts(of_pair)
-        try:
-            with (
-                transaction.atomic(using=using),
-                cursor.copy(f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN") as copy,
-            ):
-                copy.write("".join(texts.values()))
-        except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation, IntegrityError):
-            return None
-        result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
-        _after_commit(spec, result, list(series), publish, using, texts)
+    try:
+        with transaction.atomic(using=using), connections[using].cursor() as wrapper:
+            cursor = wrapper.cursor
+            if _unknown_series(cursor, spec, list(series)):
+                return None
+            ensure_partitions(
+                spec.name, min(s.first for s in series.values()), max(s.last for s in series.values()), using=using
+            )
+            if _some_key_stored(cursor, of_pair, series):
+                return None
+            texts = trade_lines.copy_texts(of_pair)
+            try:
+                with (
+                    transaction.atomic(using=using),
+                    cursor.copy(f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN") as copy,
+                ):
+                    copy.write("".join(texts.values()))
+            except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation, IntegrityError):
+                return None
+            result = WriteResult(received=len(records), inserted=len(records), rows=list(records) if publish else [])
+            _after_commit(spec, result, list(series), publish, using, texts)
+    except REFUSED:
+        return None
     return result
 
 
@@ -448,10 +448,10 @@ _ZERO = Decimal(0)  # a Decimal compares with a Decimal faster than with an int
 _TIME = operator.itemgetter(1)
 
 
-def _appendable_by_pair(records):
-    """The records by pair (trade_lines.by_pair), when every one is a trade as stored (_as_stored) and sane
-    (the table's rule, tables.TRADES.valid), checked and grouped in one pass (the flood's busiest loop);
-    None when one is not."""
+def _appendable(records):
+    """``(records by pair, {pair: _Series})`` when every record is a trade as stored (_as_stored), sane (the
+    table's rule, tables.TRADES.valid) and within bounds (bounds.py), checked and grouped in one pass (the
+    flood's busiest loop); ``(None, None)`` when one is not."""
     of_pair = {}
     try:
         for record in records:
@@ -461,15 +461,23 @@ def _appendable_by_pair(records):
                 and type(price) is Decimal and type(size) is Decimal and price.is_finite() and size.is_finite()
                 and price > _ZERO and size > _ZERO and (side == "buy" or side == "sell")
             ):  # fmt: skip
-                return None
+                return None, None
             found = of_pair.get(pair_id)
             if found is None:
                 of_pair[pair_id] = [record]
             else:
                 found.append(record)
-    except (ValueError, TypeError):  # not six fields
-        return None
-    return of_pair
+    except (ValueError, TypeError):  # not six fields, or a key that does not hash
+        return None, None
+    earliest, latest = time_range()
+    series = {}
+    for pair_id, rows in of_pair.items():
+        times = list(map(_TIME, rows))
+        first, last = min(times), max(times)
+        if type(pair_id) is not int or not BIGINT_MIN <= pair_id <= BIGINT_MAX or first < earliest or last > latest:
+            return None, None
+        series[pair_id] = _Series(len(rows), 0, first, last)
+    return of_pair, series
 
 
 class _Series(NamedTuple):

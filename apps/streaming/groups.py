@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from apps.marketdata.queries import CANDLE_FIELDS, FUNDING_FIELDS, OPEN_INTEREST_FIELDS
 from apps.marketdata.tick_queries import TRADE_FIELDS
 from apps.marketdata.trade_lines import unescaped
+from apps.streaming import publisher
 from lib.http.render import iso
 
 PUSH = "stream.push"
@@ -189,13 +189,10 @@ def ping():
 
 
 def send_to_groups(messages):
-    """Send ``[(group, message), ...]`` from synchronous code: one event loop for the whole batch.
-
-    ``async_to_sync`` costs an event loop and a Redis connection per call,
-    so a write batch makes one call, not one per row.
-    """
+    """Send ``[(group, message), ...]`` from synchronous code, on the process's publisher loop (publisher.py):
+    one call per write batch, its groups sent concurrently."""
     if messages:
-        async_to_sync(send_to_groups_async)(messages)
+        publisher.run(send_to_groups_async(messages))
 
 
 async def send_to_groups_async(messages):
