@@ -168,7 +168,11 @@ class StreamRun:
         from apps.collectors.stream import Stream
 
         self.written = []
-        self.batcher = Batcher(flush_seconds=1.0, batch_size=5000,
+        from django.conf import settings
+
+        # As the collector's worker makes it (apps.collectors.tasks): the settings' batch size and period.
+        self.batcher = Batcher(flush_seconds=settings.KIRBY_COLLECTOR_FLUSH_SECONDS,
+                               batch_size=settings.KIRBY_COLLECTOR_BATCH_SIZE,
                                on_written=lambda kind, result: self.written.append(result))  # fmt: skip
         self.stop = threading.Event()
         self.stream = Stream(get_adapter(venue.adapter), 0, self.batcher, self.stop)

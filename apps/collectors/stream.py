@@ -418,13 +418,16 @@ class Stream:
     async def _receive(self, ws, parse, heard):
         """Handle every frame of ``ws`` as it comes; raise Reconnect when the connection ends."""
         handled = 0
+        # Looked up once: this loop runs for every frame of a flood.
+        receive, handle, monotonic, text = ws.receive, self._handle, time.monotonic, aiohttp.WSMsgType.TEXT
         while True:
-            message = await ws.receive()
-            if message.type == aiohttp.WSMsgType.TEXT:
-                heard[0] = time.monotonic()
-                self._handle(parse, message.data)
+            message = await receive()
+            if message.type == text:
+                heard[0] = monotonic()
+                handle(parse, message.data)
                 handled += 1
-                if handled % YIELD_EVERY_FRAMES == 0:
+                if handled == YIELD_EVERY_FRAMES:
+                    handled = 0
                     await asyncio.sleep(0)  # frames already buffered are returned without yielding: let the clock in
             elif message.type == aiohttp.WSMsgType.BINARY:
                 heard[0] = time.monotonic()

@@ -47,8 +47,9 @@ def copy_texts(of_pair):
         if "\\" in ids or "\t" in ids or "\n" in ids or "\r" in ids:
             records = [(p, t, _escaped(i), price, size, side) for p, t, i, price, size, side in records]
         # ``!s``: a Decimal's __format__ (what a bare field calls) costs three times its str().
+        head = f"{pair_id}\t"
         texts[pair_id] = "".join(
-            [f"{pair_id}\t{spelled[t]}\t{i}\t{price!s}\t{size!s}\t{side}\n" for _, t, i, price, size, side in records]
+            [f"{head}{spelled[t]}\t{i}\t{price!s}\t{size!s}\t{side}\n" for _, t, i, price, size, side in records]
         )
     return texts
 
