@@ -98,7 +98,7 @@ def parse_open_interest(body):
     )
 
 
-_COINS = {}  # (market, symbol) -> the series name, spelled once per symbol
+_COINS = {}  # market -> {symbol: the series name}, spelled once per symbol
 
 
 def parse_agg_trade(data, market):
@@ -118,11 +118,13 @@ def parse_agg_trade(data, market):
         except InvalidOperation:
             price = size = None
         if price is not None and price.is_finite() and size.is_finite() and price > ZERO and size > ZERO:
-            coin = _COINS.get((market, symbol))
+            names = _COINS.get(market)
+            coin = None if names is None else names.get(symbol)
             if coin is None:
                 coin = f"{market}:{symbol}"
-                if len(_COINS) < 10_000:  # bounded: a venue's symbols, not whatever a frame may say
-                    _COINS[market, symbol] = coin
+                names = _COINS.setdefault(market, {})
+                if len(names) < 10_000:  # bounded: a venue's symbols, not whatever a frame may say
+                    names[symbol] = coin
             return new_event(TradeUpdate, (coin, str(agg_id), price, size, "sell" if maker_bought else "buy",
                                            moment * 1000))  # fmt: skip
     return _checked_agg_trade(data, market)
