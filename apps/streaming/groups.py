@@ -189,10 +189,10 @@ def ping():
 
 
 def send_to_groups(messages):
-    """Send ``[(group, message), ...]`` from synchronous code, on the process's publisher loop (publisher.py):
-    one call per write batch, its groups sent concurrently."""
+    """Send ``[(group, message), ...]`` from synchronous code: queued on the process's publisher (publisher.py),
+    which sends the batches in order, each batch's groups concurrently; returns without waiting for Redis."""
     if messages:
-        publisher.run(send_to_groups_async(messages))
+        publisher.submit(lambda: send_to_groups_async(messages))
 
 
 async def send_to_groups_async(messages):
