@@ -8,6 +8,17 @@ until the candle closes, and the closing version is stored with closed=True.
 
 from dataclasses import dataclass
 
+from apps.collectors.exchanges.events import CandleUpdate
+
+# ``closed`` is CandleUpdate's last field: an update with it decided is the tuple's head plus the flag, made with
+# the C constructor (NamedTuple._replace is a Python loop over the fields: the busiest line of a candle flood).
+assert CandleUpdate._fields[-1] == "closed"
+_new = tuple.__new__
+
+
+def _with_closed(update, closed):
+    return _new(CandleUpdate, update[:-1] + (closed,))
+
 
 @dataclass
 class _Latest:
@@ -29,13 +40,16 @@ class CandleCloser:
         latest = self._latest.get(key)
         if latest is not None and update.open_ms < latest.update.open_ms:
             # A late push for a candle a newer one has already superseded: final.
-            return [update._replace(closed=True)]
+            return [_with_closed(update, True)]
         out = []
         if latest is not None and update.open_ms > latest.update.open_ms and not latest.closed_sent:
-            out.append(latest.update._replace(closed=True))
+            out.append(_with_closed(latest.update, True))
         closed = now_ms > update.close_ms
-        self._latest[key] = _Latest(update, closed_sent=closed)
-        out.append(update._replace(closed=closed))
+        if latest is None:
+            self._latest[key] = _Latest(update, closed_sent=closed)
+        else:
+            latest.update, latest.closed_sent = update, closed
+        out.append(_with_closed(update, closed))
         return out
 
     def expire(self, now_ms):
@@ -44,5 +58,5 @@ class CandleCloser:
         for latest in self._latest.values():
             if not latest.closed_sent and now_ms > latest.update.close_ms:
                 latest.closed_sent = True
-                out.append(latest.update._replace(closed=True))
+                out.append(_with_closed(latest.update, True))
         return out

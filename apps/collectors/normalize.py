@@ -18,19 +18,11 @@ _open_time = lru_cache(maxsize=4096)(from_ms)
 
 def candle_records(update, starlisting_ids):
     time = _open_time(update.open_ms)
+    _, _, _, _, open_, high, low, close, volume, num_trades, closed = update
+    closed = bool(closed)
+    # The record's C constructor, every field in order (the open candle is pushed again and again).
     return [
-        CandleRecord(
-            sid,
-            time,
-            update.open,
-            update.high,
-            update.low,
-            update.close,
-            update.volume,
-            update.num_trades,
-            bool(update.closed),
-        )  # fmt: skip
-        for sid in starlisting_ids
+        _new(CandleRecord, (sid, time, open_, high, low, close, volume, num_trades, closed)) for sid in starlisting_ids
     ]
 
 
