@@ -391,6 +391,9 @@ KIRBY_RECORD_YEARS_AHEAD = env_int("KIRBY_RECORD_YEARS_AHEAD", 1, minimum=0)
 # WebSocket stream (/ws). Over a limit a client gets an error message, not a closed socket,
 # except a client too slow to read what it asked for: it is closed (code 4008).
 KIRBY_WS_HEARTBEAT_SECONDS = env_float("KIRBY_WS_HEARTBEAT_SECONDS", 30.0, minimum=0.1)
+# A current book its collector has not published for this long is not in sync (REST 503, /ws, status): a
+# collector killed cannot say so itself. The collector republishes an unchanged book well within it.
+KIRBY_BOOK_STALE_SECONDS = env_float("KIRBY_BOOK_STALE_SECONDS", 5.0, minimum=1.0)
 # Order books on the ``orderbook`` channel: the newest book at most this many times a second per client.
 KIRBY_WS_BOOK_HZ = env_float("KIRBY_WS_BOOK_HZ", 10.0, minimum=0.1)
 KIRBY_WS_MAX_IDS_PER_MESSAGE = env_int("KIRBY_WS_MAX_IDS_PER_MESSAGE", 100, minimum=1)

@@ -10,10 +10,19 @@ published nor stored again until it is rebuilt. Books that need a
 snapshot to (re)start are listed in ``wanted``; the stream gets them as the
 venue's ``book.RESYNC`` says (``rest``: a REST snapshot; ``resubscribe``:
 the channel again, which starts with a snapshot; ``wait``: every push is one).
+
+A book in sync that did not change is published again every
+``KIRBY_BOOK_STALE_SECONDS`` / ``REPUBLISHES_PER_STALE``, so readers can
+take a book not published for that long for a collector gone
+(``live_books.served``). When its connection ends, the stream calls
+``disconnected``: every book is marked out of sync with the reason and
+forgotten, and the next connection rebuilds each from a fresh snapshot.
 """
 
 import logging
 import time
+
+from django.conf import settings
 
 from apps.marketdata import live_books
 from apps.marketdata.records import OrderBookRecord
@@ -24,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # At most this often per book to Redis: a few times a second is all a reader of the current book needs.
 PUBLISH_SECONDS = 0.2
+# An unchanged book is published this many times per KIRBY_BOOK_STALE_SECONDS: a late tick or two under load
+# does not make it look stale.
+REPUBLISHES_PER_STALE = 4
 
 
 class _State:
@@ -49,6 +61,7 @@ class BookKeeper:
         self.routes = {}  # series name -> [BookRoute]
         self.wanted = set()  # series whose book waits for a snapshot (the stream asks as book.RESYNC says)
         self.updates_applied = 0
+        self.republish_seconds = settings.KIRBY_BOOK_STALE_SECONDS / REPUBLISHES_PER_STALE
 
     def feed(self, event, routes):
         rules = self.adapter.book
@@ -83,19 +96,29 @@ class BookKeeper:
 
     def tick(self):
         now = time.monotonic()
+        republish_before = now - self.republish_seconds
         for coin, state in self.states.items():
-            if state.dirty and state.book.in_sync:
+            if not state.book.in_sync:
+                continue
+            if state.dirty:
                 self._maybe_publish(coin, state, now)
+            elif state.published_at <= republish_before:
+                self._publish(coin, state, now)  # unchanged: published, not stored again
+
+    def disconnected(self, reason):
+        """The connection the books came from ended: each is published as out of sync with ``reason`` and
+        forgotten, so the next connection starts every book anew (its first snapshot, as the venue's rule says)."""
+        routes = [route for coin in self.states for route in self.routes.get(coin, ())]
+        self.states.clear()  # first: forgotten even when Redis cannot be told
+        self.routes.clear()
+        self.wanted.clear()
+        for route in routes:
+            live_books.mark_out_of_sync(_names(route), reason, redis=self.redis)
 
     def _maybe_publish(self, coin, state, now):
         book, routes = state.book, self.routes.get(coin, ())
         if now - state.published_at >= PUBLISH_SECONDS:
-            bids, asks = book.book.top(live_books.LIVE_DEPTH)
-            moment = None if book.time_ms is None else from_ms(book.time_ms)
-            for route in routes:
-                live_books.put_book(_names(route), time_=moment, sequence=book.sequence, bids=bids, asks=asks,
-                                    redis=self.redis)  # fmt: skip
-            state.published_at, state.dirty = now, False
+            self._publish(coin, state, now)
         state.due, state.due_routes = state.published_at + PUBLISH_SECONDS, routes
         if book.time_ms is None:
             return
@@ -108,6 +131,15 @@ class BookKeeper:
             state.due = min(state.due, state.stored_at[route.trading_pair_id] + route.every_seconds)
         if records:
             self.store(records)
+
+    def _publish(self, coin, state, now):
+        book = state.book
+        bids, asks = book.book.top(live_books.LIVE_DEPTH)
+        moment = None if book.time_ms is None else from_ms(book.time_ms)
+        for route in self.routes.get(coin, ()):
+            live_books.put_book(_names(route), time_=moment, sequence=book.sequence, bids=bids, asks=asks,
+                                redis=self.redis)  # fmt: skip
+        state.published_at, state.dirty = now, False
 
 
 def resync_of(rules):

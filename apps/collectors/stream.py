@@ -161,6 +161,8 @@ class Stream:
                 except Exception as error:  # never let one bug end collection
                     self.status.failed(error)
                     log.exception("stream %s failed; reconnecting", self.name)
+                finally:
+                    self._books_lost()
                 if self.stop.is_set():
                     break
                 if time.monotonic() - started > 60:
@@ -172,6 +174,19 @@ class Stream:
         finally:
             self._store(self._sampled(self.sampler.drain()))
             self.status.stopped()
+
+    def _books_lost(self):
+        """The connection ended: its books are not served until the next one has rebuilt each from a fresh
+        snapshot (snapshots still being fetched for the old one are dropped)."""
+        for fetch in self._book_fetches.values():
+            fetch.cancel()
+        self._book_fetches.clear()  # a fetch cancelled before it ran never pops itself
+        self._books_asked.clear()
+        reason = "collector stopped" if self.stop.is_set() else "connection lost; reconnecting"
+        try:
+            self.books.disconnected(reason)
+        except Exception as error:  # Redis away: readers take the books for stale soon anyway
+            log.warning("stream %s: marking its books out of sync failed: %s", self.name, error)
 
     async def _sleep(self, seconds):
         deadline = time.monotonic() + seconds

@@ -6,6 +6,11 @@ under the pair's path, with whether the book is in sync with the venue. While
 a book is being rebuilt after a break, its entry says so (``in_sync`` false
 and the reason) and the API answers 503 instead of a book it cannot vouch for.
 
+A collector killed cannot mark anything, so a reader never takes ``in_sync``
+alone: ``served`` also says out of sync when the entry has not been
+published for ``KIRBY_BOOK_STALE_SECONDS`` (the collector republishes a
+book that did not change well within it). REST, /ws and the status all ask it.
+
 Beside each book, a few bytes of its state (in sync, reason, times) go into
 one hash, so /api/status and the dashboard read every book's state in one
 call without fetching the books themselves.
@@ -14,13 +19,12 @@ call without fetching the books themselves.
 import time
 
 import orjson
+from django.conf import settings
 
 from lib.redis import client
 
 # Levels per side kept in Redis: the deepest ``depth`` the current-book endpoint serves.
 LIVE_DEPTH = 1000
-# An entry the collector has not refreshed for this long is not served as current (the collector is gone).
-STALE_SECONDS = 30
 _TTL_SECONDS = 3600
 _PREFIX = "kirby:book:"
 # path -> the book's state without its levels; judged by ``published_at`` (an entry is never expired).
@@ -70,3 +74,25 @@ def get_book(exchange, coin, quote, market_type, redis=None):
     """The published document, or None when the collector keeps no book for the pair."""
     raw = (redis or client()).get(book_key(exchange, coin, quote, market_type))
     return None if raw is None else orjson.loads(raw)
+
+
+def stale_for(document, now=None):
+    """Seconds since ``document`` (a book or its state) was published, when longer than KIRBY_BOOK_STALE_SECONDS;
+    else None. The one rule for a book whose collector stopped publishing (killed, stalled)."""
+    age = (time.time() if now is None else now) - document["published_at"]
+    return age if age > settings.KIRBY_BOOK_STALE_SECONDS else None
+
+
+def served(document, now=None):
+    """``document`` (a book or its state) as a reader must take it: as published, or out of sync with the
+    reason and without levels when it is stale (``stale_for``)."""
+    if not document["in_sync"]:
+        return document
+    age = stale_for(document, now)
+    if age is None:
+        return document
+    document = {**document, "in_sync": False, "reason": f"no update for {age:.0f} s: its collector is away"}
+    for side in ("bids", "asks"):
+        if side in document:
+            document[side] = []
+    return document

@@ -5,12 +5,15 @@ MGET, ``KIRBY_WS_BOOK_HZ`` times a second, and hands a book that changed to
 its followers. A client gets the newest book at most that often and never a
 backlog: while its outlet still holds frames (a slow reader), the newest
 book waits in its one slot, replaced by any newer one, and goes out when the
-outlet has drained. No group messages, no database: the collector's Redis
-entry is the only source (apps.marketdata.live_books).
+outlet has drained. A book not published for KIRBY_BOOK_STALE_SECONDS goes
+out once as not in sync (``live_books.served``). No group messages, no
+database: the collector's Redis entry is the only source
+(apps.marketdata.live_books).
 """
 
 import asyncio
 import logging
+import time
 
 import orjson
 from django.conf import settings
@@ -70,15 +73,20 @@ class BookFeed:
             except Exception as error:  # Redis away: the books pause, the connections stay
                 log.warning("order books for /ws could not be read: %s", error)
                 continue
+            now = time.time()
             for key, raw in zip(keys, raws, strict=True):
                 if raw is None or key not in self.followers:
                     continue
-                book = orjson.loads(raw)
+                published = orjson.loads(raw)
+                book = live_books.served(published, now)
                 newcomers = self.newcomers.pop(key, ())
-                changed = self.seen.get(key) != book["published_at"]
+                # What the book says, not when it was published: the collector republishes an unchanged book
+                # (so it is not taken for stale), which its followers need not get again.
+                version = (published["sequence"], published["time"], published["reason"], book["in_sync"])
+                changed = self.seen.get(key) != version
                 if not changed and not newcomers:
                     continue
-                self.seen[key] = book["published_at"]
+                self.seen[key] = version
                 rendered = {}
                 for connection, sids in list(self.followers[key].items()):
                     for sid, series in sids.items():

@@ -1,5 +1,7 @@
 """GET /trades/..., /orderbook/... and /orderbook/.../history: exact values, cursor pages, books from Redis."""
 
+import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -104,6 +106,23 @@ def test_a_book_out_of_sync_or_missing_is_a_503_with_the_reason(client, world, l
     assert missing.status_code == 503 and "not running" in missing.json()["detail"]
     assert rebuilding.status_code == 503
     assert "not in sync" in rebuilding.json()["detail"] and "expected pu=41" in rebuilding.json()["detail"]
+
+
+def test_a_book_its_collector_stopped_publishing_is_a_503_once_older_than_the_stale_bound(
+    client, world, live_book, settings
+):
+    settings.KIRBY_BOOK_STALE_SECONDS = 5
+    live_books.put_book(NAMES, time_=T0, sequence=7001, bids=[["97000", "1"]], asks=[["97001", "1"]],
+                        published_at=time.time() - 3)  # fmt: skip
+    within = client.get(BOOK)
+    live_books.put_book(NAMES, time_=T0, sequence=7001, bids=[["97000", "1"]], asks=[["97001", "1"]],
+                        published_at=time.time() - 12)  # fmt: skip
+    beyond = client.get(BOOK)
+
+    assert within.status_code == 200 and within.json()["metadata"]["age_seconds"] >= 3
+    assert beyond.status_code == 503
+    detail = r"The order book of hyperliquid/BTC/USD/perps is not in sync with the venue: no update for (\d+) s: its"
+    assert int(re.fullmatch(rf"{detail} collector is away", beyond.json()["detail"])[1]) >= 12
 
 
 def test_stored_snapshots_at_a_time_and_as_history(client, world):

@@ -128,7 +128,6 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
             tapes[inst_id] = stored, truth
         snapshots = stored_snapshots(pairs[SWAP])
         truths = [control(simulator, f"/truth/book?exchange=okx&coin={SWAP}&time={ms(s.time)}") for s in snapshots]
-        book = stream.books.states[SWAP].book
 
     for inst_id, (stored, truth) in tapes.items():
         expected = [(datetime.fromtimestamp(int(t["ts"]) / 1000, UTC), t["tradeId"], Decimal(t["px"]),
@@ -138,7 +137,7 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
     assert stream.status.doc["reconnects"] >= 3
     # Each break was published in Redis at once, rebuilt from a fresh snapshot within seconds, and counted.
     assert set(healed) == {"gap", "crossed", "lost-snapshot"} and max(healed.values()) < 3, healed
-    assert book.breaks >= 2 and resyncs() - resyncs_before >= 2
+    assert resyncs() - resyncs_before >= 2  # the gap and the crossed book (a new connection starts a new book)
     assert len(snapshots) >= 10
     for snapshot, truth in zip(snapshots, truths, strict=True):
         for stored_side, true_side in ((snapshot.bids, truth["bids"]), (snapshot.asks, truth["asks"])):

@@ -58,3 +58,35 @@ def test_a_pair_switched_on_gets_its_subscriptions_and_is_off_by_default(world):
     assert added == {'{"coin":"BTC","type":"trades"}', '{"coin":"BTC","type":"l2Book"}'}
     assert after.trades == {"BTC": [world.btc_pair.id]}
     assert after.books["BTC"][0].depth == 50 and after.books["BTC"][0].names == ("hyperliquid", "BTC", "USD", "perps")
+
+
+def test_an_unchanged_book_is_published_again_not_stored_and_a_lost_connection_marks_and_forgets_it():
+    from apps.collectors.books import BookKeeper
+    from apps.collectors.exchanges.events import BookSnapshot
+
+    stored = []
+    keeper = BookKeeper(get_adapter("hyperliquid"), stored.extend, redis=live_books.client())
+    route = BookRoute(7, PURR, 5, 3600.0)
+    snapshot = BookSnapshot("PURR", 1_700_000_000_000, None, [(Decimal("0.2"), Decimal("5"))],
+                            [(Decimal("0.21"), Decimal("3"))])  # fmt: skip
+    try:
+        keeper.feed(snapshot, [route])
+        first = live_books.get_book(*PURR)
+        keeper.republish_seconds = 0  # the keep-alive due at once: the book did not change
+        keeper.tick()
+        again = live_books.get_book(*PURR)
+        keeper.disconnected("connection lost; reconnecting")
+        lost = live_books.get_book(*PURR)
+        forgotten = (dict(keeper.states), set(keeper.wanted))
+        keeper.feed(snapshot._replace(time_ms=1_700_000_000_500), [route])
+        rebuilt = live_books.get_book(*PURR)
+    finally:
+        live_books.client().delete(live_books.book_key(*PURR))
+        live_books.client().hdel(live_books.STATES_KEY, "/".join(PURR).lower())
+
+    assert first["in_sync"] and again["in_sync"] and again["published_at"] > first["published_at"]
+    assert again["bids"] == first["bids"] == [["0.2", "5"]]
+    assert len(stored) == 2  # the first snapshot and the rebuilt one: the keep-alive stores nothing
+    assert (lost["in_sync"], lost["reason"], lost["bids"]) == (False, "connection lost; reconnecting", [])
+    assert forgotten == ({}, set())
+    assert rebuilt["in_sync"] and rebuilt["time"] == "2023-11-14T22:13:20.500000Z"

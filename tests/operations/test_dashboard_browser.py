@@ -44,7 +44,8 @@ def browser():
 
 @pytest.fixture
 def server(tmp_path):
-    daphne = Daphne(tmp_path / "daphne.log", KIRBY_DASHBOARD_REFRESH_SECONDS="1")
+    # The book put in Redis below is not republished: it must not turn stale before a slow browser has read it.
+    daphne = Daphne(tmp_path / "daphne.log", KIRBY_DASHBOARD_REFRESH_SECONDS="1", KIRBY_BOOK_STALE_SECONDS="60")
     asyncio.run(daphne.ready())
     yield daphne
     daphne.stop()

@@ -1,5 +1,6 @@
 """The ``trades`` and ``orderbook`` channels of /ws: asked for by name, batched and conflated; 1.x unchanged."""
 
+import re
 import time
 
 import pytest
@@ -83,6 +84,40 @@ async def test_books_are_conflated_to_the_newest_and_out_of_sync_is_said(connect
     assert gap >= 0.5 / settings.KIRBY_WS_BOOK_HZ  # never faster than KIRBY_WS_BOOK_HZ per client
     assert await connection.nothing(0.3)  # nothing changed: nothing sent again
     assert await classic.nothing(0.01)
+
+
+async def test_a_book_not_published_for_the_stale_bound_is_said_out_of_sync_once(
+    connect, stream_world, books, settings
+):
+    w = stream_world
+    settings.KIRBY_BOOK_STALE_SECONDS = 60
+    live_books.put_book(NAMES, time_=minutes(41), sequence=7, bids=[["97000", "1"]], asks=[["97001", "1"]],
+                        published_at=time.time() - 3)  # fmt: skip
+    connection = await subscribed(connect, [w.btc_1m.id], channels=["orderbook"])
+    fresh = await connection.receive()
+    settings.KIRBY_BOOK_STALE_SECONDS = 2  # the same entry, now older than the bound: its collector is away
+    stale = await connection.receive()
+    nothing_more = await connection.nothing(0.3)  # said once, not at every poll
+    live_books.put_book(NAMES, time_=minutes(41), sequence=8, bids=[["97000", "2"]], asks=[["97001", "1"]])
+    back = await connection.receive()
+
+    assert fresh["data"]["in_sync"] is True and fresh["data"]["sequence"] == 7
+    assert stale["data"]["in_sync"] is False
+    assert int(re.fullmatch(r"no update for (\d+) s: its collector is away", stale["data"]["reason"])[1]) >= 3
+    assert stale["data"]["bids"] == stale["data"]["asks"] == []
+    assert nothing_more
+    assert back["data"]["in_sync"] is True and back["data"]["bids"] == [["97000", "2"]]
+
+
+async def test_a_book_republished_unchanged_is_not_sent_again(connect, stream_world, books):
+    w = stream_world
+    live_books.put_book(NAMES, time_=minutes(41), sequence=7, bids=[["97000", "1"]], asks=[["97001", "1"]])
+    connection = await subscribed(connect, [w.btc_1m.id], channels=["orderbook"])
+    assert (await connection.receive())["data"]["sequence"] == 7
+
+    live_books.put_book(NAMES, time_=minutes(41), sequence=7, bids=[["97000", "1"]], asks=[["97001", "1"]])
+
+    assert await connection.nothing(0.3)  # the collector's keep-alive publish: nothing new for the client
 
 
 async def test_a_newcomer_gets_the_current_book_and_those_who_have_it_do_not_get_it_again(connect, stream_world, books):

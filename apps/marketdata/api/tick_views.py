@@ -109,7 +109,9 @@ class OrderBookView(JsonView):
         summary="The current order book of one trading pair, or the stored snapshot at a time",
         description=(
             "Without `time`: the collector's current book, answered from Redis; 503 with the reason while the"
-            " book is not in sync with the venue (being rebuilt after a break) or its collector is away;"
+            " book is not in sync with the venue: being rebuilt after a break, its connection lost (until the"
+            " new connection has rebuilt it), or not published for KIRBY_BOOK_STALE_SECONDS (its collector is"
+            " away: `no update for N s`);"
             " 404 when the pair's book is not collected."
             " With `time`: the stored snapshot at or before it."
         ),
@@ -136,11 +138,11 @@ class OrderBookView(JsonView):
                     f"No current order book of {path}: its collection is off (orderbook: true switches it on)"
                 )
             raise Unavailable(f"No current order book of {path}: its collector is not running or has not synced yet")
+        now = time.time()
+        book = live_books.served(book, now)
         if not book["in_sync"]:
             raise Unavailable(f"The order book of {path} is not in sync with the venue: {book['reason']}")
-        age = max(0.0, time.time() - book["published_at"])
-        if age > live_books.STALE_SECONDS:
-            raise Unavailable(f"The order book of {path} was last updated {age:.0f} s ago: its collector is away")
+        age = max(0.0, now - book["published_at"])
         names = {k: book[k] for k in ("exchange", "coin", "quote", "market_type")}
         data = {
             "time": book["time"],

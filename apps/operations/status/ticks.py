@@ -4,9 +4,9 @@ Both come from Redis (apps.marketdata.trade_counts, the books' state hash of
 apps.marketdata.live_books): one query for the pairs switched on, two Redis
 calls, never a scan of the trades or snapshot tables, so the status stays
 cheap however large they grow. A book out of sync (being rebuilt), not
-refreshed for ``live_books.STALE_SECONDS`` (the API no longer serves it) or
-never published is amber; a quiet minute without trades is not judged
-(markets have them).
+refreshed for KIRBY_BOOK_STALE_SECONDS (``live_books.stale_for``: the API no
+longer serves it) or never published is amber; a quiet minute without
+trades is not judged (markets have them).
 """
 
 from django.db.models import Q
@@ -34,8 +34,8 @@ def _judge_book(state, now):
         return verdict(AMBER, "no book published")
     if not state["in_sync"]:
         return verdict(AMBER, f"book out of sync: {state['reason'] or 'rebuilding'}")
-    age = now - state["published_at"]
-    if age > live_books.STALE_SECONDS:
+    age = live_books.stale_for(state, now)
+    if age is not None:
         return verdict(AMBER, f"book not refreshed for {duration(age)}")
     return verdict(GREEN, "book in sync")
 
