@@ -82,6 +82,10 @@ class BookWatch:
         self.thread.join(5)
 
 
+def recent_trade_reads(simulator):
+    return sum(1 for r in control(simulator, "/control/okx/requests") if r["path"] == "/api/v5/market/trades")
+
+
 def read_back_since(simulator, moment):
     """The instruments whose trades were read back (history-trades) up to a first trade after virtual ``moment``:
     a read back's first page is asked by time, ``after`` the window's end."""
@@ -108,6 +112,8 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
         healed, resyncs_before = {}, resyncs()
         with BookWatch() as watch, streams_running("okx", books=[BOOK]) as (stream,):
             wait_for(lambda: (live_books.get_book(*BOOK) or {}).get("in_sync"), 15, "the swap's book in sync")
+            # Read a second after the first connect (a reconnect reads its windows instead): the tape's start.
+            wait_for(lambda: recent_trade_reads(simulator) >= 2, 15, "the recent trades read after connecting")
             drop_twice(simulator, stream)
             for fault, reason, then_drop in (("gap", "sequence gap", False), ("crossed", "crossed", False),
                                              ("lost-snapshot", "", True)):  # fmt: skip
