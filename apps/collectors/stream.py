@@ -221,8 +221,9 @@ class Stream:
             helpers = [asyncio.create_task(self._repair_loop()), asyncio.create_task(self._reconcile_loop())]
             if self.adapter.protocol.poll_seconds() is not None:
                 helpers.append(asyncio.create_task(self._poll_loop()))
-            if getattr(self.adapter.history, "recent_trades", None) is not None and self.plan.trades:
-                helpers.append(asyncio.create_task(self._recent_trades()))
+            recent = self._recent_trade_series()
+            if recent:
+                helpers.append(asyncio.create_task(self._recent_trades(recent)))
             try:
                 while True:
                     lifetime = self.adapter.protocol.connection_seconds()
@@ -358,13 +359,25 @@ class Stream:
                 for event in events:
                     self._event(event, received_ms)
 
-    async def _recent_trades(self):
+    def _recent_trade_series(self):
+        """The series whose newest trades are read over REST after this connect (``history.recent_trades``).
+
+        Where the adapter reads windows back (``trade_pages``), only the series without a trade before this
+        connect: every other one gets its exact window, which a read of recent trades arriving before the
+        series' first push would spoil (``TradeGaps`` takes the first trade after a reconnect as its end)."""
+        if getattr(self.adapter.history, "recent_trades", None) is None:
+            return []
+        if not self._reads_back_trades:
+            return list(self.plan.trades)
+        return [name for name in self.plan.trades if name not in self.trade_gaps.before]
+
+    async def _recent_trades(self, names):
         """Trades published while this stream was not connected: the venue's newest ones over REST, read
         RECENT_TRADES_AFTER_SECONDS after subscribing (so they overlap what the new subscription pushes; the
         write path stores each trade once). A venue that replays recent trades on subscribe has no such call."""
         await asyncio.sleep(RECENT_TRADES_AFTER_SECONDS)
         read = _off_loop(self.adapter.history.recent_trades)
-        for name in list(self.plan.trades):
+        for name in names:
             try:
                 trades = await read(name, budget=Budget(self.adapter.name))
             except Exception as error:  # the exchange or the budget is away: only the gap stays a gap

@@ -1,6 +1,6 @@
 """Trades a venue pushed while a stream was reconnecting, found so they can be read back from REST.
 
-Some venues replay recent trades to a new subscription (Hyperliquid); others do not (Binance), and what
+Some venues replay recent trades to a new subscription (Hyperliquid); others do not (Binance, OKX), and what
 they pushed between two connections is lost to the stream. Across a reconnect, the first trade of each
 series on the new connection is compared with the last one seen before it: the window between them is
 what ``history.trade_pages`` (optional in an adapter) reads back, stored through the same write path

@@ -1,18 +1,28 @@
-"""The OKX REST history client against the simulator's OKX endpoints: paging by ``after``, listing, 429s."""
+"""The OKX REST history client against the simulator's OKX endpoints: paging by ``after``, listing, 429s, and
+the trades a stream missed while it reconnected (history-trades, paged back by trade id)."""
 
+import json
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from decimal import Decimal
 
 import pytest
 
-from apps.collectors.exchanges.events import ascending
+from apps.collectors.exchanges import get_adapter
+from apps.collectors.exchanges.events import TradeUpdate, ascending
 from apps.collectors.exchanges.okx import contracts, history
 from apps.collectors.exchanges.okx.parser import candle_row
 from apps.collectors.plan import Plan
 from apps.collectors.simulator import okx as simulated
+from apps.collectors.simulator import okx_ticks
+from apps.collectors.stream import Stream
 from lib.budget import Budget
 from lib.redis import client as redis_client
 from tests.collectors.harness import SEED, control, start_simulator
+from tests.collectors.test_binance_parser import Collected
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
@@ -176,3 +186,127 @@ def test_contract_values_are_read_once_and_a_swap_without_one_is_refused(simulat
     assert contracts.value("XYZ-EUR-SWAP") is None and not unknown.trades and unknown.contexts
     assert unknown.subscriptions == {"c": {"other": 1}} and "HTTP 400" in unknown.unsupported[0]
     assert unknown.unsupported[0].startswith("okx/XYZ/EUR/perps (trades and book")
+
+
+# Trades read back after a reconnect: GET /api/v5/market/history-trades.
+
+TRADES_PATH = "/api/v5/market/history-trades"
+
+
+def tape(inst_id, start, end):
+    """The simulator's tape of ``[start, end)`` as (trade id, ms, price, size in the coin, side)."""
+    value = simulated.contract_value("BTC") if inst_id.endswith("-SWAP") else 1
+    return [(t["tradeId"], int(t["ts"]), Decimal(t["px"]), Decimal(t["sz"]) * value, t["side"])
+            for t in okx_ticks.trades(SEED, inst_id, start, end)]  # fmt: skip
+
+
+def read_back(pages):
+    return [(t.trade_id, t.time_us // 1000, t.price, t.size, t.side) for page in pages for t in page]
+
+
+def history_trades(simulator, **query):
+    """The simulator's answer to one history-trades query: (HTTP status, body)."""
+    address = f"{simulator.url}{TRADES_PATH}?{urllib.parse.urlencode(query)}"
+    try:
+        with urllib.request.urlopen(address, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize("inst_id", ["BTC-USDT-SWAP", "BTC-USDT"])
+@pytest.mark.parametrize("limit", [100, 7])
+def test_trades_page_backwards_by_trade_id_from_the_windows_end_and_equal_the_tape(simulator, inst_id, limit):
+    contracts.remember({"BTC-USDT-SWAP": Decimal("0.01")})
+    now = now_of(simulator)
+    start, end = now - 3 * HOUR - 123, now - 5_000  # hundreds of trades, more than OKX's recent 500 are not
+    asked = len(control(simulator, "/control/okx/requests"))
+
+    pages = list(history.trade_pages(inst_id, start, end, url=simulator.url, limit=limit))
+
+    expected = tape(inst_id, start, end)
+    assert len(expected) > 3 * 60 and read_back(reversed(pages)) == expected  # each trade once, sizes in the coin
+    assert all(page == sorted(page, key=lambda t: t.time_us) for page in pages)
+    queries = [r["query"] for r in control(simulator, "/control/okx/requests")[asked:] if r["path"] == TRADES_PATH]
+    # The first page by time (the newest before the window's end), then each by the oldest trade id so far.
+    assert queries[0] == {"instId": inst_id, "type": "2", "after": str(end), "limit": str(limit)}
+    oldest = [min(int(t.trade_id) for t in page) for page in pages]
+    assert [q["after"] for q in queries[1:]] == [str(i) for i in oldest[: len(queries) - 1]]
+    assert all(q["type"] == "1" for q in queries[1:])
+    # Until the first page reaching before the window: one request more than its full pages.
+    assert len(queries) == len(expected) // limit + 1 and len(pages) == -(-len(expected) // limit)
+
+
+def test_a_window_before_the_listing_asks_once_and_yields_nothing(simulator):
+    listed = now_of(simulator) - HOUR
+    control(simulator, "/control/okx/listing", {"instId": "SOL-USDT", "launch_ms": listed})
+    asked = len(control(simulator, "/control/okx/requests"))
+
+    assert list(history.trade_pages("SOL-USDT", listed - 5 * HOUR, listed, url=simulator.url)) == []
+    from_listing = read_back(reversed(list(history.trade_pages("SOL-USDT", listed - 5 * HOUR, listed + 10 * MINUTE,
+                                                               url=simulator.url))))  # fmt: skip
+
+    assert len(control(simulator, "/control/okx/requests")) - asked == 2  # short pages: the start of the history
+    assert from_listing == tape("SOL-USDT", listed, listed + 10 * MINUTE) and 0 < len(from_listing) < 100
+
+
+def test_the_history_trades_endpoint_pages_as_okx_and_refuses_bad_parameters(simulator):
+    now = now_of(simulator)
+    newest = history_trades(simulator, instId="BTC-USDT")[1]["data"]
+    ids = [int(t["tradeId"]) for t in newest]
+    assert len(newest) == 100 and ids == sorted(ids, reverse=True) and int(newest[0]["ts"]) <= now
+
+    older = history_trades(simulator, instId="BTC-USDT", after=ids[-1], limit=5)[1]["data"]
+    assert [int(t["tradeId"]) for t in older] == sorted((int(t["tradeId"]) for t in older), reverse=True)
+    assert int(older[0]["tradeId"]) < ids[-1] and len(older) == 5
+    newer = history_trades(simulator, instId="BTC-USDT", before=ids[3])[1]["data"]
+    assert newer == newest[:3]  # before alone: the newest trades after that id
+    between = history_trades(simulator, instId="BTC-USDT", after=ids[1], before=ids[5])[1]["data"]
+    assert between == newest[2:5]
+    by_time = history_trades(simulator, instId="BTC-USDT", type=2, after=newest[9]["ts"], limit=3)[1]["data"]
+    assert by_time == newest[10:13]
+
+    for query, code in (
+        ({"instId": "BTC-USDT", "limit": 101}, "51000"),
+        ({"instId": "BTC-USDT", "limit": 0}, "51000"),
+        ({"instId": "BTC-USDT", "type": 3}, "51000"),
+        ({"instId": "BTC-USDT", "after": "soon"}, "51000"),
+        ({"instId": "BTC-USDT", "type": 2, "before": newest[9]["ts"]}, "51000"),  # before pages by id only
+        ({"instId": "BTC-EUR"}, "51001"),
+        ({}, "51001"),
+    ):
+        status, body = history_trades(simulator, **query)
+        assert (status, body["code"], body["data"]) == (400, code, []), query
+
+
+def test_a_429_on_history_trades_is_paid_from_okx_budget_and_raised(simulator, budgets):
+    contracts.remember({"BTC-USDT-SWAP": Decimal("0.01")})
+    control(simulator, "/control/rest-429", {"count": 1})
+    now = now_of(simulator)
+
+    with pytest.raises(history.RateLimited):
+        list(history.trade_pages("BTC-USDT-SWAP", now - HOUR, now, url=simulator.url, budget=Budget("okx")))
+
+    assert Budget("okx").state()["rate_limited"] == 1
+    assert control(simulator, "/control/okx/requests")[-1]["path"] == TRADES_PATH
+
+
+def test_a_swap_whose_contract_value_is_unknown_is_not_read_back_in_contracts(simulator):
+    with pytest.raises(history.HistoryError, match="ctVal"):
+        list(history.trade_pages("XRP-USDT-SWAP", 0, HOUR, url=simulator.url))
+
+
+def test_after_a_reconnect_only_series_without_a_window_read_recent_trades():
+    okx, bybit = (Stream(get_adapter(name), 0, Collected(), threading.Event()) for name in ("okx", "bybit"))
+    okx.plan = Plan(trades={"BTC-USDT-SWAP": [1], "SOL-USDT": [2]})
+    bybit.plan = Plan(trades={"linear:BTCUSDT": [1]})
+    assert okx._recent_trade_series() == ["BTC-USDT-SWAP", "SOL-USDT"]  # a collector starting: nothing seen yet
+
+    okx.trade_gaps.seen(TradeUpdate("BTC-USDT-SWAP", "7", Decimal(1), Decimal(1), "buy", 7_000_000))
+    okx.trade_gaps.reconnected()
+    bybit.trade_gaps.seen(TradeUpdate("linear:BTCUSDT", "7", Decimal(1), Decimal(1), "buy", 7_000_000))
+    bybit.trade_gaps.reconnected()
+
+    # The swap's window is read back from history-trades; SOL had not traded: only its recent trades can help.
+    assert okx._recent_trade_series() == ["SOL-USDT"]
+    assert bybit._recent_trade_series() == ["linear:BTCUSDT"]  # no read back by window: always the recent ones

@@ -2,10 +2,11 @@
 
 The stream runs in a thread of the test (as in a collector worker) with the real batcher. The simulator
 drops every connection twice, loses a ``books`` update (a skipped ``seqId``), sends a crossed book and
-loses the snapshot of a new subscription. OKX does not replay trades on subscribe, so the stream reads
-the recent ones over REST after each connect: the stored tape must equal the simulator's, nothing
-missing or stored twice; every stored book snapshot must equal the true book at its time, sizes of
-the swap in coins (contracts x ctVal); each break shows in Redis, is counted, and heals in seconds.
+loses the snapshot of a new subscription. OKX does not replay trades on subscribe: the stream reads the
+recent ones over REST after its first connect and, after each reconnect, the window it missed
+(``history-trades``): the stored tape must equal the simulator's, nothing missing or stored twice; every
+stored book snapshot must equal the true book at its time, sizes of the swap in coins (contracts x ctVal);
+each break shows in Redis, is counted, and heals in seconds.
 """
 
 import threading
@@ -85,6 +86,14 @@ def recent_trade_reads(simulator):
     return sum(1 for r in control(simulator, "/control/okx/requests") if r["path"] == "/api/v5/market/trades")
 
 
+def read_back_since(simulator, moment):
+    """The instruments whose trades were read back (history-trades) up to a first trade after virtual ``moment``:
+    a read back's first page is asked by time, ``after`` the window's end."""
+    return {r["query"]["instId"] for r in control(simulator, "/control/okx/requests")
+            if r["path"] == "/api/v5/market/history-trades" and r["query"].get("type") == "2"
+            and int(r["query"]["after"]) > moment}  # fmt: skip
+
+
 def resyncs():
     return BOOK_RESYNCS.labels("okx")._value.get()
 
@@ -103,20 +112,23 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
         healed, resyncs_before = {}, resyncs()
         with BookWatch() as watch, streams_running("okx", books=[BOOK]) as (stream,):
             wait_for(lambda: (live_books.get_book(*BOOK) or {}).get("in_sync"), 15, "the swap's book in sync")
+            # Read a second after the first connect (a reconnect reads its windows instead): the tape's start.
+            wait_for(lambda: recent_trade_reads(simulator) >= 2, 15, "the recent trades read after connecting")
             drop_twice(simulator, stream)
             for fault, reason, then_drop in (("gap", "sequence gap", False), ("crossed", "crossed", False),
                                              ("lost-snapshot", "", True)):  # fmt: skip
                 since = time.monotonic()
                 control(simulator, "/control/book-fault", {"venue": "okx", "kind": fault, "count": 1})
                 if then_drop:  # the next subscription's snapshot is lost: updates come with nothing to apply to
+                    dropped_at = control(simulator, "/control/stats")["virtual_now_ms"]
                     control(simulator, "/control/drop", {})
                     wait_for(lambda: stream.status.doc["reconnects"] >= 3, 15, "the stream reconnected")
-                    reads = recent_trade_reads(simulator)  # the new connection reads them a second after connecting
                 wait_for(lambda r=reason, s=since: watch.healed_after(r, s), 10, f"the book rebuilt after {fault}")
                 healed[fault] = watch.healed_after(reason, since)
-            # The last connection read both instruments' recent trades (an earlier one may have been dropped
-            # before its read: the next connection's newest 500 cover it).
-            wait_for(lambda: recent_trade_reads(simulator) >= reads + 2, 15, "the recent trades read after connecting")
+            # The last connection read back what both instruments pushed while it reconnected, before the tape
+            # is taken.
+            wait_for(lambda: read_back_since(simulator, dropped_at) == set(pairs) and not stream._trade_reads, 15,
+                     "the missed trades read back after the last reconnect")  # fmt: skip
             more_trades(what="trades stored after the faults")
             current = live_books.get_book(*BOOK)
         tapes = {}

@@ -60,10 +60,12 @@ apps.collectors.orderbook.SyncedBook under the venue's sequence rule) and ``COMP
 how a new or broken book gets its next snapshot: ``"rest"`` (the stream calls
 ``history.book_snapshot(name, budget=)`` -> BookSnapshot, paid from the venue's REST budget),
 ``"resubscribe"`` (the stream unsubscribes and subscribes the book again; the venue pushes a
-snapshot) or ``"wait"`` (every push is a whole snapshot). Optional ``history.recent_trades(name,
-budget=)``: the venue's newest trades over REST, read after each connect for a venue that does not
-replay them on subscribe (Bybit, OKX). Optional ``history.prepare_stream(plan, budget=)``: REST facts the
-parser needs, read whenever a stream reads its plan (OKX's contract values).
+snapshot) or ``"wait"`` (every push is a whole snapshot). Optional ``history.trade_pages(name, start_ms,
+end_ms, budget=)``: the trades of a window read back from REST after a reconnect (Binance, OKX;
+apps.collectors.trade_gaps). Optional ``history.recent_trades(name, budget=)``: the venue's newest trades
+over REST, read after each connect for a venue that does not replay them on subscribe (Bybit), or, beside
+``trade_pages``, only for the series no window covers (OKX). Optional ``history.prepare_stream(plan,
+budget=)``: REST facts the parser needs, read whenever a stream reads its plan (OKX's contract values).
 """
 
 import importlib

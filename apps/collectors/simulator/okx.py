@@ -44,7 +44,7 @@ BARS = {
 }  # fmt: skip
 OI_PERIODS = {"5m": "5m", "15m": "15m", "30m": "30m", "1H": "1h", "2H": "2h", "4H": "4h", "1Dutc": "1d"}
 FUNDING_EVERY = 8 * intervals.HOUR
-LIMITS = {"candles": (100, 100), "funding": (100, 100), "oi": (100, 100)}
+LIMITS = {"candles": (100, 100), "funding": (100, 100), "oi": (100, 100), "history-trades": (100, 100)}
 REQUEST_LOG_SIZE = 100_000
 REALIZED_PLACES = Decimal("0.00001")
 

@@ -1,8 +1,9 @@
 """OKX's trades and ``books`` over the deterministic markets: a tape and a true book per instrument.
 
 A swap and the spot pair of one coin are different markets (okx.SEED_OFFSET).
-Trades are the market's ticks, one ``tradeId`` per whole second (increasing,
-as OKX's), the taker's side from the seed; a swap's ``sz`` counts contracts
+Trades are the market's ticks, at distinct whole seconds, each second its
+``tradeId`` (unique and increasing, as OKX's, so history-trades pages by
+it), the taker's side from the seed; a swap's ``sz`` counts contracts
 (okx.CONTRACT_VALUES). The book of an instrument at a moment is a function
 of the seed and the 100 ms block (OKX pushes ``books`` about every 100 ms):
 ``BOOK_LEVELS`` levels a side around the minute's price, never crossed, level
@@ -19,6 +20,7 @@ from .okx import SWAP, contract_value, instrument, market
 
 BOOK_BLOCK_MS = 100
 BOOK_LEVELS = 20
+TRADE_ID_MS = 1000  # a tradeId is its trade's whole second: the market trades at most once a second
 
 
 def _size(coin, kind, coin_size: Decimal) -> str:
@@ -34,9 +36,9 @@ def trades(seed: int, inst_id: str, start_ms: int, end_ms: int) -> list[dict]:
         for tick in simulated.ticks(coin, minute):
             if start_ms <= tick.time < end_ms:
                 side = "buy" if number(simulated.seed, inst_id, "side", tick.time) % 2 else "sell"
-                found.append({"instId": inst_id, "tradeId": str(tick.time // 1000), "px": decimal_text(tick.price),
-                              "sz": _size(coin, kind, tick.size), "side": side, "ts": str(tick.time),
-                              "count": "1"})  # fmt: skip
+                found.append({"instId": inst_id, "tradeId": str(tick.time // TRADE_ID_MS),
+                              "px": decimal_text(tick.price), "sz": _size(coin, kind, tick.size), "side": side,
+                              "ts": str(tick.time), "count": "1"})  # fmt: skip
         minute += MINUTE
     return found
 

@@ -2,7 +2,8 @@
 
 ``GET /ws/v5/public`` serves ``funding-rate``, ``open-interest`` and
 ``mark-price`` of swaps and ``trades`` and ``books`` of swaps and spot
-(okx_ticks; ``GET /api/v5/market/trades`` the newest trades);
+(okx_ticks; ``GET /api/v5/market/trades`` the newest trades, ``/api/v5/market/history-trades``
+older ones, paged as OKX pages them);
 ``/ws/v5/business`` serves ``candle{bar}`` of swaps and spot.
 ``{"op":"subscribe","args":[{"channel","instId"}]}`` is acked once per arg
 (``{"event":"subscribe","arg","connId"}``) or refused with
@@ -33,10 +34,13 @@ from .market import decimal_text
 from .okx import (
     BARS,
     FUNDING_EVERY,
+    LISTINGS,
     SEED_OFFSET,
     SPOT,
     SWAP,
     Invalid,
+    _int,
+    _limit,
     candle_row,
     funding_rate_at,
     instrument,
@@ -51,6 +55,7 @@ PUBLIC_CHANNELS = ("funding-rate", "open-interest", "mark-price")
 TICK_CHANNELS = ("trades", "books")  # swaps and spot
 MAX_RECENT_TRADES = 500
 RECENT_TRADES_LOOKBACK_MS = 24 * intervals.HOUR
+HISTORY_TRADES_KEPT_MS = 90 * intervals.DAY  # OKX serves the last three months
 IDLE_SECONDS = 30.0
 FLOOD_VENUE = "okx-business"
 BAR_NAMES = {kirby: bar for bar, kirby in BARS.items()}
@@ -287,9 +292,44 @@ def recent_trades(state, app, query):
     return found[: int(limit)]
 
 
+def _history_bounds(query, now: int) -> tuple[int, int]:
+    """``[low, high)`` in virtual ms of a history-trades query: ``type`` 1 pages by ``tradeId`` (ids are whole
+    seconds here, okx_ticks), 2 by ``ts``; ``after`` is older than, ``before`` newer than (ids only, as OKX)."""
+    paging = query.get("type", "1")
+    if paging not in ("1", "2"):
+        raise Invalid("Parameter type error", "51000")
+    after, before = _int(query, "after"), _int(query, "before")
+    if paging == "2" and before is not None:
+        raise Invalid("Parameter before error: before pages by tradeId only", "51000")
+    high = now + 1
+    if after is not None:
+        high = min(high, after * okx_ticks.TRADE_ID_MS if paging == "1" else after)
+    low = now + 1 - HISTORY_TRADES_KEPT_MS
+    if before is not None:
+        low = max(low, (before + 1) * okx_ticks.TRADE_ID_MS)
+    return low, high
+
+
+def history_trades(state, app, query):
+    """``GET /api/v5/market/history-trades``: the newest ``limit`` (at most 100) trades of the asked range, newest
+    first, nothing after virtual now, before the listing or older than three months (``before`` alone: the
+    newest trades after that id, as OKX answers)."""
+    inst_id = query.get("instId")
+    instrument(inst_id)
+    limit = _limit(query, "history-trades")
+    low, end = _history_bounds(query, state.clock.now_ms())
+    low, found = max(low, app[LISTINGS].get(inst_id, 0)), []
+    while len(found) < limit and end > low:  # an hour at a time, newest first: a page is minutes of the tape
+        start = max(low, end - intervals.HOUR)
+        found += reversed(okx_ticks.trades(state.config.seed, inst_id, start, end))
+        end = start
+    return found[:limit]
+
+
 def add_routes(app: web.Application) -> None:
     state = app[STATE]
     app.router.add_get("/api/v5/market/trades", rest_route(recent_trades))
+    app.router.add_get("/api/v5/market/history-trades", rest_route(history_trades))
     control.TICK_TRUTHS["okx"] = (truth_trades, truth_book)
     state.protocols[FLOOD_VENUE] = OkxStream(state, BUSINESS)  # POST /control/flood {"venue": "okx-business"}
     app.router.add_get("/ws/v5/public", _handler(PUBLIC))

@@ -5,5 +5,6 @@ WebSocket endpoints, channels, subscribe/ping frames, limits), ``parser``
 (frames and REST answers -> events; every number and time arrives as a
 string), ``symbols`` (Kirby trading pair <-> OKX instrument id), ``history``
 (paged REST history for backfills: history-candles, funding-rate-history,
-rubik open-interest history).
+rubik open-interest history; and history-trades, the trades a stream missed
+while it reconnected).
 """

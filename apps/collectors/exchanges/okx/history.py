@@ -1,4 +1,5 @@
-"""OKX V5 REST history for backfills: history-candles, funding-rate-history, rubik open interest.
+"""OKX V5 REST history for backfills (history-candles, funding-rate-history, rubik open interest) and the trades
+a stream missed while it reconnected (history-trades).
 
 OKX answers newest first and pages backwards: ``after=<ts>`` asks for rows
 older than ``ts`` and ``before=<ts>`` for rows newer. The engine wants
@@ -252,19 +253,67 @@ def _leave_out(plan, name, reason):
     plan.unsupported.append(f"{protocol.NAME}/{'/'.join(pair_of(name))} (trades and book: {reason})")
 
 
+def _trades(rows, name, ct_val):
+    """The rows as TradeUpdate, oldest first; a bad row (OKX's ids are integers: paging needs them) is counted
+    and skipped, as a bad push would be."""
+    trades = []
+    for row in rows:
+        try:
+            update = trade(row, name, ct_val)
+        except MalformedFrame:
+            update = None
+        if update is None or not update.trade_id.isdigit():
+            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
+            continue
+        trades.append(update)
+    return sorted(trades, key=lambda t: (t.time_us, int(t.trade_id)))
+
+
 def recent_trades(name, *, url=None, budget=None):
     """The newest trades of ``name`` (at most 500, OKX's ``/api/v5/market/trades``) as TradeUpdate, oldest first.
 
-    A stream reads them once it has subscribed, so trades published while it
-    was away are stored too (the write path stores each trade once).
+    A stream reads them after a connect for the series no read-back window
+    can cover (``trade_pages`` needs the last trade seen before the connect):
+    after a collector starts, every series; after a reconnect, those that had
+    not traded yet. They also give each series its last trade, so the next
+    reconnect's window is exact. On their own they would lose trades: an
+    outage on a busy pair easily outlasts 500 (the write path stores each
+    trade once, so the overlap with the pushes is harmless).
     """
     ct_val = contract_value(name)
     params = {"instId": name, "limit": protocol.MAX_RECENT_TRADES}
     rows = get(protocol.RECENT_TRADES_PATH, params, RECENT_TRADES_WEIGHT, url=url, budget=budget)
-    trades = []
-    for row in rows:
-        try:
-            trades.append(trade(row, name, ct_val))
-        except MalformedFrame:  # counted and skipped, as a bad push would be
-            MESSAGES_RECEIVED.labels(protocol.NAME, "malformed").inc()
-    return sorted(trades, key=lambda t: (t.time_us, t.trade_id))
+    return _trades(rows, name, ct_val)
+
+
+def trade_pages(name, start_ms, end_ms, *, url=None, budget=None, limit=protocol.MAX_HISTORY_TRADES):
+    """Yield lists of TradeUpdate with times in ``[start_ms, end_ms)``: each list ascending, the newest list first.
+
+    ``GET /api/v5/market/history-trades`` pages backwards only. The first page
+    is asked by time (``type=2``, ``after=end_ms``: the newest trades before
+    the window ends), every later one by trade id (``type=1``, ``after`` = the
+    oldest id so far): trades sharing a millisecond across a page boundary are
+    then neither skipped nor read twice, as paging by time would risk. It
+    stops at the first page reaching before ``start_ms`` or a short page (the
+    start of what OKX keeps, three months). Each page is paid from
+    ``budget`` (``HISTORY_TRADES_WEIGHT``); a swap's contracts become coins
+    (``ctVal``, read by ``prepare_stream``).
+    """
+    try:
+        ct_val = contract_value(name)
+    except MalformedFrame as error:
+        raise HistoryError(str(error)) from None
+    params, cursor = {"instId": name, "type": protocol.PAGE_BY_TIME, "after": end_ms, "limit": limit}, None
+    while True:
+        rows = get(protocol.HISTORY_TRADES_PATH, params, protocol.HISTORY_TRADES_WEIGHT, url=url, budget=budget)
+        trades = _trades(rows, name, ct_val)
+        inside = [t for t in trades if start_ms * 1000 <= t.time_us < end_ms * 1000]
+        if inside:
+            yield inside
+        if len(rows) < limit or (trades and trades[0].time_us < start_ms * 1000):
+            return
+        oldest = min((int(t.trade_id) for t in trades), default=None)
+        if oldest is None or (cursor is not None and oldest >= cursor):
+            raise HistoryError(f"{protocol.HISTORY_TRADES_PATH}: a full page of {name} that pages nowhere")
+        cursor = oldest
+        params = {"instId": name, "type": protocol.PAGE_BY_TRADE_ID, "after": cursor, "limit": limit}

@@ -21,8 +21,11 @@ REST (``KIRBY_OKX_REST_URL``): ``/api/v5/market/history-candles`` (100 rows,
 per 2 s) and ``/api/v5/rubik/stat/contracts/open-interest-history`` (100
 rows, 10 per 2 s); every answer is ``{"code": "0", "msg", "data": [...]}``
 newest first, numbers and times as strings. Swap contract values come from
-``/api/v5/public/instruments`` and missed trades from ``/api/v5/market/trades``
-(the newest 500), weight 1 each. HTTP 429 or code ``50011`` means
+``/api/v5/public/instruments``, the newest trades from ``/api/v5/market/trades``
+(at most 500) and older ones from ``/api/v5/market/history-trades`` (100 a
+page, 20 requests per 2 s, the last three months, paged backwards: ``type``
+1 by ``tradeId``, 2 by ``ts``; ``after`` older than, ``before`` newer than,
+ids only), weight 1 each. HTTP 429 or code ``50011`` means
 too many requests. The per-exchange budget counts a history-candles call as
 1 and the two endpoints allowed half as often as 2, so a budget of 600 a
 minute keeps every endpoint within its own limit.
@@ -68,6 +71,10 @@ OPEN_INTEREST_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history
 INSTRUMENTS_PATH = "/api/v5/public/instruments"
 RECENT_TRADES_PATH = "/api/v5/market/trades"
 MAX_RECENT_TRADES = 500
+HISTORY_TRADES_PATH = "/api/v5/market/history-trades"
+MAX_HISTORY_TRADES = 100
+HISTORY_TRADES_WEIGHT = 1  # 20 requests per 2 s, as history-candles
+PAGE_BY_TRADE_ID, PAGE_BY_TIME = "1", "2"  # history-trades ``type``
 MAX_CANDLES = 100
 MAX_FUNDING_ROWS = 100
 MAX_OPEN_INTEREST_ROWS = 100
