@@ -23,7 +23,7 @@ from apps.marketdata.models import Candle, FundingRate
 from lib.timeutil import to_ms
 from tests.collectors.harness import SEED, CoinbaseWorld, control, processes_running, simulator_running
 from tests.operations.scrape import scrape, value
-from tests.streaming.servers import free_port
+from tests.streaming.servers import server_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -68,7 +68,8 @@ def rest_truth(start_ms, end_ms):
 def test_coinbase_candles_built_from_trades_are_stored_as_coinbase_publishes_them_through_faults(
     client, world, simulator, tmp_path
 ):
-    ports = {"w1": free_port(), "w2": free_port()}
+    first = server_port()
+    ports = {"w1": first, "w2": server_port(first)}
     with processes_running(simulator, tmp_path) as processes:
         for name, port in ports.items():
             processes.env["KIRBY_METRICS_PORT"] = str(port)

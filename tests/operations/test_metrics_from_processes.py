@@ -25,7 +25,7 @@ from lib.redis import client as redis_client
 from tests.collectors.harness import control, processes_running, simulator_running
 from tests.conftest import make_key
 from tests.operations.scrape import names, scrape, value
-from tests.streaming.servers import Daphne, free_port, subscribe
+from tests.streaming.servers import Daphne, server_port, subscribe
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -56,7 +56,7 @@ def processes(simulator, tmp_path):
 
 def test_a_collector_worker_exposes_what_it_received_stored_and_survived(world_committed, simulator, processes):
     world = world_committed
-    port = free_port()
+    port = server_port()
     processes.env["KIRBY_METRICS_PORT"] = str(port)
     processes.worker()
     del processes.env["KIRBY_METRICS_PORT"]  # beat would serve its own on the same port

@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import os
+import random
 import re
 import signal
 import socket
@@ -29,6 +30,29 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def server_port(*avoid):
+    """A port for a server the test must name before it starts (a Celery worker's ``KIRBY_METRICS_PORT``).
+
+    free_port's ports are ephemeral: any outgoing connection of any process (Redis, PostgreSQL, HTTP) may be
+    given that port before the server binds it, which then runs without it. These lie just below the
+    kernel's ephemeral range, where no connection is given a port, in a block of their own per xdist worker.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    block = range(low - (worker + 1) * 500, low - worker * 500)
+    for port in random.sample(block, len(block)):
+        if port in avoid:  # already given to a server of the same test that has not bound it yet
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {block}")
 
 
 def server_environment(**overrides):
