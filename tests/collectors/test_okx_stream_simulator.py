@@ -2,6 +2,7 @@
 
 import asyncio
 import urllib.error
+from decimal import Decimal
 
 from apps.collectors.exchanges.events import (
     BookDelta,
@@ -66,11 +67,13 @@ def test_the_simulated_okx_streams_speak_okxs_protocol_and_parse_exactly(setting
     interest = [e for e in events if isinstance(e, OpenInterestUpdate)]
     marks = [e for e in events if isinstance(e, MarkPrice)]
     assert funding and interest and marks
-    assert {(str(e.funding_rate), str(e.next_funding_ms)) for e in funding} <= {
-        (c["ctx"]["fundingRate"], c["ctx"]["fundingTime"]) for c in log["okx"]
+    # Digits and scale as sent (as_tuple): str() of a Decimal may spell a small rate 1.901E-7, OKX 0.0000001901.
+    assert {(e.funding_rate.as_tuple(), str(e.next_funding_ms)) for e in funding} <= {
+        (Decimal(c["ctx"]["fundingRate"]).as_tuple(), c["ctx"]["fundingTime"]) for c in log["okx"]
     }
-    assert {str(e.open_interest) for e in interest} <= {c["ctx"]["oiCcy"] for c in log["okx-oi"]}
-    assert {str(e.mark_price) for e in marks} <= {c["ctx"]["markPx"] for c in log["okx-mark"]}
+    sent_interest = {Decimal(c["ctx"]["oiCcy"]).as_tuple() for c in log["okx-oi"]}
+    assert {e.open_interest.as_tuple() for e in interest} <= sent_interest
+    assert {e.mark_price.as_tuple() for e in marks} <= {Decimal(c["ctx"]["markPx"]).as_tuple() for c in log["okx-mark"]}
 
 
 def test_the_simulated_okx_books_chain_on_seqid_equal_the_true_book_and_a_gap_fault_breaks_the_chain(settings):
