@@ -271,6 +271,41 @@ def stored_tape(**filters):
     return [(t, i, format(p, "f"), format(s, "f"), side) for t, i, p, s, side in ordered]
 
 
+OKX_SWAP, OKX_SPOT = "BTC-USDT-SWAP", "BTC-USDT"
+
+
+def okx_pairs(book_depth=None):
+    """OKX's BTC/USDT swap and spot collecting trades, the swap's book too with ``book_depth``: {inst id: pair}."""
+    world = BinanceWorld("okx", "OKX")
+    collect_ticks(world.btc_perp, book=book_depth is not None, depth=book_depth or 5)
+    collect_ticks(world.btc_spot, book=False)
+    return {OKX_SWAP: world.btc_perp, OKX_SPOT: world.btc_spot}
+
+
+def okx_coins(inst_id, contracts):
+    """What Kirby stores of a size OKX sends: a swap's contracts in the coin (ctVal), spot as it is."""
+    from apps.collectors.simulator.okx import contract_value
+
+    value = Decimal(contracts)
+    return value * contract_value("BTC") if inst_id == OKX_SWAP else value
+
+
+def okx_tape(simulator, inst_id, pair):
+    """(stored, expected): the pair's stored trades oldest first, and the simulator's tape over their span as
+    Kirby must store it, both as (time, trade id, price, size in the coin, side)."""
+    from datetime import UTC, datetime
+
+    from apps.marketdata.models import Trade
+
+    stored = list(Trade.objects.filter(trading_pair=pair).order_by("time", "trade_id")
+                  .values_list("time", "trade_id", "price", "size", "side"))  # fmt: skip
+    first, last = ms(stored[0][0]), ms(stored[-1][0])
+    truth = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={first}&end={last + 1}")
+    expected = [(datetime.fromtimestamp(int(t["ts"]) / 1000, UTC), t["tradeId"], Decimal(t["px"]),
+                 okx_coins(inst_id, t["sz"]), t["side"]) for t in truth]  # fmt: skip
+    return stored, expected
+
+
 def text_levels(levels):
     """A stored snapshot side as ``[[price, size], ...]`` text, as the simulator's true books write levels."""
     return [[format(price, "f"), format(size, "f")] for price, size in levels]

@@ -11,22 +11,21 @@ each break shows in Redis, is counted, and heals in seconds.
 
 import threading
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from apps.collectors.simulator.okx import contract_value
 from apps.marketdata import live_books
-from apps.marketdata.models import Trade
 from lib.metrics import BOOK_RESYNCS
 from tests.collectors.harness import (
-    BinanceWorld,
-    collect_ticks,
+    OKX_SWAP,
     control,
     drop_twice,
     more_trades,
     ms,
+    okx_coins,
+    okx_pairs,
+    okx_tape,
     simulator_running,
     stored_snapshots,
     streams_running,
@@ -34,7 +33,6 @@ from tests.collectors.harness import (
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-SWAP, SPOT = "BTC-USDT-SWAP", "BTC-USDT"
 BOOK = ("okx", "BTC", "USDT", "perps")
 DEPTH = 5
 
@@ -42,10 +40,7 @@ DEPTH = 5
 @pytest.fixture
 def pairs(transactional_db, django_db_serialized_rollback):
     """OKX's BTC/USDT swap (trades and its book) and spot (trades)."""
-    world = BinanceWorld("okx", "OKX")
-    collect_ticks(world.btc_perp, depth=DEPTH)
-    collect_ticks(world.btc_spot, book=False)
-    return {SWAP: world.btc_perp, SPOT: world.btc_spot}
+    return okx_pairs(book_depth=DEPTH)
 
 
 class BookWatch:
@@ -98,12 +93,6 @@ def resyncs():
     return BOOK_RESYNCS.labels("okx")._value.get()
 
 
-def coins(inst_id, contracts):
-    """What Kirby stores of a size OKX sends: a swap's contracts in the coin (ctVal), spot as it is."""
-    value = Decimal(contracts)
-    return value * contract_value("BTC") if inst_id == SWAP else value
-
-
 def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(pairs, settings):
     with simulator_running() as simulator:
         settings.KIRBY_OKX_WS_URL = f"ws://{simulator.host}:{simulator.port}/ws/v5/public"
@@ -131,19 +120,11 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
                      "the missed trades read back after the last reconnect")  # fmt: skip
             more_trades(what="trades stored after the faults")
             current = live_books.get_book(*BOOK)
-        tapes = {}
-        for inst_id, pair in pairs.items():
-            stored = list(Trade.objects.filter(trading_pair=pair).order_by("time", "trade_id")
-                          .values_list("time", "trade_id", "price", "size", "side"))  # fmt: skip
-            first, last = ms(stored[0][0]), ms(stored[-1][0])
-            truth = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={first}&end={last + 1}")
-            tapes[inst_id] = stored, truth
-        snapshots = stored_snapshots(pairs[SWAP])
-        truths = [control(simulator, f"/truth/book?exchange=okx&coin={SWAP}&time={ms(s.time)}") for s in snapshots]
+        tapes = {inst_id: okx_tape(simulator, inst_id, pair) for inst_id, pair in pairs.items()}
+        snapshots = stored_snapshots(pairs[OKX_SWAP])
+        truths = [control(simulator, f"/truth/book?exchange=okx&coin={OKX_SWAP}&time={ms(s.time)}") for s in snapshots]
 
-    for inst_id, (stored, truth) in tapes.items():
-        expected = [(datetime.fromtimestamp(int(t["ts"]) / 1000, UTC), t["tradeId"], Decimal(t["px"]),
-                     coins(inst_id, t["sz"]), t["side"]) for t in truth]  # fmt: skip
+    for inst_id, (stored, expected) in tapes.items():
         assert len(stored) >= 20, inst_id
         assert stored == expected, inst_id  # every trade of the span, once, sizes in the coin
     assert stream.status.doc["reconnects"] >= 3
@@ -154,6 +135,6 @@ def test_okx_tape_and_book_survive_drops_gaps_crossed_books_and_a_lost_snapshot(
     for snapshot, truth in zip(snapshots, truths, strict=True):
         for stored_side, true_side in ((snapshot.bids, truth["bids"]), (snapshot.asks, truth["asks"])):
             assert [(Decimal(p), Decimal(s)) for p, s in stored_side] == [
-                (Decimal(level[0]), coins(SWAP, level[1])) for level in true_side[:DEPTH]
+                (Decimal(level[0]), okx_coins(OKX_SWAP, level[1])) for level in true_side[:DEPTH]
             ]
     assert current["in_sync"] and len(current["bids"]) == 20 and current["sequence"] > 0

@@ -9,26 +9,12 @@ one write path: the stored tape must equal the simulator's, nothing missing, not
 contracts stored as coins; the recent trades were read once, after the first connect only.
 """
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
 import pytest
 
-from apps.collectors.simulator.okx import contract_value
-from apps.marketdata.models import Trade
-from tests.collectors.harness import (
-    BinanceWorld,
-    collect_ticks,
-    control,
-    more_trades,
-    ms,
-    simulator_running,
-    streams_running,
-)
+from tests.collectors.harness import control, more_trades, okx_pairs, okx_tape, simulator_running, streams_running
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-SWAP, SPOT = "BTC-USDT-SWAP", "BTC-USDT"
 HISTORY, RECENT = "/api/v5/market/history-trades", "/api/v5/market/trades"
 SPEED = 3600  # a virtual hour per real second: about 200 trades a second per instrument
 SILENT_SECONDS = 4
@@ -37,20 +23,12 @@ OLD_RECENT_LIMIT = 500
 
 @pytest.fixture
 def pairs(transactional_db, django_db_serialized_rollback):
-    world = BinanceWorld("okx", "OKX")
-    collect_ticks(world.btc_perp, book=False)
-    collect_ticks(world.btc_spot, book=False)
-    return {SWAP: world.btc_perp, SPOT: world.btc_spot}
+    return okx_pairs()
 
 
 def requests(simulator, path, inst_id=None):
     return [r for r in control(simulator, "/control/okx/requests")
             if r["path"] == path and inst_id in (None, r["query"].get("instId"))]  # fmt: skip
-
-
-def coins(inst_id, contracts):
-    value = Decimal(contracts)
-    return value * contract_value("BTC") if inst_id == SWAP else value
 
 
 def test_trades_pushed_while_disconnected_beyond_the_recent_500_are_read_back_exactly(pairs, settings):
@@ -72,19 +50,14 @@ def test_trades_pushed_while_disconnected_beyond_the_recent_500_are_read_back_ex
             more_trades(50, "trades pushed after the read back")
         tapes = {}
         for inst_id, pair in pairs.items():
-            stored = list(Trade.objects.filter(trading_pair=pair).order_by("time", "trade_id")
-                          .values_list("time", "trade_id", "price", "size", "side"))  # fmt: skip
-            first, last = ms(stored[0][0]), ms(stored[-1][0])
-            truth = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={first}&end={last + 1}")
+            stored, expected = okx_tape(simulator, inst_id, pair)
             (window,) = [r["query"] for r in requests(simulator, HISTORY, inst_id) if r["query"]["type"] == "2"]
             missed = control(simulator, f"/truth/trades?exchange=okx&coin={inst_id}&start={silenced_at}"
                                         f"&end={window['after']}")  # fmt: skip
-            tapes[inst_id] = stored, truth, len(missed), requests(simulator, HISTORY, inst_id)
+            tapes[inst_id] = stored, expected, len(missed), requests(simulator, HISTORY, inst_id)
         recent_reads = requests(simulator, RECENT)
 
-    for inst_id, (stored, truth, missed, pages) in tapes.items():
-        expected = [(datetime.fromtimestamp(int(t["ts"]) / 1000, UTC), t["tradeId"], Decimal(t["px"]),
-                     coins(inst_id, t["sz"]), t["side"]) for t in truth]  # fmt: skip
+    for inst_id, (stored, expected, missed, pages) in tapes.items():
         # More trades than the recent 500 went by unheard (from the silence to the first trade after it) ...
         assert missed > OLD_RECENT_LIMIT + 20, (inst_id, missed)
         # ... and every trade of the whole span is stored once, sizes in the coin.
