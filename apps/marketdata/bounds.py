@@ -24,6 +24,12 @@ def time_range(now=None):
     return earliest, latest
 
 
+def series_within(series_id, first, last, earliest, latest):
+    """The bounds of a batch of one series, checked once for all its rows: its id a 64-bit integer, its
+    times (``first`` to ``last``) within ``time_range()`` (``earliest``, ``latest``)."""
+    return type(series_id) is int and BIGINT_MIN <= series_id <= BIGINT_MAX and earliest <= first and last <= latest
+
+
 def checker(spec):
     """A function record -> reason (str) when the record is out of bounds, else None."""
     earliest, latest = time_range()

@@ -38,7 +38,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.dispatch import Signal
 
 from apps.marketdata import record_json, trade_counts, trade_lines
-from apps.marketdata.bounds import BIGINT_MAX, BIGINT_MIN, all_within, checker, time_range
+from apps.marketdata.bounds import all_within, checker, series_within, time_range
 from apps.marketdata.cache import series_written
 from apps.marketdata.models import DeadLetter
 from apps.marketdata.partitions import ensure_partitions
@@ -474,7 +474,7 @@ def _appendable(records):
     for pair_id, rows in of_pair.items():
         times = list(map(_TIME, rows))
         first, last = min(times), max(times)
-        if type(pair_id) is not int or not BIGINT_MIN <= pair_id <= BIGINT_MAX or first < earliest or last > latest:
+        if not series_within(pair_id, first, last, earliest, latest):
             return None, None
         series[pair_id] = _Series(len(rows), 0, first, last)
     return of_pair, series
