@@ -27,6 +27,10 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 OUTAGE_SECONDS = 10
+# How long a row can live only in the collector's memory while the database is away: its period ends
+# (KIRBY_CONTEXT_PERIOD_SECONDS, 1), it waits for the next flush (KIRBY_COLLECTOR_FLUSH_SECONDS, 1), and that
+# flush's write waits for a connection (KIRBY_COLLECTOR_CONNECT_SECONDS, 1) before the batch is spooled.
+IN_MEMORY_SECONDS = 3
 KINDS = (CandleRecord, FundingRecord, OpenInterestRecord)
 
 
@@ -115,14 +119,14 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
             outage_started = datetime.now(UTC)
             # The kill comes right after the outage begins: the collector's first write must not wait for
             # the pool's whole timeout (KIRBY_DB_POOL_TIMEOUT) holding its batch in memory, but fail fast
-            # (KIRBY_COLLECTOR_CONNECT_SECONDS) and spool it. Three seconds: a period that began with the outage
-            # has ended and had its flush (two seconds, see below) by then, so it must be in the spool.
-            time.sleep(3)
+            # (KIRBY_COLLECTOR_CONNECT_SECONDS) and spool it. A period that began with the outage has ended, been
+            # flushed and spooled (IN_MEMORY_SECONDS) a second before the kill, so it must be in the spool.
+            time.sleep(IN_MEMORY_SECONDS + 1)
             os.kill(first.pid, signal.SIGKILL)
             killed_at = datetime.now(UTC)
             first.wait(10)
             processes.worker("w2")
-            time.sleep(OUTAGE_SECONDS - 3)
+            time.sleep(OUTAGE_SECONDS - IN_MEMORY_SECONDS - 1)
             cluster.start()
 
             wait_for(lambda: not any(spool.waiting(kind) for kind in KINDS), 60, "the spool replayed", interval=0.5)
@@ -137,12 +141,11 @@ def test_a_database_outage_with_the_collector_killed_loses_nothing(world_committ
         assert not any(spool.waiting(kind) for kind in KINDS)
         for starlisting, coin in ((world.btc_1m, "BTC"), (world.sol_1m, "SOL")):
             assert_candles_equal_the_truth(cluster, starlisting.id, coin)
-        # What the first worker held only in memory at the kill may be lost: a period's row exists once the
-        # period has ended (KIRBY_CONTEXT_PERIOD_SECONDS, 1) and then waits up to a flush period
-        # (KIRBY_COLLECTOR_FLUSH_SECONDS, 1) before it is spooled, so the periods of the last two seconds.
+        # What the first worker held only in memory at the kill may be lost: the periods of its last
+        # IN_MEMORY_SECONDS.
         for pair, coin in ((world.btc_pair, "BTC"), (world.sol_pair, "SOL")):
             funding, interest = assert_context_rows_complete_and_sent(
-                cluster, simulator, pair.id, coin, killed_at.replace(microsecond=0) - _seconds(2)
+                cluster, simulator, pair.id, coin, killed_at.replace(microsecond=0) - _seconds(IN_MEMORY_SECONDS)
             )
             during = [row for row in interest if outage_started < row[0] < killed_at]
             assert len(during) >= 1, "rows received during the outage were lost"
