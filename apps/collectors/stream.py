@@ -138,7 +138,7 @@ class Stream:
         self._reconciles = asyncio.Queue()
         self._marks = {}  # coin -> latest mark price (values polled open interest)
         self.books = BookKeeper(adapter, self._store)
-        self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot
+        self._books_asked = {}  # series -> time.monotonic() its book was last asked for a snapshot, or answered
         self._book_fetches = {}  # series -> the task fetching its REST snapshot
         self.trade_gaps = TradeGaps()
         self._reads_back_trades = hasattr(adapter.history, "trade_pages")
@@ -532,6 +532,9 @@ class Stream:
             return
         finally:
             self._book_fetches.pop(name, None)
+            # The next ask counts from this answer, not from this ask: a fetch may wait for the budget, and the
+            # venue must not see two within BOOK_REFRESH_SECONDS.
+            self._books_asked[name] = time.monotonic()
         if self.plan is not None and name in self.plan.books:
             self._event(snapshot, int(time.time() * 1000))
 
